@@ -1,0 +1,3 @@
+"""Triage Desk: email and chat intake bot with automatic triage for support desks."""
+
+__version__ = "0.1.0"

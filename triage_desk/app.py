@@ -1,0 +1,85 @@
+"""Assembling the service from configuration: database, desks, model, pipeline, dispatcher."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage_desk.classifier.data import load_examples
+from triage_desk.classifier.predict import Classifier
+from triage_desk.classifier.store import ModelNotFound, ModelStore
+from triage_desk.classifier.training import train
+from triage_desk.config import Config
+from triage_desk.desks import Desks
+from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.responders.dispatcher import Dispatcher
+from triage_desk.responders.render import TemplateRenderer
+from triage_desk.responders.transports import FileTransport, SmtpTransport, Transport
+from triage_desk.storage.db import make_engine, make_session_factory, upgrade
+
+log = logging.getLogger(__name__)
+
+
+def train_and_save(store: ModelStore, say: Callable[[str], None] | None = None) -> str:
+    model, meta = train(load_examples(), progress=say)
+    return store.save(model, meta)
+
+
+def load_classifier(models_dir: Path, train_if_missing: bool = True) -> Classifier:
+    store = ModelStore(models_dir)
+    try:
+        model, meta = store.load()
+    except ModelNotFound:
+        if not train_if_missing:
+            raise
+        log.warning("no model in %s; training one from the bundled data", models_dir)
+        train_and_save(store)
+        model, meta = store.load()
+    return Classifier(model, meta)
+
+
+def outbound_transports(config: Config) -> dict[str, Transport]:
+    outbound = config.outbound
+    email: Transport = (
+        SmtpTransport(outbound.smtp) if outbound.transport == "smtp"
+        else FileTransport(outbound.file_dir)
+    )
+    return {"email": email}
+
+
+@dataclass
+class App:
+    config: Config
+    engine: Engine
+    sessions: sessionmaker[Session]
+    desks: Desks
+    classifier: Classifier
+    pipeline: IntakePipeline
+    dispatcher: Dispatcher
+
+
+def build_app(
+    config: Config,
+    migrate: bool = True,
+    classifier: Classifier | None = None,
+    database_url: str | None = None,
+) -> App:
+    url = database_url or config.database_url()
+    if migrate:
+        upgrade(url)
+    engine = make_engine(url)
+    sessions = make_session_factory(engine)
+    desks = Desks(config)
+    classifier = classifier or load_classifier(config.service.models_dir)
+    pipeline = IntakePipeline(
+        sessions, desks, classifier, TemplateRenderer(), sender_name=config.outbound.from_name
+    )
+    dispatcher = Dispatcher(
+        sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts
+    )
+    return App(config, engine, sessions, desks, classifier, pipeline, dispatcher)

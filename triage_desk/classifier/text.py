@@ -1,0 +1,30 @@
+"""Turning a message into the text the model reads."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_URL = re.compile(r"https?://\S+|www\.\S+")
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+_NUMBER = re.compile(r"\d+")
+_SPACE = re.compile(r"\s+")
+
+
+def fold_diacritics(text: str) -> str:
+    """Strip diacritics so 'kļūda' and 'kluda' (typed on a phone) read the same."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def model_text(subject: str, body: str) -> str:
+    """Subject and body, lower-cased, diacritics folded, volatile tokens replaced.
+
+    Addresses, links and numbers vary from message to message without saying anything about
+    the category, so they become placeholders the model can still count.
+    """
+    text = f"{subject}\n{body}" if subject else body
+    text = _URL.sub(" urltoken ", text)
+    text = _EMAIL.sub(" emailtoken ", text)
+    text = _NUMBER.sub("0", text)
+    return _SPACE.sub(" ", fold_diacritics(text.lower())).strip()

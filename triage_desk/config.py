@@ -1,0 +1,333 @@
+"""Configuration: one TOML file, validated once at start.
+
+Every rule the service documents state (hours, holidays, categories, targets, who may submit)
+lives here as data. Errors name the key, the bad value and the fix. Secrets never come from
+the file: keys ending in ``_env`` name the environment variable that holds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from triage_desk.sla.targets import Target, parse_target
+
+LANGUAGES = ("lv", "en", "ru")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FEEDBACK_CATEGORY = "feedback"  # a message that is only feedback, with no request in it
+NO_FEEDBACK = "none"
+# Key names that look like secrets: refused in the file so nobody commits a password.
+_SECRET_WORDS = ("password", "token", "secret", "api_key")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message lists every problem and its fix."""
+
+
+def _target_or_none(value: Any) -> Target | None:
+    if value is None or isinstance(value, Target):
+        return value
+    if isinstance(value, str):
+        if value.strip().lower() in ("", "none", "null"):
+            return None
+        return parse_target(value)
+    raise ValueError(f"expected a string like '8 business_hours', got {value!r}")
+
+
+def _clock_time(value: Any) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.time.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"expected a local time 'HH:MM', e.g. '09:00', got {value!r}")
+
+
+TargetField = Annotated[Target | None, BeforeValidator(_target_or_none)]
+ClockTime = Annotated[dt.time, BeforeValidator(_clock_time)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently fall back to a default."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_secrets(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                lowered = str(key).lower()
+                if any(w in lowered for w in _SECRET_WORDS) and not lowered.endswith("_env"):
+                    raise ValueError(
+                        f"key {key!r} looks like a secret; secrets are not read from the file: "
+                        f"use '{key}_env = \"VARIABLE\"' and put the value in that environment "
+                        "variable"
+                    )
+        return data
+
+
+class ShortenedDay(Strict):
+    date: dt.date
+    close: ClockTime
+
+
+class CalendarConfig(Strict):
+    zone: str = "Europe/Riga"
+    workdays: list[str] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    open: ClockTime = dt.time(9, 0)
+    close: ClockTime = dt.time(17, 0)
+    holidays_country: str | None = "LV"
+    holidays_subdivision: str | None = None
+    extra_working_days: list[dt.date] = Field(default_factory=list)
+    extra_days_off: list[dt.date] = Field(default_factory=list)
+    shortened_days: list[ShortenedDay] = Field(default_factory=list)
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as 'Europe/Riga'"
+            ) from exc
+        return value
+
+    @field_validator("workdays")
+    @classmethod
+    def _known_days(cls, value: list[str]) -> list[str]:
+        days = [d.strip().lower()[:3] for d in value]
+        bad = [d for d in days if d not in WEEKDAYS]
+        if bad:
+            raise ValueError(f"unknown weekday(s) {bad}; use {list(WEEKDAYS)}")
+        return days
+
+    @field_validator("holidays_country")
+    @classmethod
+    def _known_country(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        import holidays
+
+        if value.upper() not in holidays.list_supported_countries():
+            raise ValueError(
+                f"the holidays package has no country {value!r}; use an ISO code such as 'LV'"
+            )
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _open_before_close(self) -> CalendarConfig:
+        if self.open >= self.close:
+            raise ValueError(
+                f"open {self.open:%H:%M} is not before close {self.close:%H:%M}; "
+                "set open earlier than close"
+            )
+        for day in self.shortened_days:
+            if not self.open < day.close <= self.close:
+                raise ValueError(
+                    f"shortened day {day.date} closes at {day.close:%H:%M}, outside "
+                    f"{self.open:%H:%M}–{self.close:%H:%M}; pick a close inside the usual hours"
+                )
+        return self
+
+
+class CategoryConfig(Strict):
+    labels: dict[str, str]
+    response: TargetField = None
+    resolution: TargetField = None
+    submitted_by: Literal["anyone", "representative"] = "anyone"
+    allowed_late_share: float | None = Field(default=None, ge=0, le=100)  # percent per year
+    around_the_clock: bool = False  # the clock starts at receipt, whatever the hours
+    urgent: bool = False  # staff see it first; the out-of-hours queue releases it first
+    priority: int = 100  # lower is more urgent when the queue is released
+
+    @field_validator("labels")
+    @classmethod
+    def _all_languages(cls, value: dict[str, str]) -> dict[str, str]:
+        missing = [lang for lang in LANGUAGES if not value.get(lang)]
+        if missing:
+            raise ValueError(f"labels need every language {list(LANGUAGES)}; missing {missing}")
+        return value
+
+    def label(self, language: str) -> str:
+        return self.labels.get(language) or self.labels["en"]
+
+
+class FeedbackTypeConfig(Strict):
+    labels: dict[str, str]
+
+    _all_languages = field_validator("labels")(CategoryConfig._all_languages.__func__)
+
+
+class DeskConfig(Strict):
+    name: str
+    ticket_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
+    addresses: list[str] = Field(min_length=1)
+    default_language: Literal["lv", "en", "ru"] = "lv"
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    categories: dict[str, CategoryConfig] = Field(min_length=1)
+    feedback_types: dict[str, FeedbackTypeConfig] = Field(default_factory=dict)
+    fallback_category: str | None = None  # used when the model's category is not allowed here
+
+    @field_validator("addresses")
+    @classmethod
+    def _lowercase_addresses(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if "@" not in a]
+        if bad:
+            raise ValueError(f"not an email address: {bad}; write 'name@domain'")
+        return [a.strip().lower() for a in value]
+
+    @model_validator(mode="after")
+    def _feedback_category_present(self) -> DeskConfig:
+        if FEEDBACK_CATEGORY not in self.categories:
+            raise ValueError(
+                f"desk has no '{FEEDBACK_CATEGORY}' category; add [desks.<name>.categories."
+                f"{FEEDBACK_CATEGORY}] for messages that are only feedback"
+            )
+        if self.fallback_category and self.fallback_category not in self.categories:
+            raise ValueError(
+                f"fallback_category {self.fallback_category!r} is not one of this desk's "
+                f"categories {sorted(self.categories)}"
+            )
+        return self
+
+
+class ClientConfig(Strict):
+    name: str
+    desk: str
+    domains: list[str] = Field(default_factory=list)
+    representatives: list[str] = Field(default_factory=list)  # addresses or chat ids
+
+
+class SmtpListenerConfig(Strict):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8025, ge=0, le=65535)
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+
+
+class SmtpRelayConfig(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password_env: str | None = None
+    timeout_seconds: float = 30.0
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+class OutboundConfig(Strict):
+    transport: Literal["file", "smtp"] = "file"
+    file_dir: Path = Path("var/outbox")
+    from_name: str = "Triage Desk"
+    smtp: SmtpRelayConfig = Field(default_factory=SmtpRelayConfig)
+    max_attempts: int = Field(default=8, ge=1)
+    poll_seconds: float = Field(default=1.0, gt=0)
+
+
+class ServiceConfig(Strict):
+    database_url: str = "sqlite:///var/triage.sqlite"
+    models_dir: Path = Path("var/models")
+    default_desk: str = "municipal"
+
+
+class Config(Strict):
+    service: ServiceConfig = Field(default_factory=ServiceConfig)
+    smtp_listener: SmtpListenerConfig = Field(default_factory=SmtpListenerConfig)
+    outbound: OutboundConfig = Field(default_factory=OutboundConfig)
+    desks: dict[str, DeskConfig] = Field(min_length=1)
+    clients: list[ClientConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        if self.service.default_desk not in self.desks:
+            raise ValueError(
+                f"service.default_desk = {self.service.default_desk!r} is not a configured "
+                f"desk; use one of {sorted(self.desks)}"
+            )
+        seen: dict[str, str] = {}
+        for name, desk in self.desks.items():
+            for address in desk.addresses:
+                if address in seen:
+                    raise ValueError(
+                        f"address {address!r} belongs to desks {seen[address]!r} and {name!r}; "
+                        "each inbound address picks exactly one desk"
+                    )
+                seen[address] = name
+        for client in self.clients:
+            if client.desk not in self.desks:
+                raise ValueError(
+                    f"client {client.name!r} names desk {client.desk!r}; use one of "
+                    f"{sorted(self.desks)}"
+                )
+        if self.outbound.transport == "smtp":
+            relay = self.outbound.smtp
+            if relay.password_env and relay.password_env not in os.environ:
+                raise ValueError(
+                    f"outbound.smtp.password_env = {relay.password_env!r} but that environment "
+                    "variable is not set; export it before starting"
+                )
+        return self
+
+    def database_url(self) -> str:
+        """TRIAGE_DATABASE_URL wins over the file, so tests and deployments can point elsewhere."""
+        return os.environ.get("TRIAGE_DATABASE_URL") or self.service.database_url
+
+    def desk_for_address(self, address: str) -> str | None:
+        address = address.strip().lower()
+        for name, desk in self.desks.items():
+            if address in desk.addresses:
+                return name
+        return None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key; remove it or fix its spelling"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing; add it"
+    value = error.get("input")
+    shown = "" if isinstance(value, dict) else f" = {value!r}"
+    return f"{key}{shown}: {message}"
+
+
+def parse_config(data: dict[str, Any], source: str = "<config>") -> Config:
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n".join(f"  - {_describe(e)}" for e in exc.errors())
+        raise ConfigError(f"{source} is not valid:\n{problems}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} not found; pass --config or copy config.example.toml"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    return parse_config(raw, str(path))

@@ -1,0 +1,63 @@
+"""Desks as the running service sees them: config plus a ready business calendar."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from triage_desk.config import Config, DeskConfig
+from triage_desk.sla import BusinessCalendar
+
+
+@dataclass(frozen=True)
+class Desk:
+    name: str
+    config: DeskConfig
+
+    @cached_property
+    def calendar(self) -> BusinessCalendar:
+        return BusinessCalendar.from_config(self.config.calendar)
+
+    @property
+    def categories(self) -> set[str]:
+        return set(self.config.categories)
+
+    @property
+    def address(self) -> str:
+        """The address replies come from: the desk's first inbound address."""
+        return self.config.addresses[0]
+
+    def category_label(self, category: str, language: str) -> str:
+        found = self.config.categories.get(category)
+        return found.label(language) if found else category
+
+    def feedback_label(self, feedback_type: str, language: str) -> str | None:
+        found = self.config.feedback_types.get(feedback_type)
+        if found is None:
+            return None
+        return found.labels.get(language) or found.labels["en"]
+
+
+class Desks:
+    """All configured desks, and the routing from an inbound address to its desk."""
+
+    def __init__(self, config: Config) -> None:
+        self.by_name = {name: Desk(name, desk) for name, desk in config.desks.items()}
+        self.default = self.by_name[config.service.default_desk]
+        self._by_address = {
+            address: desk for desk in self.by_name.values() for address in desk.config.addresses
+        }
+
+    def __getitem__(self, name: str) -> Desk:
+        try:
+            return self.by_name[name]
+        except KeyError:
+            raise KeyError(
+                f"unknown desk {name!r}; configured desks: {sorted(self.by_name)}"
+            ) from None
+
+    def for_address(self, address: str) -> Desk | None:
+        return self._by_address.get(address.strip().lower())
+
+    def all_addresses(self) -> set[str]:
+        return set(self._by_address)

@@ -1,0 +1,1 @@
+"""Intake: listeners and normalisation. Every channel becomes one ``InboundMessage``."""

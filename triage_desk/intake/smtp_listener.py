@@ -1,0 +1,82 @@
+"""SMTP intake on aiosmtpd: accepts mail for desk addresses only and answers 250 only after
+the message is committed to the database (a crash before that makes the sender retry)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Callable
+from concurrent.futures import Executor
+from typing import Any
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from triage_desk.desks import Desks
+from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.message import InboundMessage
+
+log = logging.getLogger(__name__)
+
+ProcessFn = Callable[[InboundMessage], Any]
+
+
+class SmtpIntakeHandler:
+    def __init__(self, desks: Desks, process: ProcessFn, executor: Executor | None = None):
+        self.desks = desks
+        self.process = process
+        self.executor = executor
+
+    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.desks.for_address(address) is None:
+            # We are an intake, never a relay.
+            return f"550 5.1.1 <{address}>: not a desk address here; relaying denied"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        raw = envelope.original_content or b""
+        if isinstance(raw, str):
+            raw = raw.encode("utf-8", errors="surrogateescape")
+        desk = self.desks.for_address(envelope.rcpt_tos[0])
+        assert desk is not None  # handle_RCPT only lets desk addresses through
+        received = dt.datetime.now(dt.UTC)
+        loop = asyncio.get_running_loop()
+        try:
+            inbound = inbound_from_email(
+                raw, desk.name, received, envelope.mail_from, tuple(envelope.rcpt_tos)
+            )
+            result = await loop.run_in_executor(self.executor, self.process, inbound)
+        except Exception:
+            log.exception("intake failed; the sender will retry")
+            return "451 4.3.0 Temporary failure storing the message; please retry"
+        number = getattr(result, "ticket_number", "")
+        return f"250 2.0.0 OK {number}".rstrip()
+
+
+class SmtpListener:
+    """The aiosmtpd controller in its own thread, started and stopped with the service."""
+
+    def __init__(
+        self, handler: SmtpIntakeHandler, host: str, port: int, max_message_bytes: int
+    ) -> None:
+        self.controller = Controller(
+            handler, hostname=host, port=port, data_size_limit=max_message_bytes,
+            server_hostname="triage-desk",
+        )
+
+    @property
+    def port(self) -> int:
+        return self.controller.port
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()

@@ -1,0 +1,1 @@
+"""Responders: render replies from templates, queue them in the outbox, send them."""

@@ -1,0 +1,66 @@
+"""`triage run`: the listeners, the dispatcher and the scheduler in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from triage_desk.app import App
+from triage_desk.classifier.language import warm_up
+from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.storage import repositories as repo
+from triage_desk.storage.models import TicketStatus, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def release_queued_tickets(app: App) -> int:
+    """Out-of-hours tickets join the work queue once their clock has started."""
+    with app.sessions.begin() as session:
+        tickets = repo.release_queued(session, utcnow())
+        for ticket in tickets:
+            ticket.status = TicketStatus.OPEN
+            repo.audit(session, "scheduler", "released_from_queue", ticket)
+        return len(tickets)
+
+
+async def _every(seconds: float, job, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    while not stop.is_set():
+        try:
+            await asyncio.to_thread(job)
+        except Exception:
+            log.exception("background job %s failed; it will run again", job)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def serve(app: App, stop: asyncio.Event | None = None) -> None:
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    warm_up()
+    listener = None
+    cfg = app.config.smtp_listener
+    if cfg.enabled:
+        handler = SmtpIntakeHandler(app.desks, app.pipeline.process)
+        listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes)
+        listener.start()
+        log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
+    tasks = [
+        asyncio.create_task(_every(app.config.outbound.poll_seconds, app.dispatcher.run_once,
+                                   stop)),
+        asyncio.create_task(_every(30.0, lambda: release_queued_tickets(app), stop)),
+    ]
+    try:
+        await stop.wait()
+    finally:
+        if listener is not None:
+            listener.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.info("stopped")

@@ -1,0 +1,1 @@
+"""Storage: ORM models, migrations, repositories and the outbox queue."""

@@ -1,0 +1,312 @@
+"""The database schema as typed SQLAlchemy 2.0 ORM classes.
+
+Instants are stored in UTC (see ``UTCDateTime``) and shown in the desk's zone by the layers
+above. Raw inbound bytes are kept next to the normalised text so nothing is ever lost.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Aware UTC datetimes on every backend.
+
+    SQLite has no time zones, so values are stored as naive UTC there and made aware again on
+    the way out; PostgreSQL keeps ``timestamptz``. A naive value given to us is a bug upstream.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the database; use UTC-aware")
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+JSONType = JSON().with_variant(postgresql.JSONB(), "postgresql")
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[str]: JSONType,
+    }
+
+
+class Direction(StrEnum):
+    INBOUND = "in"
+    OUTBOUND = "out"
+
+
+class TicketStatus(StrEnum):
+    QUEUED = "queued"  # arrived out of hours; released into the work queue at the next opening
+    OPEN = "open"  # in the work queue, waiting for staff
+    REFUSED = "refused"  # submitter may not submit this category (terms clause 28)
+    ANSWERED = "answered"  # staff replied
+    RESOLVED = "resolved"
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"  # gave up after the configured number of attempts
+    SUPPRESSED = "suppressed"  # never to be sent (e.g. the recipient is a robot)
+
+
+class Client(Base):
+    """An organisation requesters belong to (a municipality, an institution)."""
+
+    __tablename__ = "clients"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300), unique=True)
+    desk: Mapped[str] = mapped_column(String(64))
+    domains: Mapped[list[str]] = mapped_column(default=list)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    memberships: Mapped[list[Membership]] = relationship(back_populates="client")
+
+
+class Requester(Base):
+    """A person who writes to support, reachable at one or more addresses or chat ids."""
+
+    __tablename__ = "requesters"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    display_name: Mapped[str | None] = mapped_column(String(300))
+    language: Mapped[str | None] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    addresses: Mapped[list[RequesterAddress]] = relationship(back_populates="requester")
+    memberships: Mapped[list[Membership]] = relationship(back_populates="requester")
+
+
+class RequesterAddress(Base):
+    __tablename__ = "requester_addresses"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(32))  # "email", "telegram", "web"
+    address: Mapped[str] = mapped_column(String(320))  # lower-cased email or chat id
+    undeliverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    undeliverable_reason: Mapped[str | None] = mapped_column(Text)
+
+    requester: Mapped[Requester] = relationship(back_populates="addresses")
+
+
+class Membership(Base):
+    """A requester belongs to a client; designated representatives may submit more (cl. 28)."""
+
+    __tablename__ = "memberships"
+
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+    is_representative: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    requester: Mapped[Requester] = relationship(back_populates="memberships")
+    client: Mapped[Client] = relationship(back_populates="memberships")
+
+
+class TicketCounter(Base):
+    """The last ticket number per desk and year, for numbers like MUN-2026-000123."""
+
+    __tablename__ = "ticket_counters"
+
+    desk: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_desk_status", "desk", "status"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    desk: Mapped[str] = mapped_column(String(64))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), index=True)
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default=TicketStatus.OPEN)
+    category: Mapped[str] = mapped_column(String(64))
+    feedback_type: Mapped[str] = mapped_column(String(64), default="none")
+    category_confirmed: Mapped[bool] = mapped_column(Boolean, default=False)
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    received_at: Mapped[dt.datetime]
+    clock_start: Mapped[dt.datetime]
+    response_due: Mapped[dt.datetime | None]
+    resolution_due: Mapped[dt.datetime | None]
+    first_response_at: Mapped[dt.datetime | None]
+    resolved_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    requester: Mapped[Requester] = relationship()
+    client: Mapped[Client | None] = relationship()
+    messages: Mapped[list[Message]] = relationship(
+        back_populates="ticket", order_by="Message.id"
+    )
+    suggestions: Mapped[list[Suggestion]] = relationship(
+        back_populates="ticket", order_by="Suggestion.id"
+    )
+    decisions: Mapped[list[Decision]] = relationship(
+        back_populates="ticket", order_by="Decision.id"
+    )
+
+
+class Message(Base):
+    """One inbound or outbound message. The same channel + external id is stored once."""
+
+    __tablename__ = "messages"
+    __table_args__ = (UniqueConstraint("channel", "direction", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    direction: Mapped[str] = mapped_column(String(4))
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(512))  # Message-ID, chat message id, ...
+    in_reply_to: Mapped[str | None] = mapped_column(String(512))
+    references: Mapped[list[str]] = mapped_column(default=list)
+    sender: Mapped[str] = mapped_column(String(320))
+    sender_name: Mapped[str | None] = mapped_column(String(300))
+    recipients: Mapped[list[str]] = mapped_column(default=list)
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")  # the full normalised text
+    new_text: Mapped[str] = mapped_column(Text, default="")  # without quotes and signature
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    raw: Mapped[bytes | None] = mapped_column(LargeBinary)
+    language: Mapped[str | None] = mapped_column(String(8))
+    received_at: Mapped[dt.datetime]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="messages")
+
+
+class Suggestion(Base):
+    """What the classifier proposed for a message, with its confidence and model version."""
+
+    __tablename__ = "suggestions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    category: Mapped[str] = mapped_column(String(64))
+    category_confidence: Mapped[float]
+    feedback_type: Mapped[str] = mapped_column(String(64))
+    feedback_confidence: Mapped[float]
+    confidence: Mapped[float]
+    auto_accept: Mapped[bool] = mapped_column(Boolean, default=False)
+    model_version: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="suggestions")
+
+
+class Decision(Base):
+    """What staff confirmed or changed: from, to, who and why (terms clause 33)."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    field: Mapped[str] = mapped_column(String(32))  # "category" or "feedback_type"
+    from_value: Mapped[str] = mapped_column(String(64))
+    to_value: Mapped[str] = mapped_column(String(64))
+    staff: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    ticket: Mapped[Ticket] = relationship(back_populates="decisions")
+
+
+class OutboxItem(Base):
+    """A message to send, written in the same transaction as the change that caused it.
+
+    ``dedupe_key`` makes "one acknowledgement per inbound message" a database fact, so a
+    replayed intake can never queue a second one.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(String(300), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "acknowledgement", "reply", ...
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    sender: Mapped[str] = mapped_column(String(320))
+    recipient: Mapped[str] = mapped_column(String(320))
+    subject: Mapped[str] = mapped_column(Text, default="")
+    body_text: Mapped[str] = mapped_column(Text)
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[dt.datetime | None]
+
+
+class AuditEvent(Base):
+    """Who did what to which ticket, append-only."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(120))  # "system", "classifier", staff login
+    action: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,0 +1,142 @@
+"""Small, named queries the rest of the service uses instead of raw SQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from triage_desk.storage.models import (
+    AuditEvent,
+    Direction,
+    Message,
+    Requester,
+    RequesterAddress,
+    Ticket,
+    TicketCounter,
+    TicketStatus,
+)
+
+
+def next_ticket_number(session: Session, desk: str, prefix: str, year: int) -> str:
+    """Allocate MUN-2026-000123 style numbers without gaps from races.
+
+    The counter row is created if missing (ignoring a concurrent creator), then incremented
+    with UPDATE … RETURNING, which both SQLite and PostgreSQL serialise per row.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    session.execute(
+        insert(TicketCounter)
+        .values(desk=desk, year=year, last=0)
+        .on_conflict_do_nothing(index_elements=["desk", "year"])
+    )
+    number = session.execute(
+        update(TicketCounter)
+        .where(TicketCounter.desk == desk, TicketCounter.year == year)
+        .values(last=TicketCounter.last + 1)
+        .returning(TicketCounter.last)
+    ).scalar_one()
+    return f"{prefix}-{year}-{number:06d}"
+
+
+def find_message(
+    session: Session, channel: str, external_id: str, direction: str = Direction.INBOUND
+) -> Message | None:
+    return session.scalar(
+        select(Message).where(
+            Message.channel == channel,
+            Message.direction == direction,
+            Message.external_id == external_id,
+        )
+    )
+
+
+def find_requester(session: Session, channel: str, address: str) -> Requester | None:
+    return session.scalar(
+        select(Requester)
+        .join(RequesterAddress)
+        .where(RequesterAddress.channel == channel, RequesterAddress.address == address)
+    )
+
+
+def get_or_create_requester(
+    session: Session, channel: str, address: str, display_name: str | None
+) -> Requester:
+    requester = find_requester(session, channel, address)
+    if requester is None:
+        requester = Requester(display_name=display_name)
+        requester.addresses.append(RequesterAddress(channel=channel, address=address))
+        session.add(requester)
+        session.flush()
+    elif display_name and not requester.display_name:
+        requester.display_name = display_name
+    return requester
+
+
+def ticket_by_number(session: Session, number: str) -> Ticket | None:
+    return session.scalar(select(Ticket).where(Ticket.number == number))
+
+
+def ticket_for_message_ids(session: Session, channel: str, ids: Sequence[str]) -> Ticket | None:
+    """The ticket of any of our messages (either direction) that has one of these ids."""
+    if not ids:
+        return None
+    return session.scalar(
+        select(Ticket)
+        .join(Message, Message.ticket_id == Ticket.id)
+        .where(Message.channel == channel, Message.external_id.in_(list(ids)))
+        .order_by(Message.id.desc())
+        .limit(1)
+    )
+
+
+def list_tickets(
+    session: Session, desk: str | None = None, status: str | None = None, limit: int = 50
+) -> list[Ticket]:
+    query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
+    if desk:
+        query = query.where(Ticket.desk == desk)
+    if status:
+        query = query.where(Ticket.status == status)
+    return list(session.scalars(query))
+
+
+def release_queued(session: Session, now: dt.datetime) -> list[Ticket]:
+    """Queued tickets whose clock has started, most urgent first, then oldest."""
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.status == TicketStatus.QUEUED, Ticket.clock_start <= now)
+            .order_by(Ticket.urgent.desc(), Ticket.received_at, Ticket.id)
+        )
+    )
+
+
+def audit(
+    session: Session, actor: str, action: str, ticket: Ticket | None = None, **details: object
+) -> None:
+    session.add(
+        AuditEvent(
+            actor=actor,
+            action=action,
+            ticket_id=ticket.id if ticket is not None else None,
+            details={k: v for k, v in details.items() if v is not None},
+        )
+    )
+
+
+__all__ = [
+    "audit",
+    "find_message",
+    "find_requester",
+    "get_or_create_requester",
+    "list_tickets",
+    "next_ticket_number",
+    "release_queued",
+    "ticket_by_number",
+    "ticket_for_message_ids",
+]
