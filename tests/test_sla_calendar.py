@@ -211,8 +211,12 @@ def test_night_hours_on_dst_days_are_real_elapsed_time() -> None:
     # (02:00+02 = 00:00Z to 05:00+03 = 02:00Z), the autumn-change day has 4
     # (02:00+03 = 23:00Z to 05:00+02 = 03:00Z).
     cal = BusinessCalendar.from_config(
-        CalendarConfig(workdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
-                       open=dt.time(2), close=dt.time(5), holidays_country=None)
+        CalendarConfig(
+            workdays=["mon", "tue", "wed", "thu", "fri", "sat", "sun"],
+            open=dt.time(2),
+            close=dt.time(5),
+            holidays_country=None,
+        )
     )
     spring = cal.opening_hours(D(2026, 3, 29))
     autumn = cal.opening_hours(D(2026, 10, 25))
@@ -228,8 +232,9 @@ def test_night_hours_on_dst_days_are_real_elapsed_time() -> None:
 def test_opening_inside_the_spring_gap_moves_forward() -> None:
     # 03:30 does not exist on 29 March 2026 in Riga; it is read as 03:30+02 = 04:30+03.
     cal = BusinessCalendar.from_config(
-        CalendarConfig(workdays=["sun"], open=dt.time(3, 30), close=dt.time(6),
-                       holidays_country=None)
+        CalendarConfig(
+            workdays=["sun"], open=dt.time(3, 30), close=dt.time(6), holidays_country=None
+        )
     )
     opening, closing = cal.opening_hours(D(2026, 3, 29))  # type: ignore[misc]
     assert opening == U(2026, 3, 29, 1, 30)

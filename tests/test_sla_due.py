@@ -161,8 +161,9 @@ def test_municipal_due_times(
     expected: tuple[str, str | None, str | None],
 ) -> None:
     times = due_times(mun, MUN.categories[category], received)
-    assert shown(times) == dict(zip(("clock_start", "response_due", "resolution_due"), expected,
-                                    strict=True))
+    assert shown(times) == dict(
+        zip(("clock_start", "response_due", "resolution_due"), expected, strict=True)
+    )
     for instant in (times.clock_start, times.response_due, times.resolution_due):
         assert instant is None or instant.tzinfo is UTC
 
@@ -230,8 +231,9 @@ def test_eparaksts_due_times(
     expected: tuple[str, str | None, str | None],
 ) -> None:
     times = due_times(epa, EPA.categories[category], received)
-    assert shown(times) == dict(zip(("clock_start", "response_due", "resolution_due"), expected,
-                                    strict=True))
+    assert shown(times) == dict(
+        zip(("clock_start", "response_due", "resolution_due"), expected, strict=True)
+    )
 
 
 def test_around_the_clock_with_business_hour_target(mun: BusinessCalendar) -> None:

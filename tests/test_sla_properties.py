@@ -108,9 +108,7 @@ def day_of(cal: BusinessCalendar, instant: dt.datetime) -> dt.date:
 @example(name="municipal", received=TRICKY[4])
 @example(name="night", received=TRICKY[1])
 @example(name="night", received=TRICKY[2])
-def test_due_not_before_clock_start_not_before_received(
-    name: str, received: dt.datetime
-) -> None:
+def test_due_not_before_clock_start_not_before_received(name: str, received: dt.datetime) -> None:
     cal = CALENDARS[name]
     for category in CATEGORIES[name].values():
         times = due_times(cal, category, received)
@@ -186,16 +184,18 @@ def test_business_hours_result_is_exact_and_in_hours(
 
 
 @FAST
-@given(name=calendar_names, first=instants, gap=st.integers(0, 5 * 24 * 3600),
-       amount=st.integers(0, 40 * 60))
+@given(
+    name=calendar_names,
+    first=instants,
+    gap=st.integers(0, 5 * 24 * 3600),
+    amount=st.integers(0, 40 * 60),
+)
 def test_business_hours_monotonic_in_start(
     name: str, first: dt.datetime, gap: int, amount: int
 ) -> None:
     cal = CALENDARS[name]
     second = first + dt.timedelta(seconds=gap)
-    assert cal.add_business_hours(first, amount / 60) <= cal.add_business_hours(
-        second, amount / 60
-    )
+    assert cal.add_business_hours(first, amount / 60) <= cal.add_business_hours(second, amount / 60)
 
 
 # -- business days ------------------------------------------------------------------------
@@ -207,9 +207,7 @@ day_counts = st.integers(0, 25)
 @given(name=calendar_names, received=instants, a=day_counts, b=day_counts)
 @example(name="municipal", received=TRICKY[4], a=0, b=5)
 @example(name="eparaksts", received=TRICKY[5], a=1, b=1)
-def test_business_days_split_in_two_steps(
-    name: str, received: dt.datetime, a: int, b: int
-) -> None:
+def test_business_days_split_in_two_steps(name: str, received: dt.datetime, a: int, b: int) -> None:
     cal = CALENDARS[name]
     start = cal.clock_start(received)
     assert cal.add_business_days(cal.add_business_days(start, a), b) == cal.add_business_days(

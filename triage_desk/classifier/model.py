@@ -14,6 +14,31 @@ from triage_desk.classifier.data import Example
 from triage_desk.classifier.text import model_text
 
 
+class CompactTfidfVectorizer(TfidfVectorizer):
+    """TfidfVectorizer whose saved state keeps the vocabulary as one array of terms.
+
+    skops writes a dict entry by entry (tens of MB of JSON for 70k n-grams, seconds to load);
+    one NumPy string array in vocabulary order is a few hundred kB and loads at once.
+    """
+
+    def __getstate__(self) -> dict:
+        state = dict(super().__getstate__())  # a copy: the default returns __dict__ itself
+        state.pop("stop_words_", None)  # pruned n-grams, for introspection only
+        vocabulary = state.pop("vocabulary_", None)
+        if vocabulary is not None:
+            terms = np.empty(len(vocabulary), dtype=object)
+            for term, index in vocabulary.items():
+                terms[index] = term
+            state["_terms"] = terms.astype(str)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        terms = state.pop("_terms", None)
+        if terms is not None:
+            state["vocabulary_"] = {str(term): index for index, term in enumerate(terms)}
+        super().__setstate__(state)
+
+
 def build_features() -> FeatureUnion:
     # Word n-grams carry meaning ("no workaround"); character n-grams inside word boundaries
     # carry Latvian and Russian inflections ("kļūdu", "kļūdas", "ошибку") and typos.
@@ -21,11 +46,13 @@ def build_features() -> FeatureUnion:
         [
             (
                 "words",
-                TfidfVectorizer(analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+                CompactTfidfVectorizer(
+                    analyzer="word", ngram_range=(1, 2), min_df=1, sublinear_tf=True
+                ),
             ),
             (
                 "chars",
-                TfidfVectorizer(
+                CompactTfidfVectorizer(
                     analyzer="char_wb", ngram_range=(2, 5), min_df=2, sublinear_tf=True,
                     max_features=200_000,
                 ),

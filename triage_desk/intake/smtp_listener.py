@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import socket
 from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
@@ -28,7 +29,7 @@ class SmtpIntakeHandler:
         self.process = process
         self.executor = executor
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
         rcpt_options: list[str],
     ) -> str:
@@ -38,7 +39,7 @@ class SmtpIntakeHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
         raw = envelope.original_content or b""
@@ -60,12 +61,21 @@ class SmtpIntakeHandler:
         return f"250 2.0.0 OK {number}".rstrip()
 
 
+def _free_port(host: str) -> int:
+    """A free port for "port = 0" (tests, benchmarks); aiosmtpd needs the number up front."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
 class SmtpListener:
     """The aiosmtpd controller in its own thread, started and stopped with the service."""
 
     def __init__(
         self, handler: SmtpIntakeHandler, host: str, port: int, max_message_bytes: int
     ) -> None:
+        if port == 0:
+            port = _free_port(host)
         self.controller = Controller(
             handler, hostname=host, port=port, data_size_limit=max_message_bytes,
             server_hostname="triage-desk",

@@ -22,7 +22,7 @@ PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 DEFAULT_DESK = "default"
 SUFFIX = ".txt.j2"
 _SUBJECT_PREFIX = "Subject:"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # desk, kind, language: no paths
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # desk and kind: never a path
 # Part markers on template names handed to Jinja: "default/acknowledgement.lv.txt.j2#body".
 _SUBJECT_PART = "#subject"
 _BODY_PART = "#body"
@@ -136,8 +136,12 @@ class TemplateRenderer:
         self._env.filters["end_sentence"] = end_sentence
 
     def candidates(self, kind: str, desk: str, language: str) -> list[str]:
-        """Template names tried, best first: desk then default, the language then English."""
-        for label, value in (("kind", kind), ("desk", desk), ("language", language)):
+        """Template names tried, best first: desk then default, the language then English.
+
+        The language is normalised ("lv-LV" → "lv"; unknown → "en"), so it never reaches a
+        path; ``kind`` and ``desk`` must be plain names.
+        """
+        for label, value in (("kind", kind), ("desk", desk)):
             if not _NAME_RE.match(value or ""):
                 raise ValueError(
                     f"{label} {value!r} is not a plain name (letters, digits, '_' and '-')"

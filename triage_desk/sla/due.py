@@ -74,13 +74,15 @@ def due_times(
     start = received_utc if category.around_the_clock else calendar.clock_start(received_utc)
     return DueTimes(
         clock_start=start,
-        response_due=None if category.response is None else add_target(
-            calendar, start, category.response
-        ),
-        resolution_due=None if category.resolution is None else add_target(
-            calendar, start, category.resolution
-        ),
+        response_due=_due(calendar, start, category.response),
+        resolution_due=_due(calendar, start, category.resolution),
     )
+
+
+def _due(
+    calendar: BusinessCalendar, start: dt.datetime, target: Target | None
+) -> dt.datetime | None:
+    return None if target is None else add_target(calendar, start, target)
 
 
 def parse_instant(text: str, zone: ZoneInfo) -> dt.datetime:

@@ -1,0 +1,99 @@
+"""Shared fixtures: the example config, both database backends, one trained model."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from triage_desk.classifier.data import load_examples
+from triage_desk.classifier.predict import Classifier
+from triage_desk.classifier.training import train
+from triage_desk.config import Config, load_config
+from triage_desk.storage.db import normalise_url, upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = ROOT / "config.example.toml"
+SHARED = ROOT.parent / "shared"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get("TRIAGE_DATABASE_URL")
+    if url and url.startswith("postgres"):
+        return url
+    if IN_CI:
+        raise RuntimeError(
+            "CI=true but TRIAGE_DATABASE_URL does not name a PostgreSQL database; "
+            ".ci/run must export it so the storage suite runs on PostgreSQL too"
+        )
+    return None
+
+
+@pytest.fixture(scope="session")
+def example_config() -> Config:
+    return load_config(EXAMPLE_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def classifier() -> Classifier:
+    """One model trained on the bundled data, shared by every test that needs one."""
+    model, meta = train(load_examples())
+    return Classifier(model, {**meta, "version": "test"})
+
+
+def _sqlite_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'triage.sqlite'}"
+    upgrade(url)
+    yield url
+
+
+def _postgres_schema_url(base: str) -> Iterator[str]:
+    """A fresh schema per test, so tests never see each other's rows."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(normalise_url(base))
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    separator = "&" if "?" in base else "?"
+    url = f"{base}{separator}options=-csearch_path%3D{schema}"
+    upgrade(url)
+    try:
+        yield url
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def _backends() -> list[object]:
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param(
+            "postgresql",
+            id="postgresql",
+            marks=pytest.mark.skipif(
+                postgres_url() is None,
+                reason="TRIAGE_DATABASE_URL is not set to a PostgreSQL URL (it is in .ci/run)",
+            ),
+        ),
+    ]
+
+
+@pytest.fixture(params=_backends())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A migrated, empty database on each backend: SQLite always, PostgreSQL when configured."""
+    if request.param == "sqlite":
+        yield from _sqlite_url(tmp_path)
+    else:
+        base = postgres_url()
+        assert base is not None
+        yield from _postgres_schema_url(base)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    yield from _sqlite_url(tmp_path)

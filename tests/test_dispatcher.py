@@ -1,0 +1,136 @@
+"""The dispatcher: .eml files, retries with backoff, dead letters, at most one resend."""
+
+from __future__ import annotations
+
+import datetime as dt
+from email import policy
+from email.parser import BytesParser
+
+import pytest
+from sqlalchemy import select
+
+from triage_desk.responders.dispatcher import Dispatcher, backoff
+from triage_desk.responders.transports import FileTransport, TransportError
+from triage_desk.storage.db import make_engine, make_session_factory
+from triage_desk.storage.models import OutboxItem, OutboxStatus
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+class FlakyTransport:
+    def __init__(self, failures: int, permanent: bool = False) -> None:
+        self.failures = failures
+        self.permanent = permanent
+        self.sent: list[int] = []
+
+    def send(self, item: OutboxItem) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransportError("relay unavailable", permanent=self.permanent)
+        self.sent.append(item.id)
+
+
+@pytest.fixture
+def sessions(database_url):
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _queue(sessions, count: int = 1, created: dt.datetime | None = None) -> None:
+    with sessions.begin() as session:
+        for n in range(count):
+            session.add(OutboxItem(
+                dedupe_key=f"ack:{n}", kind="acknowledgement", channel="email",
+                sender="atbalsts@example.lv", recipient=f"person{n}@example.lv",
+                subject=f"[MUN-2026-00000{n}] Re: Palīdzība",
+                body_text="Labdien! Jūsu pieteikums ir saņemts — ā ē ī ū.",
+                headers={"Message-ID": f"<ack{n}@example.lv>", "Auto-Submitted": "auto-replied",
+                         "From-Name": "Atbalsts"},
+                next_attempt_at=created or dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC),
+            ))
+
+
+def test_file_transport_writes_a_real_mail(sessions, tmp_path):
+    _queue(sessions)
+    report = Dispatcher(sessions, {"email": FileTransport(tmp_path)}, now=Clock()).run_once()
+    assert report.sent == 1
+    [path] = tmp_path.glob("*.eml")
+    mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    assert mail["To"] == "person0@example.lv"
+    assert mail["From"] == "Atbalsts <atbalsts@example.lv>"
+    assert mail["Auto-Submitted"] == "auto-replied"
+    assert mail["Message-ID"] == "<ack0@example.lv>"
+    assert "From-Name" not in mail
+    assert "ā ē ī ū" in mail.get_content()
+    with sessions() as session:
+        item = session.scalar(select(OutboxItem))
+        assert item.status == OutboxStatus.SENT and item.attempts == 1 and item.sent_at
+
+
+def test_failures_are_retried_with_backoff_then_sent(sessions):
+    _queue(sessions)
+    clock = Clock()
+    transport = FlakyTransport(failures=2)
+    dispatcher = Dispatcher(sessions, {"email": transport}, max_attempts=5, now=clock)
+    assert dispatcher.run_once().retried == 1
+    assert dispatcher.run_once().retried == 0  # not due yet: backing off
+    clock.now += backoff(1)
+    assert dispatcher.run_once().retried == 1
+    clock.now += backoff(2)
+    assert dispatcher.run_once().sent == 1
+    assert len(transport.sent) == 1
+
+
+def test_after_max_attempts_an_item_is_dead_and_kept(sessions):
+    _queue(sessions)
+    clock = Clock()
+    dispatcher = Dispatcher(sessions, {"email": FlakyTransport(failures=99)}, max_attempts=3,
+                            now=clock)
+    for attempt in range(1, 4):
+        dispatcher.run_once()
+        clock.now += backoff(attempt)
+    with sessions() as session:
+        item = session.scalar(select(OutboxItem))
+        assert item.status == OutboxStatus.DEAD and item.attempts == 3
+        assert item.last_error == "relay unavailable"
+
+
+def test_a_permanent_refusal_is_dead_at_once(sessions):
+    _queue(sessions)
+    Dispatcher(sessions, {"email": FlakyTransport(1, permanent=True)}, now=Clock()).run_once()
+    with sessions() as session:
+        assert session.scalar(select(OutboxItem)).status == OutboxStatus.DEAD
+
+
+def test_a_crash_after_sending_resends_only_that_item(sessions, tmp_path):
+    _queue(sessions, count=5)
+
+    class CrashAfterThird(FileTransport):
+        calls = 0
+
+        def send(self, item: OutboxItem) -> None:
+            super().send(item)
+            CrashAfterThird.calls += 1
+            if CrashAfterThird.calls == 3:
+                raise KeyboardInterrupt  # the process dies after sending, before marking
+
+    with pytest.raises(KeyboardInterrupt):
+        Dispatcher(sessions, {"email": CrashAfterThird(tmp_path)}, now=Clock()).run_once()
+    counting = FlakyTransport(failures=0)
+    Dispatcher(sessions, {"email": counting}, now=Clock()).run_once()
+    assert counting.sent == [3, 4, 5]  # the one in flight once more, the rest once
+    with sessions() as session:
+        statuses = session.scalars(select(OutboxItem.status)).all()
+        assert set(statuses) == {OutboxStatus.SENT}
+
+
+def test_backoff_grows_and_is_capped():
+    assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
+    assert backoff(30) == dt.timedelta(hours=1)

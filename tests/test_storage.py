@@ -1,0 +1,178 @@
+"""The storage suite: runs on SQLite and, with TRIAGE_DATABASE_URL, on PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from zoneinfo import ZoneInfo
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, select
+from sqlalchemy.exc import IntegrityError
+
+from triage_desk.storage import repositories as repo
+from triage_desk.storage.db import downgrade, make_engine, make_session_factory, upgrade
+from triage_desk.storage.models import (
+    Base,
+    Direction,
+    Message,
+    OutboxItem,
+    Ticket,
+    TicketStatus,
+)
+
+RIGA = ZoneInfo("Europe/Riga")
+
+
+@pytest.fixture
+def sessions(database_url):
+    engine = make_engine(database_url)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _ticket(session, number: str, received: dt.datetime) -> Ticket:
+    requester = repo.get_or_create_requester(session, "email", "a@example.lv", "A")
+    ticket = Ticket(
+        number=number, desk="municipal", requester=requester, channel="email",
+        subject="s", language="lv", status=TicketStatus.OPEN, category="error",
+        received_at=received, clock_start=received, response_due=None, resolution_due=None,
+    )
+    session.add(ticket)
+    session.flush()
+    return ticket
+
+
+def test_migrations_match_the_models(database_url):
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    engine.dispose()
+    assert diff == [], f"models and migrations disagree; write a migration: {diff}"
+
+
+def test_downgrade_and_upgrade_again(database_url):
+    downgrade(database_url, "base")
+    engine = make_engine(database_url)
+    assert "tickets" not in inspect(engine).get_table_names()
+    upgrade(database_url)
+    assert "tickets" in inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_instants_come_back_aware_and_equal_across_dst(sessions):
+    # 2026-03-29 is the spring-forward Sunday in Riga, 2026-10-25 the fall-back one.
+    instants = [
+        dt.datetime(2026, 3, 29, 2, 30, tzinfo=dt.UTC),
+        dt.datetime(2026, 10, 25, 3, 30, tzinfo=RIGA),
+        dt.datetime(2026, 10, 25, 3, 30, fold=1, tzinfo=RIGA),
+    ]
+    with sessions.begin() as session:
+        ids = [_ticket(session, f"MUN-2026-00000{i}", t).id for i, t in enumerate(instants)]
+    with sessions() as session:
+        for ticket_id, instant in zip(ids, instants, strict=True):
+            stored = session.get(Ticket, ticket_id).received_at
+            assert stored.tzinfo is not None and stored.utcoffset() == dt.timedelta(0)
+            # PEP 495: '==' across zones is always False for ambiguous times; compare in UTC.
+            assert stored == instant.astimezone(dt.UTC)
+        fall_back = [session.get(Ticket, i).received_at for i in ids[1:]]
+        assert fall_back[1] - fall_back[0] == dt.timedelta(hours=1)
+
+
+def test_naive_datetimes_are_refused(sessions):
+    with pytest.raises(Exception, match="naive datetime"), sessions.begin() as session:
+        _ticket(session, "MUN-2026-000001", dt.datetime(2026, 1, 5, 10, 0))
+
+
+def test_ticket_numbers_count_per_desk_and_year(sessions):
+    with sessions.begin() as session:
+        numbers = [repo.next_ticket_number(session, "municipal", "MUN", 2026) for _ in range(3)]
+        other = repo.next_ticket_number(session, "eparaksts", "EPA", 2026)
+        next_year = repo.next_ticket_number(session, "municipal", "MUN", 2027)
+    assert numbers == ["MUN-2026-000001", "MUN-2026-000002", "MUN-2026-000003"]
+    assert other == "EPA-2026-000001"
+    assert next_year == "MUN-2027-000001"
+
+
+def test_concurrent_ticket_numbers_are_unique_and_gapless(sessions):
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            for _ in range(10):
+                with sessions.begin() as session:
+                    results.append(repo.next_ticket_number(session, "municipal", "MUN", 2026))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(results) == [f"MUN-2026-{n:06d}" for n in range(1, 41)]
+
+
+def test_same_channel_and_external_id_is_stored_once(sessions):
+    received = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+    with sessions.begin() as session:
+        ticket = _ticket(session, "MUN-2026-000001", received)
+        ticket_id = ticket.id
+
+    def add_message() -> None:
+        with sessions.begin() as session:
+            session.add(Message(
+                ticket_id=ticket_id, direction=Direction.INBOUND, channel="email",
+                external_id="abc@example.lv", sender="a@example.lv", received_at=received,
+                raw=b"\xff\x00raw bytes kept as they came",
+            ))
+
+    add_message()
+    with pytest.raises(IntegrityError):
+        add_message()
+    with sessions() as session:
+        stored = session.scalars(select(Message)).all()
+        assert len(stored) == 1
+        assert stored[0].raw == b"\xff\x00raw bytes kept as they came"
+        assert repo.find_message(session, "email", "abc@example.lv").id == stored[0].id
+        assert repo.find_message(session, "telegram", "abc@example.lv") is None
+
+
+def test_outbox_dedupe_key_is_unique(sessions):
+    def add_item() -> None:
+        with sessions.begin() as session:
+            session.add(OutboxItem(
+                dedupe_key="ack:1", kind="acknowledgement", channel="email",
+                sender="atbalsts@example.lv", recipient="a@example.lv", body_text="x",
+            ))
+
+    add_item()
+    with pytest.raises(IntegrityError):
+        add_item()
+
+
+def test_requester_is_found_by_address(sessions):
+    with sessions.begin() as session:
+        first = repo.get_or_create_requester(session, "email", "a@example.lv", None)
+        again = repo.get_or_create_requester(session, "email", "a@example.lv", "Anna")
+        other = repo.get_or_create_requester(session, "telegram", "a@example.lv", None)
+        assert first.id == again.id != other.id
+        assert again.display_name == "Anna"
+
+
+def test_queued_tickets_are_released_most_urgent_first(sessions):
+    base = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
+    with sessions.begin() as session:
+        for number, minutes, urgent in [("A", 0, False), ("B", 5, True), ("C", 10, False)]:
+            ticket = _ticket(session, f"MUN-2026-00000{number}", base + dt.timedelta(minutes=minutes))
+            ticket.status = TicketStatus.QUEUED
+            ticket.urgent = urgent
+            ticket.clock_start = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
+    with sessions() as session:
+        assert repo.release_queued(session, dt.datetime(2026, 11, 30, 6, 59, tzinfo=dt.UTC)) == []
+        released = repo.release_queued(session, dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC))
+        assert [t.number[-1] for t in released] == ["B", "A", "C"]

@@ -1,0 +1,3 @@
+from triage_desk.cli import main
+
+main()
