@@ -163,7 +163,8 @@ def test_triage_run_turns_a_mail_into_a_ticket_and_an_acknowledgement(workdir, t
         _wait_for_port(port, process)
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
             client.sendmail("ilze@novads.example.lv", ["atbalsts@example.lv"], make_mail(
-                subject="Atskaite neveidojas", body="Labdien! Atskaite neveidojas, lūdzu palīdziet."))
+                subject="Atskaite neveidojas",
+                body="Labdien! Atskaite neveidojas, lūdzu palīdziet."))
         outbox = tmp_path / "var" / "outbox"
         deadline = time.monotonic() + 30
         while not list(outbox.glob("*.eml")) and time.monotonic() < deadline:

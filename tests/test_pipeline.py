@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select
 
+from tests.helpers import make_mail
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
@@ -20,7 +21,6 @@ from triage_desk.storage.models import (
     Ticket,
     TicketStatus,
 )
-from tests.helpers import make_mail
 
 MONDAY_1000_RIGA = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 FRIDAY_1930_RIGA = dt.datetime(2026, 11, 27, 17, 30, tzinfo=dt.UTC)
@@ -154,7 +154,7 @@ def test_a_failure_mid_way_stores_nothing(env, monkeypatch):
 
 
 def test_eparaksts_gets_its_own_numbers_and_categories(env):
-    pipeline, sessions = env
+    pipeline, _sessions = env
     raw = make_mail(to="eparaksts@example.lv", subject="Nozagts telefons",
                     body="Man nozagts telefons ar eParaksts mobile, lūdzu apturiet sertifikātu!")
     result = pipeline.process(inbound_from_email(raw, "eparaksts", MONDAY_1000_RIGA))

@@ -96,9 +96,11 @@ def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example
     listener = SmtpListener(SmtpIntakeHandler(desks, failing), "127.0.0.1", 0, 200_000)
     listener.start()
     try:
-        with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as client:
-            with pytest.raises(smtplib.SMTPDataError) as caught:
-                client.sendmail("ilze@novads.example.lv", ["atbalsts@example.lv"], make_mail())
+        with (
+            smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as client,
+            pytest.raises(smtplib.SMTPDataError) as caught,
+        ):
+            client.sendmail("ilze@novads.example.lv", ["atbalsts@example.lv"], make_mail())
         assert caught.value.smtp_code == 451
     finally:
         listener.stop()

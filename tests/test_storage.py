@@ -168,7 +168,8 @@ def test_queued_tickets_are_released_most_urgent_first(sessions):
     base = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
     with sessions.begin() as session:
         for number, minutes, urgent in [("A", 0, False), ("B", 5, True), ("C", 10, False)]:
-            ticket = _ticket(session, f"MUN-2026-00000{number}", base + dt.timedelta(minutes=minutes))
+            received = base + dt.timedelta(minutes=minutes)
+            ticket = _ticket(session, f"MUN-2026-00000{number}", received)
             ticket.status = TicketStatus.QUEUED
             ticket.urgent = urgent
             ticket.clock_start = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
