@@ -134,3 +134,42 @@ def test_a_crash_after_sending_resends_only_that_item(sessions, tmp_path):
 def test_backoff_grows_and_is_capped():
     assert [backoff(n).total_seconds() for n in (1, 2, 3)] == [30, 60, 120]
     assert backoff(30) == dt.timedelta(hours=1)
+
+
+def test_smtp_transport_delivers_to_a_real_relay(sessions):
+    """The `outbound.transport = "smtp"` switch, against a real aiosmtpd relay on loopback."""
+    from aiosmtpd.controller import Controller
+
+    from triage_desk.config import SmtpRelayConfig
+    from triage_desk.intake.smtp_listener import _free_port
+    from triage_desk.responders.transports import SmtpTransport
+
+    received: list[tuple[str, list[str], bytes]] = []
+
+    class Relay:
+        async def handle_DATA(self, server, session, envelope):
+            received.append((envelope.mail_from, envelope.rcpt_tos, envelope.original_content))
+            return "250 OK"
+
+        async def handle_RCPT(self, server, session, envelope, address, options):
+            if address.startswith("gone"):
+                return "550 5.1.1 no such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    port = _free_port("127.0.0.1")
+    relay = Controller(Relay(), hostname="127.0.0.1", port=port)
+    relay.start()
+    try:
+        _queue(sessions, count=2)
+        with sessions.begin() as session:
+            session.scalars(select(OutboxItem)).all()[1].recipient = "gone@example.lv"
+        transport = SmtpTransport(SmtpRelayConfig(host="127.0.0.1", port=port, starttls=False))
+        report = Dispatcher(sessions, {"email": transport}, now=Clock()).run_once()
+    finally:
+        relay.stop()
+    assert (report.sent, report.dead) == (1, 1)  # 550 is permanent: dead at once, no retry
+    [(mail_from, rcpt, raw)] = received
+    assert mail_from == "atbalsts@example.lv" and rcpt == ["person0@example.lv"]
+    mail = BytesParser(policy=policy.default).parsebytes(raw)
+    assert mail["Auto-Submitted"] == "auto-replied" and "ā ē ī ū" in mail.get_content()

@@ -67,6 +67,17 @@ def test_a_mail_becomes_a_ticket_with_suggestion_and_acknowledgement(env):
         assert item.headers["Message-ID"] == f"<{outbound.external_id}>"
 
 
+def test_a_mail_without_message_id_is_still_stored_once_and_answered(env):
+    pipeline, sessions = env
+    raw = b"From: a@novads.example.lv\r\nTo: atbalsts@example.lv\r\nSubject: x\r\n\r\nPalidziet\r\n"
+    first = pipeline.process(inbound_from_email(raw, "municipal", MONDAY_1000_RIGA))
+    again = pipeline.process(inbound_from_email(raw, "municipal", MONDAY_1000_RIGA))
+    assert again.duplicate and again.ticket_id == first.ticket_id
+    with sessions() as session:
+        item = session.scalar(select(OutboxItem))
+        assert "In-Reply-To" not in item.headers  # nothing real to thread under
+
+
 def test_the_same_message_twice_makes_one_ticket_and_one_acknowledgement(env):
     pipeline, sessions = env
     raw = make_mail(message_id="<same@novads.example.lv>")

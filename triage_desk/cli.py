@@ -18,7 +18,8 @@ from rich.table import Table
 from triage_desk.config import Config, ConfigError, load_config
 
 err = Console(stderr=True)
-out = Console()
+# Piped output (scripts, CI logs) gets a wide table instead of rich's 80-column default.
+out = Console() if Console().is_terminal else Console(width=200)
 
 
 def _default_config() -> str:
@@ -61,6 +62,8 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
     )
     # Alembic narrates every migration step at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # aiosmtpd logs every SMTP command at INFO under "mail.log".
+    logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
     click_ctx.obj = Context(config_path)
 
 

@@ -252,8 +252,9 @@ class IntakePipeline:
             ),
         )
         our_id = new_message_id(desk, ticket.number)
-        headers = reply_headers(our_id, inbound.external_id if inbound.channel == "email"
-                                else None, inbound.references)
+        # Thread under the person's Message-ID only when they sent one (not our fingerprint).
+        replied_to = inbound.external_id if inbound.headers.get("Message-ID") else None
+        headers = reply_headers(our_id, replied_to, inbound.references)
         outbound = Message(
             ticket=ticket,
             direction=Direction.OUTBOUND,
