@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import make_mail
 from triage_desk.desks import Desks
+from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.responders.render import TemplateRenderer
@@ -22,13 +23,14 @@ def served(sqlite_url, example_config, classifier):
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
     pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer())
-    calls: list[str] = []
+    intake = EmailIntake(sessions, pipeline, example_config.email)
+    calls: list[bytes] = []
 
-    def process(inbound):
-        calls.append(inbound.external_id)
-        return pipeline.process(inbound)
+    def ingest(raw, *args):
+        calls.append(raw)
+        return intake.ingest(raw, *args)
 
-    listener = SmtpListener(SmtpIntakeHandler(desks, process), "127.0.0.1", 0, 200_000)
+    listener = SmtpListener(SmtpIntakeHandler(desks, ingest), "127.0.0.1", 0, 200_000)
     listener.start()
     yield listener.port, sessions, calls
     listener.stop()
@@ -90,7 +92,7 @@ def test_a_mail_over_the_size_limit_gets_552(served):
 def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example_config):
     desks = Desks(example_config)
 
-    def failing(_inbound):
+    def failing(*_args):
         raise RuntimeError("database is down")
 
     listener = SmtpListener(SmtpIntakeHandler(desks, failing), "127.0.0.1", 0, 200_000)

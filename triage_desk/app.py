@@ -16,6 +16,7 @@ from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.classifier.training import train
 from triage_desk.config import Config
 from triage_desk.desks import Desks
+from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
@@ -61,6 +62,7 @@ class App:
     classifier: Classifier
     pipeline: IntakePipeline
     dispatcher: Dispatcher
+    email_intake: EmailIntake
 
 
 def build_app(
@@ -82,4 +84,5 @@ def build_app(
     dispatcher = Dispatcher(
         sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts
     )
-    return App(config, engine, sessions, desks, classifier, pipeline, dispatcher)
+    email_intake = EmailIntake(sessions, pipeline, config.email)
+    return App(config, engine, sessions, desks, classifier, pipeline, dispatcher, email_intake)

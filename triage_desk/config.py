@@ -176,6 +176,42 @@ class FeedbackTypeConfig(Strict):
     _all_languages = field_validator("labels")(CategoryConfig._all_languages.__func__)
 
 
+class MailboxConfig(Strict):
+    """An IMAP mailbox a desk reads. The password comes from the environment variable."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")  # stable key for the fetch checkpoint
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    ca_file: Path | None = None  # trust this CA (self-signed servers) instead of the system's
+    username: str
+    password_env: str
+    folders: list[str] = Field(default_factory=lambda: ["INBOX"], min_length=1)
+    # After a mail is committed: add the \Seen flag and our keyword, or move it away.
+    after_commit: Literal["flag", "move"] = "flag"
+    processed_folder: str | None = None
+    idle: bool = True  # IMAP IDLE when the server offers it, else polling
+    poll_seconds: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _move_needs_folder(self) -> MailboxConfig:
+        if self.after_commit == "move" and not self.processed_folder:
+            raise ValueError(
+                "after_commit = 'move' needs processed_folder, e.g. processed_folder = 'Processed'"
+            )
+        return self
+
+    def password(self) -> str:
+        value = os.environ.get(self.password_env)
+        if value is None:
+            raise ConfigError(
+                f"mailbox {self.name!r}: environment variable {self.password_env} is not set; "
+                "export it with the mailbox password"
+            )
+        return value
+
+
 class DeskConfig(Strict):
     name: str
     ticket_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
@@ -185,6 +221,7 @@ class DeskConfig(Strict):
     categories: dict[str, CategoryConfig] = Field(min_length=1)
     feedback_types: dict[str, FeedbackTypeConfig] = Field(default_factory=dict)
     fallback_category: str | None = None  # used when the model's category is not allowed here
+    mailboxes: list[MailboxConfig] = Field(default_factory=list)
 
     @field_validator("addresses")
     @classmethod
@@ -221,6 +258,43 @@ class SmtpListenerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=0, le=65535)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # STARTTLS is offered when both files are given.
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> SmtpListenerConfig:
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("STARTTLS needs both tls_cert_file and tls_key_file, or neither")
+        for path in (self.tls_cert_file, self.tls_key_file):
+            if path is not None and not Path(path).exists():
+                raise ValueError(f"TLS file {path} does not exist; fix the path")
+        return self
+
+
+class EmailConfig(Strict):
+    """Rules for inbound mail, shared by the SMTP and IMAP listeners."""
+
+    max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
+    max_attachments: int = Field(default=50, ge=0)
+    # A mail whose processing takes longer is quarantined, so it never blocks the ones behind.
+    processing_time_limit_seconds: float = Field(default=10.0, gt=0)
+    # Old mail found when a mailbox is first connected is imported but not acknowledged.
+    acknowledge_max_age_hours: float = Field(default=24.0, gt=0)
+    acknowledgements_per_sender_per_hour: int = Field(default=5, ge=0)
+    # Staff who may reply from their own mail client into a desk mailbox.
+    staff_addresses: list[str] = Field(default_factory=list)
+    staff_domains: list[str] = Field(default_factory=list)
+
+    @field_validator("staff_addresses", "staff_domains")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower().lstrip("@") for v in value]
+
+    def is_staff(self, address: str) -> bool:
+        address = address.lower()
+        domain = address.rsplit("@", 1)[-1]
+        return address in self.staff_addresses or domain in self.staff_domains
 
 
 class SmtpRelayConfig(Strict):
@@ -253,6 +327,7 @@ class ServiceConfig(Strict):
 class Config(Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     smtp_listener: SmtpListenerConfig = Field(default_factory=SmtpListenerConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
     desks: dict[str, DeskConfig] = Field(min_length=1)
     clients: list[ClientConfig] = Field(default_factory=list)
@@ -279,6 +354,21 @@ class Config(Strict):
                     f"client {client.name!r} names desk {client.desk!r}; use one of "
                     f"{sorted(self.desks)}"
                 )
+        mailbox_names: set[str] = set()
+        for name, desk in self.desks.items():
+            for mailbox in desk.mailboxes:
+                if mailbox.name in mailbox_names:
+                    raise ValueError(
+                        f"mailbox name {mailbox.name!r} is used twice (desk {name!r}); names key "
+                        "the fetch checkpoints and must be unique"
+                    )
+                mailbox_names.add(mailbox.name)
+                if mailbox.password_env not in os.environ:
+                    raise ValueError(
+                        f"desks.{name}.mailboxes ({mailbox.name}): password_env = "
+                        f"{mailbox.password_env!r} but that environment variable is not set; "
+                        "export it before starting"
+                    )
         if self.outbound.transport == "smtp":
             relay = self.outbound.smtp
             if relay.password_env and relay.password_env not in os.environ:

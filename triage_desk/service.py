@@ -46,7 +46,7 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     listener = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
-        handler = SmtpIntakeHandler(app.desks, app.pipeline.process)
+        handler = SmtpIntakeHandler(app.desks, app.email_intake.ingest)
         listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes)
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)

@@ -15,6 +15,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
+from triage_desk.config import EmailConfig
+from triage_desk.intake.errors import Deadline
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.quotes import split_new_text
 from triage_desk.intake.robots import robot_reason
@@ -95,6 +97,8 @@ def inbound_from_email(
     received_at: dt.datetime | None = None,
     envelope_sender: str | None = None,
     envelope_recipients: tuple[str, ...] = (),
+    rules: EmailConfig | None = None,
+    deadline: Deadline | None = None,
 ) -> InboundMessage:
     message = parse_bytes(raw)
     name, address = parseaddr(safe_header(message, "From"))

@@ -8,6 +8,28 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None  # without <>, for inline images referenced as cid:
+    inline: bool = False
+    # Why the bytes were not kept (over a limit); metadata is kept regardless.
+    dropped_reason: str | None = None
+    size: int = 0  # of the original payload, also when dropped
+
+
+@dataclass(frozen=True)
+class Bounce:
+    """A delivery failure report about mail we (or someone) sent."""
+
+    permanent: bool  # False: a delay or warning
+    failed_addresses: tuple[str, ...]
+    # The Message-ID(s) of the mail that bounced, from the DSN's attached original.
+    original_message_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     channel: str  # "email", "telegram", "web"
     external_id: str  # unique per channel: Message-ID, chat message id, form submission id
@@ -17,7 +39,7 @@ class InboundMessage:
     subject: str
     text: str  # the full readable text
     new_text: str  # what the person wrote this time, without quotes and signature
-    received_at: dt.datetime  # UTC-aware
+    received_at: dt.datetime  # UTC-aware: when we received it
     recipients: tuple[str, ...] = ()
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
@@ -25,3 +47,6 @@ class InboundMessage:
     raw: bytes | None = None
     # Why this message must not be answered automatically (auto-reply, bounce, list...).
     no_reply_reason: str | None = None
+    attachments: tuple[Attachment, ...] = ()
+    bounce: Bounce | None = None
+    sent_at: dt.datetime | None = None  # the sender's Date header, when it could be read

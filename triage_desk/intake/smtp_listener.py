@@ -15,18 +15,17 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from triage_desk.desks import Desks
-from triage_desk.intake.email_parse import inbound_from_email
-from triage_desk.intake.message import InboundMessage
 
 log = logging.getLogger(__name__)
 
-ProcessFn = Callable[[InboundMessage], Any]
+# EmailIntake.ingest(raw, desk, source, received_at, envelope_sender, envelope_recipients)
+IngestFn = Callable[..., Any]
 
 
 class SmtpIntakeHandler:
-    def __init__(self, desks: Desks, process: ProcessFn, executor: Executor | None = None):
+    def __init__(self, desks: Desks, ingest: IngestFn, executor: Executor | None = None):
         self.desks = desks
-        self.process = process
+        self.ingest = ingest
         self.executor = executor
 
     async def handle_RCPT(
@@ -50,10 +49,12 @@ class SmtpIntakeHandler:
         received = dt.datetime.now(dt.UTC)
         loop = asyncio.get_running_loop()
         try:
-            inbound = inbound_from_email(
-                raw, desk.name, received, envelope.mail_from, tuple(envelope.rcpt_tos)
+            # A bad mail is quarantined inside ingest (and still gets 250: it is ours now);
+            # only a storage failure raises, and then the sender must keep it and retry.
+            result = await loop.run_in_executor(
+                self.executor, self.ingest, raw, desk.name, "smtp", received,
+                envelope.mail_from, tuple(envelope.rcpt_tos),
             )
-            result = await loop.run_in_executor(self.executor, self.process, inbound)
         except Exception:
             log.exception("intake failed; the sender will retry")
             return "451 4.3.0 Temporary failure storing the message; please retry"

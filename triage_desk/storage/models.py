@@ -231,6 +231,12 @@ class Message(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
+    attachments: Mapped[list[StoredAttachment]] = relationship(order_by="StoredAttachment.id")
+    # "person" for the requester, "staff" for a staff member writing from their own client,
+    # "robot" for auto-replies and bounces, "desk" for what we sent.
+    author_kind: Mapped[str] = mapped_column(
+        String(16), default="person", server_default="person"
+    )
 
 
 class Suggestion(Base):
@@ -310,3 +316,59 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class StoredAttachment(Base):
+    """A file that came with an inbound message; metadata is kept even when bytes are not."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(200))
+    content_id: Mapped[str | None] = mapped_column(String(500))
+    inline: Mapped[bool] = mapped_column(Boolean, default=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    md5: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes | None] = mapped_column(LargeBinary)
+    dropped_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class QuarantineStatus(StrEnum):
+    HELD = "held"
+    RELEASED = "released"  # a retry processed it into a ticket
+
+
+class QuarantinedMail(Base):
+    """Mail we could not process: kept raw with the reason, never dropped."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(300))  # "smtp", "imap:<mailbox>/<folder>"
+    desk: Mapped[str | None] = mapped_column(String(64))
+    external_id: Mapped[str | None] = mapped_column(String(512))
+    envelope_sender: Mapped[str | None] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(64))  # "unparseable", "limit", "timeout", ...
+    detail: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=QuarantineStatus.HELD)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ImapCheckpoint(Base):
+    """How far a mailbox folder has been read: UIDVALIDITY and the last committed UID."""
+
+    __tablename__ = "imap_checkpoints"
+
+    mailbox: Mapped[str] = mapped_column(String(120), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(300), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
