@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import make_mail
 from triage_desk.desks import Desks
+from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
@@ -26,14 +27,16 @@ def served(sqlite_url, example_config, classifier):
     intake = EmailIntake(sessions, pipeline, example_config.email)
     calls: list[bytes] = []
 
-    def ingest(raw, *args):
-        calls.append(raw)
-        return intake.ingest(raw, *args)
+    def ingest_many(mails):
+        calls.extend(mail.raw for mail in mails)
+        return intake.ingest_many(mails)
 
-    listener = SmtpListener(SmtpIntakeHandler(desks, ingest), "127.0.0.1", 0, 200_000)
+    batcher = IngestBatcher(ingest_many)
+    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 200_000)
     listener.start()
     yield listener.port, sessions, calls
     listener.stop()
+    batcher.close()
     engine.dispose()
 
 
@@ -92,10 +95,11 @@ def test_a_mail_over_the_size_limit_gets_552(served):
 def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example_config):
     desks = Desks(example_config)
 
-    def failing(*_args):
+    def failing(_mails):
         raise RuntimeError("database is down")
 
-    listener = SmtpListener(SmtpIntakeHandler(desks, failing), "127.0.0.1", 0, 200_000)
+    batcher = IngestBatcher(failing)
+    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 200_000)
     listener.start()
     try:
         with (
@@ -106,3 +110,4 @@ def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example
         assert caught.value.smtp_code == 451
     finally:
         listener.stop()
+        batcher.close()

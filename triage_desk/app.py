@@ -79,7 +79,8 @@ def build_app(
     desks = Desks(config)
     classifier = classifier or load_classifier(config.service.models_dir)
     pipeline = IntakePipeline(
-        sessions, desks, classifier, TemplateRenderer(), sender_name=config.outbound.from_name
+        sessions, desks, classifier, TemplateRenderer(), sender_name=config.outbound.from_name,
+        rules=config.email,
     )
     dispatcher = Dispatcher(
         sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts

@@ -164,8 +164,9 @@ def demo(ctx: Context) -> None:
 def _register_rooms() -> None:
     # Each room of the architecture owns its commands; the group only gathers them.
     from triage_desk.classifier.commands import classify, model, train
+    from triage_desk.intake.quarantine_commands import quarantine
 
-    for command in (classify, model, train):
+    for command in (classify, model, train, quarantine):
         main.add_command(command)
 
 

@@ -9,6 +9,7 @@ import signal
 
 from triage_desk.app import App
 from triage_desk.classifier.language import warm_up
+from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import TicketStatus, utcnow
@@ -46,7 +47,8 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     listener = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
-        handler = SmtpIntakeHandler(app.desks, app.email_intake.ingest)
+        batcher = IngestBatcher(app.email_intake.ingest_many, name="smtp-intake")
+        handler = SmtpIntakeHandler(app.desks, batcher.submit)
         listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes)
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
@@ -60,6 +62,7 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     finally:
         if listener is not None:
             listener.stop()
+            batcher.close()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.config import EmailConfig
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.errors import Deadline, MailRejected
+from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
 from triage_desk.storage.models import QuarantinedMail
 
@@ -23,10 +25,23 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class RawMail:
+    """One mail as a listener received it."""
+
+    raw: bytes
+    desk: str
+    source: str
+    received_at: dt.datetime
+    envelope_sender: str | None = None
+    envelope_recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class IngestOutcome:
     result: IntakeResult | None  # None when quarantined
     quarantine_id: int | None = None
     reason: str | None = None
+    detail: str | None = None
 
     @property
     def ticket_number(self) -> str:
@@ -53,42 +68,60 @@ class EmailIntake:
         envelope_sender: str | None = None,
         envelope_recipients: tuple[str, ...] = (),
     ) -> IngestOutcome:
-        received_at = received_at or dt.datetime.now(dt.UTC)
-        deadline = Deadline(self.rules.processing_time_limit_seconds)
-        try:
-            inbound = inbound_from_email(
-                raw, desk, received_at, envelope_sender, envelope_recipients,
-                rules=self.rules, deadline=deadline,
-            )
-            deadline.check()
-        except MailRejected as exc:
-            return self.quarantine(raw, desk, source, exc.reason, exc.detail, received_at,
-                                   envelope_sender, envelope_recipients)
-        except Exception as exc:  # a parser bug must not lose the mail either
-            log.exception("unexpected error parsing mail from %s", source)
-            return self.quarantine(raw, desk, source, "unparseable",
-                                   f"{type(exc).__name__}: {exc}", received_at,
-                                   envelope_sender, envelope_recipients)
-        return IngestOutcome(self.pipeline.process(inbound))
+        mail = RawMail(raw, desk, source, received_at or dt.datetime.now(dt.UTC),
+                       envelope_sender, envelope_recipients)
+        return self.ingest_many([mail])[0]
 
-    def quarantine(
-        self,
-        raw: bytes,
-        desk: str | None,
-        source: str,
-        reason: str,
-        detail: str,
-        received_at: dt.datetime,
-        envelope_sender: str | None = None,
-        envelope_recipients: tuple[str, ...] = (),
+    def ingest_many(self, mails: Sequence[RawMail]) -> list[IngestOutcome]:
+        """Parse every mail, quarantine the bad ones, store the rest in one transaction."""
+        return self._ingest(mails, quarantine=True)
+
+    def ingest_many_without_quarantine(self, mails: Sequence[RawMail]) -> list[IngestOutcome]:
+        """Like ``ingest_many``, but a bad mail is reported, not quarantined (again)."""
+        return self._ingest(mails, quarantine=False)
+
+    def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
+        outcomes: list[IngestOutcome | None] = [None] * len(mails)
+        parsed: list[tuple[int, InboundMessage]] = []
+        for index, mail in enumerate(mails):
+            deadline = Deadline(self.rules.processing_time_limit_seconds)
+            try:
+                inbound = inbound_from_email(
+                    mail.raw, mail.desk, mail.received_at, mail.envelope_sender,
+                    mail.envelope_recipients, rules=self.rules, deadline=deadline,
+                )
+                deadline.check()
+            except MailRejected as exc:
+                outcomes[index] = self._reject(mail, exc.reason, exc.detail, quarantine)
+                continue
+            except Exception as exc:  # a parser bug must not lose the mail either
+                log.exception("unexpected error parsing mail from %s", mail.source)
+                outcomes[index] = self._reject(
+                    mail, "unparseable", f"{type(exc).__name__}: {exc}", quarantine
+                )
+                continue
+            parsed.append((index, inbound))
+        results = self.pipeline.process_many([inbound for _index, inbound in parsed])
+        for (index, _inbound), result in zip(parsed, results, strict=True):
+            outcomes[index] = IngestOutcome(result)
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _reject(
+        self, mail: RawMail, reason: str, detail: str, quarantine: bool
     ) -> IngestOutcome:
-        log.warning("quarantined mail from %s: %s (%s)", source, reason, detail)
+        if quarantine:
+            return self.quarantine(mail, reason, detail)
+        return IngestOutcome(None, None, reason, detail)
+
+    def quarantine(self, mail: RawMail, reason: str, detail: str) -> IngestOutcome:
+        log.warning("quarantined mail from %s: %s (%s)", mail.source, reason, detail)
         with self.sessions.begin() as session:
             item = QuarantinedMail(
-                channel="email", source=source, desk=desk, raw=raw, reason=reason,
-                detail=detail[:2000], received_at=received_at,
-                envelope_sender=envelope_sender, recipients=list(envelope_recipients),
+                channel="email", source=mail.source, desk=mail.desk, raw=mail.raw,
+                reason=reason, detail=detail[:2000], received_at=mail.received_at,
+                envelope_sender=mail.envelope_sender,
+                recipients=list(mail.envelope_recipients),
             )
             session.add(item)
             session.flush()
-            return IngestOutcome(None, item.id, reason)
+            return IngestOutcome(None, item.id, reason, detail)

@@ -1,24 +1,30 @@
-"""The intake pipeline: one inbound message → stored, triaged, timed and acknowledged.
+"""The intake pipeline: inbound messages → stored, triaged, timed and acknowledged.
 
-Everything a message causes (ticket, message, suggestion, acknowledgement in the outbox,
-audit) is written in ONE transaction, so a crash leaves either all of it or none of it, and
-the unique (channel, external id) makes a replayed message a no-op instead of a second ticket
-or a second acknowledgement.
+Everything a message causes (ticket, message, attachments, suggestion, acknowledgement in the
+outbox, audit) is written in ONE transaction, so a crash leaves all of it or none of it, and
+the unique (channel, direction, external id) makes a replayed message a no-op instead of a
+second ticket or a second acknowledgement.
+
+Messages are taken in batches (``process_many``): the model classifies a batch far faster
+than one message at a time, and one commit serves the whole batch. A single message is a
+batch of one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
-from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK
+from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
 from triage_desk.responders.acknowledgement import (
@@ -35,9 +41,13 @@ from triage_desk.storage.models import (
     Message,
     OutboxItem,
     OutboxStatus,
+    Requester,
+    RequesterAddress,
+    StoredAttachment,
     Suggestion,
     Ticket,
     TicketStatus,
+    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -55,6 +65,7 @@ class IntakeResult:
     category: str
     prediction: Prediction | None
     due: DueTimes | None
+    no_ack_reason: str | None = None
 
 
 def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
@@ -68,6 +79,56 @@ def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
     return category, feedback
 
 
+def acknowledgement_key(channel: str, external_id: str) -> str:
+    """The outbox dedupe key: one acknowledgement per inbound message, ever."""
+    digest = hashlib.sha256(f"{channel}\0{external_id}".encode()).hexdigest()[:40]
+    return f"ack:{digest}"
+
+
+@dataclass
+class _Work:
+    """One inbound message's progress through a batch."""
+
+    inbound: InboundMessage
+    prediction: Prediction
+    desk: Desk
+    author_kind: str = "person"
+    duplicate_of: Message | None = None
+    same_as: _Work | None = None  # an earlier copy of the same message in this batch
+    ticket: Ticket | None = None
+    message: Message | None = None
+    created_ticket: bool = False
+    due: DueTimes | None = None
+    no_ack_reason: str | None = None
+    acknowledged: bool = False
+
+    def result(self) -> IntakeResult:
+        if self.same_as is not None:
+            first = self.same_as.result()
+            return IntakeResult(first.ticket_number, first.ticket_id, first.message_id, False,
+                                True, False, first.category, None, None, "duplicate")
+        if self.duplicate_of is not None:
+            return _duplicate_result(self.duplicate_of)
+        assert self.ticket is not None and self.message is not None
+        return IntakeResult(
+            ticket_number=self.ticket.number,
+            ticket_id=self.ticket.id,
+            message_id=self.message.id,
+            created_ticket=self.created_ticket,
+            duplicate=False,
+            acknowledged=self.acknowledged,
+            category=self.ticket.category,
+            prediction=self.prediction,
+            due=self.due,
+            no_ack_reason=self.no_ack_reason,
+        )
+
+
+def _duplicate_result(existing: Message) -> IntakeResult:
+    return IntakeResult(existing.ticket.number, existing.ticket_id, existing.id, False, True,
+                        False, existing.ticket.category, None, None, "duplicate")
+
+
 class IntakePipeline:
     def __init__(
         self,
@@ -76,52 +137,124 @@ class IntakePipeline:
         classifier: Classifier,
         renderer: TemplateRenderer,
         sender_name: str = "Triage Desk",
-        now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        rules: EmailConfig | None = None,
+        now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.sessions = sessions
         self.desks = desks
         self.classifier = classifier
         self.renderer = renderer
         self.sender_name = sender_name
+        self.rules = rules or EmailConfig()
         self.now = now
+        self._own_addresses = desks.all_addresses()
+
+    # ------------------------------------------------------------------ entry points
 
     def process(self, inbound: InboundMessage) -> IntakeResult:
-        desk = self.desks[inbound.desk]
-        # CPU work first, outside the transaction, so the database is held only briefly.
-        prediction = self.classifier.classify(
+        return self.process_many([inbound])[0]
+
+    def process_many(self, inbounds: Sequence[InboundMessage]) -> list[IntakeResult]:
+        if not inbounds:
+            return []
+        works = self._classify(inbounds)
+        try:
+            with self.sessions.begin() as session:
+                self._store(session, works)
+                session.flush()
+                return [work.result() for work in works]
+        except IntegrityError:
+            # Another worker stored one of these between our check and our insert.
+            if len(inbounds) > 1:
+                return [self.process(inbound) for inbound in inbounds]
+            with self.sessions() as session:
+                existing = repo.find_message(
+                    session, inbounds[0].channel, inbounds[0].external_id
+                )
+                if existing is None:
+                    raise
+                return [_duplicate_result(existing)]
+
+    # ------------------------------------------------------------------ steps
+
+    def _classify(self, inbounds: Sequence[InboundMessage]) -> list[_Work]:
+        desks = [self.desks[inbound.desk] for inbound in inbounds]
+        predictions = self.classifier.classify_many([
             ClassifierInput(
                 subject=inbound.subject,
                 body=inbound.new_text or inbound.text,
                 allowed_categories=desk.categories,
                 default_language=desk.config.default_language,
             )
-        )
-        try:
-            with self.sessions.begin() as session:
-                return self._store(session, desk, inbound, prediction)
-        except IntegrityError:
-            # Another worker stored the same message between our check and our insert.
-            with self.sessions() as session:
-                existing = repo.find_message(session, inbound.channel, inbound.external_id)
-                if existing is None:
-                    raise
-                return self._duplicate(existing)
+            for inbound, desk in zip(inbounds, desks, strict=True)
+        ])
+        return [
+            _Work(inbound, prediction, desk, author_kind=self._author_kind(inbound))
+            for inbound, prediction, desk in zip(inbounds, predictions, desks, strict=True)
+        ]
 
-    def _duplicate(self, existing: Message) -> IntakeResult:
-        return IntakeResult(
-            ticket_number=existing.ticket.number,
-            ticket_id=existing.ticket_id,
-            message_id=existing.id,
-            created_ticket=False,
-            duplicate=True,
-            acknowledged=False,
-            category=existing.ticket.category,
-            prediction=None,
-            due=None,
-        )
+    def _author_kind(self, inbound: InboundMessage) -> str:
+        if inbound.bounce is not None or inbound.no_reply_reason:
+            return "robot"
+        if inbound.channel == "email" and self.rules.is_staff(inbound.sender):
+            return "staff"
+        return "person"
+
+    def _store(self, session: Session, works: list[_Work]) -> None:
+        self._find_duplicates(session, works)
+        fresh = [w for w in works if w.duplicate_of is None and w.same_as is None]
+        for work in fresh:
+            work.ticket = self._thread(session, work.inbound)
+        # Counted before this batch adds anything, so its own items are not counted twice.
+        sent_now: Counter[str] = Counter(repo.acknowledgements_by_recipient(
+            session, {w.inbound.sender for w in fresh}, self.now() - dt.timedelta(hours=1)
+        ))
+        requesters = self._requesters(session, fresh)
+        self._open_tickets(session, [w for w in fresh if w.ticket is None], requesters)
+        for work in fresh:
+            assert work.ticket is not None
+            work.message = self._message(work)
+            session.add(work.message)
+            if work.created_ticket:
+                self._suggest(session, work)
+            else:
+                self._follow_up(session, work)
+            if work.inbound.bounce is not None:
+                self._record_bounce(session, work)
+            address = requesters[(work.inbound.channel, work.inbound.sender)]
+            work.no_ack_reason = self._no_ack_reason(session, work, address, sent_now)
+            if work.no_ack_reason is None:
+                self._queue_acknowledgement(session, work)
+                sent_now[work.inbound.sender] += 1
+            elif work.created_ticket:
+                repo.audit(session, "system", "no_acknowledgement", work.ticket,
+                           reason=work.no_ack_reason)
+
+    def _find_duplicates(self, session: Session, works: list[_Work]) -> None:
+        by_channel: dict[str, list[str]] = {}
+        for work in works:
+            by_channel.setdefault(work.inbound.channel, []).append(work.inbound.external_id)
+        stored = {
+            (channel, external_id): message
+            for channel, ids in by_channel.items()
+            for external_id, message in repo.find_messages(session, channel, ids).items()
+        }
+        first: dict[tuple[str, str], _Work] = {}
+        for work in works:
+            key = (work.inbound.channel, work.inbound.external_id)
+            if key in stored:
+                work.duplicate_of = stored[key]
+            elif key in first:
+                work.same_as = first[key]
+            else:
+                first[key] = work
 
     def _thread(self, session: Session, inbound: InboundMessage) -> Ticket | None:
-        ids = [i for i in (inbound.in_reply_to, *inbound.references) if i]
+        """The ticket this message continues: bounce original, reply headers, subject number."""
+        ids: list[str] = []
+        if inbound.bounce is not None:
+            ids.extend(inbound.bounce.original_message_ids)
+        ids.extend(i for i in (inbound.in_reply_to, *inbound.references) if i)
         ticket = repo.ticket_for_message_ids(session, inbound.channel, ids)
         if ticket is None:
             match = _TICKET_IN_SUBJECT.search(inbound.subject)
@@ -129,89 +262,82 @@ class IntakePipeline:
                 ticket = repo.ticket_by_number(session, match.group(1))
         return ticket
 
-    def _store(
-        self, session: Session, desk: Desk, inbound: InboundMessage, prediction: Prediction
-    ) -> IntakeResult:
-        existing = repo.find_message(session, inbound.channel, inbound.external_id)
-        if existing is not None:
-            return self._duplicate(existing)
+    def _requesters(
+        self, session: Session, works: list[_Work]
+    ) -> dict[tuple[str, str], RequesterAddress]:
+        """Each sender's address row, created once per batch for new senders."""
+        rows: dict[tuple[str, str], RequesterAddress] = {}
+        with session.no_autoflush:
+            for work in works:
+                inbound = work.inbound
+                key = (inbound.channel, inbound.sender)
+                if key in rows:
+                    continue
+                row = repo.find_requester_address(session, inbound.channel, inbound.sender)
+                if row is None:
+                    requester = Requester(display_name=inbound.sender_name)
+                    row = RequesterAddress(channel=inbound.channel, address=inbound.sender)
+                    requester.addresses.append(row)
+                    session.add(requester)
+                elif inbound.sender_name and not row.requester.display_name:
+                    row.requester.display_name = inbound.sender_name
+                rows[key] = row
+        return rows
 
-        requester = repo.get_or_create_requester(
-            session, inbound.channel, inbound.sender, inbound.sender_name
-        )
-        language = prediction.language
-        followed = self._thread(session, inbound)
-        if followed is not None:
-            message = self._message(inbound, followed, language)
-            session.add(message)
-            session.flush()
-            repo.audit(session, "system", "follow_up", followed, message_id=message.id)
-            return IntakeResult(
-                followed.number, followed.id, message.id, False, False, False,
-                followed.category, prediction, None,
-            )
+    def _open_tickets(
+        self,
+        session: Session,
+        works: list[_Work],
+        requesters: dict[tuple[str, str], RequesterAddress],
+    ) -> None:
+        """New tickets, numbered in one counter update per desk and year."""
+        groups: dict[tuple[str, int], list[_Work]] = {}
+        for work in works:
+            year = work.inbound.received_at.astimezone(work.desk.calendar.zone).year
+            groups.setdefault((work.desk.name, year), []).append(work)
+        for (desk_name, year), group in groups.items():
+            prefix = self.desks[desk_name].config.ticket_prefix
+            numbers = repo.allocate_ticket_numbers(session, desk_name, prefix, year, len(group))
+            for work, number in zip(group, numbers, strict=True):
+                self._open_ticket(session, work, number, requesters)
 
+    def _open_ticket(
+        self,
+        session: Session,
+        work: _Work,
+        number: str,
+        requesters: dict[tuple[str, str], RequesterAddress],
+    ) -> None:
+        inbound, desk, prediction = work.inbound, work.desk, work.prediction
         category, feedback = choose_labels(desk, prediction)
-        due = due_times(desk.calendar, desk.config.categories[category], inbound.received_at)
-        local_year = inbound.received_at.astimezone(desk.calendar.zone).year
-        ticket = Ticket(
-            number=repo.next_ticket_number(
-                session, desk.name, desk.config.ticket_prefix, local_year
-            ),
+        rules = desk.config.categories[category]
+        work.due = due_times(desk.calendar, rules, inbound.received_at)
+        work.ticket = Ticket(
+            number=number,
             desk=desk.name,
-            requester=requester,
+            requester=requesters[(inbound.channel, inbound.sender)].requester,
             channel=inbound.channel,
             subject=inbound.subject,
-            language=language,
+            language=prediction.language,
             status=TicketStatus.QUEUED
-            if due.clock_start > inbound.received_at
+            if work.due.clock_start > inbound.received_at
             else TicketStatus.OPEN,
             category=category,
             feedback_type=feedback,
             category_confirmed=prediction.auto_accept and category == prediction.category,
-            urgent=desk.config.categories[category].urgent,
+            urgent=rules.urgent,
             received_at=inbound.received_at,
-            clock_start=due.clock_start,
-            response_due=due.response_due,
-            resolution_due=due.resolution_due,
+            clock_start=work.due.clock_start,
+            response_due=work.due.response_due,
+            resolution_due=work.due.resolution_due,
         )
-        session.add(ticket)
-        message = self._message(inbound, ticket, language)
-        session.add(message)
-        session.flush()
-        session.add(
-            Suggestion(
-                ticket_id=ticket.id,
-                message_id=message.id,
-                category=prediction.category,
-                category_confidence=prediction.category_confidence,
-                feedback_type=prediction.feedback_type,
-                feedback_confidence=prediction.feedback_confidence,
-                confidence=prediction.confidence,
-                auto_accept=prediction.auto_accept,
-                model_version=prediction.model_version,
-            )
-        )
-        repo.audit(
-            session, "system", "ticket_created", ticket,
-            category=category, confidence=prediction.confidence, status=ticket.status,
-        )
-        acknowledged = False
-        if inbound.no_reply_reason:
-            repo.audit(session, "system", "no_acknowledgement", ticket,
-                       reason=inbound.no_reply_reason)
-        else:
-            self._queue_acknowledgement(session, desk, inbound, ticket, message, due)
-            acknowledged = True
-        return IntakeResult(
-            ticket.number, ticket.id, message.id, True, False, acknowledged, category,
-            prediction, due,
-        )
+        work.created_ticket = True
+        session.add(work.ticket)
 
-    @staticmethod
-    def _message(inbound: InboundMessage, ticket: Ticket, language: str) -> Message:
-        return Message(
-            ticket=ticket,
+    def _message(self, work: _Work) -> Message:
+        inbound = work.inbound
+        message = Message(
+            ticket=work.ticket,
             direction=Direction.INBOUND,
             channel=inbound.channel,
             external_id=inbound.external_id,
@@ -225,19 +351,96 @@ class IntakePipeline:
             new_text=inbound.new_text,
             headers=inbound.headers,
             raw=inbound.raw,
-            language=language,
+            language=work.prediction.language,
             received_at=inbound.received_at,
+            author_kind=work.author_kind,
         )
+        for attachment in inbound.attachments:
+            message.attachments.append(StoredAttachment(
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                content_id=attachment.content_id,
+                inline=attachment.inline,
+                size=attachment.size or len(attachment.data),
+                md5=hashlib.md5(attachment.data, usedforsecurity=False).hexdigest(),
+                data=None if attachment.dropped_reason else attachment.data,
+                dropped_reason=attachment.dropped_reason,
+            ))
+        return message
 
-    def _queue_acknowledgement(
+    def _suggest(self, session: Session, work: _Work) -> None:
+        prediction = work.prediction
+        session.add(Suggestion(
+            ticket=work.ticket,
+            message=work.message,
+            category=prediction.category,
+            category_confidence=prediction.category_confidence,
+            feedback_type=prediction.feedback_type,
+            feedback_confidence=prediction.feedback_confidence,
+            confidence=prediction.confidence,
+            auto_accept=prediction.auto_accept,
+            model_version=prediction.model_version,
+        ))
+        assert work.ticket is not None
+        repo.audit(session, "system", "ticket_created", work.ticket,
+                   category=work.ticket.category, confidence=prediction.confidence,
+                   status=work.ticket.status, author=work.author_kind)
+
+    def _follow_up(self, session: Session, work: _Work) -> None:
+        ticket = work.ticket
+        assert ticket is not None
+        if work.author_kind == "staff":
+            # A staff member answered from their own mail client: that is the response.
+            if ticket.first_response_at is None:
+                ticket.first_response_at = work.inbound.received_at
+            if ticket.status in (TicketStatus.OPEN, TicketStatus.QUEUED):
+                ticket.status = TicketStatus.ANSWERED
+        repo.audit(session, "system", "follow_up", ticket, author=work.author_kind,
+                   external_id=work.inbound.external_id)
+
+    def _record_bounce(self, session: Session, work: _Work) -> None:
+        bounce = work.inbound.bounce
+        assert bounce is not None
+        if bounce.permanent:
+            for address in bounce.failed_addresses:
+                repo.mark_undeliverable(session, work.inbound.channel, address.lower(),
+                                        f"bounced: {work.inbound.subject[:200]}")
+        repo.audit(session, "system", "bounce", work.ticket, permanent=bounce.permanent,
+                   addresses=list(bounce.failed_addresses))
+
+    def _no_ack_reason(
         self,
         session: Session,
-        desk: Desk,
-        inbound: InboundMessage,
-        ticket: Ticket,
-        message: Message,
-        due: DueTimes,
-    ) -> None:
+        work: _Work,
+        address: RequesterAddress,
+        sent_now: Counter[str],
+    ) -> str | None:
+        """Why this message gets no acknowledgement, or None when it gets one."""
+        inbound = work.inbound
+        if not work.created_ticket:
+            return "follow-up to an open ticket"
+        if inbound.no_reply_reason:
+            return inbound.no_reply_reason
+        if inbound.bounce is not None:
+            return "bounce"
+        if work.author_kind == "staff":
+            return "sender is staff"
+        if not inbound.sender or inbound.sender in self._own_addresses:
+            return "sender is one of our own addresses"
+        if address.undeliverable:
+            return "address is known to be undeliverable"
+        now = self.now()
+        max_age = dt.timedelta(hours=self.rules.acknowledge_max_age_hours)
+        if now - inbound.received_at > max_age:
+            return f"received more than {self.rules.acknowledge_max_age_hours:g} h ago"
+        limit = self.rules.acknowledgements_per_sender_per_hour
+        if sent_now[inbound.sender] >= limit:
+            return f"limit of {limit} acknowledgements per sender per hour reached"
+        return None
+
+    def _queue_acknowledgement(self, session: Session, work: _Work) -> None:
+        inbound, desk, ticket = work.inbound, work.desk, work.ticket
+        assert ticket is not None and work.due is not None
         rendered = render_acknowledgement(
             self.renderer,
             desk,
@@ -248,7 +451,7 @@ class IntakePipeline:
                 language=ticket.language,
                 subject=inbound.subject,
                 received_at=inbound.received_at,
-                due=due,
+                due=work.due,
             ),
         )
         our_id = new_message_id(desk, ticket.number)
@@ -260,7 +463,7 @@ class IntakePipeline:
             direction=Direction.OUTBOUND,
             channel=inbound.channel,
             external_id=our_id,
-            in_reply_to=inbound.external_id,
+            in_reply_to=replied_to,
             sender=desk.address,
             recipients=[inbound.sender],
             subject=rendered.subject,
@@ -269,21 +472,21 @@ class IntakePipeline:
             headers=headers,
             language=ticket.language,
             received_at=self.now(),
+            author_kind="desk",
         )
         session.add(outbound)
-        session.flush()
-        session.add(
-            OutboxItem(
-                dedupe_key=f"ack:{message.id}",
-                kind="acknowledgement",
-                ticket_id=ticket.id,
-                message_id=outbound.id,
-                channel=inbound.channel,
-                sender=desk.address,
-                recipient=inbound.sender,
-                subject=rendered.subject,
-                body_text=rendered.text,
-                headers={**headers, "From-Name": self.sender_name},
-                status=OutboxStatus.PENDING,
-            )
-        )
+        session.add(OutboxItem(
+            dedupe_key=acknowledgement_key(inbound.channel, inbound.external_id),
+            kind="acknowledgement",
+            ticket=ticket,
+            message=outbound,
+            channel=inbound.channel,
+            sender=desk.address,
+            recipient=inbound.sender,
+            subject=rendered.subject,
+            body_text=rendered.text,
+            headers={**headers, "From-Name": self.sender_name},
+            status=OutboxStatus.PENDING,
+            created_at=self.now(),  # the same clock the per-sender limit reads
+        ))
+        work.acknowledged = True

@@ -3,30 +3,28 @@ the message is committed to the database (a crash before that makes the sender r
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import socket
-from collections.abc import Callable
-from concurrent.futures import Executor
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from triage_desk.desks import Desks
+from triage_desk.intake.email_intake import RawMail
 
 log = logging.getLogger(__name__)
 
-# EmailIntake.ingest(raw, desk, source, received_at, envelope_sender, envelope_recipients)
-IngestFn = Callable[..., Any]
+# Stores one mail (usually IngestBatcher.submit, which shares commits between sessions).
+SubmitFn = Callable[[RawMail], Awaitable[Any]]
 
 
 class SmtpIntakeHandler:
-    def __init__(self, desks: Desks, ingest: IngestFn, executor: Executor | None = None):
+    def __init__(self, desks: Desks, submit: SubmitFn):
         self.desks = desks
-        self.ingest = ingest
-        self.executor = executor
+        self.submit = submit
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str,
@@ -46,15 +44,12 @@ class SmtpIntakeHandler:
             raw = raw.encode("utf-8", errors="surrogateescape")
         desk = self.desks.for_address(envelope.rcpt_tos[0])
         assert desk is not None  # handle_RCPT only lets desk addresses through
-        received = dt.datetime.now(dt.UTC)
-        loop = asyncio.get_running_loop()
+        mail = RawMail(raw, desk.name, "smtp", dt.datetime.now(dt.UTC), envelope.mail_from,
+                       tuple(envelope.rcpt_tos))
         try:
-            # A bad mail is quarantined inside ingest (and still gets 250: it is ours now);
-            # only a storage failure raises, and then the sender must keep it and retry.
-            result = await loop.run_in_executor(
-                self.executor, self.ingest, raw, desk.name, "smtp", received,
-                envelope.mail_from, tuple(envelope.rcpt_tos),
-            )
+            # A bad mail is quarantined (and still gets 250: it is safely ours now); only a
+            # storage failure raises, and then the sender must keep it and retry.
+            result = await self.submit(mail)
         except Exception:
             log.exception("intake failed; the sender will retry")
             return "451 4.3.0 Temporary failure storing the message; please retry"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -13,6 +13,7 @@ from triage_desk.storage.models import (
     AuditEvent,
     Direction,
     Message,
+    OutboxItem,
     Requester,
     RequesterAddress,
     Ticket,
@@ -21,11 +22,13 @@ from triage_desk.storage.models import (
 )
 
 
-def next_ticket_number(session: Session, desk: str, prefix: str, year: int) -> str:
-    """Allocate MUN-2026-000123 style numbers without gaps from races.
+def allocate_ticket_numbers(
+    session: Session, desk: str, prefix: str, year: int, count: int = 1
+) -> list[str]:
+    """Allocate ``count`` consecutive numbers like MUN-2026-000123, without gaps from races.
 
-    The counter row is created if missing (ignoring a concurrent creator), then incremented
-    with UPDATE … RETURNING, which both SQLite and PostgreSQL serialise per row.
+    The counter row is created if missing (ignoring a concurrent creator), then advanced by
+    ``count`` with UPDATE … RETURNING, which SQLite and PostgreSQL both serialise per row.
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -34,13 +37,74 @@ def next_ticket_number(session: Session, desk: str, prefix: str, year: int) -> s
         .values(desk=desk, year=year, last=0)
         .on_conflict_do_nothing(index_elements=["desk", "year"])
     )
-    number = session.execute(
+    last = session.execute(
         update(TicketCounter)
         .where(TicketCounter.desk == desk, TicketCounter.year == year)
-        .values(last=TicketCounter.last + 1)
+        .values(last=TicketCounter.last + count)
         .returning(TicketCounter.last)
     ).scalar_one()
-    return f"{prefix}-{year}-{number:06d}"
+    return [f"{prefix}-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
+
+
+def next_ticket_number(session: Session, desk: str, prefix: str, year: int) -> str:
+    return allocate_ticket_numbers(session, desk, prefix, year, 1)[0]
+
+
+def find_messages(
+    session: Session, channel: str, external_ids: Sequence[str],
+    direction: str = Direction.INBOUND,
+) -> dict[str, Message]:
+    """Already-stored messages among ``external_ids``, keyed by external id."""
+    if not external_ids:
+        return {}
+    rows = session.scalars(
+        select(Message).where(
+            Message.channel == channel,
+            Message.direction == direction,
+            Message.external_id.in_(list(external_ids)),
+        )
+    )
+    return {row.external_id: row for row in rows}
+
+
+def acknowledgements_by_recipient(
+    session: Session, recipients: set[str], since: dt.datetime
+) -> dict[str, int]:
+    """How many acknowledgements went (or wait to go) to each recipient since ``since``."""
+    if not recipients:
+        return {}
+    rows = session.execute(
+        select(OutboxItem.recipient, func.count())
+        .where(
+            OutboxItem.recipient.in_(sorted(recipients)),
+            OutboxItem.kind == "acknowledgement",
+            OutboxItem.created_at >= since,
+        )
+        .group_by(OutboxItem.recipient)
+    )
+    return {recipient: int(number) for recipient, number in rows}
+
+
+def mark_undeliverable(session: Session, channel: str, address: str, reason: str) -> bool:
+    """Flag an address we could not deliver to; False if we do not know the address."""
+    row = session.scalar(
+        select(RequesterAddress).where(
+            RequesterAddress.channel == channel, RequesterAddress.address == address
+        )
+    )
+    if row is None:
+        return False
+    row.undeliverable = True
+    row.undeliverable_reason = reason
+    return True
+
+
+def is_undeliverable(session: Session, channel: str, address: str) -> bool:
+    return bool(session.scalar(
+        select(RequesterAddress.undeliverable).where(
+            RequesterAddress.channel == channel, RequesterAddress.address == address
+        )
+    ))
 
 
 def find_message(
@@ -60,6 +124,14 @@ def find_requester(session: Session, channel: str, address: str) -> Requester | 
         select(Requester)
         .join(RequesterAddress)
         .where(RequesterAddress.channel == channel, RequesterAddress.address == address)
+    )
+
+
+def find_requester_address(session: Session, channel: str, address: str) -> RequesterAddress | None:
+    return session.scalar(
+        select(RequesterAddress).where(
+            RequesterAddress.channel == channel, RequesterAddress.address == address
+        )
     )
 
 

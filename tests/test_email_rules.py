@@ -1,0 +1,242 @@
+"""The classic duplicate and loop traps, and the rules for who gets an acknowledgement."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import smtplib
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.helpers import make_mail
+from triage_desk.config import EmailConfig
+from triage_desk.desks import Desks
+from triage_desk.intake.batching import IngestBatcher
+from triage_desk.intake.email_intake import EmailIntake, RawMail
+from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.message import Attachment, Bounce
+from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.quarantine import held, retry
+from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.responders.render import TemplateRenderer
+from triage_desk.storage.db import make_engine, make_session_factory
+from triage_desk.storage.models import (
+    Message,
+    OutboxItem,
+    QuarantineStatus,
+    RequesterAddress,
+    StoredAttachment,
+    Ticket,
+    TicketStatus,
+)
+
+NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Riga
+
+
+@pytest.fixture
+def env(database_url, example_config, classifier):
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    rules = EmailConfig(staff_addresses=["janis.staff@example.lv"],
+                        acknowledgements_per_sender_per_hour=3)
+    pipeline = IntakePipeline(sessions, Desks(example_config), classifier, TemplateRenderer(),
+                              rules=rules, now=lambda: NOW)
+    yield pipeline, sessions, EmailIntake(sessions, pipeline, rules)
+    engine.dispose()
+
+
+def count(sessions, model, *where) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def ingest(pipeline, raw, received=NOW, desk="municipal"):
+    return pipeline.process(inbound_from_email(raw, desk, received))
+
+
+def test_one_mail_to_two_desk_addresses_makes_one_ticket(env):
+    pipeline, sessions, _intake = env
+    raw = make_mail(to="atbalsts@example.lv", extra_headers={"Cc": "eparaksts@example.lv"},
+                    message_id="<both@novads.example.lv>")
+    first = ingest(pipeline, raw, desk="municipal")
+    second = ingest(pipeline, raw, desk="eparaksts")  # the copy in the other desk's mailbox
+    assert second.duplicate and second.ticket_id == first.ticket_id
+    assert (count(sessions, Ticket), count(sessions, OutboxItem)) == (1, 1)
+
+
+def test_the_same_copies_in_one_batch_make_one_ticket(env):
+    pipeline, sessions, _intake = env
+    raw = make_mail(message_id="<twice@novads.example.lv>")
+    results = pipeline.process_many([inbound_from_email(raw, "municipal", NOW)] * 2)
+    assert results[1].duplicate and results[0].ticket_id == results[1].ticket_id
+    assert count(sessions, OutboxItem) == 1
+
+
+def test_old_mail_is_imported_without_acknowledgement(env):
+    pipeline, _sessions, _intake = env
+    old = ingest(pipeline, make_mail(), received=NOW - dt.timedelta(days=3))
+    fresh = ingest(pipeline, make_mail(), received=NOW - dt.timedelta(hours=2))
+    assert old.created_ticket and not old.acknowledged
+    assert "more than 24 h ago" in old.no_ack_reason
+    assert fresh.acknowledged
+
+
+def test_at_most_n_acknowledgements_per_sender_per_hour(env):
+    pipeline, sessions, _intake = env
+    results = [ingest(pipeline, make_mail(subject=f"Jautājums {n}")) for n in range(5)]
+    assert [r.acknowledged for r in results] == [True, True, True, False, False]
+    assert "limit of 3" in results[3].no_ack_reason
+    assert count(sessions, Ticket) == 5  # every message is still a ticket
+    other = ingest(pipeline, make_mail(sender="other@novads.example.lv"))
+    assert other.acknowledged
+
+
+def test_the_limit_holds_inside_one_batch_too(env):
+    pipeline, _sessions, _intake = env
+    batch = [inbound_from_email(make_mail(subject=f"Q{n}"), "municipal", NOW) for n in range(5)]
+    assert [r.acknowledged for r in pipeline.process_many(batch)] == [True] * 3 + [False] * 2
+
+
+def test_mail_from_our_own_address_is_never_answered(env):
+    pipeline, _sessions, _intake = env
+    result = ingest(pipeline, make_mail(sender="Atbalsts <atbalsts@example.lv>"))
+    assert not result.acknowledged and "our own" in result.no_ack_reason
+
+
+def test_a_staff_reply_from_their_own_client_joins_the_ticket(env):
+    pipeline, sessions, _intake = env
+    first = ingest(pipeline, make_mail(message_id="<question@novads.example.lv>"))
+    # The staff member answers the person's mail (Reply All), not our acknowledgement.
+    reply = make_mail(sender="Jānis <janis.staff@example.lv>", subject="Re: Nevaru izveidot",
+                      body="Labdien, izlabojām.",
+                      extra_headers={"In-Reply-To": "<question@novads.example.lv>"})
+    later = NOW + dt.timedelta(minutes=40)
+    second = ingest(pipeline, reply, received=later)
+    assert second.ticket_id == first.ticket_id and not second.created_ticket
+    assert not second.acknowledged
+    with sessions() as session:
+        ticket = session.get(Ticket, first.ticket_id)
+        assert ticket.first_response_at == later
+        assert ticket.status == TicketStatus.ANSWERED
+        kinds = session.scalars(select(Message.author_kind).where(
+            Message.ticket_id == ticket.id).order_by(Message.id)).all()
+        assert kinds == ["person", "desk", "staff"]
+
+
+def test_a_bounce_joins_the_bounced_ticket_and_marks_the_address(env):
+    pipeline, sessions, _intake = env
+    first = ingest(pipeline, make_mail(sender="gone@novads.example.lv"))
+    with sessions() as session:
+        our_id = session.scalar(select(OutboxItem)).headers["Message-ID"].strip("<>")
+    bounce_mail = make_mail(sender="MAILER-DAEMON@mx.novads.example.lv",
+                            subject="Undelivered Mail Returned to Sender",
+                            body="The mail system: <gone@novads.example.lv>: user unknown")
+    parsed = inbound_from_email(bounce_mail, "municipal", NOW)
+    bounce = parsed.__class__(**{**parsed.__dict__, "bounce": Bounce(
+        permanent=True, failed_addresses=("gone@novads.example.lv",),
+        original_message_ids=(our_id,))})
+    result = pipeline.process(bounce)
+    assert result.ticket_id == first.ticket_id and not result.acknowledged
+    with sessions() as session:
+        address = session.scalar(select(RequesterAddress).where(
+            RequesterAddress.address == "gone@novads.example.lv"))
+        assert address.undeliverable and "Undelivered" in address.undeliverable_reason
+    again = ingest(pipeline, make_mail(sender="gone@novads.example.lv", subject="Vēlreiz"))
+    assert again.created_ticket and not again.acknowledged
+    assert "undeliverable" in again.no_ack_reason
+
+
+def test_attachments_are_stored_with_metadata_even_when_bytes_are_dropped(env):
+    pipeline, sessions, _intake = env
+    parsed = inbound_from_email(make_mail(), "municipal", NOW)
+    with_files = parsed.__class__(**{**parsed.__dict__, "attachments": (
+        Attachment("atskaite.pdf", "application/pdf", b"%PDF-1.4 tiny", size=13),
+        Attachment("liels.zip", "application/zip", b"", size=50_000_000,
+                   dropped_reason="over the 20 MiB attachment limit"),
+    )})
+    pipeline.process(with_files)
+    with sessions() as session:
+        stored = session.scalars(select(StoredAttachment).order_by(StoredAttachment.id)).all()
+        assert [(a.filename, a.size, a.data is None) for a in stored] == [
+            ("atskaite.pdf", 13, False), ("liels.zip", 50_000_000, True)]
+        assert stored[0].md5 == hashlib.md5(b"%PDF-1.4 tiny").hexdigest()
+        assert stored[1].dropped_reason.startswith("over the")
+
+
+def test_a_mail_that_takes_too_long_is_quarantined_and_can_be_retried(env, example_config):
+    pipeline, sessions, _intake = env
+    strict = EmailIntake(sessions, pipeline,
+                         EmailConfig(processing_time_limit_seconds=1e-9))
+    good_neighbour = RawMail(make_mail(subject="Labs"), "municipal", "smtp", NOW)
+    slow = RawMail(make_mail(subject="Lēns"), "municipal", "smtp", NOW)
+    outcomes = EmailIntake(sessions, pipeline, EmailConfig()).ingest_many([good_neighbour])
+    quarantined = strict.ingest_many([slow])
+    assert outcomes[0].result is not None and outcomes[0].result.created_ticket
+    assert quarantined[0].result is None and quarantined[0].reason == "timeout"
+    with sessions() as session:
+        [item] = held(session)
+        assert item.raw == slow.raw and item.reason == "timeout"
+        assert "longer than" in item.detail
+    still = retry(sessions, strict, item.id)
+    assert not still.released and still.reason == "timeout"
+    released = retry(sessions, strict, item.id, time_limit_seconds=30)
+    assert released.released and released.ticket_number.startswith("MUN-2026-")
+    with sessions() as session:
+        assert held(session) == []
+        [item] = held(session, include_released=True)
+        assert item.status == QuarantineStatus.RELEASED and item.attempts == 3
+    with pytest.raises(LookupError, match="already released"):
+        retry(sessions, strict, item.id)
+
+
+def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_config,
+                                                           classifier):
+    engine = make_engine(sqlite_url)
+    sessions = make_session_factory(engine)
+    desks = Desks(example_config)
+    pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer(),
+                              rules=EmailConfig(acknowledgements_per_sender_per_hour=1000))
+    batch_sizes: list[int] = []
+    intake = EmailIntake(sessions, pipeline, EmailConfig())
+
+    def ingest_many(mails):
+        batch_sizes.append(len(mails))
+        return intake.ingest_many(mails)
+
+    batcher = IngestBatcher(ingest_many)
+    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 10**6)
+    listener.start()
+    replies: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def client(n: int) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", listener.port, timeout=60) as smtp:
+                for k in range(5):
+                    smtp.ehlo()
+                    smtp.mail(f"user{n}@novads.example.lv")
+                    smtp.rcpt("atbalsts@example.lv")
+                    code, text = smtp.data(make_mail(sender=f"user{n}@novads.example.lv",
+                                                     subject=f"Pieprasījums {n}-{k}"))
+                    assert code == 250
+                    replies.append(text)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(12)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        listener.stop()
+        batcher.close()
+    assert not errors
+    numbers = {text.split()[-1] for text in replies}
+    assert len(replies) == 60 and len(numbers) == 60  # every 250 names its own ticket
+    assert count(sessions, Ticket) == 60 and count(sessions, OutboxItem) == 60
+    assert sum(batch_sizes) == 60
+    engine.dispose()

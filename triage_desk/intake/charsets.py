@@ -1,0 +1,215 @@
+"""Bytes → text for mail whose charset is declared wrongly, unknown or missing.
+
+One job: turn the bytes of a body part or a header into ``str`` without ever failing and
+without storing U+FFFD replacement characters when a plausible charset decodes cleanly.
+Order: the declared charset (unless the bytes are clean UTF-8 under a single-byte label),
+then UTF-8, then the single-byte charsets our writers really use (Baltic windows-1257,
+Cyrillic windows-1251 and KOI8-R, Western windows-1252) chosen by a plausibility score,
+then Latin-1, which decodes anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import quopri
+import re
+
+# Labels seen in real mail that Python does not know, or knows under a narrower codec.
+_ALIASES = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "euc-kr": "cp949",
+    "iso-8859-8-i": "iso-8859-8",
+    "iso-8859-8-e": "iso-8859-8",
+    "x-mac-roman": "mac_roman",
+    "macintosh": "mac_roman",
+    "windows-874": "cp874",
+    "unicode-1-1-utf-7": "utf-7",
+    "x-unicode20utf8": "utf-8",
+    "utf8": "utf-8",
+    "shift-jis": "cp932",
+    "shift_jis": "cp932",
+    "x-sjis": "cp932",
+    "iso-8859-1": "cp1252",  # what every "Latin-1" mailer really writes
+    "latin1": "cp1252",
+    "latin-1": "cp1252",
+    "us-ascii": "ascii",
+    "ansi_x3.4-1968": "ascii",
+    "iso-8859-13": "iso-8859-13",
+    "x-cp1257": "cp1257",
+    "x-cp1251": "cp1251",
+}
+# Labels that mean "we do not know".
+_UNKNOWN = {"", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined", "charset"}
+# Codecs that encode text as pure ASCII bytes: ASCII-only data must still go through them.
+_ASCII_SHAPED = ("utf-7", "iso2022", "hz", "utf-16", "utf-32")
+_SINGLE_BYTE_GUESSES = ("cp1257", "cp1251", "koi8_r", "cp1252")
+_MULTIBYTE = {"utf-8", "gb18030", "big5", "big5hkscs", "cp932", "cp949", "euc_jp", "shift_jis",
+              "euc_kr", "cp950", "johab", "utf-7", "iso2022_jp", "iso2022_kr", "hz"}
+
+_BALTIC = set("āčēģīķļņšūžĀČĒĢĪĶĻŅŠŪŽąęėįųĄĘĖĮŲõÕäÄöÖüÜ")
+_PUNCT = set("„“”‘’«»–—…€•·№ §©°\xa0")
+_CYR_WORD = re.compile(r"[\u0400-\u04ff]+")
+_MIXED = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]"
+                    r"|[\u00c0-\u024f][\u0400-\u04ff]|[\u0400-\u04ff][\u00c0-\u024f]")
+_CASE_FLIP = re.compile(r"[а-яё][А-ЯЁ]")
+_ACCENT_PAIR = re.compile(r"[\u00c0-\u024f]{2}")
+_UNLIKELY = re.compile(r"[\x80-\x9f\u2500-\u25ff\u2320\u2321\u2219\u221a\u2248\u2264\u2265"
+                       r"\u00a4\u00a6\u00a8\u00ac\u00af\u00b1-\u00b6\u00b8-\u00ba\u00bc-\u00bf"
+                       r"\u00d7\u00f7\u00de\u00fe\u00f0\u00d0]")
+_SURROGATES = re.compile(r"[\udc80-\udcff]+")
+
+
+def codec_for(label: str | None) -> str | None:
+    """The Python codec for a declared charset label, or None when unknown or absent."""
+    if label is None:
+        return None
+    name = label.strip().strip("\"'").lower()
+    if "*" in name:  # RFC 2231 language suffix: utf-8*lv
+        name = name.split("*", 1)[0]
+    if name in _UNKNOWN:
+        return None
+    name = _ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
+def _score(text: str) -> float:
+    """How much ``text`` looks like real lv/ru/en/Western writing (higher is likelier)."""
+    score = 0.0
+    for ch in text:
+        if ch < "\x80":
+            continue
+        if ch in _BALTIC:
+            score += 2
+        elif "\u0400" <= ch <= "\u04ff" or ch in _PUNCT or ch.isalpha():
+            score += 1
+    score += sum(len(w) for w in _CYR_WORD.findall(text) if len(w) > 1)
+    score -= 4 * len(_MIXED.findall(text))
+    score -= 2 * len(_CASE_FLIP.findall(text))
+    score -= 1.5 * len(_ACCENT_PAIR.findall(text))
+    score -= 6 * len(_UNLIKELY.findall(text))
+    return score
+
+
+def guess_decode(data: bytes) -> str:
+    """Bytes of unknown charset: UTF-8 when valid, else the likeliest single-byte charset."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    best: tuple[float, str] | None = None
+    for codec in _SINGLE_BYTE_GUESSES:
+        try:
+            text = data.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        scored = (_score(text), text)
+        if best is None or scored[0] > best[0]:
+            best = scored
+    return best[1] if best is not None else data.decode("latin-1")
+
+
+def decode_bytes(data: bytes, declared: str | None = None) -> str:
+    """Decode ``data`` labelled ``declared``; never raises, never invents U+FFFD needlessly."""
+    codec = codec_for(declared)
+    if data.isascii() and (codec is None or not codec.startswith(_ASCII_SHAPED)):
+        return data.decode("ascii")
+    if codec is not None:
+        if codec != "utf-8" and codec not in _MULTIBYTE:
+            # A single-byte label on bytes that are valid UTF-8 is a mislabel: UTF-8 sequences
+            # almost never occur by chance in real Latin or Cyrillic single-byte text.
+            try:
+                return data.decode("utf-8")
+            except UnicodeDecodeError:
+                pass
+            if codec == "ascii":  # 8-bit bytes under an ASCII label: unknown, really
+                return guess_decode(data)
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            pass
+        if codec != "utf-8" and (codec in _MULTIBYTE or codec.startswith(_ASCII_SHAPED)):
+            # The mail's own multibyte label with a few broken bytes beats any guess.
+            text = data.decode(codec, errors="replace")
+            if text.count("\ufffd") * 200 <= len(data):
+                return text
+    return guess_decode(data)
+
+
+def fix_surrogates(text: str) -> str:
+    """Text read with ``surrogateescape`` (raw 8-bit header bytes) → properly decoded text."""
+    if not _SURROGATES.search(text):
+        return text
+    try:
+        data = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates outside the escape range: cannot be bytes
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return guess_decode(data)
+
+
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([qQbB])\?([^?]*)\?=")
+_BETWEEN_WORDS = re.compile(r"(\?=)[ \t\r\n]+(=\?)")
+
+
+def _word_bytes(encoding: str, payload: str) -> bytes:
+    if encoding in "bB":
+        clean = re.sub(r"[^A-Za-z0-9+/]", "", payload)
+        clean += "=" * (-len(clean) % 4)
+        try:
+            return base64.b64decode(clean)
+        except (binascii.Error, ValueError):
+            return payload.encode("ascii", "replace")
+    return quopri.decodestring(payload.replace("_", " ").encode("ascii", "replace"), header=True)
+
+
+def decode_encoded_words(value: str) -> str:
+    """RFC 2047 ``=?charset?Q|B?...?=`` words, with the same charset fallbacks as bodies.
+
+    Adjacent encoded words are joined without the whitespace between them (RFC 2047 §6.2);
+    words in one charset are decoded together, so a multibyte character split across two
+    words survives.
+    """
+    if "=?" not in value:
+        return value
+    value = _BETWEEN_WORDS.sub(r"\1\2", value)
+    out: list[str] = []
+    pending: list[bytes] = []
+    pending_charset: str | None = None
+    position = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_charset
+        if pending:
+            out.append(decode_bytes(b"".join(pending), pending_charset))
+        pending, pending_charset = [], None
+
+    for match in _ENCODED_WORD.finditer(value):
+        if match.start() > position:
+            flush()
+            out.append(value[position:match.start()])
+        charset = match.group(1)
+        if pending and charset.lower() != (pending_charset or "").lower():
+            flush()
+        pending_charset = charset
+        pending.append(_word_bytes(match.group(2), match.group(3)))
+        position = match.end()
+    flush()
+    out.append(value[position:])
+    return "".join(out)
+
+
+def unfold(value: str) -> str:
+    return re.sub(r"\r?\n[ \t]*", " ", value) if "\n" in value else value
+
+
+def decode_header_text(raw: str) -> str:
+    """A raw header value as read by the parser (8-bit bytes as surrogates) → clean text."""
+    return unfold(decode_encoded_words(fix_surrogates(raw))).strip()

@@ -1,0 +1,627 @@
+"""IMAP intake: every configured mailbox read into the one ingest path, losing nothing.
+
+The order for each mail is the whole guarantee:
+
+1. FETCH ``BODY.PEEK[]`` + ``INTERNALDATE`` (PEEK: fetching alone never sets ``\\Seen``);
+2. ``EmailIntake.ingest`` commits it (ticket, message, acknowledgement) or quarantines it;
+3. the folder's checkpoint (UIDVALIDITY + last UID) advances in the database;
+4. the mail is flagged ``\\Seen`` + ``$TriageDesk`` on the server, or moved away.
+
+A crash before 2 leaves the mail unread by us: it is fetched again. A crash between 2 and 3
+fetches it again too, and the pipeline's Message-ID dedup makes that a no-op. A crash between
+3 and 4 leaves a committed mail unmarked: the next pass marks every mail at or below the
+checkpoint that still lacks the mark. Two processes on the same mailbox may both ingest a mail;
+dedup keeps that to one ticket, and checkpoints only ever move forward.
+
+The INTERNALDATE (when the server received the mail) is passed on as ``received_at``, so old
+mail found in a newly connected mailbox is imported with its real age and the pipeline can
+decline to acknowledge it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import queue
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from imapclient import IMAPClient
+
+from triage_desk.config import Config, MailboxConfig
+from triage_desk.storage import checkpoints
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+KEYWORD = "$TriageDesk"  # our mark on a committed mail; mails carrying it are never re-read
+SEEN = "\\Seen"
+DELETED = "\\Deleted"
+# RFC 2177: a server may drop a client that has been idle for 30 minutes; re-IDLE before.
+MAX_IDLE_SECONDS = 25 * 60
+# One fetched batch is at most this many bytes (and at most batch_size mails), so a mailbox
+# of large attachments cannot take the process's memory with it.
+MAX_BATCH_BYTES = 16 * 1024 * 1024
+# Dovecot refuses command lines over 64 KiB; UID lists are sent in pieces well below that.
+UIDS_PER_COMMAND = 500
+FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"]
+
+
+class Ingest(Protocol):
+    def __call__(
+        self, raw: bytes, desk: str, source: str, received_at: dt.datetime | None = ...,
+    ) -> Any: ...
+
+
+class StorageFailed(Exception):
+    """Storing a mail failed: the batch stopped; the mail and the ones after it wait."""
+
+
+class ConnectionLost(Exception):
+    """The server said BYE or the connection closed under us."""
+
+
+@dataclass
+class FetchStats:
+    fetched: int = 0  # mails handed to ingest
+    stored: int = 0  # new messages (tickets or follow-ups)
+    duplicates: int = 0  # already stored (a redelivery, or another listener was first)
+    quarantined: int = 0
+    skipped: int = 0  # already carried our keyword, or another process was ahead
+    marked: int = 0  # flagged or moved after commit
+    folders: dict[str, int] = field(default_factory=dict)  # fetched per folder
+
+    def add(self, other: FetchStats) -> None:
+        for name in ("fetched", "stored", "duplicates", "quarantined", "skipped", "marked"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for folder, count in other.folders.items():
+            self.folders[folder] = self.folders.get(folder, 0) + count
+
+
+# --------------------------------------------------------------------------- connection
+
+
+def ssl_context(mailbox: MailboxConfig) -> ssl.SSLContext:
+    """Certificate and host name always checked; ``ca_file`` trusts a private CA instead."""
+    context = ssl.create_default_context(
+        cafile=str(mailbox.ca_file) if mailbox.ca_file else None
+    )
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+def connect(mailbox: MailboxConfig, timeout: float = 60.0) -> IMAPClient:
+    """Connect and log in: implicit TLS, STARTTLS (never falls back to plain text) or none."""
+    tls = mailbox.security == "tls"
+    context = ssl_context(mailbox) if mailbox.security != "none" else None
+    client = IMAPClient(mailbox.host, mailbox.port, ssl=tls, ssl_context=context if tls else None,
+                        timeout=timeout)
+    try:
+        client.normalise_times = False  # INTERNALDATE as an aware datetime, not local naive
+        if mailbox.security == "starttls":
+            client.starttls(context)
+        client.login(mailbox.username, mailbox.password())
+    except BaseException:
+        with suppress(Exception):
+            client.shutdown()
+        raise
+    return client
+
+
+def close(client: IMAPClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.logout()
+    except Exception:
+        with suppress(Exception):
+            client.shutdown()
+
+
+def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _utc(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is None:  # a server without a zone: read as UTC rather than guess
+            value = value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+def _flag_names(flags: Any) -> set[str]:
+    return {f.decode() if isinstance(f, bytes) else str(f) for f in flags or ()}
+
+
+# --------------------------------------------------------------------------- one mailbox
+
+
+class MailboxFetcher:
+    """Reads every folder of one mailbox into ``ingest``, checkpointed per folder.
+
+    One fetcher uses one connection at a time. While one batch is being ingested, the next is
+    already being fetched by a helper thread (``prefetch``); both share the connection under
+    a lock, so IMAP commands never interleave.
+    """
+
+    def __init__(
+        self,
+        mailbox: MailboxConfig,
+        desk: str,
+        ingest: Ingest,
+        sessions: sessionmaker[Session],
+        *,
+        stop: threading.Event | None = None,
+        prefetch: bool = True,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+    ) -> None:
+        self.mailbox = mailbox
+        self.desk = desk
+        self.ingest = ingest
+        self.sessions = sessions
+        self.stop = stop or threading.Event()
+        self.prefetch = prefetch
+        self.max_batch_bytes = max_batch_bytes
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ the whole mailbox
+
+    def drain(self, client: IMAPClient) -> FetchStats:
+        """Fetch until every folder has nothing new; raises StorageFailed or IMAP errors."""
+        total = FetchStats()
+        self._ensure_processed_folder(client)
+        for _ in range(100):  # mail keeps arriving while we work; stop going round eventually
+            round_stats = FetchStats()
+            for folder in self.mailbox.folders:
+                if self.stop.is_set():
+                    return total
+                round_stats.add(self.drain_folder(client, folder))
+            total.add(round_stats)
+            if round_stats.fetched + round_stats.skipped == 0:
+                break
+        return total
+
+    def _ensure_processed_folder(self, client: IMAPClient) -> None:
+        target = self.mailbox.processed_folder
+        if self.mailbox.after_commit == "move" and target and not client.folder_exists(target):
+            with suppress(IMAPClient.Error):  # another process may create it at the same time
+                client.create_folder(target)
+            if not client.folder_exists(target):
+                raise IMAPClient.Error(f"cannot create processed_folder {target!r}")
+
+    # ------------------------------------------------------------------ one folder
+
+    def drain_folder(self, client: IMAPClient, folder: str) -> FetchStats:
+        stats = FetchStats()
+        info = client.select_folder(folder)
+        uidvalidity = int(info[b"UIDVALIDITY"])
+        permanent = _flag_names(info.get(b"PERMANENTFLAGS"))
+        keywords = "\\*" in permanent or KEYWORD in permanent
+        last, restarted = checkpoints.ensure_folder(
+            self.sessions, self.mailbox.name, folder, uidvalidity
+        )
+        if restarted:
+            log.warning("mailbox %s folder %s: UIDVALIDITY changed to %s; reading the folder "
+                        "again (Message-ID dedup skips what is already stored)",
+                        self.mailbox.name, folder, uidvalidity)
+        if last:
+            stats.marked += self._mark_committed(client, last, keywords)
+        if not info.get(b"EXISTS"):
+            return stats
+        todo, already = self._list_new(client, last, keywords)
+        stats.skipped += len(already)
+        if already and self.mailbox.after_commit == "move":
+            # Committed by us or another process, then interrupted before the move.
+            stats.marked += self._after_commit(client, sorted(already), keywords)
+        if already and not todo:
+            checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity,
+                                max(already))
+        if not todo:
+            return stats
+        source = f"imap:{self.mailbox.name}/{folder}"
+        batches = self._batches(todo)
+        with self._fetched(client, batches) as fetched:
+            for uids, data in fetched:
+                if self.stop.is_set():
+                    break
+                done, error = self._ingest_batch(uids, data, folder, uidvalidity, source, stats)
+                self._commit_batch(client, folder, uidvalidity, done, already, keywords, stats)
+                if error is not None:
+                    raise StorageFailed(
+                        f"mailbox {self.mailbox.name} folder {folder}: storing UID "
+                        f"{error[0]} failed ({error[1]!r}); it and the mails after it stay "
+                        "waiting and are fetched again"
+                    ) from error[1]
+        stats.folders[folder] = stats.fetched
+        if stats.fetched:
+            log.info("mailbox %s folder %s: %d fetched, %d stored, %d duplicates, "
+                     "%d quarantined", self.mailbox.name, folder, stats.fetched, stats.stored,
+                     stats.duplicates, stats.quarantined)
+        return stats
+
+    def _list_new(
+        self, client: IMAPClient, last: int, keywords: bool
+    ) -> tuple[list[tuple[int, int]], set[int]]:
+        """[(uid, size)] still to ingest, and the new UIDs that already carry our keyword."""
+        # "UID n:*" always matches the newest mail, even below n: filter.
+        uids = sorted(u for u in client.search(["UID", f"{last + 1}:*"]) if u > last)
+        todo: list[tuple[int, int]] = []
+        already: set[int] = set()
+        for part in _chunks(uids, UIDS_PER_COMMAND):
+            listing = client.fetch(part, [b"FLAGS", b"RFC822.SIZE"])
+            for uid in part:
+                item = listing.get(uid)
+                if item is None:
+                    continue  # expunged by someone else meanwhile
+                if keywords and KEYWORD in _flag_names(item.get(b"FLAGS")):
+                    already.add(uid)
+                else:
+                    todo.append((uid, int(item.get(b"RFC822.SIZE") or 0)))
+        return todo, already
+
+    def _batches(self, todo: list[tuple[int, int]]) -> list[list[int]]:
+        batches: list[list[int]] = []
+        current: list[int] = []
+        size = 0
+        limit = min(self.mailbox.batch_size, UIDS_PER_COMMAND)
+        for uid, length in todo:
+            if current and (len(current) >= limit or size + length > self.max_batch_bytes):
+                batches.append(current)
+                current, size = [], 0
+            current.append(uid)
+            size += length
+        if current:
+            batches.append(current)
+        return batches
+
+    @contextmanager
+    def _fetched(
+        self, client: IMAPClient, batches: list[list[int]]
+    ) -> Iterator[Iterator[tuple[list[int], dict[int, dict[bytes, Any]]]]]:
+        """Batches as (uids, FETCH data), fetched one ahead of the consumer when prefetching."""
+
+        def fetch(uids: list[int]) -> dict[int, dict[bytes, Any]]:
+            with self._lock:
+                return client.fetch(uids, FETCH_ITEMS)
+
+        if not self.prefetch or len(batches) < 2:
+            yield ((uids, fetch(uids)) for uids in batches)
+            return
+
+        ready: queue.Queue[tuple[list[int], Any] | None] = queue.Queue(maxsize=1)
+        abort = threading.Event()
+
+        def producer() -> None:
+            try:
+                for uids in batches:
+                    if abort.is_set():
+                        return
+                    item: tuple[list[int], Any] = (uids, fetch(uids))
+                    while not abort.is_set():
+                        try:
+                            ready.put(item, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+            except BaseException as exc:  # handed to the consumer, which raises it
+                with suppress(queue.Full):
+                    ready.put(([], exc), timeout=5)
+                return
+            with suppress(queue.Full):
+                ready.put(None, timeout=5)
+
+        thread = threading.Thread(target=producer, name=f"imap-prefetch-{self.mailbox.name}",
+                                  daemon=True)
+        thread.start()
+
+        def consume() -> Iterator[tuple[list[int], dict[int, dict[bytes, Any]]]]:
+            while True:
+                item = ready.get()
+                if item is None:
+                    return
+                uids, data = item
+                if isinstance(data, BaseException):
+                    raise data
+                yield uids, data
+
+        try:
+            yield consume()
+        finally:
+            abort.set()
+            with suppress(queue.Empty):
+                ready.get_nowait()
+            thread.join(timeout=120)
+
+    def _ingest_batch(
+        self,
+        uids: list[int],
+        data: dict[int, dict[bytes, Any]],
+        folder: str,
+        uidvalidity: int,
+        source: str,
+        stats: FetchStats,
+    ) -> tuple[list[int], tuple[int, BaseException] | None]:
+        """Ingest in UID order; stops at the first storage failure. Returns the done UIDs."""
+        done: list[int] = []
+        # Another listener on the same mailbox may be ahead of us: skip what it committed.
+        ahead = checkpoints.last_uid(self.sessions, self.mailbox.name, folder, uidvalidity)
+        for uid in uids:
+            if self.stop.is_set():
+                break
+            item = data.get(uid)
+            if item is None or uid <= ahead:
+                stats.skipped += 1  # expunged meanwhile, or committed by another process
+                done.append(uid)
+                continue
+            if KEYWORD in _flag_names(item.get(b"FLAGS")):
+                stats.skipped += 1
+                done.append(uid)
+                continue
+            raw = item.get(b"BODY[]")
+            if raw is None:  # the server sent no body: treat as a transient IMAP failure
+                raise ConnectionLost(f"no body for UID {uid} in {source}")
+            try:
+                outcome = self.ingest(raw, self.desk, source, received_at=_utc(
+                    item.get(b"INTERNALDATE")))
+            except Exception as exc:
+                log.exception("storing UID %s from %s failed", uid, source)
+                return done, (uid, exc)
+            stats.fetched += 1
+            result = getattr(outcome, "result", None)
+            if result is None:
+                stats.quarantined += 1
+            elif getattr(result, "duplicate", False):
+                stats.duplicates += 1
+            else:
+                stats.stored += 1
+            done.append(uid)
+        return done, None
+
+    def _commit_batch(
+        self,
+        client: IMAPClient,
+        folder: str,
+        uidvalidity: int,
+        done: list[int],
+        already: set[int],
+        keywords: bool,
+        stats: FetchStats,
+    ) -> None:
+        if not done:
+            return
+        # The checkpoint first: the marks below are repaired from it if we die in between.
+        checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity, max(done))
+        stats.marked += self._after_commit(client, [u for u in done if u not in already],
+                                           keywords)
+
+    # ------------------------------------------------------------------ after commit
+
+    def _after_commit(self, client: IMAPClient, uids: list[int], keywords: bool) -> int:
+        """Flag (``\\Seen`` + our keyword) and, in move mode, move to processed_folder."""
+        if not uids:
+            return 0
+        flags = [SEEN, KEYWORD] if keywords else [SEEN]
+        target = self.mailbox.processed_folder
+        with self._lock:
+            for part in _chunks(uids, UIDS_PER_COMMAND):
+                client.add_flags(part, flags, silent=True)
+                if self.mailbox.after_commit != "move" or not target:
+                    continue
+                if client.has_capability("MOVE"):
+                    client.move(part, target)
+                else:
+                    # RFC 3501 fallback: COPY, mark deleted, expunge just those (UIDPLUS) or all.
+                    client.copy(part, target)
+                    client.add_flags(part, [DELETED], silent=True)
+                    if client.has_capability("UIDPLUS"):
+                        client.uid_expunge(part)
+                    else:
+                        client.expunge()
+        return len(uids)
+
+    def _mark_committed(self, client: IMAPClient, last: int, keywords: bool) -> int:
+        """Mark mails at or below the checkpoint that a crash left unmarked (idempotent)."""
+        criteria: list[str] = ["UID", f"1:{last}"]
+        if self.mailbox.after_commit != "move":
+            criteria += ["NOT", "KEYWORD", KEYWORD] if keywords else ["UNSEEN"]
+        with self._lock:
+            pending = sorted(u for u in client.search(criteria) if u <= last)
+        if pending:
+            log.info("mailbox %s: marking %d committed mail(s) left unmarked by an "
+                     "interruption", self.mailbox.name, len(pending))
+        return self._after_commit(client, pending, keywords)
+
+
+# --------------------------------------------------------------------------- the listener
+
+
+class ImapListener:
+    """One mailbox, for as long as the service runs: drain, then IDLE (or poll), repeat.
+
+    Any failure (network, server, storage) closes the connection and reconnects after an
+    exponential backoff with jitter, reset after a pass that worked.
+    """
+
+    def __init__(
+        self,
+        mailbox: MailboxConfig,
+        desk: str,
+        ingest: Ingest,
+        sessions: sessionmaker[Session],
+        *,
+        backoff_start: float = 1.0,
+        backoff_max: float = 300.0,
+        timeout: float = 60.0,
+        connector: Callable[[MailboxConfig], IMAPClient] | None = None,
+    ) -> None:
+        self.mailbox = mailbox
+        self.stop_event = threading.Event()
+        self.fetcher = MailboxFetcher(mailbox, desk, ingest, sessions, stop=self.stop_event)
+        self.backoff_start = backoff_start
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.connector = connector or (lambda m: connect(m, timeout=self.timeout))
+        self.thread: threading.Thread | None = None
+        self.stats = FetchStats()
+        self.failures = 0  # consecutive failed passes
+        self.delays: list[float] = []  # backoff waits so far (for operators and tests)
+        self.passes = 0  # successful drains
+
+    def start(self) -> None:
+        self.thread = threading.Thread(target=self.run, name=f"imap-{self.mailbox.name}",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self.stop_event.set()
+        if self.thread is not None:
+            self.thread.join(timeout)
+
+    def run(self) -> None:
+        delay = self.backoff_start
+        while not self.stop_event.is_set():
+            client = None
+            try:
+                client = self.connector(self.mailbox)
+                while not self.stop_event.is_set():
+                    self.stats.add(self.fetcher.drain(client))
+                    self.passes += 1
+                    self.failures = 0
+                    delay = self.backoff_start
+                    self._wait_for_mail(client)
+            except Exception as exc:
+                if self.stop_event.is_set():
+                    break
+                self.failures += 1
+                log.warning("mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox.name,
+                            type(exc).__name__, exc, delay)
+            finally:
+                close(client)
+            if self.stop_event.is_set():
+                break
+            wait = delay * random.uniform(0.8, 1.2)  # jitter: listeners do not retry in step
+            self.delays.append(wait)
+            self.stop_event.wait(wait)
+            delay = min(delay * 2, self.backoff_max)
+
+    def _wait_for_mail(self, client: IMAPClient) -> None:
+        """Until new mail may be there: IDLE on the first folder, else sleep poll_seconds."""
+        period = min(self.mailbox.poll_seconds, MAX_IDLE_SECONDS)
+        if not (self.mailbox.idle and client.has_capability("IDLE")):
+            self.stop_event.wait(period)
+            return
+        client.select_folder(self.mailbox.folders[0], readonly=True)
+        client.idle()
+        try:
+            deadline = time.monotonic() + period
+            while not self.stop_event.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                step = min(1.0, remaining)
+                started = time.monotonic()
+                responses = client.idle_check(timeout=step)
+                if any(r and r[0] == b"BYE" for r in responses):
+                    raise ConnectionLost("server said BYE")
+                if responses:
+                    break  # new mail (EXISTS) or another change: look
+                if time.monotonic() - started < step / 2:
+                    break  # woke with nothing to read: closed socket; idle_done will tell
+        finally:
+            client.idle_done()
+
+
+def listeners_for(config: Config, ingest: Ingest,
+                  sessions: sessionmaker[Session]) -> list[ImapListener]:
+    return [
+        ImapListener(mailbox, desk_name, ingest, sessions)
+        for desk_name, desk in config.desks.items()
+        for mailbox in desk.mailboxes
+    ]
+
+
+def start_imap_listeners(app: Any) -> list[ImapListener]:
+    """The service's IMAP side: one thread per configured mailbox."""
+    listeners = listeners_for(app.config, app.email_intake.ingest, app.sessions)
+    for listener in listeners:
+        listener.start()
+        log.info("IMAP intake: mailbox %s (%s:%s, %s) for desk %s", listener.mailbox.name,
+                 listener.mailbox.host, listener.mailbox.port, ", ".join(listener.mailbox.folders),
+                 listener.fetcher.desk)
+    return listeners
+
+
+def stop_imap_listeners(listeners: list[ImapListener]) -> None:
+    for listener in listeners:
+        listener.stop_event.set()
+    for listener in listeners:
+        listener.stop()
+
+
+# --------------------------------------------------------------------------- fetch --once
+
+
+@dataclass
+class MailboxResult:
+    mailbox: str
+    desk: str
+    stats: FetchStats
+    seconds: float
+    error: str | None = None
+
+
+def fetch_once(
+    config: Config,
+    ingest: Ingest,
+    sessions: sessionmaker[Session],
+    *,
+    names: Sequence[str] = (),
+    attempts: int = 3,
+    backoff_start: float = 1.0,
+    connector: Callable[[MailboxConfig], IMAPClient] | None = None,
+) -> list[MailboxResult]:
+    """Pull every waiting mail from each configured mailbox, process it, and return.
+
+    A failure is retried (``attempts`` in all, with backoff); what was committed before it
+    stays committed and checkpointed.
+    """
+    connector = connector or connect
+    results = []
+    for desk_name, desk in config.desks.items():
+        for mailbox in desk.mailboxes:
+            if names and mailbox.name not in names:
+                continue
+            fetcher = MailboxFetcher(mailbox, desk_name, ingest, sessions)
+            stats = FetchStats()
+            started = time.monotonic()
+            error = None
+            delay = backoff_start
+            for attempt in range(1, attempts + 1):
+                client = None
+                try:
+                    client = connector(mailbox)
+                    stats.add(fetcher.drain(client))
+                    error = None
+                    break
+                except Exception as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    log.warning("mailbox %s, attempt %d of %d: %s", mailbox.name, attempt,
+                                attempts, error)
+                finally:
+                    close(client)
+                if attempt < attempts:
+                    time.sleep(delay)
+                    delay *= 2
+            results.append(MailboxResult(mailbox.name, desk_name, stats,
+                                         time.monotonic() - started, error))
+    return results
