@@ -111,3 +111,41 @@ def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example
     finally:
         listener.stop()
         batcher.close()
+
+
+def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, classifier):
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    engine = make_engine(sqlite_url)
+    sessions = make_session_factory(engine)
+    desks = Desks(example_config)
+    intake = EmailIntake(sessions, IntakePipeline(sessions, desks, classifier,
+                                                  TemplateRenderer()), example_config.email)
+    batcher = IngestBatcher(intake.ingest_many)
+    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 10**6,
+                            cert, key)
+    listener.start()
+    try:
+        context = ssl.create_default_context(cafile=str(cert))
+        context.check_hostname = False
+        with smtplib.SMTP("127.0.0.1", listener.port, timeout=10) as client:
+            client.ehlo()
+            assert client.has_extn("starttls")
+            client.starttls(context=context)
+            client.ehlo()
+            assert client.sock.version() is not None  # the session is encrypted now
+            assert client.sendmail("a@novads.example.lv", ["atbalsts@example.lv"],
+                                   make_mail()) == {}
+        with sessions() as session:
+            assert session.scalar(select(func.count()).select_from(Ticket)) == 1
+    finally:
+        listener.stop()
+        batcher.close()
+        engine.dispose()

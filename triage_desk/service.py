@@ -49,7 +49,8 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     if cfg.enabled:
         batcher = IngestBatcher(app.email_intake.ingest_many, name="smtp-intake")
         handler = SmtpIntakeHandler(app.desks, batcher.submit)
-        listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes)
+        listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes,
+                                cfg.tls_cert_file, cfg.tls_key_file)
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
     tasks = [

@@ -266,22 +266,26 @@ class IntakePipeline:
         self, session: Session, works: list[_Work]
     ) -> dict[tuple[str, str], RequesterAddress]:
         """Each sender's address row, created once per batch for new senders."""
-        rows: dict[tuple[str, str], RequesterAddress] = {}
-        with session.no_autoflush:
-            for work in works:
-                inbound = work.inbound
-                key = (inbound.channel, inbound.sender)
-                if key in rows:
-                    continue
-                row = repo.find_requester_address(session, inbound.channel, inbound.sender)
-                if row is None:
-                    requester = Requester(display_name=inbound.sender_name)
-                    row = RequesterAddress(channel=inbound.channel, address=inbound.sender)
-                    requester.addresses.append(row)
-                    session.add(requester)
-                elif inbound.sender_name and not row.requester.display_name:
-                    row.requester.display_name = inbound.sender_name
+        senders: dict[str, list[str]] = {}
+        for work in works:
+            senders.setdefault(work.inbound.channel, []).append(work.inbound.sender)
+        rows: dict[tuple[str, str], RequesterAddress] = {
+            (channel, address): row
+            for channel, addresses in senders.items()
+            for address, row in repo.find_requester_addresses(session, channel, addresses).items()
+        }
+        for work in works:
+            inbound = work.inbound
+            key = (inbound.channel, inbound.sender)
+            row = rows.get(key)
+            if row is None:
+                requester = Requester(display_name=inbound.sender_name)
+                row = RequesterAddress(channel=inbound.channel, address=inbound.sender)
+                requester.addresses.append(row)
+                session.add(requester)
                 rows[key] = row
+            elif inbound.sender_name and not row.requester.display_name:
+                row.requester.display_name = inbound.sender_name
         return rows
 
     def _open_tickets(

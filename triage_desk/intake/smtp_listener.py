@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import ssl
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -68,13 +70,24 @@ class SmtpListener:
     """The aiosmtpd controller in its own thread, started and stopped with the service."""
 
     def __init__(
-        self, handler: SmtpIntakeHandler, host: str, port: int, max_message_bytes: int
+        self,
+        handler: SmtpIntakeHandler,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        tls_cert_file: Path | None = None,
+        tls_key_file: Path | None = None,
     ) -> None:
         if port == 0:
             port = _free_port(host)
+        tls_context = None
+        if tls_cert_file and tls_key_file:
+            # Offered as STARTTLS, not required: MTAs on the internet fall back to plain.
+            tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls_context.load_cert_chain(tls_cert_file, tls_key_file)
         self.controller = Controller(
             handler, hostname=host, port=port, data_size_limit=max_message_bytes,
-            server_hostname="triage-desk",
+            server_hostname="triage-desk", tls_context=tls_context, require_starttls=False,
         )
 
     @property

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from triage_desk.storage.models import (
     AuditEvent,
@@ -133,6 +133,21 @@ def find_requester_address(session: Session, channel: str, address: str) -> Requ
             RequesterAddress.channel == channel, RequesterAddress.address == address
         )
     )
+
+
+def find_requester_addresses(
+    session: Session, channel: str, addresses: Sequence[str]
+) -> dict[str, RequesterAddress]:
+    """Known addresses among ``addresses``, with their requesters loaded in the same query."""
+    if not addresses:
+        return {}
+    rows = session.scalars(
+        select(RequesterAddress)
+        .options(joinedload(RequesterAddress.requester))
+        .where(RequesterAddress.channel == channel,
+               RequesterAddress.address.in_(sorted(set(addresses))))
+    )
+    return {row.address: row for row in rows}
 
 
 def get_or_create_requester(
