@@ -173,3 +173,34 @@ def test_smtp_transport_delivers_to_a_real_relay(sessions):
     assert mail_from == "atbalsts@example.lv" and rcpt == ["person0@example.lv"]
     mail = BytesParser(policy=policy.default).parsebytes(raw)
     assert mail["Auto-Submitted"] == "auto-replied" and "ā ē ī ū" in mail.get_content()
+
+
+def test_a_dispatcher_killed_mid_batch_resends_at_most_the_one_in_flight(sqlite_url, tmp_path):
+    """A real process, really killed (SIGKILL) while sending, then restarted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    engine = make_engine(sqlite_url)
+    sessions = make_session_factory(engine)
+    _queue(sessions, count=40, created=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+    log = tmp_path / "sent.log"
+    worker = [sys.executable, "-m", "tests.dispatch_worker", sqlite_url, str(log)]
+    first = subprocess.Popen([*worker, "0.05"])
+    deadline = time.monotonic() + 60
+    while (not log.exists() or len(log.read_text().split()) < 12) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=30)
+    sent_before = len(log.read_text().split())
+    assert 12 <= sent_before < 40, "the kill must land in the middle of the work"
+    subprocess.run([*worker, "0"], check=True, timeout=120)
+    sends = [int(line) for line in log.read_text().split()]
+    with sessions() as session:
+        ids = session.scalars(select(OutboxItem.id)).all()
+        assert set(session.scalars(select(OutboxItem.status)).all()) == {OutboxStatus.SENT}
+    assert set(sends) == set(ids)  # nothing lost
+    resent = [i for i in set(sends) if sends.count(i) > 1]
+    assert len(resent) <= 1 and all(sends.count(i) == 2 for i in resent)
+    engine.dispose()

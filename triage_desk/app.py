@@ -20,7 +20,9 @@ from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
+from triage_desk.responders.staff_actions import StaffActions
 from triage_desk.responders.transports import FileTransport, SmtpTransport, Transport
+from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,25 @@ def load_classifier(models_dir: Path, train_if_missing: bool = True) -> Classifi
         train_and_save(store)
         model, meta = store.load()
     return Classifier(model, meta)
+
+
+def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
+    """Clients and representatives written in the config file (CSV imports add to them)."""
+    records = [
+        ClientRecord(c.name, c.desk, tuple(c.domains),
+                     tuple((address, None, True) for address in c.representatives))
+        for c in config.clients
+    ]
+    if records:
+        with sessions.begin() as session:
+            upsert_clients(session, records)
+
+
+def build_staff_actions(config: Config) -> StaffActions:
+    """Staff actions need no model: the CLI builds them without loading the classifier."""
+    upgrade(config.database_url())
+    sessions = make_session_factory(make_engine(config.database_url()))
+    return StaffActions(sessions, Desks(config), TemplateRenderer(), config.outbound.from_name)
 
 
 def outbound_transports(config: Config) -> dict[str, Transport]:
@@ -76,6 +97,7 @@ def build_app(
         upgrade(url)
     engine = make_engine(url)
     sessions = make_session_factory(engine)
+    sync_clients(sessions, config)
     desks = Desks(config)
     classifier = classifier or load_classifier(config.service.models_dir)
     pipeline = IntakePipeline(

@@ -155,6 +155,9 @@ class CategoryConfig(Strict):
     submitted_by: Literal["anyone", "representative"] = "anyone"
     allowed_late_share: float | None = Field(default=None, ge=0, le=100)  # percent per year
     around_the_clock: bool = False  # the clock starts at receipt, whatever the hours
+    # The template that answers at once instead of the acknowledgement (24/7 routes), e.g.
+    # "urgent_route" for certificate suspension.
+    reply_template: str | None = Field(default=None, pattern=r"^[a-z_]+$")
     urgent: bool = False  # staff see it first; the out-of-hours queue releases it first
     priority: int = 100  # lower is more urgent when the queue is released
 
@@ -212,6 +215,16 @@ class MailboxConfig(Strict):
         return value
 
 
+class AssistantConfig(Strict):
+    """The virtual assistant: answers from the desk's knowledge base (templates/kb/<desk>/)."""
+
+    enabled: bool = True
+    min_score: float = Field(default=0.35, ge=0, le=1)  # below it, it says a human will answer
+    max_suggestions: int = Field(default=3, ge=0, le=10)
+    # Out of hours it always helps; these categories also get suggestions in working hours.
+    in_hours_categories: list[str] = Field(default_factory=list)
+
+
 class DeskConfig(Strict):
     name: str
     ticket_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
@@ -222,6 +235,16 @@ class DeskConfig(Strict):
     feedback_types: dict[str, FeedbackTypeConfig] = Field(default_factory=dict)
     fallback_category: str | None = None  # used when the model's category is not allowed here
     mailboxes: list[MailboxConfig] = Field(default_factory=list)
+    # Contact routes quoted in replies: phone, portal, emergency_phone, survey_url, ...
+    contacts: dict[str, str] = Field(default_factory=dict)
+    # Where internal notices for staff go (e.g. an address that bounces); none: audit only.
+    staff_address: str | None = None
+    # The rule a refusal cites, per language (the standard: "the reason and the grounds").
+    refusal_grounds: dict[str, str] = Field(default_factory=dict)
+    # A representative-only category is refused automatically only when the model is at least
+    # this sure; below it the ticket waits for staff instead of refusing on a guess.
+    refusal_min_confidence: float = Field(default=0.5, ge=0, le=1)
+    assistant: AssistantConfig = Field(default_factory=AssistantConfig)
 
     @field_validator("addresses")
     @classmethod
@@ -237,6 +260,12 @@ class DeskConfig(Strict):
             raise ValueError(
                 f"desk has no '{FEEDBACK_CATEGORY}' category; add [desks.<name>.categories."
                 f"{FEEDBACK_CATEGORY}] for messages that are only feedback"
+            )
+        unknown = set(self.assistant.in_hours_categories) - set(self.categories)
+        if unknown:
+            raise ValueError(
+                f"assistant.in_hours_categories names unknown categories {sorted(unknown)}; "
+                f"use some of {sorted(self.categories)}"
             )
         if self.fallback_category and self.fallback_category not in self.categories:
             raise ValueError(

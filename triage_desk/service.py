@@ -11,20 +11,9 @@ from triage_desk.app import App
 from triage_desk.classifier.language import warm_up
 from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.storage import repositories as repo
-from triage_desk.storage.models import TicketStatus, utcnow
+from triage_desk.scheduler import release_queued
 
 log = logging.getLogger(__name__)
-
-
-def release_queued_tickets(app: App) -> int:
-    """Out-of-hours tickets join the work queue once their clock has started."""
-    with app.sessions.begin() as session:
-        tickets = repo.release_queued(session, utcnow())
-        for ticket in tickets:
-            ticket.status = TicketStatus.OPEN
-            repo.audit(session, "scheduler", "released_from_queue", ticket)
-        return len(tickets)
 
 
 async def _every(seconds: float, job, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
@@ -56,7 +45,7 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     tasks = [
         asyncio.create_task(_every(app.config.outbound.poll_seconds, app.dispatcher.run_once,
                                    stop)),
-        asyncio.create_task(_every(30.0, lambda: release_queued_tickets(app), stop)),
+        asyncio.create_task(_every(30.0, lambda: release_queued(app.sessions, app.desks), stop)),
     ]
     try:
         await stop.wait()

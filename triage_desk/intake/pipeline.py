@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,19 +29,19 @@ from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
 from triage_desk.responders.acknowledgement import (
-    AckFacts,
-    new_message_id,
-    render_acknowledgement,
-    reply_headers,
+    ArticleSuggestion,
+    acknowledgement_context,
+    refusal_context,
+    urgent_route_context,
 )
+from triage_desk.responders.outbox import base_context, dedupe_key, queue_outbound
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.sla import DueTimes, due_times
 from triage_desk.storage import repositories as repo
+from triage_desk.storage.clients import standing
 from triage_desk.storage.models import (
     Direction,
     Message,
-    OutboxItem,
-    OutboxStatus,
     Requester,
     RequesterAddress,
     StoredAttachment,
@@ -52,6 +53,15 @@ from triage_desk.storage.models import (
 
 log = logging.getLogger(__name__)
 _TICKET_IN_SUBJECT = re.compile(r"\[([A-Z]{2,6}-\d{4}-\d{6})\]")
+# Every automatic first reply (acknowledgement, 24/7 route, refusal) has a dedupe key with
+# this prefix; the per-sender hourly limit counts them together.
+FIRST_REPLY_PREFIX = "ack:"
+
+
+class ArticleFinder(Protocol):
+    """The virtual assistant as the pipeline uses it (responders/assistant.py)."""
+
+    def answer(self, question: str, desk: str, language: str, limit: int = 3) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +92,7 @@ def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
 def acknowledgement_key(channel: str, external_id: str) -> str:
     """The outbox dedupe key: one acknowledgement per inbound message, ever."""
     digest = hashlib.sha256(f"{channel}\0{external_id}".encode()).hexdigest()[:40]
-    return f"ack:{digest}"
+    return f"{FIRST_REPLY_PREFIX}{digest}"
 
 
 @dataclass
@@ -101,6 +111,9 @@ class _Work:
     due: DueTimes | None = None
     no_ack_reason: str | None = None
     acknowledged: bool = False
+    refused: bool = False
+    client_name: str | None = None
+    representatives: tuple[str, ...] = ()
 
     def result(self) -> IntakeResult:
         if self.same_as is not None:
@@ -139,6 +152,7 @@ class IntakePipeline:
         sender_name: str = "Triage Desk",
         rules: EmailConfig | None = None,
         now: Callable[[], dt.datetime] = utcnow,
+        assistant: ArticleFinder | None = None,
     ) -> None:
         self.sessions = sessions
         self.desks = desks
@@ -147,6 +161,7 @@ class IntakePipeline:
         self.sender_name = sender_name
         self.rules = rules or EmailConfig()
         self.now = now
+        self.assistant = assistant
         self._own_addresses = desks.all_addresses()
 
     # ------------------------------------------------------------------ entry points
@@ -206,8 +221,9 @@ class IntakePipeline:
         for work in fresh:
             work.ticket = self._thread(session, work.inbound)
         # Counted before this batch adds anything, so its own items are not counted twice.
-        sent_now: Counter[str] = Counter(repo.acknowledgements_by_recipient(
-            session, {w.inbound.sender for w in fresh}, self.now() - dt.timedelta(hours=1)
+        sent_now: Counter[str] = Counter(repo.replies_by_recipient(
+            session, {w.inbound.sender for w in fresh}, FIRST_REPLY_PREFIX,
+            self.now() - dt.timedelta(hours=1),
         ))
         requesters = self._requesters(session, fresh)
         self._open_tickets(session, [w for w in fresh if w.ticket is None], requesters)
@@ -224,7 +240,7 @@ class IntakePipeline:
             address = requesters[(work.inbound.channel, work.inbound.sender)]
             work.no_ack_reason = self._no_ack_reason(session, work, address, sent_now)
             if work.no_ack_reason is None:
-                self._queue_acknowledgement(session, work)
+                self._queue_first_reply(session, work)
                 sent_now[work.inbound.sender] += 1
             elif work.created_ticket:
                 repo.audit(session, "system", "no_acknowledgement", work.ticket,
@@ -337,6 +353,7 @@ class IntakePipeline:
         )
         work.created_ticket = True
         session.add(work.ticket)
+        self._check_rights(session, work, category)
 
     def _message(self, work: _Work) -> Message:
         inbound = work.inbound
@@ -405,12 +422,37 @@ class IntakePipeline:
     def _record_bounce(self, session: Session, work: _Work) -> None:
         bounce = work.inbound.bounce
         assert bounce is not None
+        marked = []
         if bounce.permanent:
             for address in bounce.failed_addresses:
-                repo.mark_undeliverable(session, work.inbound.channel, address.lower(),
-                                        f"bounced: {work.inbound.subject[:200]}")
+                if repo.mark_undeliverable(session, work.inbound.channel, address.lower(),
+                                           f"bounced: {work.inbound.subject[:200]}"):
+                    marked.append(address.lower())
         repo.audit(session, "system", "bounce", work.ticket, permanent=bounce.permanent,
                    addresses=list(bounce.failed_addresses))
+        staff = work.desk.config.staff_address
+        if marked and staff and work.ticket is not None:
+            self._notify_undeliverable(session, work, marked, staff)
+
+    def _notify_undeliverable(
+        self, session: Session, work: _Work, addresses: list[str], staff: str
+    ) -> None:
+        desk, ticket = work.desk, work.ticket
+        assert ticket is not None
+        language = desk.config.default_language
+        context = {
+            **base_context(desk, ticket, language),
+            "address": ", ".join(addresses),
+            "reason": work.inbound.new_text[:1000] or work.inbound.subject,
+            "affected_ticket_numbers": repo.open_ticket_numbers_for(session, addresses),
+        }
+        rendered = self.renderer.render("undeliverable_notice", desk.name, language, context)
+        queue_outbound(
+            session, desk=desk, ticket=ticket, kind="undeliverable_notice", rendered=rendered,
+            recipient=staff, channel="email",
+            key=dedupe_key("undeliverable", work.inbound.channel, work.inbound.external_id),
+            now=self.now(), sender_name=self.sender_name,
+        )
 
     def _no_ack_reason(
         self,
@@ -442,55 +484,72 @@ class IntakePipeline:
             return f"limit of {limit} acknowledgements per sender per hour reached"
         return None
 
-    def _queue_acknowledgement(self, session: Session, work: _Work) -> None:
+    def _check_rights(self, session: Session, work: _Work, category: str) -> None:
+        """Terms clause 28: some categories only from a client's designated representative."""
+        ticket, desk, inbound = work.ticket, work.desk, work.inbound
+        assert ticket is not None
+        position = standing(session, desk.name, inbound.channel, inbound.sender)
+        ticket.client = position.client
+        if desk.config.categories[category].submitted_by != "representative":
+            return
+        if position.is_representative or work.author_kind != "person":
+            return
+        sure = (work.prediction.auto_accept
+                or work.prediction.category_confidence >= desk.config.refusal_min_confidence)
+        if not sure:
+            # Refusing on a guess would turn away an error report; staff decide instead.
+            repo.audit(session, "system", "rights_unclear", ticket, category=category,
+                       confidence=work.prediction.category_confidence)
+            return
+        ticket.status = TicketStatus.REFUSED
+        work.refused = True
+        work.client_name = position.client.name if position.client else None
+        work.representatives = tuple(position.representatives)
+        repo.audit(session, "system", "refused", ticket, category=category,
+                   reason="not a designated representative", client=work.client_name)
+
+    def _articles(self, work: _Work) -> list[ArticleSuggestion]:
+        """Knowledge-base suggestions: out of hours, or for categories configured in hours."""
+        settings = work.desk.config.assistant
+        ticket, due = work.ticket, work.due
+        assert ticket is not None and due is not None
+        wanted = (due.clock_start > work.inbound.received_at
+                  or ticket.category in settings.in_hours_categories)
+        if self.assistant is None or not settings.enabled or not wanted:
+            return []
+        question = f"{work.inbound.subject}\n{work.inbound.new_text or work.inbound.text}"
+        try:
+            matches = self.assistant.answer(question, work.desk.name, ticket.language,
+                                            limit=settings.max_suggestions)
+        except Exception:  # suggestions are a courtesy; never lose the acknowledgement
+            log.exception("assistant failed for %s", ticket.number)
+            return []
+        return [ArticleSuggestion(m.title, m.summary, getattr(m, "url", None))
+                for m in matches[: settings.max_suggestions]]
+
+    def _queue_first_reply(self, session: Session, work: _Work) -> None:
+        """Refusal, 24/7 route or acknowledgement: exactly one, in this transaction."""
         inbound, desk, ticket = work.inbound, work.desk, work.ticket
         assert ticket is not None and work.due is not None
-        rendered = render_acknowledgement(
-            self.renderer,
-            desk,
-            AckFacts(
-                ticket_number=ticket.number,
-                category=ticket.category,
-                feedback_type=ticket.feedback_type,
-                language=ticket.language,
-                subject=inbound.subject,
-                received_at=inbound.received_at,
-                due=work.due,
-            ),
-        )
-        our_id = new_message_id(desk, ticket.number)
+        route = desk.config.categories[ticket.category].reply_template
+        if work.refused:
+            kind = "refusal"
+            context = refusal_context(desk, ticket, work.client_name, work.representatives)
+        elif route:
+            kind = route
+            context = urgent_route_context(desk, ticket, inbound.received_at)
+        else:
+            kind = "acknowledgement"
+            context = acknowledgement_context(desk, ticket, work.due, inbound.received_at,
+                                              self._articles(work))
+        rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         # Thread under the person's Message-ID only when they sent one (not our fingerprint).
         replied_to = inbound.external_id if inbound.headers.get("Message-ID") else None
-        headers = reply_headers(our_id, replied_to, inbound.references)
-        outbound = Message(
-            ticket=ticket,
-            direction=Direction.OUTBOUND,
-            channel=inbound.channel,
-            external_id=our_id,
-            in_reply_to=replied_to,
-            sender=desk.address,
-            recipients=[inbound.sender],
-            subject=rendered.subject,
-            text=rendered.text,
-            new_text=rendered.text,
-            headers=headers,
-            language=ticket.language,
-            received_at=self.now(),
-            author_kind="desk",
-        )
-        session.add(outbound)
-        session.add(OutboxItem(
-            dedupe_key=acknowledgement_key(inbound.channel, inbound.external_id),
-            kind="acknowledgement",
-            ticket=ticket,
-            message=outbound,
-            channel=inbound.channel,
-            sender=desk.address,
+        queue_outbound(
+            session, desk=desk, ticket=ticket, kind=kind, rendered=rendered,
             recipient=inbound.sender,
-            subject=rendered.subject,
-            body_text=rendered.text,
-            headers={**headers, "From-Name": self.sender_name},
-            status=OutboxStatus.PENDING,
-            created_at=self.now(),  # the same clock the per-sender limit reads
-        ))
+            channel=inbound.channel, key=acknowledgement_key(inbound.channel, inbound.external_id),
+            now=self.now(), sender_name=self.sender_name, in_reply_to=replied_to,
+            references=inbound.references,
+        )
         work.acknowledged = True

@@ -1,79 +1,86 @@
-"""The acknowledgement: the honest promise of when a human will answer."""
+"""The first answer to a new ticket: acknowledgement, 24/7 route, or refusal.
+
+Each builder returns the template context for its kind; every context starts from
+``base_context`` so all templates can rely on the same common variables.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from triage_desk.config import FEEDBACK_CATEGORY
 from triage_desk.desks import Desk
-from triage_desk.responders.localtime import format_local
-from triage_desk.responders.render import Rendered, TemplateRenderer
+from triage_desk.responders.outbox import base_context, local_text
 from triage_desk.sla import DueTimes
+from triage_desk.storage.models import Ticket
 
 
 @dataclass(frozen=True)
-class AckFacts:
-    ticket_number: str
-    category: str
-    feedback_type: str
-    language: str
-    subject: str
-    received_at: dt.datetime
-    due: DueTimes
+class ArticleSuggestion:
+    title: str
+    summary: str
+    url: str | None = None
 
 
-def acknowledgement_context(desk: Desk, facts: AckFacts) -> dict[str, Any]:
-    zone = desk.calendar.zone
-    lang = facts.language
-    category = desk.config.categories[facts.category]
-    calendar = desk.config.calendar
-
-    def shown(instant: dt.datetime | None) -> str | None:
-        return format_local(instant, zone, lang) if instant else None
-
+def acknowledgement_context(
+    desk: Desk,
+    ticket: Ticket,
+    due: DueTimes,
+    received_at: dt.datetime,
+    articles: Sequence[ArticleSuggestion] = (),
+) -> dict[str, Any]:
+    lang = ticket.language
+    category = desk.config.categories[ticket.category]
     return {
-        "ticket_number": facts.ticket_number,
-        "desk_name": desk.config.name,
-        "category": facts.category,
+        **base_context(desk, ticket, lang),
+        "category": ticket.category,
         "category_label": category.label(lang),
-        "feedback_type": facts.feedback_type,
-        "feedback_label": desk.feedback_label(facts.feedback_type, lang),
-        "response_due_text": shown(facts.due.response_due),
-        "resolution_due_text": shown(facts.due.resolution_due),
-        "out_of_hours": facts.due.clock_start > facts.received_at,
-        "clock_start_text": shown(facts.due.clock_start),
-        "opening_hours_text": f"{calendar.open:%H:%M}–{calendar.close:%H:%M}",
-        "subject": facts.subject,
+        "feedback_type": ticket.feedback_type,
+        "feedback_label": desk.feedback_label(ticket.feedback_type, lang),
+        "response_due_text": local_text(desk, due.response_due, lang),
+        "resolution_due_text": local_text(desk, due.resolution_due, lang),
+        "out_of_hours": due.clock_start > received_at,
+        "clock_start_text": local_text(desk, due.clock_start, lang),
         "around_the_clock": category.around_the_clock,
         "urgent": category.urgent,
+        "assistant_articles": [
+            {"title": a.title, "summary": a.summary, "url": a.url} for a in articles
+        ],
     }
 
 
-def render_acknowledgement(renderer: TemplateRenderer, desk: Desk, facts: AckFacts) -> Rendered:
-    return renderer.render(
-        "acknowledgement", desk.name, facts.language, acknowledgement_context(desk, facts)
-    )
-
-
-def new_message_id(desk: Desk, ticket_number: str) -> str:
-    """Our own Message-ID (without <>), fixed before sending so a resend reuses it."""
-    domain = desk.address.split("@", 1)[1]
-    return f"{uuid.uuid4().hex}.{ticket_number.lower()}@{domain}"
-
-
-def reply_headers(
-    message_id: str, in_reply_to: str | None, references: tuple[str, ...]
-) -> dict[str, str]:
-    """Threading plus the RFC 3834 marks that stop other robots from answering us."""
-    headers = {
-        "Message-ID": f"<{message_id}>",
-        "Auto-Submitted": "auto-replied",
-        "X-Auto-Response-Suppress": "All",
+def urgent_route_context(desk: Desk, ticket: Ticket, received_at: dt.datetime) -> dict[str, Any]:
+    lang = ticket.language
+    return {
+        **base_context(desk, ticket, lang),
+        "category": ticket.category,
+        "category_label": desk.category_label(ticket.category, lang),
+        "received_text": local_text(desk, received_at, lang),
     }
-    if in_reply_to:
-        headers["In-Reply-To"] = f"<{in_reply_to}>"
-        chain = [*references, in_reply_to] if in_reply_to not in references else list(references)
-        headers["References"] = " ".join(f"<{ref}>" for ref in chain[-20:])
-    return headers
+
+
+def refusal_context(
+    desk: Desk,
+    ticket: Ticket,
+    client_name: str | None,
+    representatives: Sequence[str],
+) -> dict[str, Any]:
+    lang = ticket.language
+    allowed = [
+        config.label(lang)
+        for key, config in desk.config.categories.items()
+        if config.submitted_by == "anyone" and key != FEEDBACK_CATEGORY
+    ]
+    grounds = desk.config.refusal_grounds
+    return {
+        **base_context(desk, ticket, lang),
+        "category": ticket.category,
+        "category_label": desk.category_label(ticket.category, lang),
+        "client_name": client_name,
+        "representatives": list(representatives),
+        "allowed_category_labels": allowed,
+        "grounds_text": grounds.get(lang) or grounds.get("en") or "",
+    }

@@ -67,17 +67,18 @@ def find_messages(
     return {row.external_id: row for row in rows}
 
 
-def acknowledgements_by_recipient(
-    session: Session, recipients: set[str], since: dt.datetime
+def replies_by_recipient(
+    session: Session, recipients: set[str], key_prefix: str, since: dt.datetime
 ) -> dict[str, int]:
-    """How many acknowledgements went (or wait to go) to each recipient since ``since``."""
+    """How many outbox items whose dedupe key starts with ``key_prefix`` went (or wait) to
+    each recipient since ``since``."""
     if not recipients:
         return {}
     rows = session.execute(
         select(OutboxItem.recipient, func.count())
         .where(
             OutboxItem.recipient.in_(sorted(recipients)),
-            OutboxItem.kind == "acknowledgement",
+            OutboxItem.dedupe_key.startswith(key_prefix, autoescape=True),
             OutboxItem.created_at >= since,
         )
         .group_by(OutboxItem.recipient)
@@ -97,6 +98,17 @@ def mark_undeliverable(session: Session, channel: str, address: str, reason: str
     row.undeliverable = True
     row.undeliverable_reason = reason
     return True
+
+
+def open_ticket_numbers_for(session: Session, addresses: Sequence[str]) -> list[str]:
+    """Unresolved tickets of the requesters behind these addresses, oldest first."""
+    return list(session.scalars(
+        select(Ticket.number)
+        .join(RequesterAddress, RequesterAddress.requester_id == Ticket.requester_id)
+        .where(RequesterAddress.address.in_(list(addresses)),
+               Ticket.status != TicketStatus.RESOLVED)
+        .order_by(Ticket.id)
+    ))
 
 
 def is_undeliverable(session: Session, channel: str, address: str) -> bool:

@@ -1,0 +1,132 @@
+"""Queueing an outbound message: our Message record and its outbox item, one transaction.
+
+Every reply the desk sends (acknowledgement, refusal, notice, staff reply) goes through
+``queue_outbound`` inside the caller's transaction, so the change that caused it and the
+message itself are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from triage_desk.desks import Desk
+from triage_desk.responders.localtime import format_local
+from triage_desk.responders.render import Rendered
+from triage_desk.storage.models import (
+    Direction,
+    Message,
+    OutboxItem,
+    OutboxStatus,
+    Ticket,
+)
+
+
+def new_message_id(desk: Desk, ticket_number: str) -> str:
+    """Our own Message-ID (without <>), fixed before sending so a resend reuses it."""
+    domain = desk.address.split("@", 1)[1]
+    return f"{uuid.uuid4().hex}.{ticket_number.lower()}@{domain}"
+
+
+def reply_headers(
+    message_id: str, in_reply_to: str | None, references: tuple[str, ...]
+) -> dict[str, str]:
+    """Threading plus the RFC 3834 marks that stop other robots from answering us."""
+    headers = {
+        "Message-ID": f"<{message_id}>",
+        "Auto-Submitted": "auto-replied",
+        "X-Auto-Response-Suppress": "All",
+    }
+    if in_reply_to:
+        headers["In-Reply-To"] = f"<{in_reply_to}>"
+        chain = [*references, in_reply_to] if in_reply_to not in references else list(references)
+        headers["References"] = " ".join(f"<{ref}>" for ref in chain[-20:])
+    return headers
+
+
+def dedupe_key(kind: str, *parts: object) -> str:
+    """A stable key that makes one logical message a single outbox item."""
+    digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()[:40]
+    return f"{kind}:{digest}"
+
+
+def base_context(desk: Desk, ticket: Ticket, language: str) -> dict[str, Any]:
+    """What every template receives (see the template contract in the README)."""
+    calendar = desk.config.calendar
+    return {
+        "ticket_number": ticket.number,
+        "desk": desk.name,
+        "desk_name": desk.config.name,
+        "subject": ticket.subject,
+        "language": language,
+        "opening_hours_text": f"{calendar.open:%H:%M}–{calendar.close:%H:%M}",
+        "contacts": dict(desk.config.contacts),
+    }
+
+
+def local_text(desk: Desk, instant: dt.datetime | None, language: str) -> str | None:
+    return format_local(instant, desk.calendar.zone, language) if instant else None
+
+
+def last_inbound(ticket: Ticket) -> Message | None:
+    inbound = [m for m in ticket.messages if m.direction == Direction.INBOUND]
+    return inbound[-1] if inbound else None
+
+
+def queue_outbound(
+    session: Session,
+    *,
+    desk: Desk,
+    ticket: Ticket,
+    kind: str,
+    rendered: Rendered,
+    recipient: str,
+    channel: str,
+    key: str,
+    now: dt.datetime,
+    sender_name: str,
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
+    author_kind: str = "desk",
+) -> OutboxItem:
+    our_id = new_message_id(desk, ticket.number)
+    headers = reply_headers(our_id, in_reply_to, tuple(references))
+    outbound = Message(
+        ticket=ticket,
+        direction=Direction.OUTBOUND,
+        channel=channel,
+        external_id=our_id,
+        in_reply_to=in_reply_to,
+        sender=desk.address,
+        recipients=[recipient],
+        subject=rendered.subject,
+        text=rendered.text,
+        new_text=rendered.text,
+        headers=headers,
+        language=ticket.language,
+        received_at=now,
+        author_kind=author_kind,
+    )
+    session.add(outbound)
+    item = OutboxItem(
+        dedupe_key=key,
+        kind=kind,
+        ticket=ticket,
+        message=outbound,
+        channel=channel,
+        sender=desk.address,
+        recipient=recipient,
+        subject=rendered.subject,
+        body_text=rendered.text,
+        headers={**headers, "From-Name": sender_name},
+        status=OutboxStatus.PENDING,
+        created_at=now,
+        next_attempt_at=now,
+    )
+    session.add(item)
+    return item

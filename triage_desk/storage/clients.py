@@ -1,0 +1,140 @@
+"""Clients (institutions) and their designated representatives (terms clauses 12 and 28)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from triage_desk.storage import repositories as repo
+from triage_desk.storage.models import Client, Membership, RequesterAddress
+
+CSV_COLUMNS = ("client", "desk", "domain", "address", "name", "representative")
+_TRUE = {"1", "yes", "true", "jā", "ja", "да", "y"}
+_FALSE = {"", "0", "no", "false", "nē", "ne", "нет", "n"}
+
+
+@dataclass(frozen=True)
+class ClientRecord:
+    name: str
+    desk: str
+    domains: tuple[str, ...] = ()
+    # (address, display name, is representative)
+    members: tuple[tuple[str, str | None, bool], ...] = ()
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Who a sender is to us: their client, and whether they may submit every category."""
+
+    client: Client | None
+    is_representative: bool
+    representatives: list[str] = field(default_factory=list)
+
+
+def upsert_clients(session: Session, records: Iterable[ClientRecord]) -> tuple[int, int]:
+    """Create or update clients and memberships; returns (clients, members) touched."""
+    clients = members = 0
+    for record in records:
+        client = session.scalar(select(Client).where(Client.name == record.name))
+        if client is None:
+            client = Client(name=record.name, desk=record.desk, domains=[])
+            session.add(client)
+        client.desk = record.desk
+        client.domains = sorted({*client.domains, *(d.lower() for d in record.domains)})
+        session.flush()
+        clients += 1
+        for address, name, representative in record.members:
+            requester = repo.get_or_create_requester(session, "email", address.lower(), name)
+            membership = session.get(Membership, (requester.id, client.id))
+            if membership is None:
+                membership = Membership(requester_id=requester.id, client_id=client.id)
+                session.add(membership)
+            membership.is_representative = representative
+            members += 1
+    session.flush()
+    return clients, members
+
+
+def read_clients_csv(path: Path) -> list[ClientRecord]:
+    """Rows of client,desk,domain,address,name,representative; one client may span rows.
+
+    Raises ValueError naming the row and column of the first problem.
+    """
+    grouped: dict[str, dict[str, object]] = {}
+    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"client", "desk"} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(
+                f"{path}: missing column(s) {sorted(missing)}; expected {', '.join(CSV_COLUMNS)}"
+            )
+        for number, row in enumerate(reader, start=2):
+            name = (row.get("client") or "").strip()
+            desk = (row.get("desk") or "").strip()
+            if not name or not desk:
+                raise ValueError(f"{path}:{number}: 'client' and 'desk' must not be empty")
+            entry = grouped.setdefault(name, {"desk": desk, "domains": set(), "members": []})
+            if entry["desk"] != desk:
+                raise ValueError(f"{path}:{number}: client {name!r} listed under two desks")
+            domain = (row.get("domain") or "").strip().lower().lstrip("@")
+            if domain:
+                entry["domains"].add(domain)  # type: ignore[union-attr]
+            address = (row.get("address") or "").strip().lower()
+            flag = (row.get("representative") or "").strip().lower()
+            if flag not in _TRUE | _FALSE:
+                raise ValueError(
+                    f"{path}:{number}: column 'representative' = {flag!r}; write yes or no"
+                )
+            if address:
+                if "@" not in address:
+                    raise ValueError(f"{path}:{number}: column 'address' = {address!r} is "
+                                     "not an email address")
+                entry["members"].append(  # type: ignore[union-attr]
+                    (address, (row.get("name") or "").strip() or None, flag in _TRUE)
+                )
+    return [
+        ClientRecord(name, str(e["desk"]), tuple(sorted(e["domains"])),  # type: ignore[arg-type]
+                     tuple(e["members"]))  # type: ignore[arg-type]
+        for name, e in grouped.items()
+    ]
+
+
+def standing(session: Session, desk: str, channel: str, address: str) -> Standing:
+    """The sender's client on this desk (by membership, else by mail domain) and rights."""
+    address_row = session.scalar(
+        select(RequesterAddress).where(
+            RequesterAddress.channel == channel, RequesterAddress.address == address
+        )
+    )
+    client: Client | None = None
+    is_representative = False
+    if address_row is not None:
+        for membership in address_row.requester.memberships:
+            if membership.client.desk == desk:
+                client = membership.client
+                is_representative = membership.is_representative
+                if is_representative:
+                    break
+    if client is None and "@" in address:
+        domain = address.rsplit("@", 1)[1]
+        for candidate in session.scalars(select(Client).where(Client.desk == desk)):
+            if domain in candidate.domains:
+                client = candidate
+                break
+    representatives: list[str] = []
+    if client is not None:
+        for membership in client.memberships:
+            if membership.is_representative:
+                person = membership.requester
+                emails = [a.address for a in person.addresses if a.channel == "email"]
+                label = person.display_name or ""
+                if emails:
+                    label = f"{label} <{emails[0]}>" if label else emails[0]
+                if label:
+                    representatives.append(label)
+    return Standing(client, is_representative, sorted(representatives))
