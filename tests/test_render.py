@@ -59,14 +59,30 @@ DUE_LEAD = {  # the words just before the response due time
     ("eparaksts", "en"): "We will process your application by ",
     ("eparaksts", "ru"): "Срок обработки заявления: ",
 }
-ALWAYS_OPEN = {  # suspension is available at any hour
-    "lv": "visu diennakti (24/7)",
-    "en": "24/7",
-    "ru": "круглосуточно (24/7)",
+NO_ARTICLE = {  # out of hours, when the assistant found nothing: honest, a person will answer
+    "lv": "Virtuālais asistents mūsu zināšanu bāzē neatrada atbildi uz Jūsu jautājumu, tāpēc "
+    "Jums atbildēs mūsu darbinieks.",
+    "en": "Our virtual assistant did not find an answer to your message in our knowledge base, "
+    "so a member of staff will reply to you.",
+    "ru": "Виртуальный ассистент не нашёл в нашей базе знаний ответа на Ваш вопрос, поэтому Вам "
+    "ответит наш сотрудник.",
+}
+ARTICLES_LEAD = {
+    "lv": "Kamēr gaidāt atbildi, Jums varētu noderēt šie raksti no mūsu zināšanu bāzes:",
+    "en": "While you wait, these articles from our knowledge base may help:",
+    "ru": "Пока Вы ждёте ответа, Вам могут пригодиться эти статьи из нашей базы знаний:",
+}
+QUEUED = {  # the request waits in the queue until the desk opens
+    "lv": "Pieteikums ir ievietots rindā, un tā apstrāde sāksies darba dienas sākumā – ",
+    "en": "Your request is in our queue, and we will start processing it when we open on ",
+    "ru": "Обращение поставлено в очередь, и его обработка начнётся с началом рабочего дня — ",
 }
 MONTH = {"lv": "novembrī", "en": "November", "ru": "ноября"}  # every date in these tests
 QUOTES = {"lv": ("„", "”"), "en": ('"', '"'), "ru": ("«", "»")}
 PHONE = "67108787"
+EMERGENCY_PHONE = "+371 25477477"
+ALWAYS_OPEN_WORDS = {"lv": "visu diennakti (24/7)", "en": "24/7", "ru": "круглосуточно (24/7)"}
+DESK_KEYS = {"MUN": "municipal", "EPA": "eparaksts"}  # the example config's desks
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +100,16 @@ def quoted(label: str, language: str) -> str:
     return f"{left}{label}{right}"
 
 
+ARTICLES = [
+    {
+        "title": "Paroles atjaunošana",
+        "summary": "Kā atjaunot aizmirstu paroli.",
+        "url": "https://kb.example.lv/parole",
+    },
+    {"title": "Atskaites eksports", "summary": "", "url": None},
+]
+
+
 def context(
     desk: DeskConfig,
     category: str,
@@ -94,15 +120,19 @@ def context(
     response_due: dt.datetime | None = RESPONSE_DUE,
     resolution_due: dt.datetime | None = None,
     subject: str = SUBJECT,
+    articles: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """What the acknowledgement step hands the renderer, built from the example config."""
+    """The full acknowledgement context of the template contract, from the example config."""
     cat = desk.categories[category]
     received = RECEIVED_AT_NIGHT if out_of_hours else RECEIVED_IN_HOURS
     clock_start = received if (cat.around_the_clock or not out_of_hours) else NEXT_OPENING
     feedback = desk.feedback_types.get(feedback_type)
     return {
         "ticket_number": f"{desk.ticket_prefix}-2026-000123",
+        "desk": DESK_KEYS[desk.ticket_prefix],
         "desk_name": desk.name,
+        "language": language,
+        "contacts": dict(desk.contacts),
         "category": category,
         "category_label": cat.label(language),
         "feedback_type": feedback_type,
@@ -117,6 +147,7 @@ def context(
         "subject": subject,
         "around_the_clock": cat.around_the_clock,
         "urgent": cat.urgent,
+        "assistant_articles": list(articles or []),
     }
 
 
@@ -169,13 +200,18 @@ def test_out_of_hours(
     assert OUT_OF_HOURS[language] in out.text
     assert ctx["clock_start_text"] in out.text
     assert ctx["opening_hours_text"] in out.text
+    assert QUEUED[language] + ctx["clock_start_text"] + "." in out.text
     assert DUE_LEAD[desk_name, language] + ctx["response_due_text"] in out.text
+    assert NO_ARTICLE[language] in out.text  # nothing found: a person will answer, honestly
+    assert ARTICLES_LEAD[language] not in out.text
     if desk_name == "eparaksts":
         assert PHONE in out.text
-        assert "eparaksts.lv" in out.text
+        assert "https://www.eparaksts.lv" in out.text
+        assert EMERGENCY_PHONE not in out.text
         assert ctx["opening_hours_text"] == "09:00–18:00"
     else:
         assert PHONE not in out.text
+        assert EMERGENCY_PHONE in out.text  # terms clauses 27.1, 27.2 and 29
         assert ctx["opening_hours_text"] == "09:00–17:00"
     assert_clean(out.text)
 
@@ -186,8 +222,9 @@ def test_clock_start_is_shown_in_words(
     ctx = context(desks["municipal"], "error", "lv", out_of_hours=True)
     out = renderer.render("acknowledgement", "municipal", "lv", ctx)
     assert (
-        "Jūsu vēstule saņemta ārpus darba laika (darba dienās 09:00–17:00), tāpēc tās apstrāde "
-        "sāksies pirmdien, 2026. gada 30. novembrī plkst. 09:00.\n"
+        "Jūsu vēstule saņemta ārpus darba laika (darba dienās 09:00–17:00). Pieteikums ir "
+        "ievietots rindā, un tā apstrāde sāksies darba dienas sākumā – pirmdien, 2026. gada "
+        "30. novembrī plkst. 09:00.\n"
     ) in out.text
 
 
@@ -235,29 +272,6 @@ def test_feedback_with_target_on_eparaksts_desk(
     }[language]
     assert lead + ctx["response_due_text"] + "." in out.text
     assert quoted(ctx["feedback_label"], language) in out.text
-    assert_clean(out.text)
-
-
-@pytest.mark.parametrize("out_of_hours", [False, True])
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_suspension_is_answered_at_once(
-    renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str, out_of_hours: bool
-) -> None:
-    desk = desks["eparaksts"]
-    assert desk.categories["suspension"].around_the_clock
-    ctx = context(desk, "suspension", language, out_of_hours=out_of_hours, response_due=None)
-    # Around the clock: the clock starts at receipt, so it is never "out of hours".
-    ctx["out_of_hours"] = False
-    ctx["response_due_text"] = ctx["clock_start_text"]  # "0 hours": due at receipt
-    out = renderer.render("acknowledgement", "eparaksts", language, ctx)
-
-    assert ctx["ticket_number"] in out.text
-    assert quoted(ctx["category_label"], language) in out.text
-    assert ALWAYS_OPEN[language] in out.text
-    assert PHONE in out.text
-    assert "eparaksts.lv" in out.text
-    assert OUT_OF_HOURS[language] not in out.text
-    assert ctx["response_due_text"] not in out.text  # no deadline: the answer is this letter
     assert_clean(out.text)
 
 
@@ -314,8 +328,13 @@ def test_whole_letter_exactly(renderer: TemplateRenderer, desks: dict[str, DeskC
         'We have provisionally classified it as "Error". This is a preliminary classification: '
         "a member of staff will check it and confirm or change it.\n"
         "\n"
-        "Your message arrived outside our working hours (09:00–17:00 on working days), so we "
-        "will start processing it on Monday, 30 November 2026 at 09:00.\n"
+        "Your message arrived outside our working hours (09:00–17:00 on working days). Your "
+        "request is in our queue, and we will start processing it when we open on Monday, "
+        "30 November 2026 at 09:00.\n"
+        "Our virtual assistant did not find an answer to your message in our knowledge base, "
+        "so a member of staff will reply to you.\n"
+        "\n"
+        "Emergencies and serious errors can also be reported by phone on +371 25477477.\n"
         "\n"
         "We will reply by Monday, 30 November 2026 at 10:30.\n"
         "If the category is changed, the deadlines will change accordingly, and we will "
@@ -329,6 +348,124 @@ def test_whole_letter_exactly(renderer: TemplateRenderer, desks: dict[str, DeskC
         "\n"
         "This message was sent automatically.\n"
     )
+
+
+def test_whole_letter_with_articles_in_latvian(
+    renderer: TemplateRenderer, desks: dict[str, DeskConfig]
+) -> None:
+    ctx = context(desks["eparaksts"], "application", "lv", out_of_hours=True, articles=ARTICLES)
+    out = renderer.render("acknowledgement", "eparaksts", "lv", ctx)
+    assert out.text == (
+        "Labdien!\n"
+        "\n"
+        "Paldies, ka sazinājāties ar mums. Jūsu vēstule ir saņemta un reģistrēta ar pieteikuma "
+        "numuru EPA-2026-000123.\n"
+        "\n"
+        "Pieteikumam automātiski noteikta kategorija „Iesniegums”. Tā ir iepriekšēja "
+        "klasifikācija, ko mūsu darbinieki pārbaudīs un apstiprinās vai mainīs.\n"
+        "\n"
+        "Jūsu vēstule saņemta ārpus darba laika (darba dienās 09:00–18:00). Pieteikums ir "
+        "ievietots rindā, un tā apstrāde sāksies darba dienas sākumā – pirmdien, 2026. gada "
+        "30. novembrī plkst. 09:00.\n"
+        "\n"
+        "Ja nepieciešams apturēt vai atsaukt sertifikātu, nav jāgaida: to var izdarīt visu "
+        "diennakti (24/7) portālā https://www.eparaksts.lv vai pa klientu apkalpošanas tālruni "
+        "67108787.\n"
+        "\n"
+        "Jūsu iesniegumu apstrādāsim ne vēlāk kā pirmdien, 2026. gada 30. novembrī plkst. "
+        "10:30.\n"
+        "Ja kategorija tiks mainīta, atbilstoši mainīsies arī termiņi, un mēs Jums "
+        "paskaidrosim izmaiņu iemeslu.\n"
+        "\n"
+        "Kamēr gaidāt atbildi, Jums varētu noderēt šie raksti no mūsu zināšanu bāzes:\n"
+        "\n"
+        "- Paroles atjaunošana\n"
+        "  Kā atjaunot aizmirstu paroli.\n"
+        "  https://kb.example.lv/parole\n"
+        "\n"
+        "- Atskaites eksports\n"
+        "\n"
+        "Atbildot uz šo vēstuli, lūdzu, saglabājiet temata rindā pieteikuma numuru "
+        "[EPA-2026-000123], lai Jūsu vēstule tiktu pievienota šim pieteikumam.\n"
+        "\n"
+        "Ar cieņu\n"
+        "eParaksts klientu apkalpošana\n"
+        "\n"
+        "Šī vēstule ir nosūtīta automātiski.\n"
+    )
+
+
+# --- The assistant's suggestions and the 24/7 routes in the acknowledgement ---------------------
+
+
+@pytest.mark.parametrize("out_of_hours", [False, True])
+@pytest.mark.parametrize("desk_name", DESKS)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_articles_are_listed(
+    renderer: TemplateRenderer,
+    desks: dict[str, DeskConfig],
+    desk_name: str,
+    language: str,
+    out_of_hours: bool,
+) -> None:
+    ctx = context(
+        desks[desk_name], REQUEST_CATEGORY[desk_name], language,
+        out_of_hours=out_of_hours, articles=ARTICLES,
+    )
+    out = renderer.render("acknowledgement", desk_name, language, ctx)
+    assert ARTICLES_LEAD[language] + "\n\n- Paroles atjaunošana\n" in out.text
+    assert "  Kā atjaunot aizmirstu paroli.\n  https://kb.example.lv/parole\n" in out.text
+    assert "\n- Atskaites eksports\n\n" in out.text  # no summary, no link: just the title
+    assert NO_ARTICLE[language] not in out.text  # the assistant did find something
+    assert (OUT_OF_HOURS[language] in out.text) is out_of_hours
+    assert_clean(out.text)
+
+
+def test_a_multi_line_summary_stays_inside_its_list_item(
+    renderer: TemplateRenderer, desks: dict[str, DeskConfig]
+) -> None:
+    article = {"title": "PIN", "summary": "First line.\nSecond line.", "url": None}
+    ctx = context(desks["eparaksts"], "application", "en", articles=[article])
+    out = renderer.render("acknowledgement", "eparaksts", "en", ctx)
+    assert "\n- PIN\n  First line.\n  Second line.\n\nWhen replying" in out.text
+
+
+@pytest.mark.parametrize("desk_name", DESKS)
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_in_hours_without_articles_says_nothing_about_the_assistant(
+    renderer: TemplateRenderer, desks: dict[str, DeskConfig], desk_name: str, language: str
+) -> None:
+    ctx = context(desks[desk_name], REQUEST_CATEGORY[desk_name], language)
+    out = renderer.render("acknowledgement", desk_name, language, ctx)
+    assert NO_ARTICLE[language] not in out.text
+    assert ARTICLES_LEAD[language] not in out.text
+    assert EMERGENCY_PHONE not in out.text  # the routes belong to the out-of-hours text
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_routes_come_from_the_desk_contacts(
+    renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str
+) -> None:
+    ctx = context(desks["eparaksts"], "application", language, out_of_hours=True)
+    ctx["contacts"] = {"phone": "80001234", "portal": "https://sign.example.org"}
+    text = renderer.render("acknowledgement", "eparaksts", language, ctx).text
+    assert "80001234" in text and "https://sign.example.org" in text
+    assert PHONE not in text and "eparaksts.lv" not in text
+
+    ctx["contacts"] = {"phone": "80001234"}  # no portal: the phone alone, still a sentence
+    text = renderer.render("acknowledgement", "eparaksts", language, ctx).text
+    assert "80001234." in text and ALWAYS_OPEN_WORDS[language] in text
+    ctx["contacts"] = {}
+    text = renderer.render("acknowledgement", "eparaksts", language, ctx).text
+    assert ALWAYS_OPEN_WORDS[language] not in text
+    assert_clean(text)
+
+    ctx = context(desks["municipal"], "error", language, out_of_hours=True)
+    ctx["contacts"] = {"emergency_phone": "+371 20000000"}
+    text = renderer.render("acknowledgement", "municipal", language, ctx).text
+    assert "+371 20000000." in text and EMERGENCY_PHONE not in text
+    ctx["contacts"] = {}
+    assert "+371" not in renderer.render("acknowledgement", "municipal", language, ctx).text
 
 
 # --- Subjects -----------------------------------------------------------------------------------
@@ -406,6 +543,17 @@ def test_missing_variable_raises(renderer: TemplateRenderer, desks: dict[str, De
     del ctx["ticket_number"]
     with pytest.raises(RenderError, match="ticket_number"):
         renderer.render("acknowledgement", "municipal", "lv", ctx)
+
+
+@pytest.mark.parametrize("name", ["contacts", "assistant_articles", "opening_hours_text"])
+@pytest.mark.parametrize("desk_name", DESKS)
+def test_new_contract_variables_are_required(
+    renderer: TemplateRenderer, desks: dict[str, DeskConfig], desk_name: str, name: str
+) -> None:
+    ctx = context(desks[desk_name], REQUEST_CATEGORY[desk_name], "lv", out_of_hours=True)
+    del ctx[name]
+    with pytest.raises(RenderError, match=name):
+        renderer.render("acknowledgement", desk_name, "lv", ctx)
 
 
 def test_missing_variable_in_a_branch_raises_when_the_branch_is_taken(

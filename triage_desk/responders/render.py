@@ -9,7 +9,7 @@ variables are errors (StrictUndefined), never blanks in a letter sent to a perso
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,17 @@ def end_sentence(value: str) -> str:
     """
     text = str(value).rstrip()
     return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+def join_words(values: Iterable[object], conjunction: str, left: str = "", right: str = "") -> str:
+    """A list inside a sentence: ``["A", "B", "C"] | join_words("un", "„", "”")`` gives
+    ``„A”, „B” un „C”``. No comma before the conjunction (Latvian, Russian and British usage);
+    ``left`` and ``right`` are the language's quotation marks around each item.
+    """
+    items = [f"{left}{value}{right}" for value in values]
+    if len(items) < 2:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {conjunction} {items[-1]}"
 
 
 def _one_line(value: str) -> str:
@@ -134,6 +145,7 @@ class TemplateRenderer:
         )
         self._env.filters["without_reply_prefix"] = without_reply_prefix
         self._env.filters["end_sentence"] = end_sentence
+        self._env.filters["join_words"] = join_words
 
     def candidates(self, kind: str, desk: str, language: str) -> list[str]:
         """Template names tried, best first: desk then default, the language then English.
