@@ -18,6 +18,7 @@ from triage_desk.config import Config
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.responders.assistant import Assistant, KnowledgeBase
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.responders.staff_actions import StaffActions
@@ -100,9 +101,10 @@ def build_app(
     sync_clients(sessions, config)
     desks = Desks(config)
     classifier = classifier or load_classifier(config.service.models_dir)
+    renderer = TemplateRenderer()
     pipeline = IntakePipeline(
-        sessions, desks, classifier, TemplateRenderer(), sender_name=config.outbound.from_name,
-        rules=config.email,
+        sessions, desks, classifier, renderer, sender_name=config.outbound.from_name,
+        rules=config.email, assistant=Assistant(KnowledgeBase.load()),
     )
     dispatcher = Dispatcher(
         sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts

@@ -61,7 +61,10 @@ FIRST_REPLY_PREFIX = "ack:"
 class ArticleFinder(Protocol):
     """The virtual assistant as the pipeline uses it (responders/assistant.py)."""
 
-    def answer(self, question: str, desk: str, language: str, limit: int = 3) -> list[Any]: ...
+    def answer(
+        self, question: str, desk: str, language: str, limit: int = 3, *,
+        min_score: float | None = None,
+    ) -> list[Any]: ...
 
 
 @dataclass(frozen=True)
@@ -520,7 +523,8 @@ class IntakePipeline:
         question = f"{work.inbound.subject}\n{work.inbound.new_text or work.inbound.text}"
         try:
             matches = self.assistant.answer(question, work.desk.name, ticket.language,
-                                            limit=settings.max_suggestions)
+                                            limit=settings.max_suggestions,
+                                            min_score=settings.min_score)
         except Exception:  # suggestions are a courtesy; never lose the acknowledgement
             log.exception("assistant failed for %s", ticket.number)
             return []

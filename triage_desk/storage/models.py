@@ -379,3 +379,23 @@ class ImapCheckpoint(Base):
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class AssistantAnswer(Base):
+    """A question the virtual assistant answered in chat, and whether the person said it helped."""
+
+    __tablename__ = "assistant_answers"
+    __table_args__ = (Index("ix_assistant_answers_asker", "channel", "asker", "created_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    desk: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str] = mapped_column(String(32))
+    asker: Mapped[str] = mapped_column(String(320))  # chat id or address
+    language: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str] = mapped_column(Text)
+    article_slug: Mapped[str | None] = mapped_column(String(200))  # None: it declined
+    score: Mapped[float | None]
+    helped: Mapped[bool | None] = mapped_column(Boolean)  # None until the person answers
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    feedback_at: Mapped[dt.datetime | None]
