@@ -219,7 +219,7 @@ class AssistantConfig(Strict):
     """The virtual assistant: answers from the desk's knowledge base (templates/kb/<desk>/)."""
 
     enabled: bool = True
-    min_score: float = Field(default=0.35, ge=0, le=1)  # below it, it says a human will answer
+    min_score: float = Field(default=0.22, ge=0, le=1)  # below it, it says a human will answer
     max_suggestions: int = Field(default=3, ge=0, le=10)
     # Out of hours it always helps; these categories also get suggestions in working hours.
     in_hours_categories: list[str] = Field(default_factory=list)

@@ -1,0 +1,465 @@
+"""The virtual assistant: finds the knowledge-base article that answers a question, or declines.
+
+Articles live in ``templates/kb/<desk>/<lang>/<slug>.md``: a small front matter block
+(``title``, ``questions``, ``keywords``, optional ``url`` and ``categories``) and a Markdown
+body. The same slug in several languages is the same article translated.
+
+Retrieval is TF-IDF over character n-grams (3-5, inside word boundaries) of text that is
+lower-cased, stripped of diacritics and of function words, so "paroli"/"parole"/"paroles",
+"sertifikats"/"sertifikātu" and "пароль"/"пароля" share most of their features. Each article
+is indexed as several units: its title, each question variant, its keywords, and one unit of
+everything (title + questions + keywords + body). An article's similarity blends its best
+title/question/keyword unit with its whole-article unit (both cosines, so 0..1); it is then
+scaled by how much of the question the article covers (the share of the question's word stems
+that occur in the article), which pulls down questions that share a phrase with an article
+("how much does ... cost") but are about something else. The score stays in 0..1 and one
+threshold works across desks and languages (tests/test_assistant.py prints the figures it was
+chosen on). Below ``min_score`` the assistant returns nothing: it declines rather than
+guesses, and the caller says when a human will answer.
+
+Search order: the articles in the question's language first; when none of them reaches the
+threshold, the desk's articles in its other languages (an English question about a topic
+that exists only in Latvian still finds it; the article comes back in the language it is
+written in).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+
+from triage_desk.classifier.text import fold_diacritics
+
+KB_ROOT = Path(__file__).resolve().parent.parent / "templates" / "kb"
+LANGUAGES = ("lv", "en", "ru")
+# similarity = UNIT_WEIGHT * best title/question/keyword unit + (1 - UNIT_WEIGHT) * whole article
+UNIT_WEIGHT = 0.5
+# score = similarity * (1 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * share of question stems covered)
+COVERAGE_WEIGHT = 0.4
+# Recommended ``desks.<desk>.assistant.min_score`` (chosen on tests/assistant_questions.jsonl).
+DEFAULT_MIN_SCORE = 0.22
+# Long mails say what they are about early; the cap bounds the cost of the rare long one.
+MAX_QUESTION_CHARS = 1000
+
+_SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_FRONT_KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
+_LIST_ITEM_RE = re.compile(r"^\s+-\s+(.*)$")
+_LIST_KEYS = frozenset({"questions", "keywords", "categories"})
+_TEXT_KEYS = frozenset({"title", "url"})
+_URL_RE = re.compile(r"https?://\S+|www\.\S+")
+_NON_WORD_RE = re.compile(r"[^\w]+")
+_UNDERSCORE_RE = re.compile(r"_+")
+# "e-pasts"/"epasts", "e-paraksts"/"eparaksts", "e-mail"/"email": a one-letter prefix joined by a
+# hyphen is written both ways, so the hyphen goes.
+_SHORT_PREFIX_RE = re.compile(r"\b(\w)-(?=\w)")
+_MARKDOWN_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS_RE = re.compile(r"(\*\*|__|`)")
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Function words, greetings and politeness that carry no topic, and the country and capital,
+# which every question to a Latvian institution may name. Removed before n-grams so that
+# a long, polite message is not "similar" to every article for saying "labdien, lūdzu, paldies".
+# Written without diacritics: they are compared with folded text.
+_STOP_WORDS = _words(
+    """
+    a an the and or but if of to in on at by for from with without about into over under
+    is are was were be been being am do does did done have has had having i me my mine we us
+    our you your yours he she it its they them their this that these those there here what
+    which who whom whose when where why how can could would should will shall may might must
+    not no yes so than then too very just also any some all please pls plz thanks thank hello
+    hi hey dear regards kind best good sir madam need want get got like know one someone
+    something anyone anything as up out now
+    un vai bet ja ka kas ko kam kur kad ar par no uz pie pec pirms bez lidz ari ir bija bus
+    esmu esam esat ta tas to tie sis si sie mans mana mani manu mums jums jus es tu vins vina
+    vini vinas man tev vinam vinai musu jusu savu sava savs kads kada kadu kaut lai tad vel
+    jau tikai loti labdien sveiki sveicinati paldies ludzu lugums ludzam cienijamie cienijama
+    cienijamais cienu labrit labvakar jautajums jautajumu nevaru varu var varat varetu gribu
+    gribetu vajag vajadzetu kapec cik kurs kura kuru kuri kadi kadas
+    и в во не на с со к ко по за из от до о об у а но же ли бы что как так это этот эта эти
+    то тот та те мой моя мои мне меня я мы вы ты он она они их его ее нам вам нас вас есть
+    был была были будет быть для при без над под уже еще только очень всё все здравствуйте
+    добрый спасибо пожалуйста помогите подскажите вопрос можно могу может нужно надо хочу
+    хотел хотела уважаемые кто где когда куда почему зачем какой какая какое какие каким
+    сколько чем
+    latvia latvian latvija latvijas latvija riga rigas рига риге риги латвия латвии латвийский
+    """
+)
+
+# Inflectional endings (diacritics folded) stripped to compare word stems: Latvian, English,
+# Russian. Longest first; a stem keeps at least three letters and at most six.
+_ENDINGS = tuple(
+    sorted(
+        _words(
+            """
+            aties eties ities ties sies siet sim ajiem ajam ajai ajas ajos ajus iem ies ais aja
+            aju am as ai ei es em is im os us um ts at et it ju ja ji a e i o u s ing ed
+            иями ями ами ого его ому ему ыми ими ать ять ить еть ала ила ешь ая яя ое ее ые ие
+            ой ей ий ый ов ев ах ях ам ям ом ем ую юю ть ет ют ят ит ся а я о е ы и у ю ь й
+            """
+        ),
+        key=len,
+        reverse=True,
+    )
+)
+_MIN_STEM = 3
+_MAX_STEM = 6
+
+
+class KnowledgeBaseError(ValueError):
+    """An article file cannot be read: bad front matter, missing title, bad slug."""
+
+
+@dataclass(frozen=True)
+class Article:
+    desk: str
+    language: str
+    slug: str
+    title: str
+    questions: tuple[str, ...]
+    keywords: tuple[str, ...]
+    body: str
+    url: str | None = None
+    categories: tuple[str, ...] = ()
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def summary(self) -> str:
+        """The first paragraph of the body that is not a heading, as one line of plain text."""
+        return plain_text(first_paragraph(self.body))
+
+
+@dataclass(frozen=True)
+class ArticleMatch:
+    """One suggestion: the article, in the language it is written in, and its score (0..1).
+
+    ``summary`` is plain text (the body's first paragraph); ``body`` is the Markdown answer
+    (``plain_text`` strips its inline markup for a plain-text channel).
+    """
+
+    slug: str
+    title: str
+    summary: str
+    body: str
+    url: str | None
+    score: float
+    language: str
+    desk: str
+    categories: tuple[str, ...] = ()
+
+
+def first_paragraph(markdown: str) -> str:
+    lines: list[str] = []
+    for raw in markdown.strip().splitlines():
+        line = raw.strip()
+        if not line:
+            if lines:
+                break
+            continue
+        if line.startswith("#") and not lines:
+            continue
+        lines.append(line)
+    return " ".join(lines)
+
+
+def plain_text(markdown: str) -> str:
+    """Markdown inline markup removed (bold, code, links → their text), for plain-text mail."""
+    return _EMPHASIS_RE.sub("", _MARKDOWN_LINK_RE.sub(r"\1", markdown))
+
+
+def _unquote(value: str) -> str:
+    value = value.strip()
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return value[1:-1]
+    return value
+
+
+def parse_front_matter(text: str, source: str = "<article>") -> tuple[dict[str, object], str]:
+    """Split ``---`` front matter from the body. Supports ``key: value``, ``key: [a, b]`` and
+    block lists (``key:`` then ``  - item`` lines): all the articles need, no YAML library."""
+    lines = text.lstrip("\ufeff").splitlines()
+    if not lines or lines[0].strip() != "---":
+        raise KnowledgeBaseError(f"{source}: must start with a '---' front matter line")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == "---")
+    except StopIteration:
+        raise KnowledgeBaseError(f"{source}: front matter has no closing '---'") from None
+    meta: dict[str, object] = {}
+    current: str | None = None
+    for number, line in enumerate(lines[1:end], start=2):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        item = _LIST_ITEM_RE.match(line)
+        if item:
+            if current is None or not isinstance(meta.get(current), list):
+                raise KnowledgeBaseError(f"{source}:{number}: list item outside a list key")
+            meta[current].append(_unquote(item.group(1)))  # type: ignore[union-attr]
+            continue
+        pair = _FRONT_KEY_RE.match(line)
+        if not pair:
+            raise KnowledgeBaseError(f"{source}:{number}: expected 'key: value', got {line!r}")
+        key, value = pair.group(1), pair.group(2).strip()
+        if key in meta:
+            raise KnowledgeBaseError(f"{source}:{number}: duplicate key {key!r}")
+        current = key
+        if key in _LIST_KEYS:
+            if not value:
+                meta[key] = []
+            elif value.startswith("[") and value.endswith("]"):
+                meta[key] = [_unquote(v) for v in value[1:-1].split(",") if v.strip()]
+            else:
+                raise KnowledgeBaseError(f"{source}:{number}: {key!r} must be a list")
+        elif key in _TEXT_KEYS:
+            meta[key] = _unquote(value)
+        else:
+            raise KnowledgeBaseError(f"{source}:{number}: unknown key {key!r}")
+    body = "\n".join(lines[end + 1 :]).strip()
+    return meta, body
+
+
+def read_article(path: Path, desk: str, language: str) -> Article:
+    slug = path.stem
+    if not _SLUG_RE.match(slug):
+        raise KnowledgeBaseError(f"{path}: slug {slug!r} must be lower-case letters, digits, '-'")
+    meta, body = parse_front_matter(path.read_text(encoding="utf-8"), str(path))
+    title = str(meta.get("title") or "").strip()
+    if not title:
+        raise KnowledgeBaseError(f"{path}: no title")
+    if not body:
+        raise KnowledgeBaseError(f"{path}: no answer body")
+    url = str(meta["url"]).strip() if meta.get("url") else None
+    return Article(
+        desk=desk,
+        language=language,
+        slug=slug,
+        title=title,
+        questions=tuple(q for q in meta.get("questions", []) if q),  # type: ignore[union-attr]
+        keywords=tuple(k for k in meta.get("keywords", []) if k),  # type: ignore[union-attr]
+        body=body,
+        url=url,
+        categories=tuple(meta.get("categories", [])),  # type: ignore[arg-type]
+        path=path,
+    )
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    articles: tuple[Article, ...]
+
+    @classmethod
+    def load(cls, root: Path | None = None) -> KnowledgeBase:
+        """Read every ``<root>/<desk>/<lang>/<slug>.md`` (default: the bundled articles)."""
+        root = KB_ROOT if root is None else Path(root)
+        articles: list[Article] = []
+        for path in sorted(root.glob("*/*/*.md")):
+            language = path.parent.name
+            desk = path.parent.parent.name
+            if language not in LANGUAGES:
+                raise KnowledgeBaseError(f"{path}: language folder must be one of {LANGUAGES}")
+            articles.append(read_article(path, desk, language))
+        return cls(tuple(articles))
+
+    def desks(self) -> list[str]:
+        return sorted({a.desk for a in self.articles})
+
+    def for_desk(self, desk: str, language: str | None = None) -> list[Article]:
+        return [
+            a
+            for a in self.articles
+            if a.desk == desk and (language is None or a.language == language)
+        ]
+
+    def get(self, desk: str, language: str, slug: str) -> Article | None:
+        for article in self.articles:
+            if (article.desk, article.language, article.slug) == (desk, language, slug):
+                return article
+        return None
+
+
+def normalise(text: str) -> str:
+    """What the vectoriser reads: folded, lower-case words without links, markup or stop words."""
+    text = _MARKDOWN_LINK_RE.sub(r"\1", text)
+    text = _URL_RE.sub(" ", text)
+    text = _SHORT_PREFIX_RE.sub(r"\1", fold_diacritics(text.lower()))
+    text = _UNDERSCORE_RE.sub(" ", _NON_WORD_RE.sub(" ", text))
+    return " ".join(w for w in text.split() if w not in _STOP_WORDS)
+
+
+def stem(word: str) -> str:
+    """A crude stem of a normalised word: "paroles" → "parol", "пароля" → "парол"."""
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= _MIN_STEM:
+            return word[: -len(ending)][:_MAX_STEM]
+    return word[:_MAX_STEM]
+
+
+def stems(text: str) -> list[str]:
+    """The stems of the words in ``text`` that say something (no stop words, no numbers)."""
+    return [stem(w) for w in normalise(text).split() if len(w) >= 2 and not w.isdigit()]
+
+
+def _article_text(article: Article) -> str:
+    return "\n".join((article.title, *article.questions, *article.keywords, article.body))
+
+
+@dataclass
+class _Index:
+    """The articles of one desk in one language, vectorised once."""
+
+    articles: list[Article]
+    vectorizer: TfidfVectorizer
+    units: sparse.csr_matrix  # title, question variants and keywords, one row each
+    unit_owner: np.ndarray  # article position of each unit row
+    whole: sparse.csr_matrix  # one row per article: everything it says
+    vocabularies: list[frozenset[str]]  # word stems of each article
+
+    @classmethod
+    def build(cls, articles: list[Article]) -> _Index:
+        unit_texts: list[str] = []
+        owners: list[int] = []
+        for position, article in enumerate(articles):
+            for text in (article.title, *article.questions, " ".join(article.keywords)):
+                if text.strip():
+                    unit_texts.append(text)
+                    owners.append(position)
+        whole_texts = [_article_text(a) for a in articles]
+        vectorizer = TfidfVectorizer(
+            preprocessor=normalise,
+            analyzer="char_wb",
+            ngram_range=(3, 5),
+            sublinear_tf=True,
+            dtype=np.float32,
+        )
+        vectorizer.fit(unit_texts + whole_texts)
+        return cls(
+            articles=articles,
+            vectorizer=vectorizer,
+            units=vectorizer.transform(unit_texts).tocsr(),
+            unit_owner=np.asarray(owners, dtype=np.int64),
+            whole=vectorizer.transform(whole_texts).tocsr(),
+            vocabularies=[frozenset(stems(text)) for text in whole_texts],
+        )
+
+    def scores(self, question: str) -> np.ndarray:
+        question = question[:MAX_QUESTION_CHARS]
+        query = self.vectorizer.transform([question])
+        question_stems = set(stems(question))
+        if query.nnz == 0 or not question_stems:
+            return np.zeros(len(self.articles), dtype=np.float32)
+        unit_sims = (self.units @ query.T).toarray().ravel()
+        best_unit = np.zeros(len(self.articles), dtype=np.float32)
+        np.maximum.at(best_unit, self.unit_owner, unit_sims)
+        whole_sims = (self.whole @ query.T).toarray().ravel()
+        similarity = UNIT_WEIGHT * best_unit + (1.0 - UNIT_WEIGHT) * whole_sims
+        coverage = np.fromiter(
+            (sum(s in vocabulary for s in question_stems) for vocabulary in self.vocabularies),
+            dtype=np.float32,
+            count=len(self.articles),
+        ) / len(question_stems)
+        return similarity * (1.0 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * coverage)
+
+
+class Assistant:
+    """Answers questions from one knowledge base; the vectorisers are fitted once, here."""
+
+    def __init__(self, kb: KnowledgeBase, min_score: float = DEFAULT_MIN_SCORE) -> None:
+        if not 0.0 <= min_score <= 1.0:
+            raise ValueError(f"min_score must be between 0 and 1, got {min_score}")
+        self.kb = kb
+        self.min_score = min_score
+        self._indexes: dict[tuple[str, str], _Index] = {}
+        for desk in kb.desks():
+            for language in LANGUAGES:
+                articles = kb.for_desk(desk, language)
+                if articles:
+                    self._indexes[(desk, language)] = _Index.build(articles)
+
+    def languages(self, desk: str) -> list[str]:
+        return [lang for lang in LANGUAGES if (desk, lang) in self._indexes]
+
+    def score_all(self, question: str, desk: str, language: str) -> list[ArticleMatch]:
+        """Every article of the desk in ``language``, best first, with no threshold."""
+        index = self._indexes.get((desk, language))
+        if index is None:
+            return []
+        scores = index.scores(question)
+        order = np.argsort(-scores, kind="stable")
+        return [_match(index.articles[i], float(scores[i])) for i in order]
+
+    def answer(
+        self,
+        question: str,
+        desk: str,
+        language: str,
+        limit: int = 3,
+        *,
+        min_score: float | None = None,
+    ) -> list[ArticleMatch]:
+        """Up to ``limit`` articles that answer ``question``, best first; [] to decline.
+
+        ``min_score`` overrides the assistant's threshold for this call (one assistant can
+        serve several desks, each with its own configured threshold).
+        """
+        threshold = self.min_score if min_score is None else min_score
+        if limit <= 0 or not question.strip():
+            return []
+        desk_languages = self.languages(desk)
+        first = [language] if language in desk_languages else []
+        for group in (first, [lang for lang in desk_languages if lang != language]):
+            found = _best_by_slug(
+                match
+                for lang in group
+                for match in self.score_all(question, desk, lang)
+                if match.score >= threshold
+            )
+            if found:
+                return found[:limit]
+        return []
+
+
+def _best_by_slug(matches: Iterable[ArticleMatch]) -> list[ArticleMatch]:
+    best: dict[str, ArticleMatch] = {}
+    for match in matches:
+        if match.slug not in best or match.score > best[match.slug].score:
+            best[match.slug] = match
+    return sorted(best.values(), key=lambda m: -m.score)
+
+
+def _match(article: Article, score: float) -> ArticleMatch:
+    return ArticleMatch(
+        slug=article.slug,
+        title=article.title,
+        summary=article.summary,
+        body=article.body,
+        url=article.url,
+        score=round(min(max(score, 0.0), 1.0), 4),
+        language=article.language,
+        desk=article.desk,
+        categories=article.categories,
+    )
+
+
+__all__: Sequence[str] = (
+    "DEFAULT_MIN_SCORE",
+    "KB_ROOT",
+    "Article",
+    "ArticleMatch",
+    "Assistant",
+    "KnowledgeBase",
+    "KnowledgeBaseError",
+    "first_paragraph",
+    "normalise",
+    "parse_front_matter",
+    "plain_text",
+    "stem",
+    "stems",
+)
