@@ -49,19 +49,41 @@ _UNKNOWN = {"", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defin
 # Codecs that encode text as pure ASCII bytes: ASCII-only data must still go through them.
 _ASCII_SHAPED = ("utf-7", "iso2022", "hz", "utf-16", "utf-32")
 _SINGLE_BYTE_GUESSES = ("cp1257", "cp1251", "koi8_r", "cp1252")
+# Mislabelled East Asian mail (Shift_JIS under an ISO-2022-JP label, GB2312 undeclared...).
+_MULTIBYTE_GUESSES = ("gb18030", "cp932", "big5", "cp949")
+# A declared codec that fails strictly is retried as the superset mailers really used.
+_SUPERSETS = {
+    "iso2022_jp": ("iso2022_jp_2004", "iso2022_jp_3", "iso2022_jp_ext", "iso2022_jp_2"),
+    "shift_jis": ("cp932", "shift_jis_2004"),
+    "cp932": ("shift_jis_2004",),
+    "euc_jp": ("euc_jis_2004",),
+    "big5": ("big5hkscs", "cp950"),
+    "cp1252": ("latin-1",),
+}
 _MULTIBYTE = {"utf-8", "gb18030", "big5", "big5hkscs", "cp932", "cp949", "euc_jp", "shift_jis",
               "euc_kr", "cp950", "johab", "utf-7", "iso2022_jp", "iso2022_kr", "hz"}
 
 _BALTIC = set("āčēģīķļņšūžĀČĒĢĪĶĻŅŠŪŽąęėįųĄĘĖĮŲõÕäÄöÖüÜ")
+# The most frequent Chinese characters (simplified and shared): tells GB from Big5 readings.
+_COMMON_HAN = set("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自"
+                  "着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用"
+                  "主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回"
+                  "二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被"
+                  "务服企提升整体水平转")
 _PUNCT = set("„“”‘’«»–—…€•·№ §©°\xa0")
 _CYR_WORD = re.compile(r"[\u0400-\u04ff]+")
+_CJK_RUN = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uac00-\ud7af\uff01-\uff5e]{2,}")
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_CJK_MIXED = re.compile(r"[A-Za-z\u00c0-\u04ff][\u3040-\u9fff\uac00-\ud7af]"
+                        r"|[\u3040-\u9fff\uac00-\ud7af][A-Za-z\u00c0-\u04ff]")
 _MIXED = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]"
                     r"|[\u00c0-\u024f][\u0400-\u04ff]|[\u0400-\u04ff][\u00c0-\u024f]")
 _CASE_FLIP = re.compile(r"[а-яё][А-ЯЁ]")
 _ACCENT_PAIR = re.compile(r"[\u00c0-\u024f]{2}")
 _UNLIKELY = re.compile(r"[\x80-\x9f\u2500-\u25ff\u2320\u2321\u2219\u221a\u2248\u2264\u2265"
                        r"\u00a4\u00a6\u00a8\u00ac\u00af\u00b1-\u00b6\u00b8-\u00ba\u00bc-\u00bf"
-                       r"\u00d7\u00f7\u00de\u00fe\u00f0\u00d0]")
+                       r"\u00d7\u00f7\u00de\u00fe\u00f0\u00d0\uff61-\uff9f\ue000-\uf8ff]")
+_HIGH_WORD = re.compile(rb"[^\s]*[\x80-\xff][^\s]*")
 _SURROGATES = re.compile(r"[\udc80-\udcff]+")
 
 
@@ -72,49 +94,117 @@ def codec_for(label: str | None) -> str | None:
     name = label.strip().strip("\"'").lower()
     if "*" in name:  # RFC 2231 language suffix: utf-8*lv
         name = name.split("*", 1)[0]
-    if name in _UNKNOWN:
-        return None
+    if name in _UNKNOWN or not name.isascii() or not name.isprintable():
+        return None  # raw 8-bit bytes or control characters in a label: no real charset
     name = _ALIASES.get(name, name)
     try:
         return codecs.lookup(name).name
-    except LookupError:
+    except (LookupError, ValueError):
         return None
 
 
 def _score(text: str) -> float:
-    """How much ``text`` looks like real lv/ru/en/Western writing (higher is likelier)."""
+    """How much ``text`` looks like real lv/ru/en/Western/CJK writing (higher is likelier)."""
     score = 0.0
     for ch in text:
         if ch < "\x80":
             continue
         if ch in _BALTIC:
             score += 2
+        elif "\u0430" <= ch <= "\u045f":  # lower-case Cyrillic: most of any real text
+            score += 1.5
+        elif ch in _COMMON_HAN:
+            score += 2
         elif "\u0400" <= ch <= "\u04ff" or ch in _PUNCT or ch.isalpha():
             score += 1
     score += sum(len(w) for w in _CYR_WORD.findall(text) if len(w) > 1)
+    score += 2 * sum(len(w) for w in _CJK_RUN.findall(text)) + len(_KANA.findall(text))
+    score -= 4 * len(_CJK_MIXED.findall(text))
     score -= 4 * len(_MIXED.findall(text))
-    score -= 2 * len(_CASE_FLIP.findall(text))
+    score -= 3 * len(_CASE_FLIP.findall(text))
     score -= 1.5 * len(_ACCENT_PAIR.findall(text))
     score -= 6 * len(_UNLIKELY.findall(text))
     return score
 
 
+def _best(sample: bytes, codecs_: tuple[str, ...]) -> tuple[float, str | None]:
+    best: tuple[float, str | None] = (float("-inf"), None)
+    for codec in codecs_:
+        try:
+            score = _score(sample.decode(codec))
+        except UnicodeDecodeError:
+            continue
+        if score > best[0]:
+            best = (score, codec)
+    return best
+
+
 def guess_decode(data: bytes) -> str:
-    """Bytes of unknown charset: UTF-8 when valid, else the likeliest single-byte charset."""
+    """Bytes of unknown charset: UTF-8 when valid, else the likeliest charset.
+
+    Only the words that hold 8-bit bytes are scored (the ASCII rest says nothing), and the
+    East Asian multibyte readings are tried only when no single-byte reading looks right.
+    """
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    best: tuple[float, str] | None = None
-    for codec in _SINGLE_BYTE_GUESSES:
+    words = _HIGH_WORD.findall(data, 0, 1_000_000)
+    sample = b" ".join(words[:2000])
+    score, codec = _best(sample, _SINGLE_BYTE_GUESSES)
+    high = sum(1 for byte in sample if byte > 0x7F)
+    if codec is None or score < high:
+        multi_score, multi_codec = _best(sample, _MULTIBYTE_GUESSES)
+        if multi_codec is not None and multi_score > score:
+            codec = multi_codec
+    for candidate in ((codec,) if codec else ()) + _SINGLE_BYTE_GUESSES:
         try:
-            text = data.decode(codec)
+            return data.decode(candidate)
         except UnicodeDecodeError:
             continue
-        scored = (_score(text), text)
-        if best is None or scored[0] > best[0]:
-            best = scored
-    return best[1] if best is not None else data.decode("latin-1")
+    return data.decode("latin-1")
+
+
+def _iso2022jp_microsoft(data: bytes) -> str:
+    """ISO-2022-JP as Outlook writes it (CP50220: NEC and IBM extensions such as ①).
+
+    Python's iso2022_jp codecs refuse those rows; the JIS pairs are mapped to Shift_JIS and
+    decoded as cp932, which has them. Raises UnicodeDecodeError when that fails too.
+    """
+    out = bytearray()
+    mode = "ascii"
+    index = 0
+    while index < len(data):
+        if data.startswith((b"\x1b$B", b"\x1b$@"), index):
+            mode, index = "jis", index + 3
+            continue
+        if data.startswith((b"\x1b(B", b"\x1b(J"), index):
+            mode, index = "ascii", index + 3
+            continue
+        if data.startswith(b"\x1b(I", index):
+            mode, index = "kana", index + 3
+            continue
+        byte = data[index]
+        if mode == "jis" and byte > 0x20 and index + 1 < len(data):
+            first, second = byte, data[index + 1]
+            if not (0x21 <= first <= 0x7E and 0x21 <= second <= 0x7E):
+                raise UnicodeDecodeError("iso2022_jp", data, index, index + 2, "not a JIS pair")
+            if first & 1:
+                low = second + 0x1F
+                low += 1 if low >= 0x7F else 0
+            else:
+                low = second + 0x7E
+            high = ((first - 0x21) >> 1) + 0x81
+            high += 0x40 if high > 0x9F else 0
+            out += bytes((high, low))
+            index += 2
+        elif mode == "kana" and 0x21 <= byte <= 0x5F:
+            out.append(byte + 0x80)
+            index += 1
+        else:
+            out.append(byte)
+            index += 1
+    return bytes(out).decode("cp932")
 
 
 def decode_bytes(data: bytes, declared: str | None = None) -> str:
@@ -132,10 +222,16 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
                 pass
             if codec == "ascii":  # 8-bit bytes under an ASCII label: unknown, really
                 return guess_decode(data)
-        try:
-            return data.decode(codec)
-        except UnicodeDecodeError:
-            pass
+        for candidate in (codec, *_SUPERSETS.get(codec, ())):
+            try:
+                return data.decode(candidate)
+            except UnicodeDecodeError:
+                pass
+        if codec == "iso2022_jp":
+            try:
+                return _iso2022jp_microsoft(data)
+            except UnicodeDecodeError:
+                pass
         if codec != "utf-8" and (codec in _MULTIBYTE or codec.startswith(_ASCII_SHAPED)):
             # The mail's own multibyte label with a few broken bytes beats any guess.
             text = data.decode(codec, errors="replace")

@@ -11,7 +11,8 @@ import datetime as dt
 import re
 from email import policy
 from email.message import Message
-from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 from triage_desk.intake.charsets import (
     decode_encoded_words,
@@ -22,16 +23,34 @@ from triage_desk.intake.charsets import (
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
 _BARE_ADDRESS = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
+_SIMPLE_ADDRESS = re.compile(
+    r'(?:"([^"\\<>]*)"\s*|([^"\\<>,;:()@\[\]]*?)\s*)?<([^<>\s,;"()\\]+@[^<>\s,;"()\\]+)>'
+    r'|([^<>\s,;"()\\:]+@[^<>\s,;"()\\:]+)'
+)
+_LOCAL_ONLY = re.compile(r"[A-Za-z0-9._%+-]+")
+_COMMENT = re.compile(r"\([^()]*\)")
 _MAX_HEADER_CHARS = 20_000  # a header longer than this is cut before any parsing
+
+
+def _memo(message: Message) -> dict[str, Any]:
+    """Per-message cache: the first raw value of each header, and decoded results.
+
+    A parsed mail is not changed afterwards, and the same headers are read by the parser,
+    the robot checks and the bounce detector; reading them once keeps a plain mail cheap.
+    """
+    memo = message.__dict__.get("_triage_headers")
+    if memo is None:
+        index: dict[str, str] = {}
+        for key, value in message.raw_items():
+            index.setdefault(str(key).lower(), str(value)[:_MAX_HEADER_CHARS])
+        memo = {"": index}
+        message.__dict__["_triage_headers"] = memo
+    return memo
 
 
 def raw_header(message: Message, name: str) -> str | None:
     """The first ``name`` header exactly as stored by the parser (8-bit bytes as surrogates)."""
-    wanted = name.lower()
-    for key, value in message.raw_items():
-        if key.lower() == wanted:
-            return str(value)[:_MAX_HEADER_CHARS]
-    return None
+    return _memo(message)[""].get(name.lower())
 
 
 def clean_header(raw: str) -> str:
@@ -42,8 +61,12 @@ def clean_header(raw: str) -> str:
 
 
 def header_text(message: Message, name: str) -> str:
-    raw = raw_header(message, name)
-    return "" if raw is None else clean_header(raw)
+    memo = _memo(message)
+    key = "text:" + name.lower()
+    if key not in memo:
+        raw = memo[""].get(name.lower())
+        memo[key] = "" if raw is None else clean_header(raw)
+    return memo[key]
 
 
 def all_headers(message: Message, skip: frozenset[str] = frozenset()) -> dict[str, str]:
@@ -58,48 +81,79 @@ def all_headers(message: Message, skip: frozenset[str] = frozenset()) -> dict[st
 
 
 def _parsed_addresses(name: str, raw: str) -> list[tuple[str, str]]:
-    """(display name, address) pairs, by the stdlib's RFC 5322 parser when it copes."""
-    text = fix_surrogates(raw)
-    pairs: list[tuple[str, str]] = []
-    try:
-        header = policy.default.header_factory(name, unfold(text))
-        for address in getattr(header, "addresses", ()):
-            pairs.append((address.display_name or "", address.addr_spec or ""))
-    except Exception:  # header parsing bugs in the stdlib must never stop intake
-        pairs = []
-    pairs = [(n, a) for n, a in pairs if "@" in a or a]
-    if not pairs or not any("@" in a for _n, a in pairs):
-        decoded = decode_encoded_words(unfold(text))
-        pairs = [(n, a) for n, a in getaddresses([decoded]) if a]
-        if not any("@" in a for _n, a in pairs):
-            found = _BARE_ADDRESS.findall(decoded)
-            if found:
-                pairs = [(decoded.split("<", 1)[0].strip(' "\''), found[0])] if len(found) == 1 \
-                    else [("", a) for a in found]
+    """(display name, address) pairs of one address header, however broken.
+
+    ``getaddresses`` splits the list before encoded words are decoded (a decoded name may
+    hold commas); display names are then decoded with the charset fallbacks. When it finds no
+    address, the stdlib's RFC 5322 parser and finally a bare-address search take over.
+    """
+    text = unfold(fix_surrogates(raw)).strip()
+    if not text:
+        return []
+    simple = _SIMPLE_ADDRESS.fullmatch(text)
+    if simple:  # the common "Name <addr>", '"Name" <addr>' or bare addr: no parser needed
+        display = simple.group(1) or simple.group(2) or ""
+        if "=?" in display:
+            display = decode_encoded_words(display)
+        return [(" ".join(display.split()), simple.group(3) or simple.group(4))]
+    pairs = [(n, a) for n, a in getaddresses([text]) if "@" in a]
+    if not pairs:
+        try:
+            header = policy.default.header_factory(name, text)
+            pairs = [(a.display_name or "", a.addr_spec or "")
+                     for a in getattr(header, "addresses", ()) if "@" in (a.addr_spec or "")]
+        except Exception:  # header parsing bugs in the stdlib must never stop intake
+            pairs = []
+    if not pairs:
+        decoded = decode_encoded_words(text)
+        found = _BARE_ADDRESS.findall(decoded)
+        if len(found) == 1:
+            pairs = [(decoded.split("<", 1)[0].strip(' "\''), found[0])]
+        else:
+            pairs = [("", a) for a in found]
+    if not pairs:  # a bare local part such as "MAILER-DAEMON (Mail Delivery System)"
+        pairs = [(n, a) for n, a in getaddresses([text]) if _LOCAL_ONLY.fullmatch(a)][:1]
+    angle = "<" in text
     cleaned: list[tuple[str, str]] = []
     for display, address in pairs:
-        display = decode_encoded_words(display).strip()
-        cleaned.append((" ".join(display.split()), address.strip().strip("<>")))
+        if angle and "(" in display:  # a comment beside a real phrase is no part of the name
+            display = _COMMENT.sub("", display).strip() or display
+        display = " ".join(decode_encoded_words(display).split()).strip('"\' ')
+        if display.lower() == address.lower():
+            display = ""
+        cleaned.append((display, address.strip().strip("<>")))
     return cleaned
 
 
-def address_header(message: Message, name: str) -> tuple[str, str]:
-    """The first (display name, address) of an address header, ("", "") when none.
+def address_header(message: Message, *names: str) -> tuple[str, str]:
+    """The first (display name, address) in the first of ``names`` that has one.
 
-    A name given as an RFC 822 comment (``ilze@x.lv (Ilze Kalna)``) is used as the display
-    name, as mail clients show it.
+    Several From headers (spam does that) or a broken first one: the first readable address
+    wins. A name given as an RFC 822 comment (``ilze@x.lv (Ilze Kalna)``) is the display name,
+    as mail clients show it.
     """
-    raw = raw_header(message, name)
-    if not raw:
-        return "", ""
-    pairs = _parsed_addresses(name, raw)
-    if not pairs:
-        return "", ""
-    display, address = pairs[0]
-    if not display and "(" in raw:
-        comment_name, _addr = parseaddr(decode_encoded_words(unfold(fix_surrogates(raw))))
-        display = comment_name.strip()
-    return display, address
+    memo = _memo(message)
+    key = "address:" + ",".join(names).lower()
+    if key not in memo:
+        memo[key] = _first_address(message, [n.lower() for n in names])
+    return memo[key]
+
+
+def _first_address(message: Message, wanted: list[str]) -> tuple[str, str]:
+    memo = _memo(message)
+    for name in wanted:
+        key = "first:" + name
+        if key not in memo:
+            memo[key] = ("", "")
+            for header, value in message.raw_items():
+                if header.lower() == name:
+                    pairs = _parsed_addresses(header, str(value)[:_MAX_HEADER_CHARS])
+                    if pairs:
+                        memo[key] = pairs[0]
+                        break
+        if memo[key][1]:
+            return memo[key]
+    return "", ""
 
 
 def address_list(message: Message, *names: str) -> tuple[str, ...]:
@@ -116,7 +170,7 @@ def address_list(message: Message, *names: str) -> tuple[str, ...]:
 
 
 def message_ids(value: str | None) -> tuple[str, ...]:
-    return tuple(_MSGID.findall(value or ""))
+    return tuple(_MSGID.findall(fix_surrogates(value or "")))
 
 
 def sent_at(message: Message) -> dt.datetime | None:
