@@ -38,7 +38,7 @@ from triage_desk.responders.outbox import base_context, dedupe_key, queue_outbou
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.sla import DueTimes, due_times
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.clients import standing
+from triage_desk.storage.clients import Standing, representatives_of, standings
 from triage_desk.storage.models import (
     Direction,
     Message,
@@ -229,7 +229,9 @@ class IntakePipeline:
             self.now() - dt.timedelta(hours=1),
         ))
         requesters = self._requesters(session, fresh)
-        self._open_tickets(session, [w for w in fresh if w.ticket is None], requesters)
+        new = [w for w in fresh if w.ticket is None]
+        positions = self._standings(session, new)
+        self._open_tickets(session, new, requesters, positions)
         for work in fresh:
             assert work.ticket is not None
             work.message = self._message(work)
@@ -307,11 +309,25 @@ class IntakePipeline:
                 row.requester.display_name = inbound.sender_name
         return rows
 
+    @staticmethod
+    def _standings(session: Session, works: list[_Work]) -> dict[tuple[str, str, str], Standing]:
+        """Who each new ticket's sender is (client, representative), one lookup per desk."""
+        groups: dict[tuple[str, str], set[str]] = {}
+        for work in works:
+            groups.setdefault((work.desk.name, work.inbound.channel), set()).add(
+                work.inbound.sender)
+        return {
+            (desk, channel, address): position
+            for (desk, channel), addresses in groups.items()
+            for address, position in standings(session, desk, channel, addresses).items()
+        }
+
     def _open_tickets(
         self,
         session: Session,
         works: list[_Work],
         requesters: dict[tuple[str, str], RequesterAddress],
+        positions: dict[tuple[str, str, str], Standing],
     ) -> None:
         """New tickets, numbered in one counter update per desk and year."""
         groups: dict[tuple[str, int], list[_Work]] = {}
@@ -322,7 +338,8 @@ class IntakePipeline:
             prefix = self.desks[desk_name].config.ticket_prefix
             numbers = repo.allocate_ticket_numbers(session, desk_name, prefix, year, len(group))
             for work, number in zip(group, numbers, strict=True):
-                self._open_ticket(session, work, number, requesters)
+                position = positions[(work.desk.name, work.inbound.channel, work.inbound.sender)]
+                self._open_ticket(session, work, number, requesters, position)
 
     def _open_ticket(
         self,
@@ -330,6 +347,7 @@ class IntakePipeline:
         work: _Work,
         number: str,
         requesters: dict[tuple[str, str], RequesterAddress],
+        position: Standing,
     ) -> None:
         inbound, desk, prediction = work.inbound, work.desk, work.prediction
         category, feedback = choose_labels(desk, prediction)
@@ -356,7 +374,7 @@ class IntakePipeline:
         )
         work.created_ticket = True
         session.add(work.ticket)
-        self._check_rights(session, work, category)
+        self._check_rights(session, work, category, position)
 
     def _message(self, work: _Work) -> Message:
         inbound = work.inbound
@@ -487,11 +505,12 @@ class IntakePipeline:
             return f"limit of {limit} acknowledgements per sender per hour reached"
         return None
 
-    def _check_rights(self, session: Session, work: _Work, category: str) -> None:
+    def _check_rights(
+        self, session: Session, work: _Work, category: str, position: Standing
+    ) -> None:
         """Terms clause 28: some categories only from a client's designated representative."""
-        ticket, desk, inbound = work.ticket, work.desk, work.inbound
+        ticket, desk = work.ticket, work.desk
         assert ticket is not None
-        position = standing(session, desk.name, inbound.channel, inbound.sender)
         ticket.client = position.client
         if desk.config.categories[category].submitted_by != "representative":
             return
@@ -507,7 +526,8 @@ class IntakePipeline:
         ticket.status = TicketStatus.REFUSED
         work.refused = True
         work.client_name = position.client.name if position.client else None
-        work.representatives = tuple(position.representatives)
+        work.representatives = tuple(
+            representatives_of(position.client) if position.client else ())
         repo.audit(session, "system", "refused", ticket, category=category,
                    reason="not a designated representative", client=work.client_name)
 

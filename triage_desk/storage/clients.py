@@ -104,37 +104,56 @@ def read_clients_csv(path: Path) -> list[ClientRecord]:
     ]
 
 
+def standings(
+    session: Session, desk: str, channel: str, addresses: Iterable[str]
+) -> dict[str, Standing]:
+    """Each sender's client on this desk (by membership, else by mail domain) and rights.
+
+    One query for the senders' memberships and one for the desk's clients, whatever the
+    batch size; the representatives list is left empty (see ``representatives_of``).
+    """
+    wanted = sorted(set(addresses))
+    result: dict[str, Standing] = {}
+    if not wanted:
+        return result
+    with session.no_autoflush:
+        rows = session.execute(
+            select(RequesterAddress.address, Membership.is_representative, Client)
+            .join(Membership, Membership.requester_id == RequesterAddress.requester_id)
+            .join(Client, Client.id == Membership.client_id)
+            .where(RequesterAddress.channel == channel,
+                   RequesterAddress.address.in_(wanted), Client.desk == desk)
+        ).all()
+        by_domain: dict[str, Client] = {}
+        for client in session.scalars(select(Client).where(Client.desk == desk)):
+            for domain in client.domains:
+                by_domain.setdefault(domain, client)
+    for address, is_representative, client in rows:
+        known = result.get(address)
+        if known is None or (is_representative and not known.is_representative):
+            result[address] = Standing(client, bool(is_representative))
+    for address in wanted:
+        if address not in result and "@" in address:
+            client = by_domain.get(address.rsplit("@", 1)[1])
+            result[address] = Standing(client, False)
+        result.setdefault(address, Standing(None, False))
+    return result
+
+
 def standing(session: Session, desk: str, channel: str, address: str) -> Standing:
-    """The sender's client on this desk (by membership, else by mail domain) and rights."""
-    address_row = session.scalar(
-        select(RequesterAddress).where(
-            RequesterAddress.channel == channel, RequesterAddress.address == address
-        )
-    )
-    client: Client | None = None
-    is_representative = False
-    if address_row is not None:
-        for membership in address_row.requester.memberships:
-            if membership.client.desk == desk:
-                client = membership.client
-                is_representative = membership.is_representative
-                if is_representative:
-                    break
-    if client is None and "@" in address:
-        domain = address.rsplit("@", 1)[1]
-        for candidate in session.scalars(select(Client).where(Client.desk == desk)):
-            if domain in candidate.domains:
-                client = candidate
-                break
-    representatives: list[str] = []
-    if client is not None:
-        for membership in client.memberships:
-            if membership.is_representative:
-                person = membership.requester
-                emails = [a.address for a in person.addresses if a.channel == "email"]
-                label = person.display_name or ""
-                if emails:
-                    label = f"{label} <{emails[0]}>" if label else emails[0]
-                if label:
-                    representatives.append(label)
-    return Standing(client, is_representative, sorted(representatives))
+    return standings(session, desk, channel, [address])[address]
+
+
+def representatives_of(client: Client) -> list[str]:
+    """'Name <address>' of each designated representative, for a refusal to name them."""
+    names = []
+    for membership in client.memberships:
+        if membership.is_representative:
+            person = membership.requester
+            emails = [a.address for a in person.addresses if a.channel == "email"]
+            label = person.display_name or ""
+            if emails:
+                label = f"{label} <{emails[0]}>" if label else emails[0]
+            if label:
+                names.append(label)
+    return sorted(names)
