@@ -118,7 +118,9 @@ def _parsed_addresses(name: str, raw: str) -> list[tuple[str, str]]:
     for display, address in pairs:
         if angle and "(" in display:  # a comment beside a real phrase is no part of the name
             display = _COMMENT.sub("", display).strip() or display
-        display = " ".join(decode_encoded_words(display).split()).strip('"\' ')
+        # The stdlib decodes an encoded word in an unknown charset with surrogateescape.
+        display = fix_surrogates(" ".join(decode_encoded_words(display).split()))
+        display = display.strip('"\' ')
         if display.lower() == address.lower():
             display = ""
         cleaned.append((display, address.strip().strip("<>")))
