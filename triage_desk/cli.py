@@ -163,7 +163,7 @@ def demo(ctx: Context) -> None:
 
 def _register_rooms() -> None:
     # Each room of the architecture owns its commands; the group only gathers them.
-    from triage_desk.classifier.commands import classify, model, train
+    from triage_desk.classifier.commands import classify, evaluate_command, model, train
     from triage_desk.intake.commands import fetch
     from triage_desk.intake.quarantine_commands import quarantine
     from triage_desk.responders.commands import decide, outbox, reply, resolve
@@ -172,6 +172,7 @@ def _register_rooms() -> None:
     for command in (classify, model, train, quarantine, fetch, decide, reply, resolve, outbox,
                     clients):
         main.add_command(command)
+    main.add_command(evaluate_command)  # `triage eval`
 
 
 _register_rooms()

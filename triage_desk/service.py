@@ -10,6 +10,7 @@ import signal
 from triage_desk.app import App
 from triage_desk.classifier.language import warm_up
 from triage_desk.intake.batching import IngestBatcher
+from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.scheduler import release_queued
 
@@ -42,6 +43,8 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
                                 cfg.tls_cert_file, cfg.tls_key_file)
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
+    # IMAP intake: one thread per configured mailbox (IDLE or polling, reconnects itself).
+    imap_listeners = start_imap_listeners(app)
     tasks = [
         asyncio.create_task(_every(app.config.outbound.poll_seconds, app.dispatcher.run_once,
                                    stop)),
@@ -50,6 +53,7 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     try:
         await stop.wait()
     finally:
+        await asyncio.to_thread(stop_imap_listeners, imap_listeners)
         if listener is not None:
             listener.stop()
             batcher.close()

@@ -15,28 +15,85 @@ from triage_desk.cli_support import Context, err, out, pass_ctx
 
 @click.command()
 @click.option("--if-missing", is_flag=True, help="Only train when no model is active.")
+@click.option("--with-decisions", is_flag=True,
+              help="Add staff decisions from the database as labelled examples; activate the "
+                   "new version only if it is not worse on the dev split.")
 @pass_ctx
-def train(ctx: Context, if_missing: bool) -> None:
-    """Train a model version on the bundled data and activate it."""
+def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
+    """Train a model version on the bundled data (and staff decisions) and activate it."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from triage_desk.app import train_and_save
+    from triage_desk.classifier.data import load_examples
     from triage_desk.classifier.store import ModelStore
+    from triage_desk.classifier.versions import train_version
 
     store = ModelStore(ctx.config.service.models_dir)
     if if_missing and store.active_version():
         err.print(f"model {store.active_version()} is active; not training")
         return
+    examples = load_examples()
+    extra = []
+    if with_decisions:
+        from triage_desk.classifier.decisions import decision_examples
+
+        extra, skipped = decision_examples(
+            ctx.config.database_url(), {e.category for e in examples},
+            {e.feedback_type for e in examples})
+        err.print(f"{len(extra)} staff decisions become training examples"
+                  + (f" ({skipped} skipped: no message or an unknown label)" if skipped else ""))
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
                   console=err, transient=True) as progress:
         task = progress.add_task("loading data")
-        version = train_and_save(store, lambda m: progress.update(task, description=m))
-    meta = store.load(version)[1]
+        outcome = train_version(store, examples, extra, compare=with_decisions,
+                                say=lambda m: progress.update(task, description=m))
+    meta = outcome.meta
     err.print(
-        f"model {version} active: category macro-F1 {meta.get('category_macro_f1')}, "
-        f"feedback macro-F1 {meta.get('feedback_macro_f1')} on {meta.get('dev_size')} dev "
-        f"examples; trained in {meta.get('training_seconds')} s"
-    )
+        f"model {outcome.version}: category macro-F1 {meta.get('category_macro_f1')}, "
+        f"feedback macro-F1 {meta.get('feedback_macro_f1')}, auto-accept "
+        f"{meta.get('auto_accept_precision')} precision at {meta.get('auto_accept_coverage')} "
+        f"coverage on {meta.get('dev_size')} dev examples; trained in "
+        f"{meta.get('training_seconds')} s")
+    if outcome.previous is not None:
+        old = outcome.previous
+        err.print(
+            f"active model {old['version']} on the same dev split: category macro-F1 "
+            f"{old['category_macro_f1']}, feedback macro-F1 {old['feedback_macro_f1']}")
+    if outcome.activated:
+        err.print(f"model {outcome.version} is active")
+    else:
+        err.print(f"[yellow]model {outcome.version} is worse on the dev split; "
+                  f"{store.active_version()} stays active[/yellow] "
+                  f"('triage model activate {outcome.version}' to use it anyway)")
+
+
+@click.command("eval")
+@click.option("--version", default=None, help="Model version (default: the active one).")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False), default=None,
+              help="Where to write the confusion-matrix PNG "
+                   "(default: the version's folder, confusion.png).")
+@pass_ctx
+def evaluate_command(ctx: Context, version: str | None, png_path: str | None) -> None:
+    """Measure a model version on the dev split: per-class precision/recall/F1 per head and
+    per language, confusion matrices (text and PNG), auto-accept precision and coverage."""
+    from pathlib import Path
+
+    from triage_desk.classifier.data import load_examples
+    from triage_desk.classifier.report import confusion_png, print_evaluation
+    from triage_desk.classifier.store import ModelNotFound, ModelStore
+    from triage_desk.classifier.training import evaluate
+
+    store = ModelStore(ctx.config.service.models_dir)
+    try:
+        model, meta = store.load(version)
+    except ModelNotFound as exc:
+        raise click.ClickException(str(exc)) from None
+    dev = [e for e in load_examples() if e.split == "dev"]
+    with err.status("embedding and classifying the dev split"):
+        result = evaluate(model, dev, threshold=float(meta.get("auto_accept_threshold", 1.01)))
+    print_evaluation(out, result, meta)
+    target = Path(png_path) if png_path else store.root / meta["version"] / "confusion.png"
+    confusion_png(result, target, f"Triage Desk model {meta['version']} — dev split")
+    out.print(f"confusion matrices written to {target}")
 
 
 @click.group()
@@ -157,5 +214,6 @@ def classify(ctx: Context, jsonl: bool) -> None:
             "desk": desk.name,
             **times.as_json(desk.calendar.zone),
             "model_version": prediction.model_version,
+            "stage": prediction.stage,
         }
         click.echo(json.dumps(result, ensure_ascii=False))

@@ -1,4 +1,9 @@
-"""The classifier as the pipeline uses it: one call per message, model loaded once."""
+"""The classifier as the pipeline uses it: one call per message, model loaded once.
+
+Every message goes through the fast stage (n-gram TF-IDF, tens of microseconds); only those
+it is unsure of go on to the semantic stage (sentence embeddings, tens of milliseconds),
+whose opinion is blended in. ``semantic=False`` keeps everything on the fast path.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from triage_desk.classifier.language import detect_language
+from triage_desk.classifier.embedding import embedding_text
+from triage_desk.classifier.language import detect_languages
 from triage_desk.classifier.model import TriageModel
 from triage_desk.classifier.text import model_text
 
@@ -21,6 +27,7 @@ class Prediction:
     auto_accept: bool
     language: str
     model_version: str
+    stage: str = "fast"  # "fast", or "semantic" when the embedding stage was asked too
 
 
 @dataclass(frozen=True)
@@ -32,17 +39,37 @@ class ClassifierInput:
 
 
 class Classifier:
-    def __init__(self, model: TriageModel, meta: dict[str, Any]) -> None:
+    def __init__(self, model: TriageModel, meta: dict[str, Any], semantic: bool = True) -> None:
         self.model = model
         self.meta = meta
         self.version: str = meta.get("version", "unknown")
         self.threshold: float = float(meta.get("auto_accept_threshold", 1.01))
+        self.semantic = semantic and model.has_semantic_stage
 
-    def classify_many(self, items: Sequence[ClassifierInput]) -> list[Prediction]:
+    def warm_up(self) -> None:
+        """Load the language models and the embedder now rather than on the first message."""
+        from triage_desk.classifier import embedding, language
+
+        language.warm_up()
+        if self.semantic:
+            embedding.warm_up()
+
+    def classify_many(
+        self, items: Sequence[ClassifierInput], semantic: bool | None = None
+    ) -> list[Prediction]:
+        if not items:
+            return []
+        use_semantic = self.semantic if semantic is None else semantic and self.semantic
         texts = [model_text(i.subject, i.body) for i in items]
-        category, feedback = self.model.predict(texts, [i.allowed_categories for i in items])
+        probabilities = self.model.probabilities(
+            texts, [i.allowed_categories for i in items],
+            [embedding_text(i.subject, i.body) for i in items] if use_semantic else None)
+        category, feedback = self.model.decide(probabilities)
+        languages = detect_languages(
+            [f"{i.subject}\n{i.body}" if i.subject else i.body for i in items],
+            [i.default_language for i in items])
         results = []
-        for index, item in enumerate(items):
+        for index in range(len(items)):
             cat_conf = category.confidences[index]
             fb_conf = feedback.confidences[index]
             confidence = min(cat_conf, fb_conf)
@@ -54,10 +81,9 @@ class Classifier:
                     feedback_confidence=round(fb_conf, 4),
                     confidence=round(confidence, 4),
                     auto_accept=confidence >= self.threshold,
-                    language=detect_language(
-                        f"{item.subject}\n{item.body}", default=item.default_language
-                    ),
+                    language=languages[index],
                     model_version=self.version,
+                    stage="semantic" if probabilities.semantic[index] else "fast",
                 )
             )
         return results

@@ -11,7 +11,7 @@ from typing import Any
 
 import skops.io as sio
 
-from triage_desk.classifier.model import TriageModel
+from triage_desk.classifier.model import MODEL_FORMAT, TriageModel
 
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
@@ -47,7 +47,8 @@ class ModelStore:
         version = folder.name
         folder.mkdir(parents=True)
         sio.dump(model, folder / MODEL_FILE)
-        meta = {**meta, "version": version, "created_at": dt.datetime.now(dt.UTC).isoformat()}
+        meta = {**meta, "format": getattr(model, "format", None), "version": version,
+                "created_at": dt.datetime.now(dt.UTC).isoformat()}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         if activate:
             self.activate(version)
@@ -79,6 +80,10 @@ class ModelStore:
                     )
         return versions
 
+    def files_size(self, version: str) -> int:
+        """Bytes of one version's own files (the embedder's bundled model is not ours)."""
+        return sum(f.stat().st_size for f in (self.root / version).iterdir() if f.is_file())
+
     def load(self, version: str | None = None) -> tuple[TriageModel, dict[str, Any]]:
         version = version or self.active_version()
         if version is None:
@@ -88,10 +93,14 @@ class ModelStore:
         path = self.root / version / MODEL_FILE
         if not path.exists():
             raise ModelNotFound(f"model file {path} is missing; run 'triage train'")
+        meta = json.loads((self.root / version / META_FILE).read_text())
+        if meta.get("format") != MODEL_FORMAT:
+            raise ModelNotFound(
+                f"model {version} was saved in format {meta.get('format')!r}, this Triage Desk "
+                f"reads format {MODEL_FORMAT}; run 'triage train' to make a new version")
         untrusted = sio.get_untrusted_types(file=path)
         refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
         if refused:
             raise ModelNotFound(f"model {path} contains types we do not load: {refused}")
         model = sio.load(path, trusted=untrusted)
-        meta = json.loads((self.root / version / META_FILE).read_text())
         return model, meta

@@ -9,12 +9,14 @@ _URL = re.compile(r"https?://\S+|www\.\S+")
 _EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
 _NUMBER = re.compile(r"\d+")
 _SPACE = re.compile(r"\s+")
+_COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
 
 def fold_diacritics(text: str) -> str:
     """Strip diacritics so 'kļūda' and 'kluda' (typed on a phone) read the same."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    if text.isascii():
+        return text
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text))
 
 
 def model_text(subject: str, body: str) -> str:

@@ -3,7 +3,7 @@
 The order for each mail is the whole guarantee:
 
 1. FETCH ``BODY.PEEK[]`` + ``INTERNALDATE`` (PEEK: fetching alone never sets ``\\Seen``);
-2. ``EmailIntake.ingest`` commits it (ticket, message, acknowledgement) or quarantines it;
+2. ``EmailIntake.ingest_many`` commits it (ticket, message, acknowledgement) or quarantines it;
 3. the folder's checkpoint (UIDVALIDITY + last UID) advances in the database;
 4. the mail is flagged ``\\Seen`` + ``$TriageDesk`` on the server, or moved away.
 
@@ -24,9 +24,11 @@ import datetime as dt
 import logging
 import queue
 import random
+import re
 import ssl
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from imapclient import IMAPClient
 
 from triage_desk.config import Config, MailboxConfig
+from triage_desk.intake.email_intake import RawMail
 from triage_desk.storage import checkpoints
 
 if TYPE_CHECKING:
@@ -53,12 +56,15 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 # Dovecot refuses command lines over 64 KiB; UID lists are sent in pieces well below that.
 UIDS_PER_COMMAND = 500
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"]
+# Mails stored per transaction (EmailIntake.ingest_many): classification and the commit are
+# shared by the group; the checkpoint advances and the marks are set after each group.
+GROUP = 64
 
 
-class Ingest(Protocol):
-    def __call__(
-        self, raw: bytes, desk: str, source: str, received_at: dt.datetime | None = ...,
-    ) -> Any: ...
+class Intake(Protocol):
+    """What the fetcher needs of ``EmailIntake``: group commit of raw mails."""
+
+    def ingest_many(self, mails: Sequence[RawMail]) -> list[Any]: ...
 
 
 class StorageFailed(Exception):
@@ -139,6 +145,28 @@ def _utc(value: Any) -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FOLD = re.compile(rb"\r?\n[ \t]+")
+_THREAD_HEADER = re.compile(rb"^(message-id|in-reply-to|references):(.*)$",
+                            re.IGNORECASE | re.MULTILINE)
+_ANGLE_ID = re.compile(rb"<[^<>\s]+>")
+
+
+def _thread_ids(raw: bytes) -> tuple[str, set[str]]:
+    """(own Message-ID, Message-IDs it replies to), read cheaply from the header block."""
+    end = _HEADER_END.search(raw, 0, 65536)
+    header = _FOLD.sub(b" ", raw[: end.start() if end else 65536])
+    own = ""
+    refers: set[str] = set()
+    for name, value in _THREAD_HEADER.findall(header):
+        found = [m.decode("ascii", "replace").lower() for m in _ANGLE_ID.findall(value)]
+        if name.lower() == b"message-id":
+            own = own or (found[0] if found else "")
+        else:
+            refers.update(found)
+    return own, refers
+
+
 def _flag_names(flags: Any) -> set[str]:
     return {f.decode() if isinstance(f, bytes) else str(f) for f in flags or ()}
 
@@ -147,7 +175,7 @@ def _flag_names(flags: Any) -> set[str]:
 
 
 class MailboxFetcher:
-    """Reads every folder of one mailbox into ``ingest``, checkpointed per folder.
+    """Reads every folder of one mailbox into the intake, checkpointed per folder.
 
     One fetcher uses one connection at a time. While one batch is being ingested, the next is
     already being fetched by a helper thread (``prefetch``); both share the connection under
@@ -158,21 +186,24 @@ class MailboxFetcher:
         self,
         mailbox: MailboxConfig,
         desk: str,
-        ingest: Ingest,
+        intake: Intake,
         sessions: sessionmaker[Session],
         *,
         stop: threading.Event | None = None,
         prefetch: bool = True,
         max_batch_bytes: int = MAX_BATCH_BYTES,
+        group: int = GROUP,
     ) -> None:
         self.mailbox = mailbox
         self.desk = desk
-        self.ingest = ingest
+        self.intake = intake
         self.sessions = sessions
         self.stop = stop or threading.Event()
         self.prefetch = prefetch
         self.max_batch_bytes = max_batch_bytes
+        self.group = max(1, min(group, mailbox.batch_size))
         self._lock = threading.Lock()
+        self._keywords = True  # whether the selected folder takes our keyword
 
     # ------------------------------------------------------------------ the whole mailbox
 
@@ -207,6 +238,7 @@ class MailboxFetcher:
         uidvalidity = int(info[b"UIDVALIDITY"])
         permanent = _flag_names(info.get(b"PERMANENTFLAGS"))
         keywords = "\\*" in permanent or KEYWORD in permanent
+        self._keywords = keywords
         last, restarted = checkpoints.ensure_folder(
             self.sessions, self.mailbox.name, folder, uidvalidity
         )
@@ -218,30 +250,36 @@ class MailboxFetcher:
             stats.marked += self._mark_committed(client, last, keywords)
         if not info.get(b"EXISTS"):
             return stats
-        todo, already = self._list_new(client, last, keywords)
+        with self._lock:
+            todo, already = self._list_new(client, last, keywords)
         stats.skipped += len(already)
         if already and self.mailbox.after_commit == "move":
             # Committed by us or another process, then interrupted before the move.
             stats.marked += self._after_commit(client, sorted(already), keywords)
-        if already and not todo:
+        source = f"imap:{self.mailbox.name}/{folder}"
+        completed = 0
+        with self._fetched(client, self._batches(todo)) as fetched:
+            for uids, data in fetched:
+                # Another listener on the same mailbox may be ahead: skip what it committed.
+                ahead = checkpoints.last_uid(self.sessions, self.mailbox.name, folder,
+                                             uidvalidity)
+                entries = self._entries(uids, data, ahead, source, stats)
+                for group in self._groups(entries):
+                    if self.stop.is_set():
+                        return stats
+                    done, error = self._ingest_group(group, stats)
+                    self._commit_batch(client, folder, uidvalidity, done, stats)
+                    completed += len(done)
+                    if error is not None:
+                        raise StorageFailed(
+                            f"mailbox {self.mailbox.name} folder {folder}: storing UID "
+                            f"{error[0]} failed ({error[1]!r}); it and the mails after it "
+                            "stay waiting and are fetched again"
+                        ) from error[1]
+        if already and completed == len(todo):
+            # Every new mail is done, so the checkpoint may pass the pre-marked ones too.
             checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity,
                                 max(already))
-        if not todo:
-            return stats
-        source = f"imap:{self.mailbox.name}/{folder}"
-        batches = self._batches(todo)
-        with self._fetched(client, batches) as fetched:
-            for uids, data in fetched:
-                if self.stop.is_set():
-                    break
-                done, error = self._ingest_batch(uids, data, folder, uidvalidity, source, stats)
-                self._commit_batch(client, folder, uidvalidity, done, already, keywords, stats)
-                if error is not None:
-                    raise StorageFailed(
-                        f"mailbox {self.mailbox.name} folder {folder}: storing UID "
-                        f"{error[0]} failed ({error[1]!r}); it and the mails after it stay "
-                        "waiting and are fetched again"
-                    ) from error[1]
         stats.folders[folder] = stats.fetched
         if stats.fetched:
             log.info("mailbox %s folder %s: %d fetched, %d stored, %d duplicates, "
@@ -301,24 +339,25 @@ class MailboxFetcher:
         ready: queue.Queue[tuple[list[int], Any] | None] = queue.Queue(maxsize=1)
         abort = threading.Event()
 
+        def offer(item: tuple[list[int], Any] | None) -> None:
+            """Hand over, however long the consumer takes, unless it has gone away."""
+            while not abort.is_set():
+                try:
+                    ready.put(item, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
         def producer() -> None:
             try:
                 for uids in batches:
                     if abort.is_set():
                         return
-                    item: tuple[list[int], Any] = (uids, fetch(uids))
-                    while not abort.is_set():
-                        try:
-                            ready.put(item, timeout=0.2)
-                            break
-                        except queue.Full:
-                            continue
+                    offer((uids, fetch(uids)))
             except BaseException as exc:  # handed to the consumer, which raises it
-                with suppress(queue.Full):
-                    ready.put(([], exc), timeout=5)
+                offer(([], exc))
                 return
-            with suppress(queue.Full):
-                ready.put(None, timeout=5)
+            offer(None)
 
         thread = threading.Thread(target=producer, name=f"imap-prefetch-{self.mailbox.name}",
                                   daemon=True)
@@ -342,50 +381,92 @@ class MailboxFetcher:
                 ready.get_nowait()
             thread.join(timeout=120)
 
-    def _ingest_batch(
+    def _entries(
         self,
         uids: list[int],
         data: dict[int, dict[bytes, Any]],
-        folder: str,
-        uidvalidity: int,
+        ahead: int,
         source: str,
         stats: FetchStats,
-    ) -> tuple[list[int], tuple[int, BaseException] | None]:
-        """Ingest in UID order; stops at the first storage failure. Returns the done UIDs."""
-        done: list[int] = []
-        # Another listener on the same mailbox may be ahead of us: skip what it committed.
-        ahead = checkpoints.last_uid(self.sessions, self.mailbox.name, folder, uidvalidity)
+    ) -> list[tuple[int, RawMail | None]]:
+        """(uid, mail to ingest) in UID order; None for a mail that needs no ingest."""
+        entries: list[tuple[int, RawMail | None]] = []
         for uid in uids:
-            if self.stop.is_set():
-                break
             item = data.get(uid)
-            if item is None or uid <= ahead:
-                stats.skipped += 1  # expunged meanwhile, or committed by another process
-                done.append(uid)
-                continue
-            if KEYWORD in _flag_names(item.get(b"FLAGS")):
+            if item is None or uid <= ahead or KEYWORD in _flag_names(item.get(b"FLAGS")):
+                # Expunged meanwhile, committed by another process, or marked by one.
                 stats.skipped += 1
-                done.append(uid)
+                entries.append((uid, None))
                 continue
             raw = item.get(b"BODY[]")
-            if raw is None:  # the server sent no body: treat as a transient IMAP failure
+            if raw is None:  # the server sent no body: a transient IMAP failure, retry later
                 raise ConnectionLost(f"no body for UID {uid} in {source}")
-            try:
-                outcome = self.ingest(raw, self.desk, source, received_at=_utc(
-                    item.get(b"INTERNALDATE")))
-            except Exception as exc:
-                log.exception("storing UID %s from %s failed", uid, source)
-                return done, (uid, exc)
-            stats.fetched += 1
-            result = getattr(outcome, "result", None)
-            if result is None:
-                stats.quarantined += 1
-            elif getattr(result, "duplicate", False):
-                stats.duplicates += 1
-            else:
-                stats.stored += 1
+            entries.append((uid, RawMail(bytes(raw), self.desk, source,
+                                         _utc(item.get(b"INTERNALDATE")))))
+        return entries
+
+    def _groups(
+        self, entries: list[tuple[int, RawMail | None]]
+    ) -> Iterator[list[tuple[int, RawMail | None]]]:
+        """Groups of at most ``self.group`` mails, in UID order.
+
+        A reply to a mail of the same group starts a new group, so its parent is committed
+        before it and it joins the parent's ticket (the pipeline threads against what is
+        stored, not against the rest of its own transaction).
+        """
+        group: list[tuple[int, RawMail | None]] = []
+        ids: set[str] = set()
+        for uid, mail in entries:
+            own, refers = _thread_ids(mail.raw) if mail is not None else ("", set())
+            if group and (len(group) >= self.group or refers & ids):
+                yield group
+                group, ids = [], set()
+            group.append((uid, mail))
+            if own:
+                ids.add(own)
+        if group:
+            yield group
+
+    def _ingest_group(
+        self, entries: list[tuple[int, RawMail | None]], stats: FetchStats
+    ) -> tuple[list[int], tuple[int, BaseException] | None]:
+        """Store a group in one transaction; if that fails, one by one up to the failure.
+
+        Returns the UIDs that are done (committed, quarantined or needing nothing), a prefix
+        of the group in UID order, and the failure that stopped it, if any.
+        """
+        mails = [mail for _uid, mail in entries if mail is not None]
+        try:
+            outcomes = self.intake.ingest_many(mails) if mails else []
+        except Exception:
+            log.warning("storing %d mails together failed; storing them one by one",
+                        len(mails), exc_info=True)
+        else:
+            for outcome in outcomes:
+                self._count(outcome, stats)
+            return [uid for uid, _mail in entries], None
+        done: list[int] = []
+        for uid, mail in entries:
+            if mail is not None:
+                try:
+                    (outcome,) = self.intake.ingest_many([mail])
+                except Exception as exc:
+                    log.exception("storing UID %s from %s failed", uid, mail.source)
+                    return done, (uid, exc)
+                self._count(outcome, stats)
             done.append(uid)
         return done, None
+
+    @staticmethod
+    def _count(outcome: Any, stats: FetchStats) -> None:
+        stats.fetched += 1
+        result = getattr(outcome, "result", None)
+        if result is None:
+            stats.quarantined += 1
+        elif getattr(result, "duplicate", False):
+            stats.duplicates += 1
+        else:
+            stats.stored += 1
 
     def _commit_batch(
         self,
@@ -393,16 +474,13 @@ class MailboxFetcher:
         folder: str,
         uidvalidity: int,
         done: list[int],
-        already: set[int],
-        keywords: bool,
         stats: FetchStats,
     ) -> None:
         if not done:
             return
         # The checkpoint first: the marks below are repaired from it if we die in between.
         checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity, max(done))
-        stats.marked += self._after_commit(client, [u for u in done if u not in already],
-                                           keywords)
+        stats.marked += self._after_commit(client, done, self._keywords)
 
     # ------------------------------------------------------------------ after commit
 
@@ -456,7 +534,7 @@ class ImapListener:
         self,
         mailbox: MailboxConfig,
         desk: str,
-        ingest: Ingest,
+        intake: Intake,
         sessions: sessionmaker[Session],
         *,
         backoff_start: float = 1.0,
@@ -466,7 +544,7 @@ class ImapListener:
     ) -> None:
         self.mailbox = mailbox
         self.stop_event = threading.Event()
-        self.fetcher = MailboxFetcher(mailbox, desk, ingest, sessions, stop=self.stop_event)
+        self.fetcher = MailboxFetcher(mailbox, desk, intake, sessions, stop=self.stop_event)
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
         self.timeout = timeout
@@ -474,7 +552,7 @@ class ImapListener:
         self.thread: threading.Thread | None = None
         self.stats = FetchStats()
         self.failures = 0  # consecutive failed passes
-        self.delays: list[float] = []  # backoff waits so far (for operators and tests)
+        self.delays: deque[float] = deque(maxlen=100)  # the latest backoff waits
         self.passes = 0  # successful drains
 
     def start(self) -> None:
@@ -541,10 +619,10 @@ class ImapListener:
             client.idle_done()
 
 
-def listeners_for(config: Config, ingest: Ingest,
+def listeners_for(config: Config, intake: Intake,
                   sessions: sessionmaker[Session]) -> list[ImapListener]:
     return [
-        ImapListener(mailbox, desk_name, ingest, sessions)
+        ImapListener(mailbox, desk_name, intake, sessions)
         for desk_name, desk in config.desks.items()
         for mailbox in desk.mailboxes
     ]
@@ -552,7 +630,7 @@ def listeners_for(config: Config, ingest: Ingest,
 
 def start_imap_listeners(app: Any) -> list[ImapListener]:
     """The service's IMAP side: one thread per configured mailbox."""
-    listeners = listeners_for(app.config, app.email_intake.ingest, app.sessions)
+    listeners = listeners_for(app.config, app.email_intake, app.sessions)
     for listener in listeners:
         listener.start()
         log.info("IMAP intake: mailbox %s (%s:%s, %s) for desk %s", listener.mailbox.name,
@@ -582,7 +660,7 @@ class MailboxResult:
 
 def fetch_once(
     config: Config,
-    ingest: Ingest,
+    intake: Intake,
     sessions: sessionmaker[Session],
     *,
     names: Sequence[str] = (),
@@ -601,7 +679,7 @@ def fetch_once(
         for mailbox in desk.mailboxes:
             if names and mailbox.name not in names:
                 continue
-            fetcher = MailboxFetcher(mailbox, desk_name, ingest, sessions)
+            fetcher = MailboxFetcher(mailbox, desk_name, intake, sessions)
             stats = FetchStats()
             started = time.monotonic()
             error = None

@@ -7,8 +7,8 @@ import datetime as dt
 import logging
 import socket
 import ssl
-from pathlib import Path
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller

