@@ -8,7 +8,6 @@ import logging
 import signal
 
 from triage_desk.app import App
-from triage_desk.classifier.language import warm_up
 from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
@@ -33,7 +32,7 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    warm_up()
+    app.classifier.warm_up()  # language models and the embedder, before the first mail
     listener = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
