@@ -240,3 +240,26 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
     assert count(sessions, Ticket) == 60 and count(sessions, OutboxItem) == 60
     assert sum(batch_sizes) == 60
     engine.dispose()
+
+
+def test_a_reply_in_the_same_batch_as_its_parent_joins_its_ticket(env):
+    pipeline, sessions, _intake = env
+    parent = make_mail(message_id="<parent@novads.example.lv>", subject="Atskaite")
+    reply = make_mail(subject="Re: Atskaite", body="Vēl viens fakts.",
+                      extra_headers={"In-Reply-To": "<parent@novads.example.lv>"})
+    first, second = pipeline.process_many([inbound_from_email(parent, "municipal", NOW),
+                                           inbound_from_email(reply, "municipal", NOW)])
+    assert first.created_ticket and not second.created_ticket
+    assert second.ticket_id == first.ticket_id
+    assert (count(sessions, Ticket), count(sessions, OutboxItem)) == (1, 1)
+
+
+def test_a_mail_quarantined_twice_is_one_row(env):
+    _pipeline, sessions, intake = env
+    strict = EmailIntake(sessions, intake.pipeline, EmailConfig(processing_time_limit_seconds=1e-9))
+    mail = RawMail(make_mail(subject="Lēns"), "municipal", "smtp", NOW)
+    first = strict.ingest_many([mail])[0]
+    again = strict.ingest_many([mail])[0]
+    assert first.quarantine_id == again.quarantine_id
+    with sessions() as session:
+        assert len(held(session)) == 1

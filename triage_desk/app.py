@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.classifier.data import load_examples
@@ -54,7 +55,14 @@ def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
                      tuple((address, None, True) for address in c.representatives))
         for c in config.clients
     ]
-    if records:
+    if not records:
+        return
+    try:
+        with sessions.begin() as session:
+            upsert_clients(session, records)
+    except IntegrityError:
+        # Another process started at the same instant and inserted them first; now they
+        # exist, so a second pass only updates.
         with sessions.begin() as session:
             upsert_clients(session, records)
 

@@ -31,6 +31,8 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
     # aiosmtpd logs every SMTP command at INFO under "mail.log".
     logging.getLogger("mail.log").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # flufl.bounce reports each detector it tries at INFO.
+    logging.getLogger("flufl.bounce").setLevel(logging.DEBUG if verbose else logging.WARNING)
     click_ctx.obj = Context(config_path)
 
 

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.config import EmailConfig
@@ -19,7 +20,7 @@ from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.errors import Deadline, MailRejected
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
-from triage_desk.storage.models import QuarantinedMail
+from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +117,16 @@ class EmailIntake:
     def quarantine(self, mail: RawMail, reason: str, detail: str) -> IngestOutcome:
         log.warning("quarantined mail from %s: %s (%s)", mail.source, reason, detail)
         with self.sessions.begin() as session:
+            # A batch retried mail by mail must not quarantine the same mail twice.
+            existing = session.scalar(
+                select(QuarantinedMail).where(
+                    QuarantinedMail.status == QuarantineStatus.HELD,
+                    QuarantinedMail.source == mail.source,
+                    QuarantinedMail.raw == mail.raw,
+                ).limit(1)
+            )
+            if existing is not None:
+                return IngestOutcome(None, existing.id, existing.reason, existing.detail)
             item = QuarantinedMail(
                 channel="email", source=mail.source, desk=mail.desk, raw=mail.raw,
                 reason=reason, detail=detail[:2000], received_at=mail.received_at,

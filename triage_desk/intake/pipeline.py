@@ -108,6 +108,7 @@ class _Work:
     author_kind: str = "person"
     duplicate_of: Message | None = None
     same_as: _Work | None = None  # an earlier copy of the same message in this batch
+    parent: _Work | None = None  # an earlier message of this batch that this one replies to
     ticket: Ticket | None = None
     message: Message | None = None
     created_ticket: bool = False
@@ -221,18 +222,26 @@ class IntakePipeline:
     def _store(self, session: Session, works: list[_Work]) -> None:
         self._find_duplicates(session, works)
         fresh = [w for w in works if w.duplicate_of is None and w.same_as is None]
+        earlier: dict[str, _Work] = {}
         for work in fresh:
             work.ticket = self._thread(session, work.inbound)
+            if work.ticket is None:
+                # A reply to a mail that arrived in this same batch joins that mail's ticket.
+                ids = (work.inbound.in_reply_to, *work.inbound.references)
+                work.parent = next((earlier[i] for i in ids if i and i in earlier), None)
+            earlier[work.inbound.external_id] = work
         # Counted before this batch adds anything, so its own items are not counted twice.
         sent_now: Counter[str] = Counter(repo.replies_by_recipient(
             session, {w.inbound.sender for w in fresh}, FIRST_REPLY_PREFIX,
             self.now() - dt.timedelta(hours=1),
         ))
         requesters = self._requesters(session, fresh)
-        new = [w for w in fresh if w.ticket is None]
+        new = [w for w in fresh if w.ticket is None and w.parent is None]
         positions = self._standings(session, new)
         self._open_tickets(session, new, requesters, positions)
         for work in fresh:
+            if work.ticket is None and work.parent is not None:
+                work.ticket = work.parent.ticket  # parents come first, so theirs is set
             assert work.ticket is not None
             work.message = self._message(work)
             session.add(work.message)
