@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
@@ -33,7 +33,6 @@ class Standing:
 
     client: Client | None
     is_representative: bool
-    representatives: list[str] = field(default_factory=list)
 
 
 def upsert_clients(session: Session, records: Iterable[ClientRecord]) -> tuple[int, int]:
@@ -110,7 +109,7 @@ def standings(
     """Each sender's client on this desk (by membership, else by mail domain) and rights.
 
     One query for the senders' memberships and one for the desk's clients, whatever the
-    batch size; the representatives list is left empty (see ``representatives_of``).
+    batch size; ``representatives_of`` names a client's representatives when needed.
     """
     wanted = sorted(set(addresses))
     result: dict[str, Standing] = {}
@@ -138,10 +137,6 @@ def standings(
             result[address] = Standing(client, False)
         result.setdefault(address, Standing(None, False))
     return result
-
-
-def standing(session: Session, desk: str, channel: str, address: str) -> Standing:
-    return standings(session, desk, channel, [address])[address]
 
 
 def representatives_of(client: Client) -> list[str]:

@@ -111,14 +111,6 @@ def open_ticket_numbers_for(session: Session, addresses: Sequence[str]) -> list[
     ))
 
 
-def is_undeliverable(session: Session, channel: str, address: str) -> bool:
-    return bool(session.scalar(
-        select(RequesterAddress.undeliverable).where(
-            RequesterAddress.channel == channel, RequesterAddress.address == address
-        )
-    ))
-
-
 def find_message(
     session: Session, channel: str, external_id: str, direction: str = Direction.INBOUND
 ) -> Message | None:
