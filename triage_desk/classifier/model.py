@@ -96,6 +96,9 @@ class Probabilities:
     category: np.ndarray
     feedback: np.ndarray
     semantic: np.ndarray  # bool per row
+    # bool per row: the fast stage was unsure (the cascade asks, or would ask, the semantic
+    # stage); None where not computed
+    unsure: np.ndarray | None = None
 
 
 class TriageModel:
@@ -196,9 +199,8 @@ class TriageModel:
         fast_feedback = tempered(fast[1], t["fast_feedback"])
         category, feedback = fast_category.copy(), fast_feedback.copy()
         confidence = np.minimum(fast_category.max(axis=1), fast_feedback.max(axis=1))
-        escalate = np.zeros(len(confidence), dtype=bool)
-        if semantic is not None:
-            escalate = confidence < s.escalate_below
+        unsure = confidence < s.escalate_below
+        escalate = unsure if semantic is not None else np.zeros(len(confidence), dtype=bool)
         rows = np.flatnonzero(escalate)
         if len(rows):
             sem_category, sem_feedback = semantic(rows)
@@ -209,7 +211,7 @@ class TriageModel:
                 t["blend_category"])
             feedback[rows] = tempered(w * fast[1][rows] + (1 - w) * sem_feedback,
                                       t["blend_feedback"])
-        return Probabilities(category, feedback, escalate)
+        return Probabilities(category, feedback, escalate, unsure)
 
     def decide(self, probabilities: Probabilities) -> tuple[HeadResult, HeadResult]:
         """Labels and confidences; a likely suspension is never let through as something else.

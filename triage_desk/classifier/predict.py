@@ -28,6 +28,9 @@ class Prediction:
     language: str
     model_version: str
     stage: str = "fast"  # "fast", or "semantic" when the embedding stage was asked too
+    # The fast stage was unsure and the semantic stage was not asked (``semantic=False``):
+    # a later refinement (``triage_desk.refiner``) should ask it.
+    needs_refinement: bool = False
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,9 @@ class Classifier:
                     language=languages[index],
                     model_version=self.version,
                     stage="semantic" if probabilities.semantic[index] else "fast",
+                    needs_refinement=bool(
+                        self.semantic and not probabilities.semantic[index]
+                        and probabilities.unsure is not None and probabilities.unsure[index]),
                 )
             )
         return results

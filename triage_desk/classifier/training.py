@@ -348,7 +348,8 @@ def choose_settings(
 
 
 def _rows(p: Probabilities, rows: np.ndarray) -> Probabilities:
-    return Probabilities(p.category[rows], p.feedback[rows], p.semantic[rows])
+    return Probabilities(p.category[rows], p.feedback[rows], p.semantic[rows],
+                         None if p.unsure is None else p.unsure[rows])
 
 
 # --------------------------------------------------------------------------- measuring
