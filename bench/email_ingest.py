@@ -210,6 +210,7 @@ def totals(app: Any) -> dict[str, int]:
         OutboxItem,
         QuarantinedMail,
         StoredAttachment,
+        Suggestion,
         Ticket,
     )
 
@@ -228,7 +229,23 @@ def totals(app: Any) -> dict[str, int]:
             "attachments": n(select(func.count(StoredAttachment.id))),
             "replacement_chars": n(select(func.count(Message.id)).where(
                 Message.direction == Direction.INBOUND, Message.text.contains("\ufffd"))),
+            # suggestions the fast stage was unsure of, left for the semantic stage
+            # (service.semantic_stage = "deferred"): timed separately, after the intake
+            "pending_refinement": n(select(func.count(Suggestion.id))
+                                    .where(Suggestion.needs_refinement)),
         }
+
+
+def time_refinement(app: Any) -> dict[str, Any]:
+    """After the intake: the deferred semantic stage over what intake left unsure."""
+    from triage_desk.refiner import refine_all
+
+    if not app.classifier.semantic:
+        return {}
+    began = time.perf_counter()
+    done = refine_all(app.sessions, app.desks, app.classifier)
+    return {"refined": len(done), "refine_seconds": time.perf_counter() - began,
+            "refine_peak_rss_mb": peak_rss_mb()}
 
 
 # --------------------------------------------------------------------------- (a) SMTP
@@ -287,11 +304,12 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
         listener.stop()
         batcher.close()
         counts = totals(app)
+        intake_rss = peak_rss_mb()
         return {"phase": "smtp", "clients": args.smtp_clients, "count": len(mails),
                 "seconds": elapsed, "msg_per_s": len(mails) / elapsed,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
-                "peak_rss_mb": peak_rss_mb(), **counts}
+                "peak_rss_mb": intake_rss, **counts, **time_refinement(app)}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -441,10 +459,23 @@ def phase_imap_backlog(args: argparse.Namespace) -> dict[str, Any]:
 
         app = argparse.Namespace(sessions=make_session_factory(make_engine(
             f"sqlite:///{database}")))
+        counts = totals(app)
+        refined: dict[str, Any] = {}
+        if counts["pending_refinement"]:
+            began = time.perf_counter()
+            proc = subprocess.Popen([sys.executable, "-m", "triage_desk", "--config",
+                                     str(config), "refine"], env=env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _pid, status, refine_usage = os.wait4(proc.pid, 0)
+            if os.waitstatus_to_exitcode(status) != 0:
+                raise SystemExit(f"triage refine failed: {proc.stderr.read().decode()}")
+            refined = {"refined": counts["pending_refinement"],
+                       "refine_seconds": time.perf_counter() - began,
+                       "refine_peak_rss_mb": refine_usage.ru_maxrss / 1024}
         return {"phase": "imap-fetch-once", "count": len(mails), "seconds": elapsed,
                 "msg_per_s": len(mails) / elapsed, "inside_seconds": report["seconds"],
                 "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                "peak_rss_mb": usage.ru_maxrss / 1024, **totals(app)}
+                "peak_rss_mb": usage.ru_maxrss / 1024, **counts, **refined}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if server is not None:
@@ -479,6 +510,12 @@ def describe(result: dict[str, Any]) -> str:
              f"{result['replacement_chars']}")
     if "clients" in result:
         line += f"; {result['clients']} SMTP clients"
+    if result.get("pending_refinement") or result.get("refined"):
+        line += f"\n{'':<17}left for the semantic stage: {result['pending_refinement']}"
+        if result.get("refined"):
+            line += (f"; refined afterwards in {result['refine_seconds']:.1f} s "
+                     f"({result['refined'] / result['refine_seconds']:.0f} msg/s, "
+                     f"peak RSS then {result['refine_peak_rss_mb']:.0f} MB)")
     if "cpu_seconds" in result:
         line += (f"; process CPU {result['cpu_seconds']:.2f} s, of which fetching "
                  f"{result['inside_seconds']:.2f} s after start-up")

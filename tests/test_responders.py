@@ -33,7 +33,7 @@ class FixedClassifier:
     def __init__(self, category: str, confidence: float = 0.95, language: str = "lv"):
         self.category, self.confidence, self.language = category, confidence, language
 
-    def classify_many(self, items):
+    def classify_many(self, items, semantic=None):
         return [Prediction(self.category, self.confidence, "none", 0.99, self.confidence,
                            self.confidence > 0.9, self.language, "fixed") for _ in items]
 

@@ -35,7 +35,9 @@ def train_and_save(store: ModelStore, say: Callable[[str], None] | None = None) 
     return store.save(model, meta)
 
 
-def load_classifier(models_dir: Path, train_if_missing: bool = True) -> Classifier:
+def load_classifier(
+    models_dir: Path, train_if_missing: bool = True, semantic: bool = True
+) -> Classifier:
     store = ModelStore(models_dir)
     try:
         model, meta = store.load()
@@ -45,7 +47,7 @@ def load_classifier(models_dir: Path, train_if_missing: bool = True) -> Classifi
         log.warning("no model in %s; training one from the bundled data", models_dir)
         train_and_save(store)
         model, meta = store.load()
-    return Classifier(model, meta)
+    return Classifier(model, meta, semantic=semantic)
 
 
 def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
@@ -108,11 +110,13 @@ def build_app(
     sessions = make_session_factory(engine)
     sync_clients(sessions, config)
     desks = Desks(config)
-    classifier = classifier or load_classifier(config.service.models_dir)
+    classifier = classifier or load_classifier(
+        config.service.models_dir, semantic=config.service.semantic_stage != "off")
     renderer = TemplateRenderer()
     pipeline = IntakePipeline(
         sessions, desks, classifier, renderer, sender_name=config.outbound.from_name,
         rules=config.email, assistant=Assistant(KnowledgeBase.load()),
+        semantic_stage=config.service.semantic_stage,
     )
     dispatcher = Dispatcher(
         sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts

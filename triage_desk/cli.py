@@ -56,6 +56,35 @@ def run(ctx: Context) -> None:
     asyncio.run(serve(app))
 
 
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per refined ticket.")
+@pass_ctx
+def refine(ctx: Context, as_json: bool) -> None:
+    """Ask the semantic stage about every suggestion intake stored unsure, then exit.
+
+    `triage run` does this in the background when service.semantic_stage is "deferred";
+    this is for a mailbox read by `triage fetch --once` with no service running.
+    """
+    from triage_desk.app import build_app
+    from triage_desk.refiner import refine_all
+
+    app = build_app(ctx.config)
+    if not app.classifier.semantic:
+        raise click.ClickException(
+            "the active model has no semantic stage, or service.semantic_stage is \"off\"")
+    done = refine_all(app.sessions, app.desks, app.classifier)
+    changed = 0
+    for item in done:
+        changed += item.before != item.after
+        if as_json:
+            out.print_json(json.dumps({
+                "ticket": item.ticket_number, "before": list(item.before),
+                "after": list(item.after), "stage": item.stage,
+                "auto_accepted": item.auto_accepted}))
+    err.print(f"refined {len(done)} suggestion(s); {changed} differ from the fast stage's "
+              "(staff see both; tickets keep their category until staff decide)")
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -351,6 +351,14 @@ class ServiceConfig(Strict):
     database_url: str = "sqlite:///var/triage.sqlite"
     models_dir: Path = Path("var/models")
     default_desk: str = "municipal"
+    # When the classifier's semantic stage (sentence embeddings, ~30 messages/s) is asked
+    # about the messages its fast stage is unsure of:
+    #   "deferred": after the message is stored and acknowledged, by the service's refiner
+    #               (`triage refine` for a one-off); desks with a 24/7 category still ask it
+    #               at once, because there the category decides the kind of first reply;
+    #   "inline":   before the acknowledgement, for every desk (intake waits for it);
+    #   "off":      never (the embedder is not loaded: least memory).
+    semantic_stage: Literal["deferred", "inline", "off"] = "deferred"
 
 
 class Config(Strict):

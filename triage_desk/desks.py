@@ -23,6 +23,13 @@ class Desk:
         return set(self.config.categories)
 
     @property
+    def has_around_the_clock_category(self) -> bool:
+        """A category answered at any hour (e.g. certificate suspension): for such a desk the
+        category decides the kind of first reply, so it must be settled before replying."""
+        return any(rules.around_the_clock or rules.reply_template not in (None, "acknowledgement")
+                   for rules in self.config.categories.values())
+
+    @property
     def address(self) -> str:
         """The address replies come from: the desk's first inbound address."""
         return self.config.addresses[0]

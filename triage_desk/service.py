@@ -11,6 +11,7 @@ from triage_desk.app import App
 from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.refiner import refine_pending
 from triage_desk.scheduler import release_queued
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,19 @@ async def _every(seconds: float, job, stop: asyncio.Event) -> None:  # type: ign
             log.exception("background job %s failed; it will run again", job)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _drain(job, idle_seconds: float, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
+    """Run ``job`` back to back while it finds work, then every ``idle_seconds``."""
+    while not stop.is_set():
+        found = False
+        try:
+            found = bool(await asyncio.to_thread(job))
+        except Exception:
+            log.exception("background job %s failed; it will run again", job)
+        if not found:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
 
 async def serve(app: App, stop: asyncio.Event | None = None) -> None:
@@ -49,6 +63,9 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
                                    stop)),
         asyncio.create_task(_every(30.0, lambda: release_queued(app.sessions, app.desks), stop)),
     ]
+    if app.config.service.semantic_stage == "deferred" and app.classifier.semantic:
+        tasks.append(asyncio.create_task(_drain(
+            lambda: refine_pending(app.sessions, app.desks, app.classifier), 2.0, stop)))
     try:
         await stop.wait()
     finally:

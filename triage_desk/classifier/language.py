@@ -14,8 +14,8 @@ does not say so plainly:
 Everything else (Latvian typed without diacritics, mixed, short) goes to lingua, which reads
 the first ``SAMPLE_CHARS`` characters (greeting and first sentences decide it; its cost grows
 with length). Batches are detected in parallel by lingua's own threads. On the bundled
-examples (1,774 messages) this agrees with the writer's language 99.0 % of the time, as
-lingua alone does (98.8 %), and asks lingua about 28 % of the messages.
+examples (1,774 messages) this agrees with the writer's language 99.4 % of the time (lingua
+alone: 98.8 %), and asks lingua about 28 % of the messages.
 """
 
 from __future__ import annotations
@@ -50,7 +50,11 @@ SAMPLE_CHARS = 200
 
 @lru_cache(maxsize=1)
 def _detector() -> LanguageDetector:
-    return LanguageDetectorBuilder.from_languages(*_CODES).with_preloaded_language_models().build()
+    # Low-accuracy mode (trigram models only) needs 13 MB instead of 169 MB and agrees with
+    # the writers' language slightly more often on the bundled examples (99.4 % against
+    # 99.0 %): the texts it sees have passed the shortcuts above, and trigrams suffice.
+    return (LanguageDetectorBuilder.from_languages(*_CODES).with_low_accuracy_mode()
+            .with_preloaded_language_models().build())
 
 
 def warm_up() -> None:

@@ -18,7 +18,7 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError
@@ -157,8 +157,10 @@ class IntakePipeline:
         rules: EmailConfig | None = None,
         now: Callable[[], dt.datetime] = utcnow,
         assistant: ArticleFinder | None = None,
+        semantic_stage: str = "deferred",
     ) -> None:
         self.sessions = sessions
+        self.semantic_stage = semantic_stage  # see ServiceConfig.semantic_stage
         self.desks = desks
         self.classifier = classifier
         self.renderer = renderer
@@ -198,7 +200,7 @@ class IntakePipeline:
 
     def _classify(self, inbounds: Sequence[InboundMessage]) -> list[_Work]:
         desks = [self.desks[inbound.desk] for inbound in inbounds]
-        predictions = self.classifier.classify_many([
+        items = [
             ClassifierInput(
                 subject=inbound.subject,
                 body=inbound.new_text or inbound.text,
@@ -206,11 +208,36 @@ class IntakePipeline:
                 default_language=desk.config.default_language,
             )
             for inbound, desk in zip(inbounds, desks, strict=True)
-        ])
+        ]
+        predictions = self.classifier.classify_many(
+            items, semantic=self.semantic_stage == "inline")
+        if self.semantic_stage == "deferred":
+            predictions = self._settle_now(items, desks, predictions)
         return [
             _Work(inbound, prediction, desk, author_kind=self._author_kind(inbound))
             for inbound, prediction, desk in zip(inbounds, predictions, desks, strict=True)
         ]
+
+    def _settle_now(
+        self, items: list[ClassifierInput], desks: list[Desk], predictions: list[Prediction]
+    ) -> list[Prediction]:
+        """Deferred mode: which unsure messages still get the semantic stage before replying.
+
+        On a desk with a 24/7 category the category decides the kind of first reply (the
+        24/7 route, at any hour, instead of an acknowledgement), so a later correction would
+        come too late: those are settled now. Elsewhere the first reply only states the
+        provisional category, and the refiner improves the suggestion for staff afterwards;
+        until then the message is never auto-accepted.
+        """
+        now = [i for i, (p, desk) in enumerate(zip(predictions, desks, strict=True))
+               if p.needs_refinement and desk.has_around_the_clock_category]
+        result = [replace(p, auto_accept=False) if p.needs_refinement else p
+                  for p in predictions]
+        if now:
+            settled = self.classifier.classify_many([items[i] for i in now], semantic=True)
+            for index, prediction in zip(now, settled, strict=True):
+                result[index] = prediction
+        return result
 
     def _author_kind(self, inbound: InboundMessage) -> str:
         if inbound.bounce is not None or inbound.no_reply_reason:
@@ -431,6 +458,8 @@ class IntakePipeline:
             confidence=prediction.confidence,
             auto_accept=prediction.auto_accept,
             model_version=prediction.model_version,
+            stage=prediction.stage,
+            needs_refinement=prediction.needs_refinement and self.semantic_stage == "deferred",
         ))
         assert work.ticket is not None
         repo.audit(session, "system", "ticket_created", work.ticket,

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -254,6 +255,11 @@ class Suggestion(Base):
     confidence: Mapped[float]
     auto_accept: Mapped[bool] = mapped_column(Boolean, default=False)
     model_version: Mapped[str] = mapped_column(String(64))
+    # "fast" (n-gram stage alone) or "semantic" (the embedding stage was asked too)
+    stage: Mapped[str] = mapped_column(String(16), default="fast", server_default="fast")
+    # The fast stage was unsure and the semantic stage is still to be asked (deferred mode).
+    needs_refinement: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false(), index=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="suggestions")

@@ -1,0 +1,192 @@
+"""Deferred semantic stage: intake answers with the fast stage, the refiner adds the rest."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from tests.helpers import make_mail
+from triage_desk.classifier.predict import ClassifierInput
+from triage_desk.desks import Desks
+from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.refiner import pending_count, refine_all, refine_pending
+from triage_desk.responders.render import TemplateRenderer
+from triage_desk.storage.db import make_engine, make_session_factory
+from triage_desk.storage.models import AuditEvent, OutboxItem, Suggestion, Ticket
+
+MONDAY_1000_RIGA = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+
+# Vague messages: the fast stage is unsure of at least one of them on each desk.
+VAGUE = [
+    "Здравствуйте, у меня проблема с системой.",
+    "Sveiki, ar sistēmu kaut kas nav kārtībā, lūdzu palīdziet.",
+    "I have a question about my certificate and the app.",
+    "Hello, something is wrong with my account, can you look?",
+    "Sveiki, kas notiek ar manu eParakstu?",
+    "Hi, I noticed an issue with the numbers in the report, and also the page is slow.",
+    "Labdien, man ir jautājums un arī neliela piezīme par jūsu darbu.",
+    "Добрый день, вопрос по сертификату и приложению.",
+]
+ADDRESS = {"municipal": "atbalsts@example.lv", "eparaksts": "eparaksts@example.lv"}
+
+
+def unsure_text(classifier, desks: Desks, desk: str) -> str:
+    categories = desks[desk].categories
+    for text in VAGUE:
+        item = ClassifierInput("", text, categories)
+        if classifier.classify_many([item], semantic=False)[0].needs_refinement:
+            return text
+    pytest.fail(f"none of the vague messages leaves the fast stage unsure on {desk}; "
+                "add a vaguer one to VAGUE")
+
+
+@pytest.fixture
+def world(database_url, example_config, classifier):
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    desks = Desks(example_config)
+
+    def pipeline(mode: str) -> IntakePipeline:
+        return IntakePipeline(sessions, desks, classifier, TemplateRenderer(),
+                              semantic_stage=mode)
+
+    yield sessions, desks, pipeline
+    engine.dispose()
+
+
+def _mail(desk: str, text: str, n: int = 1) -> bytes:
+    return make_mail(subject="", body=text, to=ADDRESS[desk],
+                     message_id=f"<vague-{desk}-{n}@novads.example.lv>")
+
+
+def _suggestions(sessions) -> list[Suggestion]:
+    with sessions() as session:
+        return list(session.scalars(select(Suggestion).order_by(Suggestion.id)))
+
+
+def test_deferred_intake_acknowledges_with_the_fast_stage_and_marks_the_unsure(
+    world, classifier
+):
+    sessions, desks, pipeline = world
+    text = unsure_text(classifier, desks, "municipal")
+    result = pipeline("deferred").process(
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+    assert result.acknowledged
+    [fast] = _suggestions(sessions)
+    assert fast.stage == "fast" and fast.needs_refinement
+    assert not fast.auto_accept  # never auto-accepted before the semantic stage has spoken
+    assert pending_count(sessions) == 1
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 1
+
+
+def test_the_refiner_adds_a_semantic_suggestion_once_and_keeps_what_the_person_was_told(
+    world, classifier
+):
+    sessions, desks, pipeline = world
+    text = unsure_text(classifier, desks, "municipal")
+    pipeline("deferred").process(
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+    with sessions() as session:
+        before = session.scalar(select(Ticket))
+        told = (before.category, before.response_due)
+
+    done = refine_pending(sessions, desks, classifier)
+    assert len(done) == 1 and done[0].stage == "semantic"
+    expected = classifier.classify_many(
+        [ClassifierInput("", text, desks["municipal"].categories)], semantic=True)[0]
+    assert done[0].after == (expected.category, expected.feedback_type)
+
+    fast, semantic = _suggestions(sessions)
+    assert not fast.needs_refinement and fast.stage == "fast"
+    assert semantic.stage == "semantic" and not semantic.needs_refinement
+    assert semantic.message_id == fast.message_id
+    with sessions() as session:
+        ticket = session.scalar(select(Ticket))
+        assert (ticket.category, ticket.response_due) == told  # staff decide, not the refiner
+        actions = session.scalars(select(AuditEvent.action)).all()
+        assert "suggestion_refined" in actions
+        # no second message to the person
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 1
+    assert refine_pending(sessions, desks, classifier) == []  # nothing left, nothing twice
+    assert pending_count(sessions) == 0
+
+
+def test_a_desk_with_a_24_7_category_settles_unsure_messages_before_replying(
+    world, classifier
+):
+    """On eparaksts the category picks the kind of first reply (24/7 route or not)."""
+    sessions, desks, pipeline = world
+    assert desks["eparaksts"].has_around_the_clock_category
+    assert not desks["municipal"].has_around_the_clock_category
+    text = unsure_text(classifier, desks, "eparaksts")
+    pipeline("deferred").process(
+        inbound_from_email(_mail("eparaksts", text), "eparaksts", MONDAY_1000_RIGA))
+    [suggestion] = _suggestions(sessions)
+    assert suggestion.stage == "semantic" and not suggestion.needs_refinement
+
+
+@pytest.mark.parametrize("mode, stage, pending", [("inline", "semantic", 0), ("off", "fast", 0)])
+def test_inline_and_off_leave_nothing_to_refine(world, classifier, mode, stage, pending):
+    sessions, desks, pipeline = world
+    text = unsure_text(classifier, desks, "municipal")
+    pipeline(mode).process(
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+    [suggestion] = _suggestions(sessions)
+    assert suggestion.stage == stage and not suggestion.needs_refinement
+    assert pending_count(sessions) == pending
+
+
+def test_refine_all_drains_a_backlog_in_batches(world, classifier):
+    sessions, desks, pipeline = world
+    text = unsure_text(classifier, desks, "municipal")
+    intake = pipeline("deferred")
+    intake.process_many([
+        inbound_from_email(_mail("municipal", f"{text} ({n})", n), "municipal",
+                           MONDAY_1000_RIGA)
+        for n in range(5)
+    ])
+    waiting = pending_count(sessions)
+    assert waiting >= 1
+    done = refine_all(sessions, desks, classifier, batch=2)
+    assert len(done) == waiting and pending_count(sessions) == 0
+    assert len({d.ticket_number for d in done}) == waiting
+
+
+def test_two_refiners_at_once_refine_each_suggestion_once(world, classifier):
+    sessions, desks, pipeline = world
+    text = unsure_text(classifier, desks, "municipal")
+    pipeline("deferred").process(
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+    both_read = threading.Barrier(2, timeout=30)
+
+    class InStep:
+        """The real classifier, but both refiners must have read the row before either
+        writes: the race the conditional update exists for."""
+
+        def classify_many(self, items, semantic=None):
+            result = classifier.classify_many(items, semantic=semantic)
+            both_read.wait()
+            return result
+
+    results: list[int] = []
+    errors: list[BaseException] = []
+
+    def refiner() -> None:
+        try:
+            results.append(len(refine_pending(sessions, desks, InStep())))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=refiner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(results) == [0, 1]
+    assert [s.stage for s in _suggestions(sessions)] == ["fast", "semantic"]
