@@ -26,15 +26,16 @@ written in).
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from sklearn.feature_extraction.text import TfidfVectorizer
 
 from triage_desk.classifier.text import fold_diacritics
+from triage_desk.responders.tfidf import CharTfidf
 
 KB_ROOT = Path(__file__).resolve().parent.parent / "templates" / "kb"
 LANGUAGES = ("lv", "en", "ru")
@@ -316,7 +317,7 @@ class _Index:
     """The articles of one desk in one language, vectorised once."""
 
     articles: list[Article]
-    vectorizer: TfidfVectorizer
+    vectorizer: CharTfidf
     units: sparse.csr_matrix  # title, question variants and keywords, one row each
     unit_owner: np.ndarray  # article position of each unit row
     whole: sparse.csr_matrix  # one row per article: everything it says
@@ -332,13 +333,7 @@ class _Index:
                     unit_texts.append(text)
                     owners.append(position)
         whole_texts = [_article_text(a) for a in articles]
-        vectorizer = TfidfVectorizer(
-            preprocessor=normalise,
-            analyzer="char_wb",
-            ngram_range=(3, 5),
-            sublinear_tf=True,
-            dtype=np.float32,
-        )
+        vectorizer = CharTfidf(normalise, ngram_range=(3, 5), dtype=np.float32)
         vectorizer.fit(unit_texts + whole_texts)
         return cls(
             articles=articles,
@@ -369,26 +364,42 @@ class _Index:
 
 
 class Assistant:
-    """Answers questions from one knowledge base; the vectorisers are fitted once, here."""
+    """Answers questions from one knowledge base.
+
+    Each desk and language is vectorised once, on its first question: a process that only
+    ever answers in two of the six pays for two.
+    """
 
     def __init__(self, kb: KnowledgeBase, min_score: float = DEFAULT_MIN_SCORE) -> None:
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be between 0 and 1, got {min_score}")
         self.kb = kb
         self.min_score = min_score
+        self._articles: dict[tuple[str, str], list[Article]] = {
+            (desk, language): articles
+            for desk in kb.desks()
+            for language in LANGUAGES
+            if (articles := kb.for_desk(desk, language))
+        }
         self._indexes: dict[tuple[str, str], _Index] = {}
-        for desk in kb.desks():
-            for language in LANGUAGES:
-                articles = kb.for_desk(desk, language)
-                if articles:
-                    self._indexes[(desk, language)] = _Index.build(articles)
+        self._lock = threading.Lock()
+
+    def _index(self, desk: str, language: str) -> _Index | None:
+        key = (desk, language)
+        index = self._indexes.get(key)
+        if index is None and key in self._articles:
+            with self._lock:  # listener threads may ask at once; build once
+                index = self._indexes.get(key)
+                if index is None:
+                    index = self._indexes[key] = _Index.build(self._articles[key])
+        return index
 
     def languages(self, desk: str) -> list[str]:
-        return [lang for lang in LANGUAGES if (desk, lang) in self._indexes]
+        return [lang for lang in LANGUAGES if (desk, lang) in self._articles]
 
     def score_all(self, question: str, desk: str, language: str) -> list[ArticleMatch]:
         """Every article of the desk in ``language``, best first, with no threshold."""
-        index = self._indexes.get((desk, language))
+        index = self._index(desk, language)
         if index is None:
             return []
         scores = index.scores(question)
