@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
-from triage_desk.classifier.training import train
 from triage_desk.config import Config
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake
@@ -31,6 +30,8 @@ log = logging.getLogger(__name__)
 
 
 def train_and_save(store: ModelStore, say: Callable[[str], None] | None = None) -> str:
+    from triage_desk.classifier.training import train  # scikit-learn: only when training
+
     model, meta = train(load_examples(), progress=say)
     return store.save(model, meta)
 
@@ -40,13 +41,13 @@ def load_classifier(
 ) -> Classifier:
     store = ModelStore(models_dir)
     try:
-        model, meta = store.load()
+        model, meta = store.load_for_serving()
     except ModelNotFound:
         if not train_if_missing:
             raise
         log.warning("no model in %s; training one from the bundled data", models_dir)
         train_and_save(store)
-        model, meta = store.load()
+        model, meta = store.load_for_serving()
     return Classifier(model, meta, semantic=semantic)
 
 

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
 
 from triage_desk.classifier.features import TextFeatures
+
+if TYPE_CHECKING:  # scikit-learn is imported where heads are fitted, not where they serve
+    from sklearn.linear_model import LogisticRegression
 
 # The saved layout; ``store`` refuses files of another format with "run triage train".
 MODEL_FORMAT = 2
@@ -34,6 +37,8 @@ NO_FEEDBACK = "none"
 
 
 def make_head(c: float) -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression
+
     # tol 1e-3 (scikit-learn's default is 1e-4): a quarter of the fitting time.
     return LogisticRegression(C=c, max_iter=3000, tol=1e-3, class_weight="balanced")
 

@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import skops.io as sio
-
+from triage_desk.classifier import serving
 from triage_desk.classifier.model import MODEL_FORMAT, TriageModel
 
 MODEL_FILE = "model.skops"
@@ -46,7 +45,10 @@ class ModelStore:
             folder = self.root / f"{version}-{suffix}"
         version = folder.name
         folder.mkdir(parents=True)
+        import skops.io as sio
+
         sio.dump(model, folder / MODEL_FILE)
+        serving.export(model, folder)
         meta = {**meta, "format": getattr(model, "format", None), "version": version,
                 "created_at": dt.datetime.now(dt.UTC).isoformat()}
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
@@ -84,7 +86,28 @@ class ModelStore:
         """Bytes of one version's own files (the embedder's bundled model is not ours)."""
         return sum(f.stat().st_size for f in (self.root / version).iterdir() if f.is_file())
 
+    def load_for_serving(
+        self, version: str | None = None
+    ) -> tuple[TriageModel, dict[str, Any]]:
+        """The model for prediction only: from the serving arrays when the version has them
+        (no scikit-learn import), else from the skops file."""
+        version = version or self.active_version()
+        if version is not None and serving.exists(self.root / version):
+            meta = self._meta(version)
+            return serving.load(self.root / version), meta
+        return self.load(version)
+
+    def _meta(self, version: str) -> dict[str, Any]:
+        meta = json.loads((self.root / version / META_FILE).read_text())
+        if meta.get("format") != MODEL_FORMAT:
+            raise ModelNotFound(
+                f"model {version} was saved in format {meta.get('format')!r}, this Triage Desk "
+                f"reads format {MODEL_FORMAT}; run 'triage train' to make a new version")
+        return meta
+
     def load(self, version: str | None = None) -> tuple[TriageModel, dict[str, Any]]:
+        import skops.io as sio
+
         version = version or self.active_version()
         if version is None:
             raise ModelNotFound(
@@ -93,11 +116,7 @@ class ModelStore:
         path = self.root / version / MODEL_FILE
         if not path.exists():
             raise ModelNotFound(f"model file {path} is missing; run 'triage train'")
-        meta = json.loads((self.root / version / META_FILE).read_text())
-        if meta.get("format") != MODEL_FORMAT:
-            raise ModelNotFound(
-                f"model {version} was saved in format {meta.get('format')!r}, this Triage Desk "
-                f"reads format {MODEL_FORMAT}; run 'triage train' to make a new version")
+        meta = self._meta(version)
         untrusted = sio.get_untrusted_types(file=path)
         refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
         if refused:
