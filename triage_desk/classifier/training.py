@@ -381,7 +381,9 @@ def evaluate(
     The auto-accept threshold is chosen here for ``TARGET_PRECISION`` unless ``threshold``
     is given (to measure an existing threshold on new messages).
     """
-    data = prepared or prepare(examples, semantic=model.has_semantic_stage)
+    # The semantic stage embeds only the messages the cascade escalates (as in service), each
+    # through the embedding cache: most of the dev split is never embedded.
+    data = prepared or prepare(examples, semantic=False)
     allowed = allowed_for(examples)
     lookup = None
     if data.embeddings is not None:
@@ -389,11 +391,16 @@ def evaluate(
 
         def lookup(texts: Sequence[str]) -> np.ndarray:
             return np.stack([vectors[t] for t in texts])
+    elif model.has_semantic_stage:
+        cache = EmbeddingCache()
+
+        def lookup(texts: Sequence[str]) -> np.ndarray:
+            return cache.messages(texts)
 
     with threadpool_limits(1, user_api="blas"):
         probabilities = model.probabilities(
             data.texts, [allowed.get(e.desk) for e in data.examples],
-            data.embedding_texts if data.embeddings is not None else None, lookup)
+            data.embedding_texts if lookup is not None else None, lookup)
     category, feedback = model.decide(probabilities)
     predicted_c, predicted_f = np.array(category.labels), np.array(feedback.labels)
     both = (predicted_c == data.categories) & (predicted_f == data.feedback)
@@ -496,11 +503,8 @@ def train(
     everything = [*examples, *extra]
     allowed = allowed_for(everything)
     with threadpool_limits(1, user_api="blas"):  # two cores: threads only fight each other
-        say(f"preparing {len(train_set) + len(dev_set)} examples")
-        data = prepare(train_set + dev_set, semantic=semantic, say=say)
-        train_rows = np.arange(len(train_set))
-        dev_rows = np.arange(len(train_set), len(train_set) + len(dev_set))
-        train_data = data.subset(train_rows)
+        say(f"preparing {len(train_set)} examples")
+        train_data = prepare(train_set, semantic=semantic, say=say)
         say(f"fitting on {len(train_set)} examples")
         model = _fit(with_augmentation(train_data, share), TriageModel())
         settings, cv = choose_settings(model, train_data, allowed, say, share)
@@ -526,7 +530,7 @@ def train(
     }
     if dev_set:
         say(f"measuring on {len(dev_set)} held-out examples")
-        result = evaluate(model, dev_set, data.subset(dev_rows))
+        result = evaluate(model, dev_set)
         meta.update(figures(result))
     return model, meta
 
