@@ -303,13 +303,16 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = finished - began
         listener.stop()
         batcher.close()
+        server_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+        client_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
         counts = totals(app)
         intake_rss = peak_rss_mb()
         return {"phase": "smtp", "clients": args.smtp_clients, "count": len(mails),
                 "seconds": elapsed, "msg_per_s": len(mails) / elapsed,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
-                "peak_rss_mb": intake_rss, **counts, **time_refinement(app)}
+                "peak_rss_mb": intake_rss, "server_cpu_seconds": server_cpu,
+                "client_cpu_seconds": client_cpu, **counts, **time_refinement(app)}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -509,7 +512,9 @@ def describe(result: dict[str, Any]) -> str:
              f"attachments {result['attachments']}, texts with U+FFFD "
              f"{result['replacement_chars']}")
     if "clients" in result:
-        line += f"; {result['clients']} SMTP clients"
+        line += (f"; {result['clients']} SMTP clients (their CPU "
+                 f"{result['client_cpu_seconds']:.1f} s; the server's, start-up included, "
+                 f"{result['server_cpu_seconds']:.1f} s)")
     if result.get("pending_refinement") or result.get("refined"):
         line += f"\n{'':<17}left for the semantic stage: {result['pending_refinement']}"
         if result.get("refined"):

@@ -13,7 +13,15 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.db import downgrade, make_engine, make_session_factory, upgrade
+from triage_desk.storage.db import (
+    HEAD_REVISION,
+    alembic_config,
+    current_revision,
+    downgrade,
+    make_engine,
+    make_session_factory,
+    upgrade,
+)
 from triage_desk.storage.models import (
     Base,
     Direction,
@@ -51,6 +59,18 @@ def test_migrations_match_the_models(database_url):
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations disagree; write a migration: {diff}"
+
+
+def test_head_revision_is_alembics_head(database_url):
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() \
+        == HEAD_REVISION
+    assert current_revision(database_url) == HEAD_REVISION
+    downgrade(database_url, "0003")
+    assert current_revision(database_url) == "0003"
+    upgrade(database_url)  # not at the head: Alembic runs
+    assert current_revision(database_url) == HEAD_REVISION
 
 
 def test_downgrade_and_upgrade_again(database_url):

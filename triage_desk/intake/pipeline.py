@@ -18,9 +18,10 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -34,12 +35,19 @@ from triage_desk.responders.acknowledgement import (
     refusal_context,
     urgent_route_context,
 )
-from triage_desk.responders.outbox import base_context, dedupe_key, queue_outbound
+from triage_desk.responders.outbox import (
+    PendingOutbound,
+    base_context,
+    dedupe_key,
+    prepare_outbound,
+    write_outbound,
+)
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.sla import DueTimes, due_times
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.clients import Standing, representatives_of, standings
 from triage_desk.storage.models import (
+    AuditEvent,
     Direction,
     Message,
     Requester,
@@ -110,7 +118,13 @@ class _Work:
     same_as: _Work | None = None  # an earlier copy of the same message in this batch
     parent: _Work | None = None  # an earlier message of this batch that this one replies to
     ticket: Ticket | None = None
-    message: Message | None = None
+    message_id: int | None = None
+    # Rows written in bulk once the batch's tickets have ids (see _write_rows).
+    message_values: dict[str, Any] | None = None
+    attachment_values: list[dict[str, Any]] = field(default_factory=list)
+    suggestion_values: dict[str, Any] | None = None
+    audits: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    replies: list[PendingOutbound] = field(default_factory=list)
     created_ticket: bool = False
     due: DueTimes | None = None
     no_ack_reason: str | None = None
@@ -119,6 +133,10 @@ class _Work:
     client_name: str | None = None
     representatives: tuple[str, ...] = ()
 
+    def audit(self, action: str, actor: str = "system", **details: Any) -> None:
+        """An audit event about this message's ticket, written with the batch."""
+        self.audits.append((actor, action, {k: v for k, v in details.items() if v is not None}))
+
     def result(self) -> IntakeResult:
         if self.same_as is not None:
             first = self.same_as.result()
@@ -126,11 +144,11 @@ class _Work:
                                 True, False, first.category, None, None, "duplicate")
         if self.duplicate_of is not None:
             return _duplicate_result(self.duplicate_of)
-        assert self.ticket is not None and self.message is not None
+        assert self.ticket is not None and self.message_id is not None
         return IntakeResult(
             ticket_number=self.ticket.number,
             ticket_id=self.ticket.id,
-            message_id=self.message.id,
+            message_id=self.message_id,
             created_ticket=self.created_ticket,
             duplicate=False,
             acknowledged=self.acknowledged,
@@ -250,8 +268,8 @@ class IntakePipeline:
         self._find_duplicates(session, works)
         fresh = [w for w in works if w.duplicate_of is None and w.same_as is None]
         earlier: dict[str, _Work] = {}
+        self._thread(session, fresh)
         for work in fresh:
-            work.ticket = self._thread(session, work.inbound)
             if work.ticket is None:
                 # A reply to a mail that arrived in this same batch joins that mail's ticket.
                 ids = (work.inbound.in_reply_to, *work.inbound.references)
@@ -270,12 +288,11 @@ class IntakePipeline:
             if work.ticket is None and work.parent is not None:
                 work.ticket = work.parent.ticket  # parents come first, so theirs is set
             assert work.ticket is not None
-            work.message = self._message(work)
-            session.add(work.message)
+            self._message(work)
             if work.created_ticket:
-                self._suggest(session, work)
+                self._suggest(work)
             else:
-                self._follow_up(session, work)
+                self._follow_up(work)
             if work.inbound.bounce is not None:
                 self._record_bounce(session, work)
             address = requesters[(work.inbound.channel, work.inbound.sender)]
@@ -284,8 +301,41 @@ class IntakePipeline:
                 self._queue_first_reply(session, work)
                 sent_now[work.inbound.sender] += 1
             elif work.created_ticket:
-                repo.audit(session, "system", "no_acknowledgement", work.ticket,
-                           reason=work.no_ack_reason)
+                work.audit("no_acknowledgement", reason=work.no_ack_reason)
+        self._write_rows(session, fresh)
+
+    @staticmethod
+    def _write_rows(session: Session, works: list[_Work]) -> None:
+        """Everything the batch adds besides tickets and requesters, one INSERT per table.
+
+        The ORM's unit of work costs far more per object than the database does per row;
+        these rows are only ever inserted here, so they go in as plain values, in the
+        order their foreign keys need: messages, attachments, suggestions, replies, audit.
+        """
+        session.flush()  # tickets and requesters get their ids
+        message_ids = session.scalars(
+            insert(Message).returning(Message.id, sort_by_parameter_order=True),
+            [{**w.message_values, "ticket_id": w.ticket.id} for w in works
+             if w.message_values is not None and w.ticket is not None],
+        ).all() if works else []
+        for work, message_id in zip(works, message_ids, strict=True):
+            work.message_id = message_id
+        attachments = [{**a, "message_id": w.message_id}
+                       for w in works for a in w.attachment_values]
+        if attachments:
+            session.execute(insert(StoredAttachment), attachments)
+        suggestions = [
+            {**w.suggestion_values, "ticket_id": w.ticket.id, "message_id": w.message_id}
+            for w in works if w.suggestion_values is not None and w.ticket is not None]
+        if suggestions:
+            session.execute(insert(Suggestion), suggestions)
+        write_outbound(session, [reply for w in works for reply in w.replies])
+        events = [
+            {"actor": actor, "action": action, "details": details,
+             "ticket_id": w.ticket.id if w.ticket is not None else None}
+            for w in works for actor, action, details in w.audits]
+        if events:
+            session.execute(insert(AuditEvent), events)
 
     def _find_duplicates(self, session: Session, works: list[_Work]) -> None:
         by_channel: dict[str, list[str]] = {}
@@ -306,18 +356,29 @@ class IntakePipeline:
             else:
                 first[key] = work
 
-    def _thread(self, session: Session, inbound: InboundMessage) -> Ticket | None:
-        """The ticket this message continues: bounce original, reply headers, subject number."""
-        ids: list[str] = []
-        if inbound.bounce is not None:
-            ids.extend(inbound.bounce.original_message_ids)
-        ids.extend(i for i in (inbound.in_reply_to, *inbound.references) if i)
-        ticket = repo.ticket_for_message_ids(session, inbound.channel, ids)
-        if ticket is None:
-            match = _TICKET_IN_SUBJECT.search(inbound.subject)
-            if match:
-                ticket = repo.ticket_by_number(session, match.group(1))
-        return ticket
+    def _thread(self, session: Session, works: Sequence[_Work]) -> None:
+        """The ticket each message continues: bounce original, reply headers, subject number.
+
+        One query per channel for the whole batch; the subject number only where the
+        headers found nothing.
+        """
+        by_channel: dict[str, list[_Work]] = {}
+        for work in works:
+            by_channel.setdefault(work.inbound.channel, []).append(work)
+        for channel, group in by_channel.items():
+            id_lists = []
+            for work in group:
+                inbound = work.inbound
+                ids = list(inbound.bounce.original_message_ids) if inbound.bounce else []
+                ids.extend(i for i in (inbound.in_reply_to, *inbound.references) if i)
+                id_lists.append(ids)
+            for work, ticket in zip(
+                    group, repo.tickets_for_message_ids(session, channel, id_lists), strict=True):
+                if ticket is None:
+                    match = _TICKET_IN_SUBJECT.search(work.inbound.subject)
+                    if match:
+                        ticket = repo.ticket_by_number(session, match.group(1))
+                work.ticket = ticket
 
     def _requesters(
         self, session: Session, works: list[_Work]
@@ -412,61 +473,60 @@ class IntakePipeline:
         session.add(work.ticket)
         self._check_rights(session, work, category, position)
 
-    def _message(self, work: _Work) -> Message:
+    def _message(self, work: _Work) -> None:
         inbound = work.inbound
-        message = Message(
-            ticket=work.ticket,
-            direction=Direction.INBOUND,
-            channel=inbound.channel,
-            external_id=inbound.external_id,
-            in_reply_to=inbound.in_reply_to,
-            references=list(inbound.references),
-            sender=inbound.sender,
-            sender_name=inbound.sender_name,
-            recipients=list(inbound.recipients),
-            subject=inbound.subject,
-            text=inbound.text,
-            new_text=inbound.new_text,
-            headers=inbound.headers,
-            raw=inbound.raw,
-            language=work.prediction.language,
-            received_at=inbound.received_at,
-            author_kind=work.author_kind,
-        )
-        for attachment in inbound.attachments:
-            message.attachments.append(StoredAttachment(
-                filename=attachment.filename,
-                content_type=attachment.content_type,
-                content_id=attachment.content_id,
-                inline=attachment.inline,
-                size=attachment.size or len(attachment.data),
-                md5=hashlib.md5(attachment.data, usedforsecurity=False).hexdigest(),
-                data=None if attachment.dropped_reason else attachment.data,
-                dropped_reason=attachment.dropped_reason,
-            ))
-        return message
+        work.message_values = {
+            "direction": Direction.INBOUND,
+            "channel": inbound.channel,
+            "external_id": inbound.external_id,
+            "in_reply_to": inbound.in_reply_to,
+            "references": list(inbound.references),
+            "sender": inbound.sender,
+            "sender_name": inbound.sender_name,
+            "recipients": list(inbound.recipients),
+            "subject": inbound.subject,
+            "text": inbound.text,
+            "new_text": inbound.new_text,
+            "headers": inbound.headers,
+            "raw": inbound.raw,
+            "language": work.prediction.language,
+            "received_at": inbound.received_at,
+            "author_kind": work.author_kind,
+        }
+        work.attachment_values = [
+            {
+                "filename": attachment.filename,
+                "content_type": attachment.content_type,
+                "content_id": attachment.content_id,
+                "inline": attachment.inline,
+                "size": attachment.size or len(attachment.data),
+                "md5": hashlib.md5(attachment.data, usedforsecurity=False).hexdigest(),
+                "data": None if attachment.dropped_reason else attachment.data,
+                "dropped_reason": attachment.dropped_reason,
+            }
+            for attachment in inbound.attachments
+        ]
 
-    def _suggest(self, session: Session, work: _Work) -> None:
+    def _suggest(self, work: _Work) -> None:
         prediction = work.prediction
-        session.add(Suggestion(
-            ticket=work.ticket,
-            message=work.message,
-            category=prediction.category,
-            category_confidence=prediction.category_confidence,
-            feedback_type=prediction.feedback_type,
-            feedback_confidence=prediction.feedback_confidence,
-            confidence=prediction.confidence,
-            auto_accept=prediction.auto_accept,
-            model_version=prediction.model_version,
-            stage=prediction.stage,
-            needs_refinement=prediction.needs_refinement and self.semantic_stage == "deferred",
-        ))
+        work.suggestion_values = {
+            "category": prediction.category,
+            "category_confidence": prediction.category_confidence,
+            "feedback_type": prediction.feedback_type,
+            "feedback_confidence": prediction.feedback_confidence,
+            "confidence": prediction.confidence,
+            "auto_accept": prediction.auto_accept,
+            "model_version": prediction.model_version,
+            "stage": prediction.stage,
+            "needs_refinement": (prediction.needs_refinement
+                                 and self.semantic_stage == "deferred"),
+        }
         assert work.ticket is not None
-        repo.audit(session, "system", "ticket_created", work.ticket,
-                   category=work.ticket.category, confidence=prediction.confidence,
-                   status=work.ticket.status, author=work.author_kind)
+        work.audit("ticket_created", category=work.ticket.category,
+                   confidence=prediction.confidence, status=work.ticket.status,
+                   author=work.author_kind)
 
-    def _follow_up(self, session: Session, work: _Work) -> None:
+    def _follow_up(self, work: _Work) -> None:
         ticket = work.ticket
         assert ticket is not None
         if work.author_kind == "staff":
@@ -475,8 +535,7 @@ class IntakePipeline:
                 ticket.first_response_at = work.inbound.received_at
             if ticket.status in (TicketStatus.OPEN, TicketStatus.QUEUED):
                 ticket.status = TicketStatus.ANSWERED
-        repo.audit(session, "system", "follow_up", ticket, author=work.author_kind,
-                   external_id=work.inbound.external_id)
+        work.audit("follow_up", author=work.author_kind, external_id=work.inbound.external_id)
 
     def _record_bounce(self, session: Session, work: _Work) -> None:
         bounce = work.inbound.bounce
@@ -487,7 +546,7 @@ class IntakePipeline:
                 if repo.mark_undeliverable(session, work.inbound.channel, address.lower(),
                                            f"bounced: {work.inbound.subject[:200]}"):
                     marked.append(address.lower())
-        repo.audit(session, "system", "bounce", work.ticket, permanent=bounce.permanent,
+        work.audit("bounce", permanent=bounce.permanent,
                    addresses=list(bounce.failed_addresses))
         staff = work.desk.config.staff_address
         if marked and staff and work.ticket is not None:
@@ -506,12 +565,12 @@ class IntakePipeline:
             "affected_ticket_numbers": repo.open_ticket_numbers_for(session, addresses),
         }
         rendered = self.renderer.render("undeliverable_notice", desk.name, language, context)
-        queue_outbound(
-            session, desk=desk, ticket=ticket, kind="undeliverable_notice", rendered=rendered,
+        work.replies.append(prepare_outbound(
+            desk=desk, ticket=ticket, kind="undeliverable_notice", rendered=rendered,
             recipient=staff, channel="email",
             key=dedupe_key("undeliverable", work.inbound.channel, work.inbound.external_id),
             now=self.now(), sender_name=self.sender_name,
-        )
+        ))
 
     def _no_ack_reason(
         self,
@@ -558,7 +617,7 @@ class IntakePipeline:
                 or work.prediction.category_confidence >= desk.config.refusal_min_confidence)
         if not sure:
             # Refusing on a guess would turn away an error report; staff decide instead.
-            repo.audit(session, "system", "rights_unclear", ticket, category=category,
+            work.audit("rights_unclear", category=category,
                        confidence=work.prediction.category_confidence)
             return
         ticket.status = TicketStatus.REFUSED
@@ -566,8 +625,8 @@ class IntakePipeline:
         work.client_name = position.client.name if position.client else None
         work.representatives = tuple(
             representatives_of(position.client) if position.client else ())
-        repo.audit(session, "system", "refused", ticket, category=category,
-                   reason="not a designated representative", client=work.client_name)
+        work.audit("refused", category=category, reason="not a designated representative",
+                   client=work.client_name)
 
     def _articles(self, work: _Work) -> list[ArticleSuggestion]:
         """Knowledge-base suggestions: out of hours, or for categories configured in hours."""
@@ -607,11 +666,11 @@ class IntakePipeline:
         rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         # Thread under the person's Message-ID only when they sent one (not our fingerprint).
         replied_to = inbound.external_id if inbound.headers.get("Message-ID") else None
-        queue_outbound(
-            session, desk=desk, ticket=ticket, kind=kind, rendered=rendered,
+        work.replies.append(prepare_outbound(
+            desk=desk, ticket=ticket, kind=kind, rendered=rendered,
             recipient=inbound.sender,
             channel=inbound.channel, key=acknowledgement_key(inbound.channel, inbound.external_id),
             now=self.now(), sender_name=self.sender_name, in_reply_to=replied_to,
             references=inbound.references,
-        )
+        ))
         work.acknowledged = True

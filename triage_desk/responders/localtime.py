@@ -9,6 +9,7 @@ dates; Latvian needs forms CLDR does not have (see ``_LV_MONTHS_LOCATIVE``).
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date, format_time
@@ -87,6 +88,7 @@ def _plain_spaces(text: str) -> str:
     return text.translate({0x00A0: " ", 0x202F: " ", 0x2007: " "})
 
 
+@lru_cache(maxsize=4096)  # an acknowledgement batch repeats the same few due times
 def format_local(instant: dt.datetime, zone: ZoneInfo, language: str) -> str:
     """An aware instant as local date and time in the language's own style.
 

@@ -11,8 +11,10 @@ import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from triage_desk.desks import Desk
@@ -78,8 +80,17 @@ def last_inbound(ticket: Ticket) -> Message | None:
     return inbound[-1] if inbound else None
 
 
-def queue_outbound(
-    session: Session,
+@dataclass(frozen=True)
+class PendingOutbound:
+    """One reply ready to be written: our Message row and its outbox item, as column values
+    (the ticket's id is filled in when they are inserted)."""
+
+    ticket: Ticket
+    message: dict[str, Any]
+    item: dict[str, Any]
+
+
+def prepare_outbound(
     *,
     desk: Desk,
     ticket: Ticket,
@@ -93,40 +104,58 @@ def queue_outbound(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     author_kind: str = "desk",
-) -> OutboxItem:
+) -> PendingOutbound:
     our_id = new_message_id(desk, ticket.number)
     headers = reply_headers(our_id, in_reply_to, tuple(references))
-    outbound = Message(
-        ticket=ticket,
-        direction=Direction.OUTBOUND,
-        channel=channel,
-        external_id=our_id,
-        in_reply_to=in_reply_to,
-        sender=desk.address,
-        recipients=[recipient],
-        subject=rendered.subject,
-        text=rendered.text,
-        new_text=rendered.text,
-        headers=headers,
-        language=ticket.language,
-        received_at=now,
-        author_kind=author_kind,
-    )
-    session.add(outbound)
-    item = OutboxItem(
-        dedupe_key=key,
-        kind=kind,
-        ticket=ticket,
-        message=outbound,
-        channel=channel,
-        sender=desk.address,
-        recipient=recipient,
-        subject=rendered.subject,
-        body_text=rendered.text,
-        headers={**headers, "From-Name": sender_name},
-        status=OutboxStatus.PENDING,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(item)
-    return item
+    message = {
+        "direction": Direction.OUTBOUND,
+        "channel": channel,
+        "external_id": our_id,
+        "in_reply_to": in_reply_to,
+        "references": [],
+        "sender": desk.address,
+        "recipients": [recipient],
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "new_text": rendered.text,
+        "headers": headers,
+        "language": ticket.language,
+        "received_at": now,
+        "author_kind": author_kind,
+    }
+    item = {
+        "dedupe_key": key,
+        "kind": kind,
+        "channel": channel,
+        "sender": desk.address,
+        "recipient": recipient,
+        "subject": rendered.subject,
+        "body_text": rendered.text,
+        "headers": {**headers, "From-Name": sender_name},
+        "status": OutboxStatus.PENDING,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+    return PendingOutbound(ticket, message, item)
+
+
+def write_outbound(session: Session, pending: Sequence[PendingOutbound]) -> None:
+    """Insert the replies in two statements (messages, then outbox items), whatever their
+    number: a batch of a thousand acknowledgements costs about what one does."""
+    if not pending:
+        return
+    if any(p.ticket.id is None for p in pending):
+        session.flush()  # new tickets get their ids
+    message_ids = session.scalars(
+        insert(Message).returning(Message.id, sort_by_parameter_order=True),
+        [{**p.message, "ticket_id": p.ticket.id} for p in pending],
+    ).all()
+    session.execute(insert(OutboxItem), [
+        {**p.item, "ticket_id": p.ticket.id, "message_id": message_id}
+        for p, message_id in zip(pending, message_ids, strict=True)
+    ])
+
+
+def queue_outbound(session: Session, **fields: Any) -> None:
+    """Prepare and write one reply (see ``prepare_outbound`` for the fields)."""
+    write_outbound(session, [prepare_outbound(**fields)])

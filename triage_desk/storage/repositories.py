@@ -172,17 +172,28 @@ def ticket_by_number(session: Session, number: str) -> Ticket | None:
     return session.scalar(select(Ticket).where(Ticket.number == number))
 
 
-def ticket_for_message_ids(session: Session, channel: str, ids: Sequence[str]) -> Ticket | None:
-    """The ticket of any of our messages (either direction) that has one of these ids."""
-    if not ids:
-        return None
-    return session.scalar(
-        select(Ticket)
-        .join(Message, Message.ticket_id == Ticket.id)
-        .where(Message.channel == channel, Message.external_id.in_(list(ids)))
-        .order_by(Message.id.desc())
-        .limit(1)
+def tickets_for_message_ids(
+    session: Session, channel: str, id_lists: Sequence[Sequence[str]]
+) -> list[Ticket | None]:
+    """For each list of ids, the ticket of the newest of our stored messages (either
+    direction) that has one of them; one query for the whole batch."""
+    wanted = {i for ids in id_lists for i in ids}
+    if not wanted:
+        return [None] * len(id_lists)
+    newest: dict[str, tuple[int, Ticket]] = {}
+    rows = session.execute(
+        select(Message.external_id, Message.id, Ticket)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(Message.channel == channel, Message.external_id.in_(list(wanted)))
     )
+    for external_id, message_id, ticket in rows:
+        if external_id not in newest or newest[external_id][0] < message_id:
+            newest[external_id] = (message_id, ticket)
+    found: list[Ticket | None] = []
+    for ids in id_lists:
+        hits = [newest[i] for i in ids if i in newest]
+        found.append(max(hits, key=lambda hit: hit[0])[1] if hits else None)
+    return found
 
 
 def list_tickets(
@@ -229,5 +240,5 @@ __all__ = [
     "next_ticket_number",
     "release_queued",
     "ticket_by_number",
-    "ticket_for_message_ids",
+    "tickets_for_message_ids",
 ]
