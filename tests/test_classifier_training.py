@@ -15,7 +15,7 @@ from triage_desk.classifier.features import TextFeatures
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelStore
 from triage_desk.classifier.text import model_text
-from triage_desk.classifier.training import augmented
+from triage_desk.classifier.training import augmented, choose_threshold, evaluate
 from triage_desk.classifier.versions import not_worse, train_version
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import Decision, Direction, Message, Requester, Ticket
@@ -207,3 +207,18 @@ def test_a_batch_and_single_messages_get_the_same_answers(classifier: Classifier
     single = [classifier.classify(item) for item in items]
     assert [(p.category, p.feedback_type, p.stage) for p in batch] == [
         (p.category, p.feedback_type, p.stage) for p in single]
+
+
+def test_the_auto_accept_threshold_is_never_below_the_out_of_fold_one(classifier: Classifier):
+    # choose_threshold: the lowest cut between distinct confidences with 97 % precision.
+    confidences = [0.99] * 40 + [0.9, 0.8] + [0.7] * 10
+    correct = [True] * 40 + [False, True] + [True] * 10
+    assert choose_threshold(confidences, correct) == (0.7, 51 / 52, 1.0)
+    assert choose_threshold([0.9, 0.8], [False, False])[0] > 1  # nothing reaches it
+
+    dev = [e for e in load_examples() if e.split == "dev"][:60]
+    own = evaluate(classifier.model, dev)
+    floored = evaluate(classifier.model, dev, at_least=own.auto_accept_threshold + 0.01)
+    assert floored.auto_accept_threshold == pytest.approx(own.auto_accept_threshold + 0.01)
+    assert floored.details["own_threshold"] == own.auto_accept_threshold
+    assert floored.auto_accept_coverage <= own.auto_accept_coverage
