@@ -93,6 +93,24 @@ def test_classify_jsonl_contract(workdir):
     assert rows[1]["category"] in {"application", "suspension"}
 
 
+def test_classify_infers_the_desk_when_none_is_given(workdir):
+    """A suspension sent without a desk must not be forced into a municipal category."""
+    lines = [
+        {"subject": "", "body": "My phone with eParaksts mobile was stolen, please block it "
+         "immediately"},
+        {"subject": "Atskaite", "body": "Labdien! Atskaišu modulī poga 'Eksportēt' nestrādā, "
+         "bet varam nokopēt tabulu ar roku."},
+        {"subject": "", "body": "Thank you, great service!", "desk": "municipal"},
+    ]
+    stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
+    result = triage("classify", "--jsonl", cwd=workdir, stdin=stdin)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["desk"], r["desk_inferred"]) for r in rows] == [
+        ("eparaksts", True), ("municipal", True), ("municipal", False)]
+    assert rows[0]["category"] == "suspension"
+
+
 def test_classify_reads_an_rfc822_mail(workdir):
     raw = make_mail(to="eparaksts@example.lv", subject="Paldies",
                     body="Liels paldies konsultantei par ātru un laipnu palīdzību!")

@@ -149,12 +149,37 @@ def _classify_rows(ctx: Context, jsonl: bool) -> list[dict[str, Any]]:
     raw = sys.stdin.buffer.read()
     desks_by_address = {a: n for n, d in ctx.config.desks.items() for a in d.addresses}
     inbound = inbound_from_email(raw, ctx.config.service.default_desk)
-    desk = next((desks_by_address[r] for r in inbound.recipients if r in desks_by_address),
-                ctx.config.service.default_desk)
+    # Sent to none of the desks' addresses: the desk is inferred from the text.
+    desk = next((desks_by_address[r] for r in inbound.recipients if r in desks_by_address), None)
     date = inbound.headers.get("Date")
     return [{"subject": inbound.subject, "body": inbound.new_text, "channel": "email",
              "sender": inbound.sender, "desk": desk, "received_at": date or None,
              "_email_date": True}]
+
+
+def _infer_desks(classifier: Any, desks: Any, rows: list[dict], chosen: list) -> set[int]:
+    """Fill in the desk of rows that name none; returns their positions.
+
+    The message is classified over every desk's categories together; a category only one
+    desk has (suspension → eparaksts, emergency → municipal) names the desk, anything
+    shared (feedback) leaves the default desk. Without this a certificate suspension sent
+    without a desk would be forced into a municipal category and missed.
+    """
+    from triage_desk.classifier.predict import ClassifierInput
+
+    missing = [i for i, desk in enumerate(chosen) if desk is None]
+    if not missing:
+        return set()
+    default = desks.default
+    routing = classifier.classify_many([
+        ClassifierInput(subject=str(rows[i].get("subject") or ""),
+                        body=str(rows[i].get("body") or ""), allowed_categories=None,
+                        default_language=default.config.default_language)
+        for i in missing])
+    for index, prediction in zip(missing, routing, strict=True):
+        owners = [d for d in desks.by_name.values() if prediction.category in d.categories]
+        chosen[index] = owners[0] if len(owners) == 1 else default
+    return set(missing)
 
 
 @click.command()
@@ -175,13 +200,14 @@ def classify(ctx: Context, jsonl: bool) -> None:
     rows = _classify_rows(ctx, jsonl)
     inputs, chosen = [], []
     for number, row in enumerate(rows, 1):
-        desk_name = row.get("desk") or config.service.default_desk
-        if desk_name not in desks.by_name:
+        desk_name = row.get("desk")
+        if desk_name and desk_name not in desks.by_name:
             raise click.ClickException(
                 f"message {number}: unknown desk {desk_name!r}; use one of "
                 f"{sorted(desks.by_name)}")
-        desk = desks[desk_name]
-        chosen.append(desk)
+        chosen.append(desks[desk_name] if desk_name else None)
+    inferred = _infer_desks(classifier, desks, rows, chosen)
+    for row, desk in zip(rows, chosen, strict=True):
         inputs.append(ClassifierInput(
             subject=str(row.get("subject") or ""), body=str(row.get("body") or ""),
             allowed_categories=desk.categories,
@@ -212,6 +238,7 @@ def classify(ctx: Context, jsonl: bool) -> None:
             "auto_accept": prediction.auto_accept,
             "language": prediction.language,
             "desk": desk.name,
+            "desk_inferred": number - 1 in inferred,
             **times.as_json(desk.calendar.zone),
             "model_version": prediction.model_version,
             "stage": prediction.stage,

@@ -63,12 +63,12 @@ def print_evaluation(console: Console, result: Evaluation, meta: dict[str, Any])
         console.print(confusion_text(d[f"{key}_labels"], d[f"{key}_confusion"]),
                       highlight=False, soft_wrap=True)
     console.print(
-        f"auto-accept: threshold {result.auto_accept_threshold:.4f} (the higher of the dev "
-        f"split's and the train split's out-of-fold choice for ≥ 97 % precision), precision "
-        f"{result.auto_accept_precision:.1%}, coverage {result.auto_accept_coverage:.1%}")
-    own = result.details.get("own_threshold")
-    if own is not None and own != result.auto_accept_threshold:
-        console.print(f"  (this split alone would choose {own:.4f})")
+        f"auto-accept: threshold {result.auto_accept_threshold:.4f} (chosen on the dev split "
+        f"for ≥ 97 % precision), precision {result.auto_accept_precision:.1%}, coverage "
+        f"{result.auto_accept_coverage:.1%}")
+    oof = meta.get("auto_accept_threshold_oof")
+    if oof is not None:
+        console.print(f"  (out-of-fold predictions on the train split would choose {oof:.4f})")
 
 
 def confusion_png(result: Evaluation, path: Path, title: str = "") -> Path:

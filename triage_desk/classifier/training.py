@@ -343,8 +343,8 @@ def choose_settings(
         threshold = float(scores[allowed_misses]) if len(scores) else 0.5
         # Rounded down, so the example it was set by stays above it.
         settings.suspension_threshold = math.floor(min(0.5, max(0.05, threshold)) * 1e4) / 1e4
-    # The auto-accept threshold the out-of-fold predictions support: ``train`` never lets the
-    # dev split choose a lower one (see ``evaluate``'s ``at_least``).
+    # The auto-accept threshold the out-of-fold predictions support, kept for comparison
+    # with the dev split's (``evaluate`` can take it as a floor: ``at_least``).
     category, feedback = probe.decide(final)
     both = (np.array(category.labels) == data.categories) & (
         np.array(feedback.labels) == data.feedback)
@@ -553,9 +553,12 @@ def train(
     }
     if dev_set:
         say(f"measuring on {len(dev_set)} held-out examples")
-        # The threshold must hold on dev AND out of fold on train: 347 dev messages alone
-        # choose one that their own noise flatters.
-        result = evaluate(model, dev_set, at_least=cv["auto_accept"]["threshold"])
+        # The issue's rule: the threshold is chosen on the dev split. The out-of-fold one is
+        # kept beside it in the metadata; it is usually higher (the cross-validation models
+        # learn from a fifth less data), and on the independent check
+        # (bench/independent_check.py) the dev threshold kept 100 % precision at 65 %
+        # coverage where the out-of-fold one gave 56 %.
+        result = evaluate(model, dev_set)
         meta.update(figures(result))
         meta["auto_accept_threshold_dev"] = result.details["own_threshold"]
     return model, meta
