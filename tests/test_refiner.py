@@ -30,15 +30,22 @@ VAGUE = [
     "Hi, I noticed an issue with the numbers in the report, and also the page is slow.",
     "Labdien, man ir jautājums un arī neliela piezīme par jūsu darbu.",
     "Добрый день, вопрос по сертификату и приложению.",
+    "Labdien, kaut kas dīvains notiek ar sistēmu, vai varat paskatīties?",
+    "Hi, the system behaves strangely since yesterday, not sure what is going on.",
+    "Здравствуйте, что-то странное с программой, посмотрите пожалуйста.",
 ]
 ADDRESS = {"municipal": "atbalsts@example.lv", "eparaksts": "eparaksts@example.lv"}
 
 
 def unsure_text(classifier, desks: Desks, desk: str) -> str:
+    """A message the fast stage is unsure of, whose guess anyone may submit (a guess that
+    could bring a refusal is settled at once; see the last test)."""
     categories = desks[desk].categories
     for text in VAGUE:
         item = ClassifierInput("", text, categories)
-        if classifier.classify_many([item], semantic=False)[0].needs_refinement:
+        prediction = classifier.classify_many([item], semantic=False)[0]
+        rules = desks[desk].config.categories[prediction.category]
+        if prediction.needs_refinement and rules.submitted_by != "representative":
             return text
     pytest.fail(f"none of the vague messages leaves the fast stage unsure on {desk}; "
                 "add a vaguer one to VAGUE")
@@ -190,3 +197,50 @@ def test_two_refiners_at_once_refine_each_suggestion_once(world, classifier):
     assert not errors
     assert sorted(results) == [0, 1]
     assert [s.stage for s in _suggestions(sessions)] == ["fast", "semantic"]
+
+
+class TwoStages:
+    """Pins the two stages' answers, so the test checks the rule, not the model: the fast
+    stage is unsure and says ``fast``, the semantic stage says ``semantic``."""
+
+    def __init__(self, fast: str, semantic: str) -> None:
+        self.fast, self.semantic_category = fast, semantic
+        self.semantic_asked = 0
+
+    def classify_many(self, items, semantic=None):
+        from triage_desk.classifier.predict import Prediction
+
+        if semantic:
+            self.semantic_asked += len(items)
+            return [Prediction(self.semantic_category, 0.8, "none", 0.99, 0.8, False, "lv",
+                               "pinned", "semantic") for _ in items]
+        return [Prediction(self.fast, 0.55, "none", 0.99, 0.55, False, "lv", "pinned", "fast",
+                           needs_refinement=True) for _ in items]
+
+
+@pytest.mark.parametrize("fast, settled_now", [
+    ("data_processing", True),  # representative-only: an unsure guess must not refuse
+    ("error", False),  # anyone may submit it: acknowledged now, refined later
+])
+def test_an_unsure_category_that_could_bring_a_refusal_is_settled_before_replying(
+    database_url, example_config, fast, settled_now
+):
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    desks = Desks(example_config)
+    assert desks["municipal"].config.categories["data_processing"].submitted_by \
+        == "representative"
+    stages = TwoStages(fast, semantic="error")
+    pipeline = IntakePipeline(sessions, desks, stages, TemplateRenderer(),
+                              semantic_stage="deferred")
+    result = pipeline.process(inbound_from_email(
+        _mail("municipal", "Labdien! Atskaite neveidojas, lūdzu palīdziet."), "municipal",
+        MONDAY_1000_RIGA))
+    assert stages.semantic_asked == (1 if settled_now else 0)
+    assert result.category == "error"  if settled_now else fast
+    with sessions() as session:
+        ticket = session.scalar(select(Ticket))
+        assert ticket.status != "refused"  # the sender is no representative, yet not refused
+        [suggestion] = session.scalars(select(Suggestion)).all()
+        assert suggestion.needs_refinement is (not settled_now)
+    engine.dispose()
