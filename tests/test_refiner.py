@@ -218,29 +218,31 @@ class TwoStages:
                            needs_refinement=True) for _ in items]
 
 
-@pytest.mark.parametrize("fast, settled_now", [
-    ("data_processing", True),  # representative-only: an unsure guess must not refuse
-    ("error", False),  # anyone may submit it: acknowledged now, refined later
-])
-def test_an_unsure_category_that_could_bring_a_refusal_is_settled_before_replying(
-    database_url, example_config, fast, settled_now
+def test_an_unsure_guess_at_a_representative_only_category_is_not_refused(
+    database_url, example_config
 ):
+    """The sender is no representative, and the fast stage's unsure guess is a category
+    only representatives may submit: the person gets the acknowledgement, staff decide."""
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
     assert desks["municipal"].config.categories["data_processing"].submitted_by \
         == "representative"
-    stages = TwoStages(fast, semantic="error")
+    stages = TwoStages("data_processing", semantic="error")
     pipeline = IntakePipeline(sessions, desks, stages, TemplateRenderer(),
                               semantic_stage="deferred")
     result = pipeline.process(inbound_from_email(
         _mail("municipal", "Labdien! Atskaite neveidojas, lūdzu palīdziet."), "municipal",
         MONDAY_1000_RIGA))
-    assert stages.semantic_asked == (1 if settled_now else 0)
-    assert result.category == "error"  if settled_now else fast
+    assert stages.semantic_asked == 0  # intake did not wait for it
+    assert result.acknowledged and result.category == "data_processing"
     with sessions() as session:
         ticket = session.scalar(select(Ticket))
-        assert ticket.status != "refused"  # the sender is no representative, yet not refused
+        assert ticket.status != "refused"
         [suggestion] = session.scalars(select(Suggestion)).all()
-        assert suggestion.needs_refinement is (not settled_now)
+        assert suggestion.needs_refinement
+        actions = session.scalars(select(AuditEvent.action)).all()
+        assert "rights_unclear" in actions and "refused" not in actions
+        [item] = session.scalars(select(OutboxItem)).all()
+        assert item.kind == "acknowledgement"
     engine.dispose()

@@ -100,13 +100,6 @@ def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
     return category, feedback
 
 
-def _kind_of_reply_depends(desk: Desk, category: str) -> bool:
-    """Whether an unsure ``category`` could change what kind of first reply is sent."""
-    rules = desk.config.categories.get(category)
-    refusal_possible = rules is not None and rules.submitted_by == "representative"
-    return desk.has_around_the_clock_category or refusal_possible
-
-
 def acknowledgement_key(channel: str, external_id: str) -> str:
     """The outbox dedupe key: one acknowledgement per inbound message, ever."""
     digest = hashlib.sha256(f"{channel}\0{external_id}".encode()).hexdigest()[:40]
@@ -248,18 +241,16 @@ class IntakePipeline:
     ) -> list[Prediction]:
         """Deferred mode: which unsure messages still get the semantic stage before replying.
 
-        Where the category decides the KIND of first reply, a later correction would come
-        too late, so those are settled now:
-        * a desk with a 24/7 category (the 24/7 route, at any hour, instead of an
-          acknowledgement): any unsure message there might be that category;
-        * a fast-stage category only a client's representative may submit: refusing on an
-          unsure guess would turn away a request the person may well submit.
-        Elsewhere the first reply only states the provisional category, and the refiner
-        improves the suggestion for staff afterwards; until then the message is never
-        auto-accepted.
+        On a desk with a 24/7 category the category decides the kind of first reply (the
+        24/7 route, at any hour, instead of an acknowledgement), so a later correction would
+        come too late: there unsure messages are settled now. Elsewhere the first reply only
+        states the provisional category, and the refiner improves the suggestion for staff
+        afterwards; until then the message is never auto-accepted, and never refused
+        (``_check_rights``: a refusal on an unsure guess would turn away a request the
+        person may well submit; staff decide).
         """
         now = [i for i, (p, desk) in enumerate(zip(predictions, desks, strict=True))
-               if p.needs_refinement and _kind_of_reply_depends(desk, p.category)]
+               if p.needs_refinement and desk.has_around_the_clock_category]
         result = [replace(p, auto_accept=False) if p.needs_refinement else p
                   for p in predictions]
         if now:
@@ -624,8 +615,10 @@ class IntakePipeline:
             return
         if position.is_representative or work.author_kind != "person":
             return
-        sure = (work.prediction.auto_accept
-                or work.prediction.category_confidence >= desk.config.refusal_min_confidence)
+        prediction = work.prediction
+        sure = not prediction.needs_refinement and (
+            prediction.auto_accept
+            or prediction.category_confidence >= desk.config.refusal_min_confidence)
         if not sure:
             # Refusing on a guess would turn away an error report; staff decide instead.
             work.audit("rights_unclear", category=category,
