@@ -92,7 +92,7 @@ def main() -> None:
     classifier.warm_up()
     warm_seconds = time.perf_counter() - started
     print("model")
-    line("model files (skops + meta.json)", f"{size / 1e6:.2f} MB", "target ≤ 20 MB")
+    line("model files (skops, serving arrays, meta)", f"{size / 1e6:.2f} MB", "target ≤ 20 MB")
     line("model load (files → Classifier)", f"{load_seconds * 1000:.0f} ms", "target ≤ 2 s")
     line("warm-up (lingua models, e5 mmap)", f"{warm_seconds * 1000:.0f} ms")
 
