@@ -16,7 +16,7 @@ from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.refiner import pending_count, refine_all, refine_pending
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import AuditEvent, OutboxItem, Suggestion, Ticket
+from triage_desk.storage.models import AuditEvent, Message, OutboxItem, Suggestion, Ticket
 
 MONDAY_1000_RIGA = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
 
@@ -246,3 +246,37 @@ def test_an_unsure_guess_at_a_representative_only_category_is_not_refused(
         [item] = session.scalars(select(OutboxItem)).all()
         assert item.kind == "acknowledgement"
     engine.dispose()
+
+
+def test_a_message_the_semantic_stage_cannot_take_does_not_block_the_others(
+    world, classifier
+):
+    sessions, desks, pipeline = world
+    text = unsure_text(classifier, desks, "municipal")
+    pipeline("deferred").process_many([
+        inbound_from_email(_mail("municipal", f"{text} ({n})", n), "municipal",
+                           MONDAY_1000_RIGA)
+        for n in range(3)
+    ])
+    waiting = pending_count(sessions)
+    assert waiting >= 2
+    with sessions() as session:
+        poison = session.scalars(
+            select(Message.new_text).join(Suggestion, Suggestion.message_id == Message.id)
+            .where(Suggestion.needs_refinement).order_by(Suggestion.id)).first()
+
+    class ChokesOnOne:
+        """The real classifier, except that the semantic stage fails on one message."""
+
+        def classify_many(self, items, semantic=None):
+            if semantic and any(item.body == poison for item in items):
+                raise RuntimeError("the embedder cannot take this message")
+            return classifier.classify_many(items, semantic=semantic)
+
+    done = refine_all(sessions, desks, ChokesOnOne())
+    assert pending_count(sessions) == 0  # nothing left to retry forever
+    with sessions() as session:
+        failed = session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "refinement_failed")).all()
+    assert len(failed) == 1 and "cannot take" in failed[0].details["error"]
+    assert len(done) == waiting - 1

@@ -18,15 +18,18 @@ update inside the transaction that stores the result).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage_desk.classifier.predict import Classifier, ClassifierInput
+from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
 from triage_desk.desks import Desks
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import Message, Suggestion, Ticket, utcnow
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def refine_pending(
             default_language=desk.config.default_language if desk else "lv",
         ))
     # The slow part runs outside any transaction: nothing is locked while it embeds.
-    predictions = classifier.classify_many(items, semantic=True)
+    predictions = _classify(classifier, items)
     now = now or utcnow()
     done: list[Refined] = []
     with sessions.begin() as session:
@@ -86,6 +89,12 @@ def refine_pending(
             if not claimed:
                 continue  # another refiner stored it meanwhile
             fast = session.get_one(Suggestion, suggestion_id)
+            if isinstance(prediction, Exception):
+                # Cleared all the same: a message that always fails must not be retried
+                # forever in front of the others. Staff still have the fast suggestion.
+                repo.audit(session, "system", "refinement_failed", fast.ticket,
+                           error=f"{type(prediction).__name__}: {prediction}"[:500])
+                continue
             ticket = fast.ticket
             session.add(Suggestion(
                 ticket=ticket, message_id=fast.message_id,
@@ -110,6 +119,25 @@ def refine_pending(
                 (prediction.category, prediction.feedback_type), prediction.stage, accepted,
             ))
     return done
+
+
+def _classify(
+    classifier: Classifier, items: list[ClassifierInput]
+) -> list[Prediction | Exception]:
+    """The semantic stage for a batch; when the batch fails, each message alone, so one
+    message the embedder cannot take does not hold back the rest."""
+    try:
+        return list(classifier.classify_many(items, semantic=True))
+    except Exception:
+        log.exception("refining a batch of %d failed; trying one by one", len(items))
+    results: list[Prediction | Exception] = []
+    for item in items:
+        try:
+            results.append(classifier.classify_many([item], semantic=True)[0])
+        except Exception as error:
+            log.exception("refining one message failed")
+            results.append(error)
+    return results
 
 
 def refine_all(
