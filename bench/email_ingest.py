@@ -204,13 +204,13 @@ def fresh_app(workdir: Path, models_dir: Path, mailbox: dict[str, Any] | None = 
 def totals(app: Any) -> dict[str, int]:
     from sqlalchemy import func, select
 
+    from triage_desk.refiner import pending_count
     from triage_desk.storage.models import (
         Direction,
         Message,
         OutboxItem,
         QuarantinedMail,
         StoredAttachment,
-        Suggestion,
         Ticket,
     )
 
@@ -231,8 +231,7 @@ def totals(app: Any) -> dict[str, int]:
                 Message.direction == Direction.INBOUND, Message.text.contains("\ufffd"))),
             # suggestions the fast stage was unsure of, left for the semantic stage
             # (service.semantic_stage = "deferred"): timed separately, after the intake
-            "pending_refinement": n(select(func.count(Suggestion.id))
-                                    .where(Suggestion.needs_refinement)),
+            "pending_refinement": pending_count(app.sessions),
         }
 
 

@@ -96,16 +96,8 @@ def refine_pending(
                            error=f"{type(prediction).__name__}: {prediction}"[:500])
                 continue
             ticket = fast.ticket
-            session.add(Suggestion(
-                ticket=ticket, message_id=fast.message_id,
-                category=prediction.category,
-                category_confidence=prediction.category_confidence,
-                feedback_type=prediction.feedback_type,
-                feedback_confidence=prediction.feedback_confidence,
-                confidence=prediction.confidence, auto_accept=prediction.auto_accept,
-                model_version=prediction.model_version, stage=prediction.stage,
-                needs_refinement=False, created_at=now,
-            ))
+            session.add(Suggestion(ticket=ticket, message_id=fast.message_id,
+                                   **prediction.suggestion_fields(), created_at=now))
             accepted = (prediction.auto_accept and prediction.category == ticket.category
                         and not ticket.category_confirmed and not ticket.decisions)
             if accepted:

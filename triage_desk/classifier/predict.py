@@ -32,6 +32,19 @@ class Prediction:
     # a later refinement (``triage_desk.refiner``) should ask it.
     needs_refinement: bool = False
 
+    def suggestion_fields(self) -> dict[str, Any]:
+        """What a stored suggestion keeps of this prediction (``storage.models.Suggestion``)."""
+        return {
+            "category": self.category,
+            "category_confidence": self.category_confidence,
+            "feedback_type": self.feedback_type,
+            "feedback_confidence": self.feedback_confidence,
+            "confidence": self.confidence,
+            "auto_accept": self.auto_accept,
+            "model_version": self.model_version,
+            "stage": self.stage,
+        }
+
 
 @dataclass(frozen=True)
 class ClassifierInput:

@@ -314,12 +314,14 @@ class IntakePipeline:
         these rows are only ever inserted here, so they go in as plain values, in the
         order their foreign keys need: messages, attachments, suggestions, replies, audit.
         """
+        if not works:
+            return
         session.flush()  # tickets and requesters get their ids
+        # Every work here has its ticket and message values (set in _store's loop).
         message_ids = session.scalars(
             insert(Message).returning(Message.id, sort_by_parameter_order=True),
-            [{**w.message_values, "ticket_id": w.ticket.id} for w in works
-             if w.message_values is not None and w.ticket is not None],
-        ).all() if works else []
+            [{**w.message_values, "ticket_id": w.ticket.id} for w in works],
+        ).all()
         for work, message_id in zip(works, message_ids, strict=True):
             work.message_id = message_id
         attachments = [{**a, "message_id": w.message_id}
@@ -328,7 +330,7 @@ class IntakePipeline:
             session.execute(insert(StoredAttachment), attachments)
         suggestions = [
             {**w.suggestion_values, "ticket_id": w.ticket.id, "message_id": w.message_id}
-            for w in works if w.suggestion_values is not None and w.ticket is not None]
+            for w in works if w.suggestion_values is not None]
         if suggestions:
             session.execute(insert(Suggestion), suggestions)
         write_outbound(session, [reply for w in works for reply in w.replies])
@@ -512,14 +514,7 @@ class IntakePipeline:
     def _suggest(self, work: _Work) -> None:
         prediction = work.prediction
         work.suggestion_values = {
-            "category": prediction.category,
-            "category_confidence": prediction.category_confidence,
-            "feedback_type": prediction.feedback_type,
-            "feedback_confidence": prediction.feedback_confidence,
-            "confidence": prediction.confidence,
-            "auto_accept": prediction.auto_accept,
-            "model_version": prediction.model_version,
-            "stage": prediction.stage,
+            **prediction.suggestion_fields(),
             "needs_refinement": (prediction.needs_refinement
                                  and self.semantic_stage == "deferred"),
         }
