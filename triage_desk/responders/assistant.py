@@ -25,17 +25,17 @@ written in).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from scipy import sparse
 
 from triage_desk.classifier.text import fold_diacritics
-from triage_desk.responders.tfidf import CharTfidf
+from triage_desk.responders.tfidf import CharTfidf, Postings, SparseRows
 
 KB_ROOT = Path(__file__).resolve().parent.parent / "templates" / "kb"
 LANGUAGES = ("lv", "en", "ru")
@@ -295,6 +295,7 @@ def normalise(text: str) -> str:
     return " ".join(w for w in text.split() if w not in _STOP_WORDS)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same words come back in every question
 def stem(word: str) -> str:
     """A crude stem of a normalised word: "paroles" → "parol", "пароля" → "парол"."""
     for ending in _ENDINGS:
@@ -318,9 +319,9 @@ class _Index:
 
     articles: list[Article]
     vectorizer: CharTfidf
-    units: sparse.csr_matrix  # title, question variants and keywords, one row each
+    units: Postings  # title, question variants and keywords, one row each
     unit_owner: np.ndarray  # article position of each unit row
-    whole: sparse.csr_matrix  # one row per article: everything it says
+    whole: Postings  # one row per article: everything it says
     vocabularies: list[frozenset[str]]  # word stems of each article
 
     @classmethod
@@ -334,26 +335,27 @@ class _Index:
                     owners.append(position)
         whole_texts = [_article_text(a) for a in articles]
         vectorizer = CharTfidf(normalise, ngram_range=(3, 5), dtype=np.float32)
-        vectorizer.fit(unit_texts + whole_texts)
+        rows = vectorizer.fit_transform(unit_texts + whole_texts)
+        split = len(unit_texts)
         return cls(
             articles=articles,
             vectorizer=vectorizer,
-            units=vectorizer.transform(unit_texts).tocsr(),
+            units=Postings(_slice(rows, 0, split)),
             unit_owner=np.asarray(owners, dtype=np.int64),
-            whole=vectorizer.transform(whole_texts).tocsr(),
+            whole=Postings(_slice(rows, split, rows.shape[0])),
             vocabularies=[frozenset(stems(text)) for text in whole_texts],
         )
 
     def scores(self, question: str) -> np.ndarray:
         question = question[:MAX_QUESTION_CHARS]
-        query = self.vectorizer.transform([question])
+        columns, weights = self.vectorizer.transform([question]).row(0)
         question_stems = set(stems(question))
-        if query.nnz == 0 or not question_stems:
+        if len(columns) == 0 or not question_stems:
             return np.zeros(len(self.articles), dtype=np.float32)
-        unit_sims = (self.units @ query.T).toarray().ravel()
+        unit_sims = self.units.dot(columns, weights)
         best_unit = np.zeros(len(self.articles), dtype=np.float32)
         np.maximum.at(best_unit, self.unit_owner, unit_sims)
-        whole_sims = (self.whole @ query.T).toarray().ravel()
+        whole_sims = self.whole.dot(columns, weights)
         similarity = UNIT_WEIGHT * best_unit + (1.0 - UNIT_WEIGHT) * whole_sims
         coverage = np.fromiter(
             (sum(s in vocabulary for s in question_stems) for vocabulary in self.vocabularies),
@@ -361,6 +363,13 @@ class _Index:
             count=len(self.articles),
         ) / len(question_stems)
         return similarity * (1.0 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * coverage)
+
+
+def _slice(rows: SparseRows, start: int, end: int) -> SparseRows:
+    """Rows ``start:end`` of ``rows``."""
+    first, last = rows.indptr[start], rows.indptr[end]
+    return SparseRows(rows.indptr[start:end + 1] - first, rows.indices[first:last],
+                      rows.data[first:last], (end - start, rows.shape[1]))
 
 
 class Assistant:
@@ -426,15 +435,23 @@ class Assistant:
         desk_languages = self.languages(desk)
         first = [language] if language in desk_languages else []
         for group in (first, [lang for lang in desk_languages if lang != language]):
-            found = _best_by_slug(
-                match
-                for lang in group
-                for match in self.score_all(question, desk, lang)
-                if match.score >= threshold
-            )
+            found = _best_by_slug(self._above(question, desk, group, threshold))
             if found:
                 return found[:limit]
         return []
+
+    def _above(
+        self, question: str, desk: str, languages: list[str], threshold: float
+    ) -> Iterator[ArticleMatch]:
+        """The matches scoring at least ``threshold`` (the rest are never built)."""
+        for lang in languages:
+            index = self._index(desk, lang)
+            if index is None:
+                continue
+            for article, score in zip(index.articles, index.scores(question).tolist(),
+                                      strict=True):
+                if _shown(score) >= threshold:  # as score_all's matches would compare
+                    yield _match(article, score)
 
 
 def _best_by_slug(matches: Iterable[ArticleMatch]) -> list[ArticleMatch]:
@@ -445,6 +462,10 @@ def _best_by_slug(matches: Iterable[ArticleMatch]) -> list[ArticleMatch]:
     return sorted(best.values(), key=lambda m: -m.score)
 
 
+def _shown(score: float) -> float:
+    return round(min(max(score, 0.0), 1.0), 4)
+
+
 def _match(article: Article, score: float) -> ArticleMatch:
     return ArticleMatch(
         slug=article.slug,
@@ -452,7 +473,7 @@ def _match(article: Article, score: float) -> ArticleMatch:
         summary=article.summary,
         body=article.body,
         url=article.url,
-        score=round(min(max(score, 0.0), 1.0), 4),
+        score=_shown(score),
         language=article.language,
         desk=article.desk,
         categories=article.categories,

@@ -3,8 +3,10 @@
 The assistant's retrieval was built on scikit-learn's ``TfidfVectorizer(analyzer="char_wb",
 sublinear_tf=True)``. Importing scikit-learn costs the intake process ~70 MB and ~1 s at
 start-up for twenty documents per desk and language, so this module computes the same
-numbers with NumPy and SciPy alone (a test checks it against scikit-learn, which stays a
-training-time dependency):
+numbers with NumPy alone (a test checks it against scikit-learn, which stays a training-time
+dependency). SciPy is not needed either: a query is one short row, scored against the
+documents' postings (``Postings``) with two NumPy calls, where a SciPy product spends more
+time checking its arguments than multiplying.
 
 * n-grams of each whitespace-separated word padded with one space on each side, as
   ``char_wb`` makes them (a word shorter than n gives itself once);
@@ -18,9 +20,9 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
-from scipy import sparse
 
 _WHITE_SPACES = re.compile(r"\s\s+")
 
@@ -32,14 +34,59 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
         padded = f" {word} "
         length = len(padded)
         for n in range(min_n, max_n + 1):
-            offset = 0
-            grams.append(padded[offset:offset + n])
-            while offset + n < length:
-                offset += 1
-                grams.append(padded[offset:offset + n])
-            if offset == 0:  # the word was shorter than n: counted once
+            if length <= n:  # the word is no longer than n: counted once, as itself
+                grams.append(padded)
                 break
+            grams.extend([padded[i:i + n] for i in range(length - n + 1)])
     return grams
+
+
+@dataclass(frozen=True)
+class SparseRows:
+    """Rows in compressed sparse row form (what ``scipy.sparse.csr_matrix`` would hold)."""
+
+    indptr: np.ndarray
+    indices: np.ndarray
+    data: np.ndarray
+    shape: tuple[int, int]
+
+    def row(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        """The columns and weights of one row."""
+        start, end = self.indptr[number], self.indptr[number + 1]
+        return self.indices[start:end], self.data[start:end]
+
+    def toarray(self) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=self.data.dtype)
+        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
+        dense[rows, self.indices] = self.data
+        return dense
+
+
+class Postings:
+    """Document rows stored by term (the transpose of ``SparseRows``), for dot products with
+    one query row: only the postings of the query's own terms are read."""
+
+    def __init__(self, rows: SparseRows) -> None:
+        self.size = rows.shape[0]
+        owner = np.repeat(np.arange(rows.shape[0], dtype=np.int32), np.diff(rows.indptr))
+        order = np.argsort(rows.indices, kind="stable")
+        self.documents = owner[order]
+        self.weights = rows.data[order]
+        self.starts = np.searchsorted(rows.indices[order], np.arange(rows.shape[1] + 1))
+
+    def dot(self, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Every document's dot product with the query row (``columns``, ``weights``)."""
+        begin, end = self.starts[columns], self.starts[columns + 1]
+        lengths = end - begin
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(self.size, dtype=np.float32)
+        # Positions of every posting of every query term, without a Python loop.
+        offsets = np.repeat(begin - np.cumsum(lengths) + lengths, lengths)
+        positions = offsets + np.arange(total)
+        products = self.weights[positions] * np.repeat(weights, lengths)
+        return np.bincount(self.documents[positions], weights=products,
+                           minlength=self.size).astype(np.float32)
 
 
 class CharTfidf:
@@ -61,35 +108,45 @@ class CharTfidf:
         return Counter(char_wb_ngrams(self.preprocessor(text), self.min_n, self.max_n))
 
     def fit(self, texts: Sequence[str]) -> CharTfidf:
+        self._fit_counts([self._counts(text) for text in texts])
+        return self
+
+    def fit_transform(self, texts: Sequence[str]) -> SparseRows:
+        """``fit(texts).transform(texts)``, counting each text's n-grams once."""
+        counts = [self._counts(text) for text in texts]
+        self._fit_counts(counts)
+        return self._rows(counts)
+
+    def _fit_counts(self, counts: Sequence[Counter[str]]) -> None:
         document_frequency: Counter[str] = Counter()
-        for text in texts:
-            document_frequency.update(self._counts(text).keys())
+        for text_counts in counts:
+            document_frequency.update(text_counts.keys())
         terms = sorted(document_frequency)
         self.vocabulary = {term: column for column, term in enumerate(terms)}
-        documents = len(texts)
+        documents = len(counts)
         self.idf = np.array(
             [math.log((1 + documents) / (1 + document_frequency[t])) + 1.0 for t in terms],
             dtype=np.float64)
-        return self
 
-    def transform(self, texts: Sequence[str]) -> sparse.csr_matrix:
+    def transform(self, texts: Sequence[str]) -> SparseRows:
+        return self._rows([self._counts(text) for text in texts])
+
+    def _rows(self, counts: Sequence[Counter[str]]) -> SparseRows:
         indptr, indices, values = [0], [], []
-        for text in texts:
-            row: dict[int, float] = {}
-            for term, count in self._counts(text).items():
-                column = self.vocabulary.get(term)
-                if column is not None:
-                    row[column] = (1.0 + math.log(count)) * self.idf[column]
-            columns = sorted(row)
-            weights = np.array([row[c] for c in columns], dtype=np.float64)
+        vocabulary, idf = self.vocabulary, self.idf
+        for text_counts in counts:
+            found = [(vocabulary[t], c) for t, c in text_counts.items() if t in vocabulary]
+            found.sort()
+            columns = [column for column, _count in found]
+            weights = (1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))
+                       ) * idf[columns]
             norm = float(np.sqrt((weights * weights).sum()))
             if norm > 0:
                 weights /= norm
             indices.extend(columns)
-            values.extend(weights.tolist())
+            values.append(weights)
             indptr.append(len(indices))
-        return sparse.csr_matrix(
-            (np.asarray(values, dtype=self.dtype), np.asarray(indices, dtype=np.int32),
-             np.asarray(indptr, dtype=np.int32)),
-            shape=(len(texts), len(self.vocabulary)),
-        )
+        data = np.concatenate(values) if values else np.zeros(0)
+        return SparseRows(
+            np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
+            data.astype(self.dtype), (len(counts), len(vocabulary)))
