@@ -11,7 +11,14 @@ from typing import Any
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import Context, default_config, err, out, pass_ctx
+from triage_desk.cli_support import (
+    Context,
+    default_config,
+    err,
+    keep_start_up_objects,
+    out,
+    pass_ctx,
+)
 
 
 @click.group()
@@ -47,6 +54,7 @@ def run(ctx: Context) -> None:
     from triage_desk.service import serve
 
     app = build_app(ctx.config)
+    keep_start_up_objects()
     listener = ctx.config.smtp_listener
     err.print(
         f"Triage Desk running: SMTP {listener.host}:{listener.port}, database "

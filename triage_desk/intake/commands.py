@@ -9,7 +9,7 @@ import threading
 
 import click
 
-from triage_desk.cli_support import Context, err, pass_ctx
+from triage_desk.cli_support import Context, err, keep_start_up_objects, pass_ctx
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,7 @@ def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool) -> No
         raise click.BadParameter(f"unknown mailbox(es) {unknown}; configured: {sorted(known)}",
                                  param_hint="--mailbox")
     app = build_app(config)
+    keep_start_up_objects()
     if once:
         results = fetch_once(config, app.email_intake, app.sessions, names=names)
         failed = False
