@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from fractions import Fraction
 
+import numpy as np
 import pytest
 
 from triage_desk.classifier.data import DATA_DIR, load_examples
@@ -56,14 +57,15 @@ def test_dev_split_figures_hold(classifier: Classifier):
     """What the model reaches on the held-out dev split, through the whole classifier.
 
     Issue 4 asks for macro-F1 ≥ 0.90 per head and ≥ 60 % auto-accept coverage. This model
-    reaches category ≈ 0.89, feedback type ≈ 0.86 and 97 % precision at ≈ 48 % coverage;
-    the bounds below sit a little under that, so a change that makes triage worse fails.
+    reaches category ≈ 0.93, feedback type ≈ 0.89 and 97 % precision at ≈ 60 % coverage;
+    the bounds below sit under that (new training data moves each figure a little), so a
+    change that makes triage worse fails.
     """
     meta = classifier.meta
-    assert meta["category_macro_f1"] >= 0.86
-    assert meta["feedback_macro_f1"] >= 0.83
+    assert meta["category_macro_f1"] >= 0.88
+    assert meta["feedback_macro_f1"] >= 0.85
     assert meta["auto_accept_precision"] >= 0.97
-    assert meta["auto_accept_coverage"] >= 0.3
+    assert meta["auto_accept_coverage"] >= 0.45
     for language in ("en", "lv", "ru"):
         row = meta["by_language"][language]
         assert row["category_macro_f1"] >= 0.8, language
@@ -111,9 +113,28 @@ def test_fast_path_and_cascade(classifier: Classifier):
     assert [p.category for p in full] == ["consultation", "emergency"]
     for prediction in full:
         assert 0 <= prediction.confidence <= 1
-        assert prediction.confidence == min(prediction.category_confidence,
-                                            prediction.feedback_confidence)
         assert prediction.auto_accept == (prediction.confidence >= classifier.threshold)
+
+
+def test_the_confidence_is_the_acceptance_models_probability(classifier: Classifier):
+    model = classifier.model
+    assert model.acceptance is not None
+    dev, predictions = _dev_predictions(classifier)
+    texts = [model_text(e.subject, e.body) for e in dev]
+    allowed = [MUNICIPAL if e.desk == "municipal" else EPARAKSTS for e in dev]
+    probabilities = model.probabilities(texts, allowed)  # the fast stage alone
+    category, feedback = model.decide(probabilities)
+    fast = model.confidence(probabilities, category, feedback)
+    served = classifier.classify_many([ClassifierInput(e.subject, e.body, a)
+                                       for e, a in zip(dev, allowed, strict=True)],
+                                      semantic=False)
+    assert [p.confidence for p in served] == [round(float(c), 4) for c in fast]
+    # It ranks: the suggestions it is surest of are right more often than the rest.
+    both = np.array([p.category == e.category and p.feedback_type == e.feedback_type
+                     for p, e in zip(predictions, dev, strict=True)])
+    confidence = np.array([p.confidence for p in predictions])
+    surest = confidence >= np.median(confidence)
+    assert both[surest].mean() > both[~surest].mean() + 0.1
 
 
 def test_versions_are_saved_safely_and_reload_identically(tmp_path, classifier):
@@ -183,9 +204,15 @@ def test_training_records_its_data_and_figures(classifier: Classifier):
     assert meta["embedder"] and meta["training_seconds"] > 0
     settings = meta["settings"]
     assert 0 < settings["suspension_threshold"] <= 0.5
-    assert 0 < settings["blend"] < 1
+    assert set(settings["blends"]) == {"category", "feedback"}
+    assert all(0 < w < 1 for w in settings["blends"].values())
     cv = meta["cross_validation"]
     assert cv["folds"] == 5 and cv["size"] == meta["train_size"]
+    # Out of fold (nested), the acceptance model accepts about as much as the lower of the two
+    # confidences did, or more, at the same precision (measured: 0.357 → 0.386).
+    rules = cv["auto_accept_rules"]
+    assert rules["acceptance_model"] >= rules["lower_confidence"] - 0.03
+    assert cv["auto_accept"]["coverage"] == rules["acceptance_model"]
     # The cascade was chosen to cost the always-semantic blend almost nothing out of fold.
     assert cv["cascade"]["both_right"] >= cv["always_semantic"]["both_right"] - 0.03
     assert cv["cascade"]["semantic_share"] < 0.8

@@ -9,9 +9,15 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import EXAMPLE_CONFIG
+from triage_desk.classifier.acceptance import (
+    acceptance_features,
+    feature_names,
+    fit_acceptance,
+)
 from triage_desk.classifier.data import Example, load_examples
 from triage_desk.classifier.decisions import decision_examples
 from triage_desk.classifier.features import TextFeatures
+from triage_desk.classifier.model import HeadResult, Probabilities, TriageModel
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelStore
 from triage_desk.classifier.text import model_text
@@ -222,3 +228,47 @@ def test_the_auto_accept_threshold_is_never_below_the_out_of_fold_one(classifier
     assert floored.auto_accept_threshold == pytest.approx(own.auto_accept_threshold + 0.01)
     assert floored.details["own_threshold"] == own.auto_accept_threshold
     assert floored.auto_accept_coverage <= own.auto_accept_coverage
+
+
+def test_the_acceptance_model_is_a_calibrated_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    matrix = np.column_stack([rng.normal(size=2000), rng.normal(5, 3, size=2000),
+                              np.ones(2000)])  # a constant column, as a desk's categories
+    correct = rng.random(2000) < 1 / (1 + np.exp(-2 * matrix[:, 0]))
+    model = fit_acceptance(matrix, correct, ["x", "noise", "constant"], c=0.1)
+    reference = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=5000))
+    expected = reference.fit(matrix, correct).predict_proba(matrix)[:, 1]
+    np.testing.assert_allclose(model.score(matrix), expected, rtol=1e-6, atol=1e-9)
+    assert model.score(matrix).mean() == pytest.approx(correct.mean(), abs=0.01)
+    assert model.coef[0] > 1 and abs(model.coef[1]) < 0.1
+    everything_right = fit_acceptance(matrix, np.ones(2000, dtype=bool), ["x", "n", "c"])
+    assert (everything_right.score(matrix) > 0.99).all()
+
+
+def test_acceptance_features_and_the_fallback_confidence():
+    categories, feedback_types = ["application", "feedback", "suspension"], ["none", "praise"]
+    category = np.array([[0.9, 0.05, 0.05], [0.2, 0.3, 0.5]])
+    feedback = np.array([[0.99, 0.01], [0.4, 0.6]])
+    allowed = np.array([[True, True, True], [True, True, False]])
+    matrix = acceptance_features(
+        category, feedback, np.array([False, True]), allowed, ["application", "suspension"],
+        [0.9, 0.5], ["none", "praise"], [0.99, 0.6], categories, feedback_types)
+    names = feature_names(categories, feedback_types)
+    assert matrix.shape == (2, len(names))
+    column = dict(zip(names, matrix.T, strict=True))
+    np.testing.assert_allclose(column["log_product"], np.log([0.9 * 0.99, 0.5 * 0.6]))
+    np.testing.assert_allclose(column["margin_category"], [0.85, 0.2])
+    assert column["semantic"].tolist() == [0, 1]
+    assert column["predicted_category=suspension"].tolist() == [0, 1]
+    assert column["predicted_feedback=praise"].tolist() == [0, 1]
+    assert column["desk_allows=suspension"].tolist() == [1, 0]
+    # A model without an acceptance model (as before training chose one): the product.
+    model = TriageModel()
+    probabilities = Probabilities(category, feedback, np.array([False, True]))
+    heads = (HeadResult(["application", "suspension"], [0.9, 0.5]),
+             HeadResult(["none", "praise"], [0.99, 0.6]))
+    np.testing.assert_allclose(model.confidence(probabilities, *heads), [0.891, 0.3])

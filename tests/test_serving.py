@@ -14,6 +14,7 @@ from triage_desk.classifier import serving
 from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier, ClassifierInput
 from triage_desk.classifier.store import ModelStore
+from triage_desk.classifier.text import model_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,6 +48,33 @@ def test_serving_arrays_give_the_same_probabilities(saved):
     one = Classifier(full, meta).classify_many(items, semantic=False)
     two = Classifier(served, meta).classify_many(items, semantic=False)
     assert one == two
+
+
+def test_serving_arrays_give_the_same_auto_accept_confidence(saved):
+    store, version = saved
+    full, _ = store.load(version)
+    served, _ = store.load_for_serving(version)
+    assert full.acceptance is not None and served.acceptance is not None
+    assert served.acceptance.features == full.acceptance.features
+    examples = load_examples()[:200]
+    texts = [model_text(e.subject, e.body) for e in examples]
+    allowed = [{"application", "suspension", "feedback"} if e.desk == "eparaksts" else None
+               for e in examples]
+    width = full.semantic_category_head.coef_.shape[1] if full.has_semantic_stage else 0
+    vectors = np.random.default_rng(2).normal(size=(len(texts), width)).astype(np.float32)
+    index = {t: i for i, t in enumerate(texts)}
+
+    def embed(rows: list[str]) -> np.ndarray:  # stands in for the e5 embedder
+        return vectors[[index[r] for r in rows]]
+
+    confidences = []
+    for model in (full, served):
+        probabilities = model.probabilities(texts, allowed, texts, embed)
+        confidences.append(model.confidence(probabilities, *model.decide(probabilities)))
+    if full.has_semantic_stage:
+        assert probabilities.semantic.any()
+    np.testing.assert_allclose(confidences[0], confidences[1], rtol=1e-5, atol=1e-7)
+    assert ((confidences[1] >= 0) & (confidences[1] <= 1)).all()
 
 
 def test_a_version_without_serving_arrays_still_loads(saved):

@@ -23,7 +23,9 @@ class Prediction:
     category_confidence: float
     feedback_type: str
     feedback_confidence: float
-    confidence: float  # the lower of the two heads: both must be right to auto-accept
+    # P(category and feedback type both right), the acceptance model's: auto-accept compares
+    # it with the version's threshold
+    confidence: float
     auto_accept: bool
     language: str
     model_version: str
@@ -81,6 +83,7 @@ class Classifier:
             texts, [i.allowed_categories for i in items],
             [embedding_text(i.subject, i.body) for i in items] if use_semantic else None)
         category, feedback = self.model.decide(probabilities)
+        confidences = self.model.confidence(probabilities, category, feedback)
         languages = detect_languages(
             [f"{i.subject}\n{i.body}" if i.subject else i.body for i in items],
             [i.default_language for i in items])
@@ -88,7 +91,7 @@ class Classifier:
         for index in range(len(items)):
             cat_conf = category.confidences[index]
             fb_conf = feedback.confidences[index]
-            confidence = min(cat_conf, fb_conf)
+            confidence = float(confidences[index])
             results.append(
                 Prediction(
                     category=category.labels[index],

@@ -63,12 +63,16 @@ def print_evaluation(console: Console, result: Evaluation, meta: dict[str, Any])
         console.print(confusion_text(d[f"{key}_labels"], d[f"{key}_confusion"]),
                       highlight=False, soft_wrap=True)
     console.print(
-        f"auto-accept: threshold {result.auto_accept_threshold:.4f} (chosen on the dev split "
-        f"for ≥ 97 % precision), precision {result.auto_accept_precision:.1%}, coverage "
-        f"{result.auto_accept_coverage:.1%}")
+        f"auto-accept: threshold {result.auto_accept_threshold:.4f} on P(both heads right) "
+        f"(chosen on the dev split for ≥ 97 % precision), precision "
+        f"{result.auto_accept_precision:.1%}, coverage {result.auto_accept_coverage:.1%}")
     oof = meta.get("auto_accept_threshold_oof")
     if oof is not None:
         console.print(f"  (out-of-fold predictions on the train split would choose {oof:.4f})")
+    rules = meta.get("cross_validation", {}).get("auto_accept_rules")
+    if rules:
+        console.print("  out of fold, coverage at 97 % precision: " + ", ".join(
+            f"{name.replace('_', ' ')} {value:.1%}" for name, value in rules.items()))
 
 
 def confusion_png(result: Evaluation, path: Path, title: str = "") -> Path:

@@ -3,10 +3,10 @@
 A model version is saved twice: as a skops file (the full scikit-learn objects, for
 evaluation and retraining) and as a serving pair, ``serving.npz`` (arrays only, read with
 ``allow_pickle=False``, so nothing in it can run code) plus ``serving.json`` (labels,
-settings, scalars). Prediction needs only each head's coefficients, intercepts and classes
-and the feature vocabulary; loading the pair instead of the skops file keeps scikit-learn
-(~70 MB and ~1 s of imports) out of every intake process. A test checks that both give the
-same probabilities.
+settings, scalars). Prediction needs only each head's coefficients, intercepts and classes,
+the feature vocabulary and the acceptance model's weights; loading the pair instead of the
+skops file keeps scikit-learn (~70 MB and ~1 s of imports) out of every intake process. A test
+checks that both give the same probabilities and confidences.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from triage_desk.classifier.acceptance import AcceptanceModel
 from triage_desk.classifier.features import TextFeatures
 from triage_desk.classifier.model import Settings, TriageModel
 
@@ -69,6 +70,10 @@ def export(model: TriageModel, folder: Path) -> None:
                     meta["features"][key] = list(item) if isinstance(item, tuple) else item
         elif isinstance(value, Settings):
             meta["settings"] = dataclasses.asdict(value)
+        elif isinstance(value, AcceptanceModel):
+            arrays[f"{name}.coef"] = np.asarray(value.coef, dtype=np.float64)
+            meta["acceptance"] = {"attribute": name, "features": list(value.features),
+                                  "intercept": float(value.intercept)}
         else:
             raise TypeError(f"serving: TriageModel.{name} is a {type(value).__name__}; teach "
                             "classifier/serving.py to save it")
@@ -99,4 +104,8 @@ def load(folder: Path) -> TriageModel:
     features.__setstate__(state)
     setattr(model, meta["features_attribute"], features)
     model.settings = Settings(**meta["settings"])
+    if "acceptance" in meta:
+        stored = meta["acceptance"]
+        setattr(model, stored["attribute"], AcceptanceModel(
+            stored["features"], arrays[f"{stored['attribute']}.coef"], stored["intercept"]))
     return model

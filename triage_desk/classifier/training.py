@@ -1,9 +1,10 @@
 """Training a model version, choosing its settings by cross-validation, measuring it on dev.
 
 The dev split is never trained on and never used to choose anything but the auto-accept
-threshold (as the issue asks). Every other choice — the cascade's escalation point, the blend,
-the calibration temperatures, the suspension threshold — is made on out-of-fold predictions
-of a 5-fold cross-validation of the train split.
+threshold (as the issue asks). Every other choice — the cascade's escalation point, each
+head's blend, the calibration temperatures, the suspension threshold, the acceptance model
+that gives the auto-accept confidence — is made on out-of-fold predictions of a 5-fold
+cross-validation of the train split.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.model_selection import StratifiedKFold
 from threadpoolctl import threadpool_limits
 
+from triage_desk.classifier.acceptance import AcceptanceModel, feature_names, fit_acceptance
 from triage_desk.classifier.data import Example, data_hash
 from triage_desk.classifier.embedding import (
     EMBEDDER,
@@ -218,8 +220,10 @@ def with_augmentation(data: Prepared, share: float) -> Prepared:
 
 
 def _fit(data: Prepared, like: TriageModel) -> TriageModel:
-    return TriageModel(c_fast=like.category_head.C, c_semantic=like.c_semantic).fit(
-        data.texts, data.categories, data.feedback, data.embeddings)
+    return TriageModel(
+        c_fast=like.category_head.C, c_semantic=like.c_semantic,
+        c_fast_feedback=like.feedback_head.C, c_semantic_feedback=like.c_semantic_feedback,
+    ).fit(data.texts, data.categories, data.feedback, data.embeddings)
 
 
 def _out_of_fold(
@@ -261,7 +265,7 @@ def _score(probabilities: Probabilities, model: TriageModel, data: Prepared) -> 
     cat, fb = np.array(category.labels), np.array(feedback.labels)
     suspension = data.categories == SUSPENSION
     both = (cat == data.categories) & (fb == data.feedback)
-    confidence = np.minimum(category.confidences, feedback.confidences)
+    confidence = model.confidence(probabilities, category, feedback)
     return {
         "auto_accept_coverage": choose_threshold(confidence.tolist(), both.tolist())[2],
         "category_macro_f1": float(f1_score(data.categories, cat, average="macro")),
@@ -276,9 +280,9 @@ def _score(probabilities: Probabilities, model: TriageModel, data: Prepared) -> 
 def choose_settings(
     model: TriageModel, data: Prepared, allowed: dict[str, set[str]], say: Say,
     augment: float = 0.0,
-) -> tuple[Settings, dict[str, Any]]:
-    """Blend, temperatures, escalation point and suspension threshold from out-of-fold
-    predictions of the train split."""
+) -> tuple[Settings, AcceptanceModel, dict[str, Any]]:
+    """Blends, temperatures, escalation point, suspension threshold and the acceptance model
+    from out-of-fold predictions of the train split."""
     fast_c, fast_f, sem_c, sem_f = _out_of_fold(data, model, say, augment)
     cats, fbs = model.categories, model.feedback_types
     mask = model.category_mask([allowed.get(d) for d in data.desks], len(data.texts))
@@ -301,16 +305,10 @@ def choose_settings(
         return probe.combine((fast_c, fast_f), mask, oracle)
 
     if semantic:
-        best_blend, best_value = 0.5, -1.0
-        for blend in (0.3, 0.4, 0.5, 0.6, 0.7):
-            settings.blend = blend
-            scored = _score(run(1.01), probe, data)
-            value = scored["category_macro_f1"] + scored["feedback_macro_f1"]
-            if value > best_value + 1e-9:
-                best_blend, best_value = blend, value
-        settings.blend = best_blend
-        mixed_c = restrict(best_blend * fast_c + (1 - best_blend) * sem_c, mask)
-        mixed_f = best_blend * fast_f + (1 - best_blend) * sem_f
+        _choose_blends(settings, lambda: _score(run(1.01), probe, data))
+        wc, wf = settings.blends["category"], settings.blends["feedback"]
+        mixed_c = restrict(wc * fast_c + (1 - wc) * sem_c, mask)
+        mixed_f = wf * fast_f + (1 - wf) * sem_f
         t["blend_category"] = _temperature(mixed_c, data.categories, cats)
         t["blend_feedback"] = _temperature(mixed_f, data.feedback, fbs)
         always = _score(run(1.01), probe, data)
@@ -343,14 +341,10 @@ def choose_settings(
         threshold = float(scores[allowed_misses]) if len(scores) else 0.5
         # Rounded down, so the example it was set by stays above it.
         settings.suspension_threshold = math.floor(min(0.5, max(0.05, threshold)) * 1e4) / 1e4
-    # The auto-accept threshold the out-of-fold predictions support, kept for comparison
-    # with the dev split's (``evaluate`` can take it as a floor: ``at_least``).
-    category, feedback = probe.decide(final)
-    both = (np.array(category.labels) == data.categories) & (
-        np.array(feedback.labels) == data.feedback)
-    confidence = np.minimum(category.confidences, feedback.confidences)
-    report["auto_accept"] = dict(zip(("threshold", "precision", "coverage"), choose_threshold(
-        confidence.tolist(), both.tolist()), strict=True))
+    # The acceptance model, and the auto-accept threshold the out-of-fold predictions support
+    # (kept for comparison with the dev split's; ``evaluate`` can take it as a floor).
+    acceptance, report["auto_accept"], report["auto_accept_rules"] = _choose_acceptance(
+        probe, final, data)
     # The comparisons again, with the suspension threshold now chosen.
     chosen_point = settings.escalate_below
     report["fast_only"] = _score(run(None), probe, data)
@@ -363,12 +357,60 @@ def choose_settings(
                          data.subset(np.flatnonzero(data.languages == language)))
         for language in LANGUAGES if (data.languages == language).any()
     }
-    return settings, report
+    return settings, acceptance, report
+
+
+def _choose_blends(settings: Settings, score: Callable[[], dict[str, float]]) -> None:
+    """Each head's blend weight for its own macro-F1 out of fold (semantic stage always)."""
+    for head in ("category", "feedback"):
+        best, best_value = 0.5, -1.0
+        for blend in (0.3, 0.4, 0.5, 0.6, 0.7):
+            settings.blends[head] = blend
+            value = score()[f"{head}_macro_f1"]
+            if value > best_value + 1e-9:
+                best, best_value = blend, value
+        settings.blends[head] = best
+
+
+def _choose_acceptance(
+    model: TriageModel, final: Probabilities, data: Prepared
+) -> tuple[AcceptanceModel, dict[str, float], dict[str, float]]:
+    """The acceptance model, fitted on the out-of-fold predictions of the cascade.
+
+    Also what auto-accept reaches out of fold with it, measured nested (fitted on four
+    fifths of the rows, scored on the fifth, so the figure is not its own training fit),
+    and for comparison the coverage at the target precision of the simpler rules.
+    """
+    category, feedback = model.decide(final)
+    both = (np.array(category.labels) == data.categories) & (
+        np.array(feedback.labels) == data.feedback)
+    matrix = model.acceptance_features(final, category, feedback)
+    names = feature_names(model.categories, model.feedback_types)
+    nested = _nested_scores(matrix, both, names)
+    reached = dict(zip(("threshold", "precision", "coverage"), choose_threshold(
+        nested.tolist(), both.tolist()), strict=True))
+    cat, fb = np.array(category.confidences), np.array(feedback.confidences)
+    rules = {name: choose_threshold(score.tolist(), both.tolist())[2] for name, score in (
+        ("lower_confidence", np.minimum(cat, fb)), ("product", cat * fb),
+        ("acceptance_model", nested))}
+    return fit_acceptance(matrix, both, names), reached, rules
+
+
+def _nested_scores(matrix: np.ndarray, correct: np.ndarray, names: list[str]) -> np.ndarray:
+    if min(int(correct.sum()), int((~correct).sum())) < FOLDS:  # too few to split: in-sample
+        return fit_acceptance(matrix, correct, names).score(matrix)
+    scores = np.zeros(len(correct))
+    folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0)
+    for fit_rows, held in folds.split(matrix, correct):
+        scores[held] = fit_acceptance(matrix[fit_rows], correct[fit_rows], names).score(
+            matrix[held])
+    return scores
 
 
 def _rows(p: Probabilities, rows: np.ndarray) -> Probabilities:
     return Probabilities(p.category[rows], p.feedback[rows], p.semantic[rows],
-                         None if p.unsure is None else p.unsure[rows])
+                         None if p.unsure is None else p.unsure[rows],
+                         None if p.allowed is None else p.allowed[rows])
 
 
 # --------------------------------------------------------------------------- measuring
@@ -424,7 +466,7 @@ def evaluate(
     category, feedback = model.decide(probabilities)
     predicted_c, predicted_f = np.array(category.labels), np.array(feedback.labels)
     both = (predicted_c == data.categories) & (predicted_f == data.feedback)
-    confidence = np.minimum(category.confidences, feedback.confidences)
+    confidence = model.confidence(probabilities, category, feedback)
     own_threshold = choose_threshold(confidence.tolist(), both.tolist())[0]
     if threshold is None:
         threshold = max(own_threshold, at_least)
@@ -528,8 +570,8 @@ def train(
         train_data = prepare(train_set, semantic=semantic, say=say)
         say(f"fitting on {len(train_set)} examples")
         model = _fit(with_augmentation(train_data, share), TriageModel())
-        settings, cv = choose_settings(model, train_data, allowed, say, share)
-        model.settings = settings
+        settings, acceptance, cv = choose_settings(model, train_data, allowed, say, share)
+        model.settings, model.acceptance = settings, acceptance
     seconds = time.perf_counter() - started
     meta: dict[str, Any] = {
         "format": MODEL_FORMAT,
@@ -542,7 +584,7 @@ def train(
         "allowed_categories": {d: sorted(c) for d, c in allowed.items()},
         "embedder": EMBEDDER if semantic else None,
         "settings": {
-            "escalate_below": settings.escalate_below, "blend": settings.blend,
+            "escalate_below": settings.escalate_below, "blends": dict(settings.blends),
             "suspension_threshold": settings.suspension_threshold,
             "temperatures": dict(settings.temperatures),
         },
