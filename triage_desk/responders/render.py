@@ -129,6 +129,9 @@ class TemplateRenderer:
 
     ``template_dirs`` are searched first, in order, then the package's own templates, so a
     deployment overrides any file by putting one with the same relative path in its dir.
+    Templates are read once per process (a changed or added file takes effect at the next
+    start): intake renders one per mail, and checking the files each time cost more than
+    rendering.
     """
 
     def __init__(self, template_dirs: Sequence[Path] | None = None) -> None:
@@ -142,7 +145,9 @@ class TemplateRenderer:
             autoescape=_autoescape,
             trim_blocks=True,
             lstrip_blocks=True,
+            auto_reload=False,
         )
+        self._found: dict[tuple[str, str, str], str] = {}
         self._env.filters["without_reply_prefix"] = without_reply_prefix
         self._env.filters["end_sentence"] = end_sentence
         self._env.filters["join_words"] = join_words
@@ -163,9 +168,13 @@ class TemplateRenderer:
         return [f"{d}/{kind}.{lang}{SUFFIX}" for lang in languages for d in desks]
 
     def _find(self, kind: str, desk: str, language: str) -> str:
+        key = (kind, desk, language)
+        if key in self._found:
+            return self._found[key]
         tried = self.candidates(kind, desk, language)
         for name in tried:
             if any((directory / name).is_file() for directory in self.directories):
+                self._found[key] = name
                 return name
         places = ", ".join(str(d) for d in self.directories)
         raise TemplateMissingError(
