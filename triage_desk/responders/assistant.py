@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -295,18 +296,30 @@ def normalise(text: str) -> str:
     return " ".join(w for w in text.split() if w not in _STOP_WORDS)
 
 
+_ENDINGS_BY_LENGTH = tuple(
+    (length, frozenset(e for e in _ENDINGS if len(e) == length))
+    for length in sorted({len(e) for e in _ENDINGS}, reverse=True)
+)
+
+
 @functools.lru_cache(maxsize=1 << 16)  # the same words come back in every question
 def stem(word: str) -> str:
     """A crude stem of a normalised word: "paroles" → "parol", "пароля" → "парол"."""
-    for ending in _ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= _MIN_STEM:
-            return word[: -len(ending)][:_MAX_STEM]
+    # The longest ending that leaves a long enough stem (one set lookup per length).
+    for length, endings in _ENDINGS_BY_LENGTH:
+        if len(word) - length >= _MIN_STEM and word[-length:] in endings:
+            return word[:-length][:_MAX_STEM]
     return word[:_MAX_STEM]
 
 
 def stems(text: str) -> list[str]:
     """The stems of the words in ``text`` that say something (no stop words, no numbers)."""
-    return [stem(w) for w in normalise(text).split() if len(w) >= 2 and not w.isdigit()]
+    return normalised_stems(normalise(text))
+
+
+def normalised_stems(normalised: str) -> list[str]:
+    """``stems`` of a text already through ``normalise``."""
+    return [stem(w) for w in normalised.split() if len(w) >= 2 and not w.isdigit()]
 
 
 def _article_text(article: Article) -> str:
@@ -322,7 +335,7 @@ class _Index:
     units: Postings  # title, question variants and keywords, one row each
     unit_owner: np.ndarray  # article position of each unit row
     whole: Postings  # one row per article: everything it says
-    vocabularies: list[frozenset[str]]  # word stems of each article
+    stem_articles: dict[str, np.ndarray]  # each word stem: the articles that use it
 
     @classmethod
     def build(cls, articles: list[Article]) -> _Index:
@@ -334,7 +347,7 @@ class _Index:
                     unit_texts.append(text)
                     owners.append(position)
         whole_texts = [_article_text(a) for a in articles]
-        vectorizer = CharTfidf(normalise, ngram_range=(3, 5), dtype=np.float32)
+        vectorizer = CharTfidf(normalise, ngram_range=(3, 5), dtype=np.float32)  # as _Question
         rows = vectorizer.fit_transform(unit_texts + whole_texts)
         split = len(unit_texts)
         return cls(
@@ -343,13 +356,13 @@ class _Index:
             units=Postings(_slice(rows, 0, split)),
             unit_owner=np.asarray(owners, dtype=np.int64),
             whole=Postings(_slice(rows, split, rows.shape[0])),
-            vocabularies=[frozenset(stems(text)) for text in whole_texts],
+            stem_articles=_articles_by_stem([stems(text) for text in whole_texts]),
         )
 
-    def scores(self, question: str) -> np.ndarray:
-        question = question[:MAX_QUESTION_CHARS]
-        columns, weights = self.vectorizer.transform([question]).row(0)
-        question_stems = set(stems(question))
+    def scores(self, question: str | _Question) -> np.ndarray:
+        query = question if isinstance(question, _Question) else _Question.of(question)
+        columns, weights = self.vectorizer.row(query.ngrams)
+        question_stems = query.stems
         if len(columns) == 0 or not question_stems:
             return np.zeros(len(self.articles), dtype=np.float32)
         unit_sims = self.units.dot(columns, weights)
@@ -357,12 +370,37 @@ class _Index:
         np.maximum.at(best_unit, self.unit_owner, unit_sims)
         whole_sims = self.whole.dot(columns, weights)
         similarity = UNIT_WEIGHT * best_unit + (1.0 - UNIT_WEIGHT) * whole_sims
-        coverage = np.fromiter(
-            (sum(s in vocabulary for s in question_stems) for vocabulary in self.vocabularies),
-            dtype=np.float32,
-            count=len(self.articles),
-        ) / len(question_stems)
+        found = [self.stem_articles[s] for s in question_stems if s in self.stem_articles]
+        covered = (np.bincount(np.concatenate(found), minlength=len(self.articles))
+                   if found else np.zeros(len(self.articles)))
+        coverage = covered.astype(np.float32) / len(question_stems)
         return similarity * (1.0 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * coverage)
+
+
+# Every index vectorises the same way (normalise, then n-grams); a question is analysed once
+# for all of them.
+_QUESTION_ANALYSER = CharTfidf(str, ngram_range=(3, 5))
+
+
+@dataclass(frozen=True)
+class _Question:
+    """A question as every index reads it: its n-gram counts and its word stems."""
+
+    ngrams: Counter[str]
+    stems: frozenset[str]
+
+    @classmethod
+    def of(cls, text: str) -> _Question:
+        normalised = normalise(text[:MAX_QUESTION_CHARS])
+        return cls(_QUESTION_ANALYSER.counts(normalised), frozenset(normalised_stems(normalised)))
+
+
+def _articles_by_stem(article_stems: list[list[str]]) -> dict[str, np.ndarray]:
+    owners: dict[str, list[int]] = {}
+    for position, words in enumerate(article_stems):
+        for word in set(words):
+            owners.setdefault(word, []).append(position)
+    return {word: np.array(positions, dtype=np.int64) for word, positions in owners.items()}
 
 
 def _slice(rows: SparseRows, start: int, end: int) -> SparseRows:
@@ -434,24 +472,27 @@ class Assistant:
             return []
         desk_languages = self.languages(desk)
         first = [language] if language in desk_languages else []
+        query = _Question.of(question)
         for group in (first, [lang for lang in desk_languages if lang != language]):
-            found = _best_by_slug(self._above(question, desk, group, threshold))
+            found = _best_by_slug(self._above(query, desk, group, threshold))
             if found:
                 return found[:limit]
         return []
 
     def _above(
-        self, question: str, desk: str, languages: list[str], threshold: float
+        self, query: _Question, desk: str, languages: list[str], threshold: float
     ) -> Iterator[ArticleMatch]:
         """The matches scoring at least ``threshold`` (the rest are never built)."""
         for lang in languages:
             index = self._index(desk, lang)
             if index is None:
                 continue
-            for article, score in zip(index.articles, index.scores(question).tolist(),
-                                      strict=True):
-                if _shown(score) >= threshold:  # as score_all's matches would compare
-                    yield _match(article, score)
+            scores = index.scores(query)
+            # Candidates within rounding of the threshold; then exactly as a match compares.
+            for position in np.flatnonzero(scores >= threshold - 1e-4).tolist():
+                score = float(scores[position])
+                if _shown(score) >= threshold:
+                    yield _match(index.articles[position], score)
 
 
 def _best_by_slug(matches: Iterable[ArticleMatch]) -> list[ArticleMatch]:

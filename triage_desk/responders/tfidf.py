@@ -107,6 +107,15 @@ class CharTfidf:
     def _counts(self, text: str) -> Counter[str]:
         return Counter(char_wb_ngrams(self.preprocessor(text), self.min_n, self.max_n))
 
+    def counts(self, text: str) -> Counter[str]:
+        """The n-gram counts of ``text``: the same for every vectoriser with this
+        preprocessor and n-gram range, so a text scored against several can share them."""
+        return self._counts(text)
+
+    def row(self, counts: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One text's columns and weights, from its ``counts``."""
+        return self._rows([counts]).row(0)
+
     def fit(self, texts: Sequence[str]) -> CharTfidf:
         self._fit_counts([self._counts(text) for text in texts])
         return self
