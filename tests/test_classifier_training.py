@@ -272,3 +272,17 @@ def test_acceptance_features_and_the_fallback_confidence():
     heads = (HeadResult(["application", "suspension"], [0.9, 0.5]),
              HeadResult(["none", "praise"], [0.99, 0.6]))
     np.testing.assert_allclose(model.confidence(probabilities, *heads), [0.891, 0.3])
+
+
+def test_feature_rows_multiply_as_scipy_does():
+    """Serving multiplies the features by the heads' coefficients without SciPy."""
+    texts = ["Sistēma nestrādā, lūdzu palīdzēt", "", "Не работает вход в систему", "ok"] * 70
+    features = TextFeatures(min_df_words=1).fit(texts[:4])
+    rows = features.transform(texts)
+    rng = np.random.default_rng(0)
+    coef = rng.standard_normal((3, features.n_features)).astype(np.float32)
+    expected = np.asarray(rows.to_scipy() @ coef.T)
+    np.testing.assert_allclose(rows @ coef.T, expected, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(rows @ np.ascontiguousarray(coef.T), expected, rtol=1e-6,
+                               atol=1e-9)
+    assert (rows @ coef.T)[1].tolist() == [0.0, 0.0, 0.0]  # the empty text

@@ -90,7 +90,7 @@ def test_a_version_without_serving_arrays_still_loads(saved):
             (folder / f"{name}.away").rename(folder / name)
 
 
-def test_serving_does_not_import_scikit_learn(saved):
+def test_serving_does_not_import_scikit_learn_or_scipy(saved):
     store, _version = saved
     code = (
         "import sys, json\n"
@@ -100,10 +100,11 @@ def test_serving_does_not_import_scikit_learn(saved):
         f"c = load_classifier(Path({str(store.root)!r}), train_if_missing=False)\n"
         "p = c.classify_many([ClassifierInput('', 'Sistēma nestrādā', None)], semantic=False)\n"
         "print(json.dumps({'sklearn': 'sklearn' in sys.modules, 'skops': 'skops' in "
-        "sys.modules, 'category': p[0].category}))\n"
+        "sys.modules, 'scipy': 'scipy' in sys.modules, 'category': p[0].category}))\n"
     )
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, check=True)
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["category"]
     assert not report["sklearn"] and not report["skops"], report
+    assert not report["scipy"], report  # the fast stage's product is plain NumPy

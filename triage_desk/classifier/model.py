@@ -51,7 +51,7 @@ def head_proba(head: LogisticRegression, matrix) -> np.ndarray:
     for one message)."""
     coef = head.coef_
     if coef.shape[0] == 1:  # a two-class head
-        return head.predict_proba(matrix)
+        return head.predict_proba(matrix.to_scipy() if hasattr(matrix, "to_scipy") else matrix)
     scores = np.asarray(matrix @ coef.T) + head.intercept_
     scores -= scores.max(axis=1, keepdims=True)
     np.exp(scores, out=scores)
