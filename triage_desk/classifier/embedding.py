@@ -37,6 +37,7 @@ _SPACES = re.compile(r"\s+")
 
 _lock = threading.Lock()
 _calls = threading.Lock()
+_saving = threading.Lock()
 _model = None
 
 
@@ -158,9 +159,14 @@ class EmbeddingCache:
         return np.stack([self._vectors[k] for k in keys]).astype(np.float32)
 
     def _save(self) -> None:
+        with _saving:  # training's cross-validation threads may save at once
+            self._save_now()
+
+    def _save_now(self) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp.npz")
+            temp = self.path.with_name(
+                f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
             keys = np.array(list(self._vectors), dtype="S20")
             vectors = np.stack(list(self._vectors.values())).astype(np.float32)
             np.savez(temp, keys=keys, vectors=vectors)
