@@ -64,6 +64,11 @@ class FeatureRows:
     def nnz(self) -> int:
         return len(self.data)
 
+    def row(self, number: int) -> tuple[np.ndarray, np.ndarray]:
+        """The columns and weights of one row."""
+        start, end = self.indptr[number], self.indptr[number + 1]
+        return self.indices[start:end], self.data[start:end]
+
     def __matmul__(self, dense: np.ndarray) -> np.ndarray:
         """Rows × a dense (features × k) matrix. For one message this is ~15× quicker than
         SciPy's product (whose argument checks dominate); for thousands, a few times slower,

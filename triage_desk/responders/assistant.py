@@ -35,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
+from triage_desk.classifier.features import FeatureRows
 from triage_desk.classifier.text import fold_diacritics
-from triage_desk.responders.tfidf import CharTfidf, Postings, SparseRows
+from triage_desk.responders.tfidf import CharTfidf, Postings, char_wb_ngrams
 
 KB_ROOT = Path(__file__).resolve().parent.parent / "templates" / "kb"
 LANGUAGES = ("lv", "en", "ru")
@@ -48,6 +49,7 @@ COVERAGE_WEIGHT = 0.4
 DEFAULT_MIN_SCORE = 0.22
 # Long mails say what they are about early; the cap bounds the cost of the rare long one.
 MAX_QUESTION_CHARS = 1000
+NGRAMS = (3, 5)  # character n-gram lengths the indexes compare
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FRONT_KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
@@ -347,7 +349,7 @@ class _Index:
                     unit_texts.append(text)
                     owners.append(position)
         whole_texts = [_article_text(a) for a in articles]
-        vectorizer = CharTfidf(normalise, ngram_range=(3, 5), dtype=np.float32)  # as _Question
+        vectorizer = CharTfidf(normalise, ngram_range=NGRAMS, dtype=np.float32)
         rows = vectorizer.fit_transform(unit_texts + whole_texts)
         split = len(unit_texts)
         return cls(
@@ -377,14 +379,10 @@ class _Index:
         return similarity * (1.0 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * coverage)
 
 
-# Every index vectorises the same way (normalise, then n-grams); a question is analysed once
-# for all of them.
-_QUESTION_ANALYSER = CharTfidf(str, ngram_range=(3, 5))
-
-
 @dataclass(frozen=True)
 class _Question:
-    """A question as every index reads it: its n-gram counts and its word stems."""
+    """A question as every index reads it (normalised, then n-grams, as each index's
+    vectoriser does): analysed once for all of a desk's languages."""
 
     ngrams: Counter[str]
     stems: frozenset[str]
@@ -392,7 +390,8 @@ class _Question:
     @classmethod
     def of(cls, text: str) -> _Question:
         normalised = normalise(text[:MAX_QUESTION_CHARS])
-        return cls(_QUESTION_ANALYSER.counts(normalised), frozenset(normalised_stems(normalised)))
+        return cls(Counter(char_wb_ngrams(normalised, *NGRAMS)),
+                   frozenset(normalised_stems(normalised)))
 
 
 def _articles_by_stem(article_stems: list[list[str]]) -> dict[str, np.ndarray]:
@@ -403,11 +402,11 @@ def _articles_by_stem(article_stems: list[list[str]]) -> dict[str, np.ndarray]:
     return {word: np.array(positions, dtype=np.int64) for word, positions in owners.items()}
 
 
-def _slice(rows: SparseRows, start: int, end: int) -> SparseRows:
+def _slice(rows: FeatureRows, start: int, end: int) -> FeatureRows:
     """Rows ``start:end`` of ``rows``."""
     first, last = rows.indptr[start], rows.indptr[end]
-    return SparseRows(rows.indptr[start:end + 1] - first, rows.indices[first:last],
-                      rows.data[first:last], (end - start, rows.shape[1]))
+    return FeatureRows(rows.data[first:last], rows.indices[first:last],
+                       rows.indptr[start:end + 1] - first, (end - start, rows.shape[1]))
 
 
 class Assistant:

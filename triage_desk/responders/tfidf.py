@@ -20,9 +20,10 @@ import math
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
+
+from triage_desk.classifier.features import FeatureRows
 
 _WHITE_SPACES = re.compile(r"\s\s+")
 
@@ -41,32 +42,11 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
     return grams
 
 
-@dataclass(frozen=True)
-class SparseRows:
-    """Rows in compressed sparse row form (what ``scipy.sparse.csr_matrix`` would hold)."""
-
-    indptr: np.ndarray
-    indices: np.ndarray
-    data: np.ndarray
-    shape: tuple[int, int]
-
-    def row(self, number: int) -> tuple[np.ndarray, np.ndarray]:
-        """The columns and weights of one row."""
-        start, end = self.indptr[number], self.indptr[number + 1]
-        return self.indices[start:end], self.data[start:end]
-
-    def toarray(self) -> np.ndarray:
-        dense = np.zeros(self.shape, dtype=self.data.dtype)
-        rows = np.repeat(np.arange(self.shape[0]), np.diff(self.indptr))
-        dense[rows, self.indices] = self.data
-        return dense
-
-
 class Postings:
-    """Document rows stored by term (the transpose of ``SparseRows``), for dot products with
+    """Document rows stored by term (the transpose of ``FeatureRows``), for dot products with
     one query row: only the postings of the query's own terms are read."""
 
-    def __init__(self, rows: SparseRows) -> None:
+    def __init__(self, rows: FeatureRows) -> None:
         self.size = rows.shape[0]
         owner = np.repeat(np.arange(rows.shape[0], dtype=np.int32), np.diff(rows.indptr))
         order = np.argsort(rows.indices, kind="stable")
@@ -107,11 +87,6 @@ class CharTfidf:
     def _counts(self, text: str) -> Counter[str]:
         return Counter(char_wb_ngrams(self.preprocessor(text), self.min_n, self.max_n))
 
-    def counts(self, text: str) -> Counter[str]:
-        """The n-gram counts of ``text``: the same for every vectoriser with this
-        preprocessor and n-gram range, so a text scored against several can share them."""
-        return self._counts(text)
-
     def row(self, counts: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
         """One text's columns and weights, from its ``counts``."""
         return self._rows([counts]).row(0)
@@ -120,7 +95,7 @@ class CharTfidf:
         self._fit_counts([self._counts(text) for text in texts])
         return self
 
-    def fit_transform(self, texts: Sequence[str]) -> SparseRows:
+    def fit_transform(self, texts: Sequence[str]) -> FeatureRows:
         """``fit(texts).transform(texts)``, counting each text's n-grams once."""
         counts = [self._counts(text) for text in texts]
         self._fit_counts(counts)
@@ -137,10 +112,10 @@ class CharTfidf:
             [math.log((1 + documents) / (1 + document_frequency[t])) + 1.0 for t in terms],
             dtype=np.float64)
 
-    def transform(self, texts: Sequence[str]) -> SparseRows:
+    def transform(self, texts: Sequence[str]) -> FeatureRows:
         return self._rows([self._counts(text) for text in texts])
 
-    def _rows(self, counts: Sequence[Counter[str]]) -> SparseRows:
+    def _rows(self, counts: Sequence[Counter[str]]) -> FeatureRows:
         indptr, indices, values = [0], [], []
         vocabulary, idf = self.vocabulary, self.idf
         for text_counts in counts:
@@ -156,6 +131,6 @@ class CharTfidf:
             values.append(weights)
             indptr.append(len(indices))
         data = np.concatenate(values) if values else np.zeros(0)
-        return SparseRows(
-            np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64),
-            data.astype(self.dtype), (len(counts), len(vocabulary)))
+        return FeatureRows(
+            data.astype(self.dtype), np.asarray(indices, dtype=np.int64),
+            np.asarray(indptr, dtype=np.int64), (len(counts), len(vocabulary)))
