@@ -12,11 +12,19 @@ import pytest
 
 from triage_desk.classifier import serving
 from triage_desk.classifier.data import load_examples
+from triage_desk.classifier.embedding import DIMENSIONS, MessageEmbeddings
 from triage_desk.classifier.predict import Classifier, ClassifierInput
 from triage_desk.classifier.store import ModelStore
 from triage_desk.classifier.text import model_text
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _random_sentences(rng: np.random.Generator, messages: int) -> MessageEmbeddings:
+    """One to four random sentence vectors per message."""
+    counts = rng.integers(1, 5, size=messages)
+    vectors = rng.normal(size=(int(counts.sum()), DIMENSIONS)).astype(np.float32)
+    return MessageEmbeddings(vectors, np.concatenate([[0], np.cumsum(counts)]))
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +46,7 @@ def test_serving_arrays_give_the_same_probabilities(saved):
     texts = [e.body for e in load_examples()[:300]]
     pairs = [(full.fast_raw(texts), served.fast_raw(texts))]
     if full.has_semantic_stage:
-        width = full.semantic_category_head.coef_.shape[1]
-        embeddings = np.random.default_rng(1).normal(size=(7, width)).astype(np.float32)
+        embeddings = _random_sentences(np.random.default_rng(1), 7)
         pairs.append((full.semantic_raw(embeddings), served.semantic_raw(embeddings)))
     for ours, theirs in pairs:
         for x, y in zip(ours, theirs, strict=True):
@@ -60,12 +67,11 @@ def test_serving_arrays_give_the_same_auto_accept_confidence(saved):
     texts = [model_text(e.subject, e.body) for e in examples]
     allowed = [{"application", "suspension", "feedback"} if e.desk == "eparaksts" else None
                for e in examples]
-    width = full.semantic_category_head.coef_.shape[1] if full.has_semantic_stage else 0
-    vectors = np.random.default_rng(2).normal(size=(len(texts), width)).astype(np.float32)
+    embedded = _random_sentences(np.random.default_rng(2), len(texts))
     index = {t: i for i, t in enumerate(texts)}
 
-    def embed(rows: list[str]) -> np.ndarray:  # stands in for the e5 embedder
-        return vectors[[index[r] for r in rows]]
+    def embed(rows: list[str]) -> MessageEmbeddings:  # stands in for the e5 embedder
+        return embedded.subset([index[r] for r in rows])
 
     confidences = []
     for model in (full, served):

