@@ -225,21 +225,28 @@ def with_augmentation(data: Prepared, share: float) -> Prepared:
 
 
 def _fit(data: Prepared, like: TriageModel) -> TriageModel:
-    return TriageModel(
+    """A new model with ``like``'s regularisation, fitted on ``data``."""
+    return _fit_into(TriageModel(
         c_fast=like.category_head.C, c_semantic=like.c_semantic,
         c_fast_feedback=like.feedback_head.C, c_semantic_feedback=like.c_semantic_feedback,
-    ).fit(data.texts, data.categories, data.feedback, data.embeddings,
-          groups=[e.id.removesuffix(AUGMENTED) for e in data.examples],
-          originals=[not e.id.endswith(AUGMENTED) for e in data.examples])
+    ), data)
+
+
+def _fit_into(model: TriageModel, data: Prepared) -> TriageModel:
+    return model.fit(data.texts, data.categories, data.feedback, data.embeddings,
+                     groups=[e.id.removesuffix(AUGMENTED) for e in data.examples],
+                     originals=[not e.id.endswith(AUGMENTED) for e in data.examples])
 
 
 def _out_of_fold(
     data: Prepared, model: TriageModel, say: Say, augment: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Raw fast and semantic probabilities for every train example, from models that never
-    saw it (5 folds, stratified by category)."""
+    saw it (5 folds, stratified by category). ``model`` itself, unfitted, is fitted on all of
+    ``data`` (augmented by ``augment``) alongside the folds."""
     n = len(data.texts)
-    cats, fbs = model.categories, model.feedback_types
+    # The heads' classes, as scikit-learn orders them (``model`` is not fitted yet).
+    cats, fbs = sorted(set(data.categories.tolist())), sorted(set(data.feedback.tolist()))
     fast_c, fast_f = np.zeros((n, len(cats))), np.zeros((n, len(fbs)))
     sem_c, sem_f = np.zeros((n, len(cats))), np.zeros((n, len(fbs)))
     folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(
@@ -258,11 +265,19 @@ def _out_of_fold(
                 raw_f, part.feedback_types, fbs)
         say(f"cross-validation fold {number + 1}/{FOLDS} done")
 
-    # Two folds at a time: the solvers spend most of their time in NumPy and SciPy, which
-    # release the interpreter lock, so the second core halves the wait. Each fold writes
-    # only its own held-out rows.
+    def final() -> None:
+        _fit_into(model, with_augmentation(data, augment))
+        say("model fitted on every train example")
+
+    # Two fits at a time: the solvers spend most of their time in NumPy and SciPy, which
+    # release the interpreter lock, so the second core halves the wait. The final model is
+    # one more job beside the folds (the biggest, so first): six jobs fill both threads,
+    # where fitting it before the folds left a core idle twice. Each fold writes only its own
+    # held-out rows.
     with ThreadPoolExecutor(max_workers=CV_THREADS) as pool:
-        list(pool.map(fold, range(len(folds))))
+        jobs = [pool.submit(final)] + [pool.submit(fold, n) for n in range(len(folds))]
+        for job in jobs:
+            job.result()
     return fast_c, fast_f, sem_c, sem_f
 
 
@@ -298,7 +313,8 @@ def choose_settings(
     augment: float = 0.0,
 ) -> tuple[Settings, AcceptanceModel, dict[str, Any]]:
     """Blends, temperatures, escalation point, suspension threshold and the acceptance model
-    from out-of-fold predictions of the train split."""
+    from out-of-fold predictions of the train split; ``model`` (unfitted) is fitted on the
+    whole train split on the way."""
     fast_c, fast_f, sem_c, sem_f = _out_of_fold(data, model, say, augment)
     cats, fbs = model.categories, model.feedback_types
     mask = model.category_mask([allowed.get(d) for d in data.desks], len(data.texts))
@@ -584,8 +600,8 @@ def train(
     with threadpool_limits(1, user_api="blas"):  # two cores: threads only fight each other
         say(f"preparing {len(train_set)} examples")
         train_data = prepare(train_set, semantic=semantic, say=say)
-        say(f"fitting on {len(train_set)} examples")
-        model = _fit(with_augmentation(train_data, share), TriageModel())
+        say(f"fitting on {len(train_set)} examples, and {FOLDS} cross-validation folds")
+        model = TriageModel()  # fitted in choose_settings, beside the folds
         settings, acceptance, cv = choose_settings(model, train_data, allowed, say, share)
         model.settings, model.acceptance = settings, acceptance
     seconds = time.perf_counter() - started
