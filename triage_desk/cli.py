@@ -15,7 +15,7 @@ from triage_desk.cli_support import (
     Context,
     default_config,
     err,
-    keep_start_up_objects,
+    long_lived_start_up,
     out,
     pass_ctx,
 )
@@ -50,11 +50,11 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
 @pass_ctx
 def run(ctx: Context) -> None:
     """Run all configured listeners, the dispatcher and the scheduler."""
-    from triage_desk.app import build_app
-    from triage_desk.service import serve
+    with long_lived_start_up():
+        from triage_desk.app import build_app
+        from triage_desk.service import serve
 
-    app = build_app(ctx.config)
-    keep_start_up_objects()
+        app = build_app(ctx.config)
     listener = ctx.config.smtp_listener
     err.print(
         f"Triage Desk running: SMTP {listener.host}:{listener.port}, database "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -41,10 +43,24 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def keep_start_up_objects() -> None:
-    """Exempt what start-up built (modules, the model, mappers, templates) from the cyclic
-    garbage collector: it lives until exit, yet every full collection would walk it again,
-    and so would interpreter shutdown (~0.15 s). For long-running commands, after building
-    the app; never in tests (what it freezes is never collected)."""
-    gc.collect()
-    gc.freeze()
+@contextmanager
+def long_lived_start_up() -> Iterator[None]:
+    """Start-up of a long-running command (`run`, `fetch`): imports and building the app.
+
+    What is built here (modules, the model, mappers, templates) lives until exit. The cyclic
+    garbage collector is paused meanwhile: start-up makes some 200,000 such objects and
+    almost no garbage (about 1,300 objects, 0.4 MB), yet its allocations would start
+    collections that walk everything built so far, again and again (~0.1 s). On success it
+    is all frozen out of the collector (gc.freeze), so later full collections and
+    interpreter shutdown skip it (~0.15 s). No full collection before freezing: it would
+    walk everything once more (~0.07 s) to find only that bit of garbage. Never in tests:
+    what is frozen is never collected.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+        gc.freeze()
+    finally:
+        if enabled:
+            gc.enable()

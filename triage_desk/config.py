@@ -124,9 +124,11 @@ class CalendarConfig(Strict):
     def _known_country(cls, value: str | None) -> str | None:
         if not value:
             return None
-        import holidays
+        # The registry's codes, not holidays.list_supported_countries(): that imports every
+        # country's module (~250 of them, ~60 ms at each start) to list their subdivisions.
+        from holidays.registry import EntityLoader
 
-        if value.upper() not in holidays.list_supported_countries():
+        if value.upper() not in EntityLoader.get_country_codes():
             raise ValueError(
                 f"the holidays package has no country {value!r}; use an ISO code such as 'LV'"
             )

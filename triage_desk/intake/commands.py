@@ -9,7 +9,7 @@ import threading
 
 import click
 
-from triage_desk.cli_support import Context, err, keep_start_up_objects, pass_ctx
+from triage_desk.cli_support import Context, err, long_lived_start_up, pass_ctx
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +28,26 @@ def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool) -> No
     Without --once it keeps listening, with reconnects, until Ctrl+C; `triage run` does the
     same next to the SMTP listener and the dispatcher.
     """
-    from triage_desk.app import build_app
-    from triage_desk.intake.imap_listener import fetch_once, listeners_for, stop_imap_listeners
+    with long_lived_start_up():
+        from triage_desk.app import build_app
+        from triage_desk.intake.imap_listener import (
+            fetch_once,
+            listeners_for,
+            stop_imap_listeners,
+        )
 
-    config = ctx.config
-    known = {m.name for d in config.desks.values() for m in d.mailboxes}
-    if not known:
-        raise click.ClickException(
-            "no IMAP mailboxes are configured; add [[desks.<desk>.mailboxes]] with name, host, "
-            "username and password_env")
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise click.BadParameter(f"unknown mailbox(es) {unknown}; configured: {sorted(known)}",
-                                 param_hint="--mailbox")
-    app = build_app(config)
-    keep_start_up_objects()
+        config = ctx.config
+        known = {m.name for d in config.desks.values() for m in d.mailboxes}
+        if not known:
+            raise click.ClickException(
+                "no IMAP mailboxes are configured; add [[desks.<desk>.mailboxes]] with name, "
+                "host, username and password_env")
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise click.BadParameter(
+                f"unknown mailbox(es) {unknown}; configured: {sorted(known)}",
+                param_hint="--mailbox")
+        app = build_app(config)
     if once:
         results = fetch_once(config, app.email_intake, app.sessions, names=names)
         failed = False
