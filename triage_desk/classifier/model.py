@@ -76,8 +76,9 @@ def fit_sentence_head(
     """A linear score per class for single sentences, fitted on each sentence with its
     message's label (a complaint sentence in a complaint; the other sentences of that message
     are noise the least-squares fit averages out). Ridge, not logistic regression: one linear
-    solve, fast enough to refit inside every cross-validation fold, and as good here (out of
-    fold, feedback macro-F1 in the blend 0.889 against 0.891)."""
+    solve, fast enough to refit inside every cross-validation fold, and about as good here
+    (out of fold, feedback macro-F1 in the blend 0.889, against 0.891 with a logistic
+    regression that took four times as long)."""
     from sklearn.linear_model import Ridge
 
     targets = np.where(np.asarray(labels)[:, None] == np.asarray(classes)[None, :], 1.0, -1.0)
@@ -223,7 +224,7 @@ class TriageModel:
         for number in range(SENTENCE_FOLDS):
             held = np.flatnonzero(fold == number)
             if not len(held) or not (originals & (fold != number)).any():
-                continue  # a tiny training set: no evidence rather than none to learn from
+                continue  # too few messages for this fold: its rows keep zero evidence
             head = self._sentence_head(embeddings, labels, originals & (fold != number))
             evidence[held] = embeddings.subset(held).max_scores(head.coef_, head.intercept_)
         return evidence
