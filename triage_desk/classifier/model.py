@@ -222,10 +222,10 @@ class TriageModel:
         fold = np.array([zlib.crc32(g.encode()) % SENTENCE_FOLDS for g in groups])
         evidence = np.zeros((len(labels), len(self.feedback_types)), dtype=np.float32)
         for number in range(SENTENCE_FOLDS):
-            held = np.flatnonzero(fold == number)
-            if not len(held) or not (originals & (fold != number)).any():
+            held, learn_from = np.flatnonzero(fold == number), originals & (fold != number)
+            if not len(held) or not learn_from.any():
                 continue  # too few messages for this fold: its rows keep zero evidence
-            head = self._sentence_head(embeddings, labels, originals & (fold != number))
+            head = self._sentence_head(embeddings, labels, learn_from)
             evidence[held] = embeddings.subset(held).max_scores(head.coef_, head.intercept_)
         return evidence
 
