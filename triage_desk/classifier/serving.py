@@ -4,9 +4,9 @@ A model version is saved twice: as a skops file (the full scikit-learn objects, 
 evaluation and retraining) and as a serving pair, ``serving.npz`` (arrays only, read with
 ``allow_pickle=False``, so nothing in it can run code) plus ``serving.json`` (labels,
 settings, scalars). Prediction needs only each head's coefficients, intercepts and classes,
-the feature vocabulary and the acceptance model's weights; loading the pair instead of the
-skops file keeps scikit-learn (~70 MB and ~1 s of imports) out of every intake process. A test
-checks that both give the same probabilities and confidences.
+the network head's layers, the feature vocabulary and the acceptance model's weights;
+loading the pair instead of the skops file keeps scikit-learn (~70 MB and ~1 s of imports)
+out of every intake process. A test checks that both give the same probabilities and confidences.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import numpy as np
 from triage_desk.classifier.acceptance import AcceptanceModel
 from triage_desk.classifier.features import TextFeatures
 from triage_desk.classifier.model import Settings, TriageModel
+from triage_desk.classifier.network import NetworkHead
 
 SERVING_ARRAYS = "serving.npz"
 SERVING_META = "serving.json"
@@ -52,10 +53,14 @@ def _is_head(value: object) -> bool:
 def export(model: TriageModel, folder: Path) -> None:
     """Write the serving pair for ``model`` into ``folder``."""
     arrays: dict[str, np.ndarray] = {}
-    meta: dict[str, Any] = {"heads": {}, "scalars": {}, "features": {}}
+    meta: dict[str, Any] = {"heads": {}, "networks": {}, "scalars": {}, "features": {}}
     for name, value in vars(model).items():
         if value is None or isinstance(value, bool | int | float | str):
             meta["scalars"][name] = value
+        elif isinstance(value, NetworkHead):  # before _is_head: it has classes_ too
+            meta["networks"][name] = [str(c) for c in value.classes_]
+            for key in _NETWORK_ARRAYS:
+                arrays[f"{name}.{key}"] = np.asarray(getattr(value, key))
         elif _is_head(value):
             classes = [str(c) for c in value.classes_]
             meta["heads"][name] = classes
@@ -81,6 +86,9 @@ def export(model: TriageModel, folder: Path) -> None:
     (folder / SERVING_META).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
 
+_NETWORK_ARRAYS = tuple(f.name for f in dataclasses.fields(NetworkHead) if f.name != "classes_")
+
+
 def exists(folder: Path) -> bool:
     return (folder / SERVING_ARRAYS).exists() and (folder / SERVING_META).exists()
 
@@ -96,6 +104,10 @@ def load(folder: Path) -> TriageModel:
     for name, classes in meta["heads"].items():
         setattr(model, name, LinearHead(arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
                                         np.asarray(classes, dtype=object)))
+    for name, classes in meta.get("networks", {}).items():
+        setattr(model, name, NetworkHead(
+            **{key: arrays[f"{name}.{key}"] for key in _NETWORK_ARRAYS},
+            classes_=np.asarray(classes, dtype=object)))
     features = TextFeatures.__new__(TextFeatures)
     state: dict[str, Any] = {
         key: tuple(v) if isinstance(v, list) else v for key, v in meta["features"].items()}
