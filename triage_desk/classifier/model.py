@@ -9,7 +9,7 @@
   train split, blend asked for every message: feedback macro-F1 0.882 → 0.888; cascade:
   0.876 → 0.879, auto-accept coverage at 97 % 0.316 → 0.342). Its feedback probabilities
   are the average of that logistic regression and small neural networks on the same inputs
-  (``network``; out of fold, cascade feedback macro-F1 0.883 → 0.892). The distinctions that
+  (``network``; out of fold, cascade feedback macro-F1 0.883 → 0.891). The distinctions that
   matter (is there a workaround? is everyone blocked?) are about meaning more than words;
   this stage costs tens of milliseconds a message, so it is asked only when the fast stage
   is unsure (a cascade), and its probabilities are blended with the fast ones.
@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # scikit-learn is imported where heads are fitted, not where 
 # The saved layout; ``store`` refuses files of another format with "run triage train".
 # 3: a blend per head, the acceptance model (the auto-accept threshold is on its scale).
 # 4: the semantic feedback head also reads the sentence head's best sentence per type.
-# 5: a network head beside the semantic feedback head (``network``), the two averaged.
+# 5: networks beside the semantic feedback head (``network``), the two averaged.
 MODEL_FORMAT = 5
 SUSPENSION = "suspension"
 FEEDBACK = "feedback"  # the category of a message that is only feedback
