@@ -208,11 +208,14 @@ def test_training_records_its_data_and_figures(classifier: Classifier):
     assert all(0 < w < 1 for w in settings["blends"].values())
     cv = meta["cross_validation"]
     assert cv["folds"] == 5 and cv["size"] == meta["train_size"]
-    # Out of fold (nested), the acceptance model accepts about as much as the lower of the two
-    # confidences did, or more, at the same precision (measured: 0.357 → 0.386).
-    rules = cv["auto_accept_rules"]
-    assert rules["acceptance_model"] >= rules["lower_confidence"] - 0.03
-    assert cv["auto_accept"]["coverage"] == rules["acceptance_model"]
+    # Out of fold (nested), the acceptance model ranks suggestions at least as well as the
+    # simpler rules: fewer errors among those it is surest of (measured: 0.037 against 0.039
+    # for the product of the confidences and 0.040 for the lower one). Coverage at exactly
+    # 97 % is too jumpy to compare (see training._choose_acceptance); it is only recorded.
+    errors = cv["auto_accept_rules_error"]
+    assert errors["acceptance_model"] <= errors["lower_confidence"] + 0.002
+    assert errors["acceptance_model"] <= errors["product"] + 0.002
+    assert cv["auto_accept"]["coverage"] == cv["auto_accept_rules"]["acceptance_model"]
     # The cascade was chosen to cost the always-semantic blend almost nothing out of fold.
     assert cv["cascade"]["both_right"] >= cv["always_semantic"]["both_right"] - 0.03
     assert cv["cascade"]["semantic_share"] < 0.8

@@ -73,6 +73,10 @@ def print_evaluation(console: Console, result: Evaluation, meta: dict[str, Any])
     if rules:
         console.print("  out of fold, coverage at 97 % precision: " + ", ".join(
             f"{name.replace('_', ' ')} {value:.1%}" for name, value in rules.items()))
+    errors = meta.get("cross_validation", {}).get("auto_accept_rules_error")
+    if errors:
+        console.print("  out of fold, error rate among the surest 20–60 %: " + ", ".join(
+            f"{name.replace('_', ' ')} {value:.2%}" for name, value in errors.items()))
 
 
 def confusion_png(result: Evaluation, path: Path, title: str = "") -> Path:
