@@ -35,25 +35,31 @@ from triage_desk.config import load_config
 from triage_desk.intake import imap_listener
 
 config_path, marker, point, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+workers = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 app = build_app(load_config(config_path))
 calls = {"ingest": 0, "mark": 0}
+app.email_intake.start_workers(workers, ["municipal"])
+worker_pids = app.email_intake.workers.pids if app.email_intake.workers else []
 
 def pause():
     with open(marker + ".tmp", "w") as f:
-        f.write(str(os.getpid()))
+        f.write(" ".join(str(pid) for pid in [os.getpid(), *worker_pids]))
     os.replace(marker + ".tmp", marker)
     time.sleep(120)  # the test kills us here
 
-real_ingest = app.email_intake.ingest_many
-def ingest_many(mails):
+# With workers the fetcher stores through begin/finish (the next group is prepared
+# meanwhile); without, through ingest_many. Either way: pause around the commit.
+name = "finish" if workers else "ingest_many"
+real_store = getattr(app.email_intake, name)
+def store(*args, **kwargs):
     calls["ingest"] += 1
     if point == "fetched-not-committed" and calls["ingest"] == nth:
         pause()
-    outcomes = real_ingest(mails)
+    outcomes = real_store(*args, **kwargs)
     if point == "committed-not-checkpointed" and calls["ingest"] == nth:
         pause()
     return outcomes
-app.email_intake.ingest_many = ingest_many
+setattr(app.email_intake, name, store)
 
 real_mark = imap_listener.MailboxFetcher._after_commit
 def after_commit(self, client, uids, keywords):
@@ -174,27 +180,45 @@ CRASH_POINTS = [
 ]
 
 
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "with-worker"])
 @pytest.mark.parametrize(("point", "committed", "checkpoint", "marks", "refetched", "dups"),
                          CRASH_POINTS, ids=[p[0] for p in CRASH_POINTS])
 def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
         dovecot, models_dir, sqlite_url, tmp_path, point, committed, checkpoint, marks,
-        refetched, dups):
+        refetched, dups, workers):
     account = dovecot.add_user()
     account.append(mails(20, "k"))
     config = write_config(tmp_path, account, models_dir, batch_size=5)
     env = env_for(account, sqlite_url)
     marker = tmp_path / "paused"
-    # The third group of five: two groups are fully done when the process dies.
+    # The third group of five: two groups are fully done when the process dies. With a
+    # worker, the groups after it are already being prepared then: still nothing of them
+    # may be committed or marked.
     child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(config), str(marker), point, "3"],
+        [sys.executable, "-c", CHILD, str(config), str(marker), point, "3", str(workers)],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_file(marker, child, 60)
+        worker_pids = [int(pid) for pid in marker.read_text().split()[1:]]
+        assert len(worker_pids) == workers
         os.kill(child.pid, signal.SIGKILL)  # no cleanup, no finally blocks: a power cut
         child.communicate(timeout=10)
     finally:
         if child.poll() is None:
             child.kill()
+    # An orphaned worker notices that its main process is gone, and ends.
+    deadline = time.monotonic() + 10
+    while any(running(pid) for pid in worker_pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(running(pid) for pid in worker_pids)
     db = Db(sqlite_url)
     try:
         assert db.totals() == (committed, committed, committed)

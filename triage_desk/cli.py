@@ -47,8 +47,11 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 @main.command()
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Worker processes that parse and classify mail while the main one "
+                   "stores it (default: 1 with two or more cores, else 0).")
 @pass_ctx
-def run(ctx: Context) -> None:
+def run(ctx: Context, workers: int | None) -> None:
     """Run all configured listeners, the dispatcher and the scheduler."""
     with long_lived_start_up():
         from triage_desk.app import build_app
@@ -61,7 +64,7 @@ def run(ctx: Context) -> None:
         f"{app.engine.url.render_as_string(hide_password=True)}, model "
         f"{app.classifier.version}. Ctrl+C stops."
     )
-    asyncio.run(serve(app))
+    asyncio.run(serve(app, workers=workers))
 
 
 @main.command()

@@ -11,6 +11,7 @@ from triage_desk.app import App
 from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.workers import default_processes
 from triage_desk.refiner import refine_pending
 from triage_desk.scheduler import release_queued
 
@@ -40,8 +41,17 @@ async def _drain(job, idle_seconds: float, stop: asyncio.Event) -> None:  # type
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
 
-async def serve(app: App, stop: asyncio.Event | None = None) -> None:
+async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
+    """Until ``stop``: the listeners, the dispatcher, the scheduler and the refiner.
+
+    ``workers``: prepare worker processes for intake (``intake.workers``); default one with
+    two or more cores.
+    """
     stop = stop or asyncio.Event()
+    # Forked first: before any thread starts and before the language models load (their
+    # threads would be missing in the child).
+    app.email_intake.start_workers(default_processes() if workers is None else workers,
+                                   list(app.desks.by_name))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -76,4 +86,5 @@ async def serve(app: App, stop: asyncio.Event | None = None) -> None:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")

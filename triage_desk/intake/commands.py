@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+from typing import Any
 
 import click
 
@@ -21,8 +22,12 @@ log = logging.getLogger(__name__)
 @click.option("--mailbox", "names", multiple=True, metavar="NAME",
               help="Only this mailbox (repeatable); default: all configured mailboxes.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per mailbox on stdout.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Worker processes that parse and classify while this one stores "
+                   "(default: 1 with two or more cores, else 0).")
 @pass_ctx
-def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool) -> None:
+def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool,
+          workers: int | None) -> None:
     """Read the desks' IMAP mailboxes (IDLE or polling) into tickets.
 
     Without --once it keeps listening, with reconnects, until Ctrl+C; `triage run` does the
@@ -30,11 +35,8 @@ def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool) -> No
     """
     with long_lived_start_up():
         from triage_desk.app import build_app
-        from triage_desk.intake.imap_listener import (
-            fetch_once,
-            listeners_for,
-            stop_imap_listeners,
-        )
+        from triage_desk.intake.imap_listener import fetch_once  # noqa: F401  (at start-up)
+        from triage_desk.intake.workers import default_processes
 
         config = ctx.config
         known = {m.name for d in config.desks.values() for m in d.mailboxes}
@@ -48,6 +50,21 @@ def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool) -> No
                 f"unknown mailbox(es) {unknown}; configured: {sorted(known)}",
                 param_hint="--mailbox")
         app = build_app(config)
+    desks = sorted({name for name, desk in config.desks.items() for m in desk.mailboxes
+                    if not names or m.name in names})
+    # Forked before any thread starts (the listeners, the IMAP prefetch).
+    app.email_intake.start_workers(
+        default_processes() if workers is None else workers, desks)
+    try:
+        _fetch(app, once, names, as_json)
+    finally:
+        app.email_intake.close()
+
+
+def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
+    from triage_desk.intake.imap_listener import fetch_once, listeners_for, stop_imap_listeners
+
+    config = app.config
     if once:
         results = fetch_once(config, app.email_intake, app.sessions, names=names)
         failed = False

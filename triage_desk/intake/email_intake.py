@@ -1,8 +1,12 @@
 """Raw mail in, from any mail listener: parsed and processed, or quarantined with a reason.
 
 Both the SMTP listener and the IMAP fetcher hand every mail to ``EmailIntake.ingest``; it
-never raises for a bad mail (that is quarantined) and raises only when storage itself fails,
+never raises for a bad mail (that is quarantined) and raises only when storing itself fails,
 so the listener can make the sender (SMTP 451) or the mailbox (IMAP: not flagged) retry.
+
+A batch goes in two steps: ``begin`` hands it to a worker process, when there is one, for the
+work that needs no database (``intake.prepare``); ``finish`` stores it. A listener that begins
+the next batch before finishing this one keeps both the worker and the main process busy.
 """
 
 from __future__ import annotations
@@ -10,31 +14,24 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.email_parse import inbound_from_email
-from triage_desk.intake.errors import Deadline, MailRejected
-from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
+from triage_desk.intake.prepare import MailPreparer, Prepared, RawMail
+from triage_desk.intake.workers import PrepareWorkers, WorkerFailed, WorkerLost, fork_is_safe
 from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RawMail:
-    """One mail as a listener received it."""
-
-    raw: bytes
-    desk: str
-    source: str
-    received_at: dt.datetime
-    envelope_sender: str | None = None
-    envelope_recipients: tuple[str, ...] = ()
+__all__ = ["EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
+# A worker batch may take this long beyond the per-message limits of its mails before the
+# worker is given up for hung (forked with a lock some other thread held, say).
+WORKER_GRACE_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -49,6 +46,14 @@ class IngestOutcome:
         return self.result.ticket_number if self.result else ""
 
 
+@dataclass(frozen=True)
+class PendingMails:
+    """A batch between ``EmailIntake.begin`` and ``finish``."""
+
+    mails: list[RawMail]
+    future: Future[list[Prepared]] | None  # None: prepared in the main process at finish
+
+
 class EmailIntake:
     def __init__(
         self,
@@ -59,6 +64,37 @@ class EmailIntake:
         self.sessions = sessions
         self.pipeline = pipeline
         self.rules = rules
+        self.preparer = MailPreparer(pipeline.triage, rules)
+        self.workers: PrepareWorkers | None = None
+        self.worker_grace_seconds = WORKER_GRACE_SECONDS
+
+    def start_workers(self, processes: int = 1, desks: Sequence[str] = ()) -> None:
+        """Fork ``processes`` workers for ``prepare`` (none: everything in this process);
+        they load what the first mail for ``desks`` needs while the listeners start.
+
+        Fork before starting threads: a child inherits only the forking thread, and a lock
+        another thread holds at that moment stays held in the child (the result timeout in
+        ``finish`` covers that).
+        """
+        if processes <= 0 or self.workers is not None:
+            return
+        if not fork_is_safe():
+            log.warning("the language detector is already loaded in this process, and its "
+                        "threads would not survive a fork: preparing mail in this process")
+            return
+        self.workers = PrepareWorkers(self.preparer, processes, desks)
+        log.info("%d prepare worker(s) forked: pid %s", processes, ", ".join(
+            str(pid) for pid in self.workers.pids))
+
+    @property
+    def pipelined(self) -> bool:
+        """Whether ``begin`` hands work to a worker, so beginning ahead pays."""
+        return self.workers is not None
+
+    def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
+            self.workers = None
 
     def ingest(
         self,
@@ -81,31 +117,58 @@ class EmailIntake:
         """Like ``ingest_many``, but a bad mail is reported, not quarantined (again)."""
         return self._ingest(mails, quarantine=False)
 
-    def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
-        outcomes: list[IngestOutcome | None] = [None] * len(mails)
-        parsed: list[tuple[int, InboundMessage]] = []
-        for index, mail in enumerate(mails):
-            deadline = Deadline(self.rules.processing_time_limit_seconds)
+    def begin(self, mails: Sequence[RawMail]) -> PendingMails:
+        """Start preparing ``mails`` in a worker, if there is one; ``finish`` stores them."""
+        future = None
+        if self.workers is not None and mails:
             try:
-                inbound = inbound_from_email(
-                    mail.raw, mail.desk, mail.received_at, mail.envelope_sender,
-                    mail.envelope_recipients, rules=self.rules, deadline=deadline,
-                )
-                deadline.check()
-            except MailRejected as exc:
-                outcomes[index] = self._reject(mail, exc.reason, exc.detail, quarantine)
-                continue
-            except Exception as exc:  # a parser bug must not lose the mail either
-                log.exception("unexpected error parsing mail from %s", mail.source)
-                outcomes[index] = self._reject(
-                    mail, "unparseable", f"{type(exc).__name__}: {exc}", quarantine
-                )
-                continue
-            parsed.append((index, inbound))
-        results = self.pipeline.process_many([inbound for _index, inbound in parsed])
-        for (index, _inbound), result in zip(parsed, results, strict=True):
+                future = self.workers.submit(mails)
+            except WorkerLost as exc:
+                log.error("%s; preparing mail in the main process from now on", exc)
+                self.workers.close()
+                self.workers = None
+        return PendingMails(list(mails), future)
+
+    def finish(self, pending: PendingMails, quarantine: bool = True) -> list[IngestOutcome]:
+        """Quarantine the mails that cannot be taken in, store the rest in one transaction."""
+        mails = pending.mails
+        prepared = self._prepared(pending)
+        outcomes: list[IngestOutcome | None] = [None] * len(mails)
+        ready: list[tuple[int, Prepared]] = []
+        for index, (mail, item) in enumerate(zip(mails, prepared, strict=True)):
+            if item.triaged is None:
+                outcomes[index] = self._reject(mail, item.reason or "unprocessable",
+                                               item.detail or "", quarantine)
+            else:
+                ready.append((index, item))
+        results = self.pipeline.store([item.triaged for _index, item in ready
+                                       if item.triaged is not None])
+        for (index, _item), result in zip(ready, results, strict=True):
             outcomes[index] = IngestOutcome(result)
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _prepared(self, pending: PendingMails) -> list[Prepared]:
+        """The worker's result, or the same work done here when the worker could not."""
+        if pending.future is not None:
+            limit = (self.rules.processing_time_limit_seconds * len(pending.mails)
+                     + self.worker_grace_seconds)
+            try:
+                return pending.future.result(timeout=limit)
+            except WorkerFailed as exc:
+                log.warning("prepare worker failed (%s); preparing the batch here", exc)
+            except WorkerLost as exc:
+                log.error("%s; preparing its batch here", exc)
+            except FutureTimeout:
+                log.error("prepare worker overran %.1f s; stopping it and preparing its "
+                          "batch here", limit)
+                if self.workers is not None:
+                    pid = self.workers.worker_of(pending.future)
+                    if pid is not None:
+                        self.workers.stop(pid)
+        return self.preparer.prepare(pending.mails)
+
+    def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
+        return self.finish(self.begin(mails), quarantine)
 
     def _reject(
         self, mail: RawMail, reason: str, detail: str, quarantine: bool

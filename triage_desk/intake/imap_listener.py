@@ -24,12 +24,11 @@ import datetime as dt
 import logging
 import queue
 import random
-import re
 import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -59,6 +58,9 @@ FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"]
 # Mails stored per transaction (EmailIntake.ingest_many): classification and the commit are
 # shared by the group; the checkpoint advances and the marks are set after each group.
 GROUP = 64
+# Groups handed to the intake's worker ahead of the one being stored (``EmailIntake.begin``):
+# one keeps the worker busy while the main process stores; two ride out uneven groups.
+LOOKAHEAD = 2
 
 
 class Intake(Protocol):
@@ -143,28 +145,6 @@ def _utc(value: Any) -> dt.datetime:
             value = value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
     return dt.datetime.now(dt.UTC)
-
-
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FOLD = re.compile(rb"\r?\n[ \t]+")
-_THREAD_HEADER = re.compile(rb"^(message-id|in-reply-to|references):(.*)$",
-                            re.IGNORECASE | re.MULTILINE)
-_ANGLE_ID = re.compile(rb"<[^<>\s]+>")
-
-
-def _thread_ids(raw: bytes) -> tuple[str, set[str]]:
-    """(own Message-ID, Message-IDs it replies to), read cheaply from the header block."""
-    end = _HEADER_END.search(raw, 0, 65536)
-    header = _FOLD.sub(b" ", raw[: end.start() if end else 65536])
-    own = ""
-    refers: set[str] = set()
-    for name, value in _THREAD_HEADER.findall(header):
-        found = [m.decode("ascii", "replace").lower() for m in _ANGLE_ID.findall(value)]
-        if name.lower() == b"message-id":
-            own = own or (found[0] if found else "")
-        else:
-            refers.update(found)
-    return own, refers
 
 
 def _flag_names(flags: Any) -> set[str]:
@@ -259,23 +239,25 @@ class MailboxFetcher:
         source = f"imap:{self.mailbox.name}/{folder}"
         completed = 0
         with self._fetched(client, self._batches(todo)) as fetched:
-            for uids, data in fetched:
+            groups = (
+                group
+                for uids, data in fetched
                 # Another listener on the same mailbox may be ahead: skip what it committed.
-                ahead = checkpoints.last_uid(self.sessions, self.mailbox.name, folder,
-                                             uidvalidity)
-                entries = self._entries(uids, data, ahead, source, stats)
-                for group in self._groups(entries):
-                    if self.stop.is_set():
-                        return stats
-                    done, error = self._ingest_group(group, stats)
-                    self._commit_batch(client, folder, uidvalidity, done, stats)
-                    completed += len(done)
-                    if error is not None:
-                        raise StorageFailed(
-                            f"mailbox {self.mailbox.name} folder {folder}: storing UID "
-                            f"{error[0]} failed ({error[1]!r}); it and the mails after it "
-                            "stay waiting and are fetched again"
-                        ) from error[1]
+                for group in self._groups(self._entries(
+                    uids, data, checkpoints.last_uid(self.sessions, self.mailbox.name, folder,
+                                                     uidvalidity), source, stats))
+            )
+            for done, error in self._ingested(groups, stats):
+                self._commit_batch(client, folder, uidvalidity, done, stats)
+                completed += len(done)
+                if error is not None:
+                    raise StorageFailed(
+                        f"mailbox {self.mailbox.name} folder {folder}: storing UID "
+                        f"{error[0]} failed ({error[1]!r}); it and the mails after it "
+                        "stay waiting and are fetched again"
+                    ) from error[1]
+            if self.stop.is_set():
+                return stats
         if already and completed == len(todo):
             # Every new mail is done, so the checkpoint may pass the pre-marked ones too.
             checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity,
@@ -410,34 +392,58 @@ class MailboxFetcher:
     ) -> Iterator[list[tuple[int, RawMail | None]]]:
         """Groups of at most ``self.group`` mails, in UID order.
 
-        A reply to a mail of the same group starts a new group, so its parent is committed
-        before it and it joins the parent's ticket (the pipeline threads against what is
-        stored, not against the rest of its own transaction).
+        A reply may share a group with its parent: the pipeline threads it into the ticket
+        its parent opens in the same transaction.
         """
-        group: list[tuple[int, RawMail | None]] = []
-        ids: set[str] = set()
-        for uid, mail in entries:
-            own, refers = _thread_ids(mail.raw) if mail is not None else ("", set())
-            if group and (len(group) >= self.group or refers & ids):
-                yield group
-                group, ids = [], set()
-            group.append((uid, mail))
-            if own:
-                ids.add(own)
-        if group:
-            yield group
+        for start in range(0, len(entries), self.group):
+            yield entries[start:start + self.group]
+
+    def _ingested(
+        self, groups: Iterable[list[tuple[int, RawMail | None]]], stats: FetchStats
+    ) -> Iterator[tuple[list[int], tuple[int, BaseException] | None]]:
+        """Each group stored (``_ingest_group``), in order, until stopped.
+
+        With a pipelined intake (``EmailIntake`` with workers), up to ``LOOKAHEAD`` later
+        groups are begun (handed to a worker) before a group is stored. A group begun but
+        never stored (stop, failure) is simply not flagged, so it is fetched again.
+        """
+        intake = self.intake
+        if not getattr(intake, "pipelined", False):  # EmailIntake with workers is
+            for group in groups:
+                if self.stop.is_set():
+                    return
+                yield self._ingest_group(group, None, stats)
+            return
+        ahead: deque[tuple[list[tuple[int, RawMail | None]], Any]] = deque()
+        for group in groups:
+            mails = [mail for _uid, mail in group if mail is not None]
+            ahead.append((group, intake.begin(mails) if mails else None))
+            if len(ahead) > LOOKAHEAD:
+                if self.stop.is_set():
+                    return
+                yield self._ingest_group(*ahead.popleft(), stats)
+        while ahead:
+            if self.stop.is_set():
+                return
+            yield self._ingest_group(*ahead.popleft(), stats)
 
     def _ingest_group(
-        self, entries: list[tuple[int, RawMail | None]], stats: FetchStats
+        self, entries: list[tuple[int, RawMail | None]], pending: Any = None,
+        stats: FetchStats | None = None,
     ) -> tuple[list[int], tuple[int, BaseException] | None]:
         """Store a group in one transaction; if that fails, one by one up to the failure.
 
-        Returns the UIDs that are done (committed, quarantined or needing nothing), a prefix
-        of the group in UID order, and the failure that stopped it, if any.
+        ``pending`` is the group already begun by a pipelined intake. Returns the UIDs that
+        are done (committed, quarantined or needing nothing), a prefix of the group in UID
+        order, and the failure that stopped it, if any.
         """
+        stats = stats if stats is not None else FetchStats()
         mails = [mail for _uid, mail in entries if mail is not None]
         try:
-            outcomes = self.intake.ingest_many(mails) if mails else []
+            if pending is not None:
+                outcomes = self.intake.finish(pending)  # type: ignore[attr-defined]
+            else:
+                outcomes = self.intake.ingest_many(mails) if mails else []
         except Exception:
             log.warning("storing %d mails together failed; storing them one by one",
                         len(mails), exc_info=True)

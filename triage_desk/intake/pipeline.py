@@ -7,7 +7,8 @@ second ticket or a second acknowledgement.
 
 Messages are taken in batches (``process_many``): the model classifies a batch far faster
 than one message at a time, and one commit serves the whole batch. A single message is a
-batch of one.
+batch of one. Classification and everything else that needs no database is
+``intake.triage``; ``store`` takes its results, which may come from a worker process.
 """
 
 from __future__ import annotations
@@ -18,17 +19,18 @@ import logging
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
-from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
+from triage_desk.classifier.predict import Classifier, Prediction
+from triage_desk.config import EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
+from triage_desk.intake.triage import ArticleFinder, MessageTriage, Triaged, choose_labels
 from triage_desk.responders.acknowledgement import (
     ArticleSuggestion,
     acknowledgement_context,
@@ -43,7 +45,7 @@ from triage_desk.responders.outbox import (
     write_outbound,
 )
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.sla import DueTimes, due_times
+from triage_desk.sla import DueTimes
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.clients import Standing, representatives_of, standings
 from triage_desk.storage.models import (
@@ -64,15 +66,8 @@ _TICKET_IN_SUBJECT = re.compile(r"\[([A-Z]{2,6}-\d{4}-\d{6})\]")
 # Every automatic first reply (acknowledgement, 24/7 route, refusal) has a dedupe key with
 # this prefix; the per-sender hourly limit counts them together.
 FIRST_REPLY_PREFIX = "ack:"
-
-
-class ArticleFinder(Protocol):
-    """The virtual assistant as the pipeline uses it (responders/assistant.py)."""
-
-    def answer(
-        self, question: str, desk: str, language: str, limit: int = 3, *,
-        min_score: float | None = None,
-    ) -> list[Any]: ...
+__all__ = ["FIRST_REPLY_PREFIX", "ArticleFinder", "IntakePipeline", "IntakeResult",
+           "acknowledgement_key", "choose_labels"]
 
 
 @dataclass(frozen=True)
@@ -89,17 +84,6 @@ class IntakeResult:
     no_ack_reason: str | None = None
 
 
-def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
-    """The category and feedback type the ticket starts with, consistent with each other."""
-    category = prediction.category
-    if category not in desk.categories:
-        category = desk.config.fallback_category or FEEDBACK_CATEGORY
-    feedback = prediction.feedback_type
-    if feedback != NO_FEEDBACK and feedback not in desk.config.feedback_types:
-        feedback = NO_FEEDBACK
-    return category, feedback
-
-
 def acknowledgement_key(channel: str, external_id: str) -> str:
     """The outbox dedupe key: one acknowledgement per inbound message, ever."""
     digest = hashlib.sha256(f"{channel}\0{external_id}".encode()).hexdigest()[:40]
@@ -110,8 +94,7 @@ def acknowledgement_key(channel: str, external_id: str) -> str:
 class _Work:
     """One inbound message's progress through a batch."""
 
-    inbound: InboundMessage
-    prediction: Prediction
+    triaged: Triaged
     desk: Desk
     author_kind: str = "person"
     duplicate_of: Message | None = None
@@ -132,6 +115,14 @@ class _Work:
     refused: bool = False
     client_name: str | None = None
     representatives: tuple[str, ...] = ()
+
+    @property
+    def inbound(self) -> InboundMessage:
+        return self.triaged.inbound
+
+    @property
+    def prediction(self) -> Prediction:
+        return self.triaged.prediction
 
     def audit(self, action: str, actor: str = "system", **details: Any) -> None:
         """An audit event about this message's ticket, written with the batch."""
@@ -180,12 +171,11 @@ class IntakePipeline:
         self.sessions = sessions
         self.semantic_stage = semantic_stage  # see ServiceConfig.semantic_stage
         self.desks = desks
-        self.classifier = classifier
         self.renderer = renderer
         self.sender_name = sender_name
         self.rules = rules or EmailConfig()
         self.now = now
-        self.assistant = assistant
+        self.triage = MessageTriage(desks, classifier, assistant, semantic_stage, self.rules)
         self._own_addresses = desks.all_addresses()
 
     # ------------------------------------------------------------------ entry points
@@ -194,9 +184,17 @@ class IntakePipeline:
         return self.process_many([inbound])[0]
 
     def process_many(self, inbounds: Sequence[InboundMessage]) -> list[IntakeResult]:
-        if not inbounds:
+        return self.store(self.triage.triage(inbounds))
+
+    def store(self, triaged: Sequence[Triaged]) -> list[IntakeResult]:
+        """Store triaged messages in one transaction (``MessageTriage.triage`` made them)."""
+        if not triaged:
             return []
-        works = self._classify(inbounds)
+        works = [
+            _Work(item, self.desks[item.inbound.desk],
+                  author_kind=self._author_kind(item.inbound))
+            for item in triaged
+        ]
         try:
             with self.sessions.begin() as session:
                 self._store(session, works)
@@ -204,60 +202,17 @@ class IntakePipeline:
                 return [work.result() for work in works]
         except IntegrityError:
             # Another worker stored one of these between our check and our insert.
-            if len(inbounds) > 1:
-                return [self.process(inbound) for inbound in inbounds]
+            if len(triaged) > 1:
+                return [self.store([item])[0] for item in triaged]
             with self.sessions() as session:
                 existing = repo.find_message(
-                    session, inbounds[0].channel, inbounds[0].external_id
+                    session, triaged[0].inbound.channel, triaged[0].inbound.external_id
                 )
                 if existing is None:
                     raise
                 return [_duplicate_result(existing)]
 
     # ------------------------------------------------------------------ steps
-
-    def _classify(self, inbounds: Sequence[InboundMessage]) -> list[_Work]:
-        desks = [self.desks[inbound.desk] for inbound in inbounds]
-        items = [
-            ClassifierInput(
-                subject=inbound.subject,
-                body=inbound.new_text or inbound.text,
-                allowed_categories=desk.categories,
-                default_language=desk.config.default_language,
-            )
-            for inbound, desk in zip(inbounds, desks, strict=True)
-        ]
-        predictions = self.classifier.classify_many(
-            items, semantic=self.semantic_stage == "inline")
-        if self.semantic_stage == "deferred":
-            predictions = self._settle_now(items, desks, predictions)
-        return [
-            _Work(inbound, prediction, desk, author_kind=self._author_kind(inbound))
-            for inbound, prediction, desk in zip(inbounds, predictions, desks, strict=True)
-        ]
-
-    def _settle_now(
-        self, items: list[ClassifierInput], desks: list[Desk], predictions: list[Prediction]
-    ) -> list[Prediction]:
-        """Deferred mode: which unsure messages still get the semantic stage before replying.
-
-        On a desk with a 24/7 category the category decides the kind of first reply (the
-        24/7 route, at any hour, instead of an acknowledgement), so a later correction would
-        come too late: there unsure messages are settled now. Elsewhere the first reply only
-        states the provisional category, and the refiner improves the suggestion for staff
-        afterwards; until then the message is never auto-accepted, and never refused
-        (``_check_rights``: a refusal on an unsure guess would turn away a request the
-        person may well submit; staff decide).
-        """
-        now = [i for i, (p, desk) in enumerate(zip(predictions, desks, strict=True))
-               if p.needs_refinement and desk.has_around_the_clock_category]
-        result = [replace(p, auto_accept=False) if p.needs_refinement else p
-                  for p in predictions]
-        if now:
-            settled = self.classifier.classify_many([items[i] for i in now], semantic=True)
-            for index, prediction in zip(now, settled, strict=True):
-                result[index] = prediction
-        return result
 
     def _author_kind(self, inbound: InboundMessage) -> str:
         if inbound.bounce is not None or inbound.no_reply_reason:
@@ -451,9 +406,9 @@ class IntakePipeline:
         position: Standing,
     ) -> None:
         inbound, desk, prediction = work.inbound, work.desk, work.prediction
-        category, feedback = choose_labels(desk, prediction)
+        category, feedback = work.triaged.category, work.triaged.feedback_type
         rules = desk.config.categories[category]
-        work.due = due_times(desk.calendar, rules, inbound.received_at)
+        work.due = work.triaged.due
         work.ticket = Ticket(
             number=number,
             desk=desk.name,
@@ -627,25 +582,13 @@ class IntakePipeline:
         work.audit("refused", category=category, reason="not a designated representative",
                    client=work.client_name)
 
-    def _articles(self, work: _Work) -> list[ArticleSuggestion]:
-        """Knowledge-base suggestions: out of hours, or for categories configured in hours."""
-        settings = work.desk.config.assistant
-        ticket, due = work.ticket, work.due
-        assert ticket is not None and due is not None
-        wanted = (due.clock_start > work.inbound.received_at
-                  or ticket.category in settings.in_hours_categories)
-        if self.assistant is None or not settings.enabled or not wanted:
-            return []
-        question = f"{work.inbound.subject}\n{work.inbound.new_text or work.inbound.text}"
-        try:
-            matches = self.assistant.answer(question, work.desk.name, ticket.language,
-                                            limit=settings.max_suggestions,
-                                            min_score=settings.min_score)
-        except Exception:  # suggestions are a courtesy; never lose the acknowledgement
-            log.exception("assistant failed for %s", ticket.number)
-            return []
-        return [ArticleSuggestion(m.title, m.summary, getattr(m, "url", None))
-                for m in matches[: settings.max_suggestions]]
+    def _articles(self, work: _Work) -> tuple[ArticleSuggestion, ...]:
+        """The acknowledgement's suggestions: looked up by triage, or now if it did not."""
+        triaged = work.triaged
+        if triaged.articles is not None:
+            return triaged.articles
+        return self.triage.articles(triaged.inbound, work.desk, triaged.category,
+                                    triaged.prediction.language, triaged.due)
 
     def _queue_first_reply(self, session: Session, work: _Work) -> None:
         """Refusal, 24/7 route or acknowledgement: exactly one, in this transaction."""

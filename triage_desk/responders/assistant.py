@@ -440,6 +440,12 @@ class Assistant:
                     index = self._indexes[key] = _Index.build(self._articles[key])
         return index
 
+    def warm_up(self, desks: Iterable[str]) -> None:
+        """Vectorise these desks' articles now (a worker does it while intake starts up)."""
+        for desk in desks:
+            for language in self.languages(desk):
+                self._index(desk, language)
+
     def languages(self, desk: str) -> list[str]:
         return [lang for lang in LANGUAGES if (desk, lang) in self._articles]
 

@@ -88,8 +88,19 @@ class CharTfidf:
         return Counter(char_wb_ngrams(self.preprocessor(text), self.min_n, self.max_n))
 
     def row(self, counts: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
-        """One text's columns and weights, from its ``counts``."""
-        return self._rows([counts]).row(0)
+        """One text's columns and weights, from its ``counts`` (as ``transform`` makes them)."""
+        vocabulary = self.vocabulary
+        # Only the terms the vocabulary knows, found by a set intersection in C: a question
+        # has thousands of n-grams, most of them unknown to a twenty-article index.
+        known = counts.keys() & vocabulary.keys()
+        found = sorted([(vocabulary[t], counts[t]) for t in known])
+        columns = np.array([column for column, _count in found], dtype=np.int64)
+        weights = (1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))
+                   ) * self.idf[columns]
+        norm = float(np.sqrt((weights * weights).sum()))
+        if norm > 0:
+            weights /= norm
+        return columns, weights.astype(self.dtype)
 
     def fit(self, texts: Sequence[str]) -> CharTfidf:
         self._fit_counts([self._counts(text) for text in texts])

@@ -1,0 +1,177 @@
+"""What a message's first reply depends on that needs no database: labels, due times, articles.
+
+``MessageTriage.triage`` classifies a batch of normalised messages and works out, for each,
+what a new ticket would start with: category and feedback type, due times, and the
+knowledge-base suggestions of its acknowledgement. None of it reads or writes the database,
+and the result (``Triaged``) pickles, so this can run in a forked worker (``intake.workers``)
+while the main process stores the batch before it. Whether a message really opens a ticket
+(threading, dedup), who sent it (rights) and the reply itself are decided when storing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
+from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
+from triage_desk.desks import Desk, Desks
+from triage_desk.intake.message import InboundMessage
+from triage_desk.responders.acknowledgement import ArticleSuggestion
+from triage_desk.sla import DueTimes, due_times
+
+log = logging.getLogger(__name__)
+
+
+class ArticleFinder(Protocol):
+    """The virtual assistant as intake uses it (responders/assistant.py)."""
+
+    def answer(
+        self, question: str, desk: str, language: str, limit: int = 3, *,
+        min_score: float | None = None,
+    ) -> list[Any]: ...
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """One message with what a new ticket for it would start with."""
+
+    inbound: InboundMessage
+    prediction: Prediction
+    category: str
+    feedback_type: str
+    due: DueTimes  # for a new ticket of ``category`` received at ``inbound.received_at``
+    # The acknowledgement's suggestions, or None where they were not looked up ahead (a
+    # message that can get no acknowledgement); the pipeline then looks them up if needed.
+    articles: tuple[ArticleSuggestion, ...] | None = None
+
+
+def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
+    """The category and feedback type the ticket starts with, consistent with each other."""
+    category = prediction.category
+    if category not in desk.categories:
+        category = desk.config.fallback_category or FEEDBACK_CATEGORY
+    feedback = prediction.feedback_type
+    if feedback != NO_FEEDBACK and feedback not in desk.config.feedback_types:
+        feedback = NO_FEEDBACK
+    return category, feedback
+
+
+class MessageTriage:
+    def __init__(
+        self,
+        desks: Desks,
+        classifier: Classifier,
+        assistant: ArticleFinder | None = None,
+        semantic_stage: str = "deferred",
+        rules: EmailConfig | None = None,
+    ) -> None:
+        self.desks = desks
+        self.classifier = classifier
+        self.assistant = assistant
+        self.semantic_stage = semantic_stage  # see ServiceConfig.semantic_stage
+        self.rules = rules or EmailConfig()
+        self._own_addresses = desks.all_addresses()
+        # A property that walks every category: asked once per desk, not once per message.
+        self._settle_desks = {name for name, desk in desks.by_name.items()
+                              if desk.has_around_the_clock_category}
+
+    def warm_up(self, desks: Iterable[str]) -> None:
+        """What the first message of these desks would load: language models, holidays and
+        the knowledge-base indexes."""
+        from triage_desk.classifier import language
+
+        language.warm_up()
+        for name in desks:
+            desk = self.desks[name]
+            category = next(iter(desk.config.categories.values()))
+            due_times(desk.calendar, category, dt.datetime.now(dt.UTC))
+        warm = getattr(self.assistant, "warm_up", None)
+        if warm is not None:
+            warm(desks)
+
+    def triage(self, inbounds: Sequence[InboundMessage]) -> list[Triaged]:
+        if not inbounds:
+            return []
+        desks = [self.desks[inbound.desk] for inbound in inbounds]
+        predictions = self.classify(inbounds, desks)
+        triaged = []
+        for inbound, desk, prediction in zip(inbounds, desks, predictions, strict=True):
+            category, feedback = choose_labels(desk, prediction)
+            due = due_times(desk.calendar, desk.config.categories[category], inbound.received_at)
+            articles = None
+            if self._may_be_acknowledged(inbound):
+                articles = self.articles(inbound, desk, category, prediction.language, due)
+            triaged.append(Triaged(inbound, prediction, category, feedback, due, articles))
+        return triaged
+
+    def classify(self, inbounds: Sequence[InboundMessage], desks: list[Desk]) -> list[Prediction]:
+        items = [
+            ClassifierInput(
+                subject=inbound.subject,
+                body=inbound.new_text or inbound.text,
+                allowed_categories=desk.categories,
+                default_language=desk.config.default_language,
+            )
+            for inbound, desk in zip(inbounds, desks, strict=True)
+        ]
+        predictions = self.classifier.classify_many(
+            items, semantic=self.semantic_stage == "inline")
+        if self.semantic_stage == "deferred":
+            predictions = self._settle_now(items, desks, predictions)
+        return predictions
+
+    def _settle_now(
+        self, items: list[ClassifierInput], desks: list[Desk], predictions: list[Prediction]
+    ) -> list[Prediction]:
+        """Deferred mode: which unsure messages still get the semantic stage before replying.
+
+        On a desk with a 24/7 category the category decides the kind of first reply (the
+        24/7 route, at any hour, instead of an acknowledgement), so a later correction would
+        come too late: there unsure messages are settled now. Elsewhere the first reply only
+        states the provisional category, and the refiner improves the suggestion for staff
+        afterwards; until then the message is never auto-accepted, and never refused
+        (``IntakePipeline._check_rights``: a refusal on an unsure guess would turn away a
+        request the person may well submit; staff decide).
+        """
+        now = [i for i, (p, desk) in enumerate(zip(predictions, desks, strict=True))
+               if p.needs_refinement and desk.name in self._settle_desks]
+        result = [replace(p, auto_accept=False) if p.needs_refinement else p
+                  for p in predictions]
+        if now:
+            settled = self.classifier.classify_many([items[i] for i in now], semantic=True)
+            for index, prediction in zip(now, settled, strict=True):
+                result[index] = prediction
+        return result
+
+    def _may_be_acknowledged(self, inbound: InboundMessage) -> bool:
+        """False for mail that never gets an acknowledgement, whatever the database says
+        (robots, bounces, staff, our own addresses): no suggestions are looked up for it."""
+        if inbound.no_reply_reason or inbound.bounce is not None:
+            return False
+        if inbound.channel == "email" and self.rules.is_staff(inbound.sender):
+            return False
+        return bool(inbound.sender) and inbound.sender not in self._own_addresses
+
+    def articles(
+        self, inbound: InboundMessage, desk: Desk, category: str, language: str, due: DueTimes
+    ) -> tuple[ArticleSuggestion, ...]:
+        """Knowledge-base suggestions: out of hours, or for categories configured in hours."""
+        settings = desk.config.assistant
+        wanted = (due.clock_start > inbound.received_at
+                  or category in settings.in_hours_categories)
+        if self.assistant is None or not settings.enabled or not wanted:
+            return ()
+        question = f"{inbound.subject}\n{inbound.new_text or inbound.text}"
+        try:
+            matches = self.assistant.answer(question, desk.name, language,
+                                            limit=settings.max_suggestions,
+                                            min_score=settings.min_score)
+        except Exception:  # suggestions are a courtesy; never lose the acknowledgement
+            log.exception("assistant failed for a message from %s", inbound.sender)
+            return ()
+        return tuple(ArticleSuggestion(m.title, m.summary, getattr(m, "url", None))
+                     for m in matches[: settings.max_suggestions])
