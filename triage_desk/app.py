@@ -27,6 +27,7 @@ from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 log = logging.getLogger(__name__)
+KB_INDEX_FOLDER = "kb-index"
 
 
 def train_and_save(store: ModelStore, say: Callable[[str], None] | None = None) -> str:
@@ -114,10 +115,13 @@ def build_app(
     classifier = classifier or load_classifier(
         config.service.models_dir, semantic=config.service.semantic_stage != "off")
     renderer = TemplateRenderer()
+    # Vectorised knowledge-base articles are kept beside the models, like them derived data
+    # (responders/index_cache.py): a process loads them in ms instead of building them.
+    assistant = Assistant(KnowledgeBase.load(),
+                          cache_dir=config.service.models_dir / KB_INDEX_FOLDER)
     pipeline = IntakePipeline(
         sessions, desks, classifier, renderer, sender_name=config.outbound.from_name,
-        rules=config.email, assistant=Assistant(KnowledgeBase.load()),
-        semantic_stage=config.service.semantic_stage,
+        rules=config.email, assistant=assistant, semantic_stage=config.service.semantic_stage,
     )
     dispatcher = Dispatcher(
         sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts

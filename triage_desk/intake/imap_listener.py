@@ -390,13 +390,16 @@ class MailboxFetcher:
     def _groups(
         self, entries: list[tuple[int, RawMail | None]]
     ) -> Iterator[list[tuple[int, RawMail | None]]]:
-        """Groups of at most ``self.group`` mails, in UID order.
+        """Groups of at most ``self.group`` mails, in UID order, as even as can be (200 mails
+        make four groups of 50, not three of 64 and one of 8: each group costs a commit).
 
         A reply may share a group with its parent: the pipeline threads it into the ticket
         its parent opens in the same transaction.
         """
-        for start in range(0, len(entries), self.group):
-            yield entries[start:start + self.group]
+        count = -(-len(entries) // self.group)
+        size = -(-len(entries) // count) if count else 0
+        for start in range(0, len(entries), max(size, 1)):
+            yield entries[start:start + size]
 
     def _ingested(
         self, groups: Iterable[list[tuple[int, RawMail | None]]], stats: FetchStats

@@ -26,6 +26,7 @@ written in).
 from __future__ import annotations
 
 import functools
+import operator
 import re
 import threading
 from collections import Counter
@@ -35,8 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from triage_desk.classifier.features import FeatureRows
+from triage_desk.classifier import text as classifier_text
 from triage_desk.classifier.text import fold_diacritics
+from triage_desk.responders import index_cache, tfidf
 from triage_desk.responders.tfidf import CharTfidf, Postings, char_wb_ngrams
 
 KB_ROOT = Path(__file__).resolve().parent.parent / "templates" / "kb"
@@ -50,6 +52,9 @@ DEFAULT_MIN_SCORE = 0.22
 # Long mails say what they are about early; the cap bounds the cost of the rare long one.
 MAX_QUESTION_CHARS = 1000
 NGRAMS = (3, 5)  # character n-gram lengths the indexes compare
+# A saved index (index_cache) is read only while these files are unchanged.
+_ANALYSER_SOURCES = (Path(str(classifier_text.__file__)), Path(str(tfidf.__file__)),
+                     Path(__file__))
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FRONT_KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
@@ -334,9 +339,11 @@ class _Index:
 
     articles: list[Article]
     vectorizer: CharTfidf
-    units: Postings  # title, question variants and keywords, one row each
+    # Rows: first the units (title, question variants and keywords: one row each), then
+    # one row per article with everything it says; one product scores both.
+    rows: Postings
+    units: int  # how many unit rows come first
     unit_owner: np.ndarray  # article position of each unit row
-    whole: Postings  # one row per article: everything it says
     stem_articles: dict[str, np.ndarray]  # each word stem: the articles that use it
 
     @classmethod
@@ -351,26 +358,64 @@ class _Index:
         whole_texts = [_article_text(a) for a in articles]
         vectorizer = CharTfidf(normalise, ngram_range=NGRAMS, dtype=np.float32)
         rows = vectorizer.fit_transform(unit_texts + whole_texts)
-        split = len(unit_texts)
         return cls(
             articles=articles,
             vectorizer=vectorizer,
-            units=Postings(_slice(rows, 0, split)),
+            rows=Postings(rows),
+            units=len(unit_texts),
             unit_owner=np.asarray(owners, dtype=np.int64),
-            whole=Postings(_slice(rows, split, rows.shape[0])),
             stem_articles=_articles_by_stem([stems(text) for text in whole_texts]),
         )
 
-    def scores(self, question: str | _Question) -> np.ndarray:
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything but the articles, as arrays (``index_cache``)."""
+        stems = list(self.stem_articles)
+        owners = [self.stem_articles[s] for s in stems]
+        return {
+            # The vocabulary's columns are its terms in sorted order (CharTfidf).
+            "terms": np.array(list(self.vectorizer.vocabulary), dtype=str),
+            "idf": self.vectorizer.idf,
+            **{f"rows.{k}": v for k, v in self.rows.arrays().items()},
+            "units": np.asarray(self.units),
+            "unit_owner": self.unit_owner,
+            "stems": np.array(stems, dtype=str),
+            "stem_ends": np.cumsum([len(o) for o in owners], dtype=np.int64),
+            "stem_articles": (np.concatenate(owners) if owners
+                              else np.zeros(0, dtype=np.int64)),
+        }
+
+    @classmethod
+    def of_arrays(cls, articles: list[Article], arrays: dict[str, np.ndarray]) -> _Index:
+        vectorizer = CharTfidf(normalise, ngram_range=NGRAMS, dtype=np.float32)
+        terms = arrays["terms"].tolist()
+        vectorizer.vocabulary = dict(zip(terms, range(len(terms)), strict=True))
+        vectorizer.idf = arrays["idf"]
+        ends = arrays["stem_ends"].tolist()
+        owners = np.split(arrays["stem_articles"], ends[:-1]) if ends else []
+        return cls(
+            articles=articles,
+            vectorizer=vectorizer,
+            rows=Postings.of_arrays({k[5:]: v for k, v in arrays.items()
+                                     if k.startswith("rows.")}),
+            units=int(arrays["units"]),
+            unit_owner=arrays["unit_owner"],
+            stem_articles=dict(zip(arrays["stems"].tolist(), owners, strict=True)),
+        )
+
+    def scores(
+        self, question: str | _Question, row: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """Every article's score; ``row``: the question's columns and weights, when the
+        caller has them (``_Lexicon``)."""
         query = question if isinstance(question, _Question) else _Question.of(question)
-        columns, weights = self.vectorizer.row(query.ngrams)
+        columns, weights = row if row is not None else self.vectorizer.row(query.ngrams)
         question_stems = query.stems
         if len(columns) == 0 or not question_stems:
             return np.zeros(len(self.articles), dtype=np.float32)
-        unit_sims = self.units.dot(columns, weights)
+        sims = self.rows.dot(columns, weights)
+        unit_sims, whole_sims = sims[:self.units], sims[self.units:]
         best_unit = np.zeros(len(self.articles), dtype=np.float32)
         np.maximum.at(best_unit, self.unit_owner, unit_sims)
-        whole_sims = self.whole.dot(columns, weights)
         similarity = UNIT_WEIGHT * best_unit + (1.0 - UNIT_WEIGHT) * whole_sims
         found = [self.stem_articles[s] for s in question_stems if s in self.stem_articles]
         covered = (np.bincount(np.concatenate(found), minlength=len(self.articles))
@@ -394,6 +439,16 @@ class _Question:
                    frozenset(normalised_stems(normalised)))
 
 
+def _fingerprint(articles: dict[str, list[Article]]) -> str:
+    """What a desk's indexes are made of: its articles, the n-gram range and the code that
+    analyses text (this module, the vectoriser and diacritics folding)."""
+    parts = [str(NGRAMS)]
+    for language, chosen in articles.items():
+        for a in chosen:
+            parts += [language, a.slug, a.title, *a.questions, "\x1f", *a.keywords, a.body]
+    return index_cache.fingerprint(parts, _ANALYSER_SOURCES)
+
+
 def _articles_by_stem(article_stems: list[list[str]]) -> dict[str, np.ndarray]:
     owners: dict[str, list[int]] = {}
     for position, words in enumerate(article_stems):
@@ -402,59 +457,119 @@ def _articles_by_stem(article_stems: list[list[str]]) -> dict[str, np.ndarray]:
     return {word: np.array(positions, dtype=np.int64) for word, positions in owners.items()}
 
 
-def _slice(rows: FeatureRows, start: int, end: int) -> FeatureRows:
-    """Rows ``start:end`` of ``rows``."""
-    first, last = rows.indptr[start], rows.indptr[end]
-    return FeatureRows(rows.data[first:last], rows.indices[first:last],
-                       rows.indptr[start:end + 1] - first, (end - start, rows.shape[1]))
+class _Lexicon:
+    """Every n-gram of one desk's indexes, numbered once: a question's n-grams are looked up
+    once for all the desk's languages (a lookup per index cost as much as its scoring)."""
+
+    def __init__(self, indexes: dict[str, _Index]) -> None:
+        ids: dict[str, int] = {}
+        for index in indexes.values():
+            for term in index.vectorizer.vocabulary:
+                ids.setdefault(term, len(ids))
+        self.ids = ids
+        self.local: dict[str, np.ndarray] = {}  # per language: our id -> its column, or -1
+        for language, index in indexes.items():
+            vocabulary = index.vectorizer.vocabulary
+            local = np.full(len(ids), -1, dtype=np.int64)
+            local[np.fromiter((ids[t] for t in vocabulary), np.int64, len(vocabulary))] = (
+                np.fromiter(vocabulary.values(), np.int64, len(vocabulary)))
+            self.local[language] = local
+
+    def lookup(self, ngrams: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Our ids of the n-grams some index knows, and their counts."""
+        known = list(ngrams.keys() & self.ids.keys())
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        # itemgetter looks a whole list up in C; it returns a bare value for one key.
+        pick = operator.itemgetter(*known) if len(known) > 1 else lambda d: (d[known[0]],)
+        return (np.array(pick(self.ids), dtype=np.int64),
+                np.array(pick(ngrams), dtype=np.float64))
+
+    def row(self, index: _Index, language: str, found: tuple[np.ndarray, np.ndarray]
+            ) -> tuple[np.ndarray, np.ndarray]:
+        """The question's row for ``index``, from ``lookup``'s result."""
+        ids, counts = found
+        columns = self.local[language][ids]
+        keep = columns >= 0
+        return index.vectorizer.row_of(columns[keep], counts[keep])
 
 
 class Assistant:
     """Answers questions from one knowledge base.
 
-    Each desk and language is vectorised once, on its first question: a process that only
-    ever answers in two of the six pays for two.
+    Each desk's articles are vectorised once, all its languages together, on its first
+    question (a question not answered in its own language is looked up in the others).
     """
 
-    def __init__(self, kb: KnowledgeBase, min_score: float = DEFAULT_MIN_SCORE) -> None:
+    def __init__(
+        self, kb: KnowledgeBase, min_score: float = DEFAULT_MIN_SCORE,
+        cache_dir: Path | None = None,
+    ) -> None:
+        """``cache_dir``: where vectorised desks are kept for the next process
+        (``index_cache``); None builds them in every process."""
         if not 0.0 <= min_score <= 1.0:
             raise ValueError(f"min_score must be between 0 and 1, got {min_score}")
         self.kb = kb
         self.min_score = min_score
+        self.cache_dir = cache_dir
         self._articles: dict[tuple[str, str], list[Article]] = {
             (desk, language): articles
             for desk in kb.desks()
             for language in LANGUAGES
             if (articles := kb.for_desk(desk, language))
         }
-        self._indexes: dict[tuple[str, str], _Index] = {}
+        self._desks: dict[str, tuple[dict[str, _Index], _Lexicon]] = {}
         self._lock = threading.Lock()
 
-    def _index(self, desk: str, language: str) -> _Index | None:
-        key = (desk, language)
-        index = self._indexes.get(key)
-        if index is None and key in self._articles:
+    def _desk(self, desk: str) -> tuple[dict[str, _Index], _Lexicon]:
+        """The desk's index per language and their common lexicon, built on first use."""
+        built = self._desks.get(desk)
+        if built is None:
             with self._lock:  # listener threads may ask at once; build once
-                index = self._indexes.get(key)
-                if index is None:
-                    index = self._indexes[key] = _Index.build(self._articles[key])
-        return index
+                built = self._desks.get(desk)
+                if built is None:
+                    indexes = self._load_or_build(desk)
+                    built = self._desks[desk] = (indexes, _Lexicon(indexes))
+        return built
+
+    def _load_or_build(self, desk: str) -> dict[str, _Index]:
+        articles = {language: self._articles[(desk, language)]
+                    for language in self.languages(desk)}
+        path = None
+        if self.cache_dir is not None:
+            path = self.cache_dir / f"kb-{desk}-{_fingerprint(articles)}.npz"
+            saved = index_cache.load(path)
+            if saved is not None:
+                return {language: _Index.of_arrays(chosen, {
+                            k.split(".", 1)[1]: v for k, v in saved.items()
+                            if k.startswith(f"{language}.")})
+                        for language, chosen in articles.items()}
+        indexes = {language: _Index.build(chosen) for language, chosen in articles.items()}
+        if path is not None:
+            index_cache.save(path, {f"{language}.{name}": array
+                                    for language, index in indexes.items()
+                                    for name, array in index.arrays().items()})
+        return indexes
+
+    def _index(self, desk: str, language: str) -> _Index | None:
+        return self._desk(desk)[0].get(language)
 
     def warm_up(self, desks: Iterable[str]) -> None:
         """Vectorise these desks' articles now (a worker does it while intake starts up)."""
         for desk in desks:
-            for language in self.languages(desk):
-                self._index(desk, language)
+            self._desk(desk)
 
     def languages(self, desk: str) -> list[str]:
         return [lang for lang in LANGUAGES if (desk, lang) in self._articles]
 
     def score_all(self, question: str, desk: str, language: str) -> list[ArticleMatch]:
         """Every article of the desk in ``language``, best first, with no threshold."""
-        index = self._index(desk, language)
+        indexes, lexicon = self._desk(desk)
+        index = indexes.get(language)
         if index is None:
             return []
-        scores = index.scores(question)
+        query = _Question.of(question)
+        scores = index.scores(query, lexicon.row(index, language, lexicon.lookup(query.ngrams)))
         order = np.argsort(-scores, kind="stable")
         return [_match(index.articles[i], float(scores[i])) for i in order]
 
@@ -478,21 +593,26 @@ class Assistant:
         desk_languages = self.languages(desk)
         first = [language] if language in desk_languages else []
         query = _Question.of(question)
+        indexes, lexicon = self._desk(desk)
+        known = lexicon.lookup(query.ngrams)  # once for every language
         for group in (first, [lang for lang in desk_languages if lang != language]):
-            found = _best_by_slug(self._above(query, desk, group, threshold))
+            found = _best_by_slug(self._above(query, known, indexes, lexicon, group,
+                                              threshold))
             if found:
                 return found[:limit]
         return []
 
+    @staticmethod
     def _above(
-        self, query: _Question, desk: str, languages: list[str], threshold: float
+        query: _Question, known: tuple[np.ndarray, np.ndarray], indexes: dict[str, _Index],
+        lexicon: _Lexicon, languages: list[str], threshold: float,
     ) -> Iterator[ArticleMatch]:
         """The matches scoring at least ``threshold`` (the rest are never built)."""
         for lang in languages:
-            index = self._index(desk, lang)
+            index = indexes.get(lang)
             if index is None:
                 continue
-            scores = index.scores(query)
+            scores = index.scores(query, lexicon.row(index, lang, known))
             # Candidates within rounding of the threshold; then exactly as a match compares.
             for position in np.flatnonzero(scores >= threshold - 1e-4).tolist():
                 score = float(scores[position])

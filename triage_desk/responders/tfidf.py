@@ -54,6 +54,18 @@ class Postings:
         self.weights = rows.data[order]
         self.starts = np.searchsorted(rows.indices[order], np.arange(rows.shape[1] + 1))
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"documents": self.documents, "weights": self.weights, "starts": self.starts,
+                "size": np.asarray(self.size)}
+
+    @classmethod
+    def of_arrays(cls, arrays: dict[str, np.ndarray]) -> Postings:
+        """Postings saved with ``arrays``."""
+        postings = cls.__new__(cls)
+        postings.documents, postings.weights = arrays["documents"], arrays["weights"]
+        postings.starts, postings.size = arrays["starts"], int(arrays["size"])
+        return postings
+
     def dot(self, columns: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Every document's dot product with the query row (``columns``, ``weights``)."""
         begin, end = self.starts[columns], self.starts[columns + 1]
@@ -97,6 +109,17 @@ class CharTfidf:
         columns = np.array([column for column, _count in found], dtype=np.int64)
         weights = (1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))
                    ) * self.idf[columns]
+        norm = float(np.sqrt((weights * weights).sum()))
+        if norm > 0:
+            weights /= norm
+        return columns, weights.astype(self.dtype)
+
+    def row_of(self, columns: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``row`` from the vocabulary columns of a text's known n-grams and their counts
+        (looked up by the caller, e.g. once for several vectorisers): the same numbers."""
+        order = np.argsort(columns, kind="stable")
+        columns = columns[order]
+        weights = (1.0 + np.log(counts[order].astype(np.float64))) * self.idf[columns]
         norm = float(np.sqrt((weights * weights).sum()))
         if norm > 0:
             weights /= norm
