@@ -36,8 +36,9 @@ from triage_desk.intake import imap_listener
 
 config_path, marker, point, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 workers = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+group = int(sys.argv[6]) if len(sys.argv) > 6 else 5
 app = build_app(load_config(config_path))
-calls = {"ingest": 0, "mark": 0}
+calls = {"ingest": 0, "mark": 0, "stored": 0}
 app.email_intake.start_workers(workers, ["municipal"])
 worker_pids = app.email_intake.workers.pids if app.email_intake.workers else []
 
@@ -48,15 +49,16 @@ def pause():
     time.sleep(120)  # the test kills us here
 
 # With workers the fetcher stores through begin/finish (the next group is prepared
-# meanwhile); without, through ingest_many. Either way: pause around the commit.
+# meanwhile); without, through ingest_many. Either way: pause around the commit of the
+# nth group of ``group`` mails (with workers the first group is stored in two parts).
 name = "finish" if workers else "ingest_many"
 real_store = getattr(app.email_intake, name)
 def store(*args, **kwargs):
-    calls["ingest"] += 1
-    if point == "fetched-not-committed" and calls["ingest"] == nth:
+    if point == "fetched-not-committed" and calls["stored"] == (nth - 1) * group:
         pause()
     outcomes = real_store(*args, **kwargs)
-    if point == "committed-not-checkpointed" and calls["ingest"] == nth:
+    calls["stored"] += len(outcomes)
+    if point == "committed-not-checkpointed" and calls["stored"] == nth * group:
         pause()
     return outcomes
 setattr(app.email_intake, name, store)
@@ -64,8 +66,8 @@ setattr(app.email_intake, name, store)
 real_mark = imap_listener.MailboxFetcher._after_commit
 def after_commit(self, client, uids, keywords):
     if uids:
-        calls["mark"] += 1
-        if point == "checkpointed-not-marked" and calls["mark"] == nth:
+        calls["mark"] += len(uids)
+        if point == "checkpointed-not-marked" and calls["mark"] == nth * group:
             pause()
     return real_mark(self, client, uids, keywords)
 imap_listener.MailboxFetcher._after_commit = after_commit

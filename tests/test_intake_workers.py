@@ -231,6 +231,12 @@ elif scenario == "hangs":
 elif scenario == "fails":
     facts["stored"] = stored(intake.ingest_many(mails(3, "fails")))
     facts["alive"] = intake.workers.alive
+elif scenario == "behind":
+    os.kill(pids[0], signal.SIGSTOP)  # the worker is busy (here: stopped)
+    batches = [intake.begin(mails(2, f"behind{i}")) for i in range(3)]
+    facts["handed_over"] = [b.future is not None for b in batches]
+    os.kill(pids[0], signal.SIGCONT)
+    facts["stored"] = sum(stored(intake.finish(b)) for b in batches)
 elif scenario == "two":
     facts["stored"] = stored(intake.ingest_many(mails(4, "two")))
     processes = [w.process for w in workers._workers]
@@ -271,6 +277,12 @@ def test_a_batch_the_worker_fails_on_is_prepared_again_by_the_main_process(
         tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "fails")
     assert facts == {"workers": 1, "stored": 3, "alive": 1}  # and the worker still serves
+
+
+def test_a_batch_is_kept_for_the_main_process_while_the_worker_is_behind(
+        tmp_path, models_dir):
+    facts = run_child(tmp_path, models_dir, "behind")
+    assert facts == {"workers": 1, "handed_over": [True, True, False], "stored": 6}
 
 
 def test_two_workers_share_batches_and_stop_with_close(tmp_path, models_dir):

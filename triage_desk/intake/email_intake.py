@@ -24,7 +24,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.config import EmailConfig
 from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
 from triage_desk.intake.prepare import MailPreparer, Prepared, RawMail
-from triage_desk.intake.workers import PrepareWorkers, WorkerFailed, WorkerLost, fork_is_safe
+from triage_desk.intake.workers import (
+    PrepareWorkers,
+    WorkerFailed,
+    WorkerLost,
+    fork_is_safe,
+    with_raw,
+)
 from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,7 @@ __all__ = ["EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
 # A worker batch may take this long beyond the per-message limits of its mails before the
 # worker is given up for hung (forked with a lock some other thread held, say).
 WORKER_GRACE_SECONDS = 60.0
+KEEP_WHEN_BEHIND = 2
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ class EmailIntake:
         self.preparer = MailPreparer(pipeline.triage, rules)
         self.workers: PrepareWorkers | None = None
         self.worker_grace_seconds = WORKER_GRACE_SECONDS
+        # With this many batches outstanding in the workers, ``begin`` keeps the next one
+        # for this process, which would otherwise only wait for them (None: hand all over).
+        # fetch --once on the peer's mailbox: 2.01-2.24 s without, 1.87-2.12 s with.
+        self.keep_when_behind: int | None = KEEP_WHEN_BEHIND
 
     def start_workers(self, processes: int = 1, desks: Sequence[str] = ()) -> None:
         """Fork ``processes`` workers for ``prepare`` (none: everything in this process);
@@ -82,6 +93,7 @@ class EmailIntake:
             log.warning("the language detector is already loaded in this process, and its "
                         "threads would not survive a fork: preparing mail in this process")
             return
+        self.preparer.triage.load(desks)  # shared with the workers, and ready here too
         self.workers = PrepareWorkers(self.preparer, processes, desks)
         log.info("%d prepare worker(s) forked: pid %s", processes, ", ".join(
             str(pid) for pid in self.workers.pids))
@@ -120,6 +132,11 @@ class EmailIntake:
     def begin(self, mails: Sequence[RawMail]) -> PendingMails:
         """Start preparing ``mails`` in a worker, if there is one; ``finish`` stores them."""
         future = None
+        if (self.workers is not None and mails and self.keep_when_behind is not None
+                and self.workers.outstanding >= self.keep_when_behind):
+            # The workers are behind: this process prepares this batch itself (at finish)
+            # rather than wait for them then.
+            return PendingMails(list(mails), None)
         if self.workers is not None and mails:
             try:
                 future = self.workers.submit(mails)
@@ -153,7 +170,7 @@ class EmailIntake:
             limit = (self.rules.processing_time_limit_seconds * len(pending.mails)
                      + self.worker_grace_seconds)
             try:
-                return pending.future.result(timeout=limit)
+                return with_raw(pending.future.result(timeout=limit), pending.mails)
             except WorkerFailed as exc:
                 log.warning("prepare worker failed (%s); preparing the batch here", exc)
             except WorkerLost as exc:

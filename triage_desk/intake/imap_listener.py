@@ -418,7 +418,7 @@ class MailboxFetcher:
                 yield self._ingest_group(group, None, stats)
             return
         ahead: deque[tuple[list[tuple[int, RawMail | None]], Any]] = deque()
-        for group in groups:
+        for group in _ramp(groups):
             mails = [mail for _uid, mail in group if mail is not None]
             ahead.append((group, intake.begin(mails) if mails else None))
             if len(ahead) > LOOKAHEAD:
@@ -527,6 +527,18 @@ class MailboxFetcher:
             log.info("mailbox %s: marking %d committed mail(s) left unmarked by an "
                      "interruption", self.mailbox.name, len(pending))
         return self._after_commit(client, pending, keywords)
+
+
+def _ramp(groups: Iterable[list[Any]]) -> Iterator[list[Any]]:
+    """The first group in two, a fifth and the rest: this process stores the first mails
+    while the worker prepares the rest, instead of waiting for a whole group to start."""
+    for number, group in enumerate(groups):
+        cut = len(group) // 5 if number == 0 else 0
+        if cut:
+            yield group[:cut]
+            yield group[cut:]
+        else:
+            yield group
 
 
 # --------------------------------------------------------------------------- the listener

@@ -273,8 +273,9 @@ class IntakePipeline:
             return
         session.flush()  # tickets and requesters get their ids
         # Every work here has its ticket and message values (set in _store's loop).
+        messages = Message.__table__
         message_ids = session.scalars(
-            insert(Message).returning(Message.id, sort_by_parameter_order=True),
+            insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
             [{**w.message_values, "ticket_id": w.ticket.id} for w in works],
         ).all()
         for work, message_id in zip(works, message_ids, strict=True):
@@ -282,19 +283,19 @@ class IntakePipeline:
         attachments = [{**a, "message_id": w.message_id}
                        for w in works for a in w.attachment_values]
         if attachments:
-            session.execute(insert(StoredAttachment), attachments)
+            session.execute(insert(StoredAttachment.__table__), attachments)
         suggestions = [
             {**w.suggestion_values, "ticket_id": w.ticket.id, "message_id": w.message_id}
             for w in works if w.suggestion_values is not None]
         if suggestions:
-            session.execute(insert(Suggestion), suggestions)
+            session.execute(insert(Suggestion.__table__), suggestions)
         write_outbound(session, [reply for w in works for reply in w.replies])
         events = [
             {"actor": actor, "action": action, "details": details,
              "ticket_id": w.ticket.id if w.ticket is not None else None}
             for w in works for actor, action, details in w.audits]
         if events:
-            session.execute(insert(AuditEvent), events)
+            session.execute(insert(AuditEvent.__table__), events)
 
     def _find_duplicates(self, session: Session, works: list[_Work]) -> None:
         by_channel: dict[str, list[str]] = {}

@@ -79,12 +79,10 @@ class MessageTriage:
         self._settle_desks = {name for name, desk in desks.by_name.items()
                               if desk.has_around_the_clock_category}
 
-    def warm_up(self, desks: Iterable[str]) -> None:
-        """What the first message of these desks would load: language models, holidays and
-        the knowledge-base indexes."""
-        from triage_desk.classifier import language
-
-        language.warm_up()
+    def load(self, desks: Iterable[str]) -> None:
+        """What the first message of these desks would load and a forked process can share:
+        the holidays and the knowledge-base indexes."""
+        desks = list(desks)
         for name in desks:
             desk = self.desks[name]
             category = next(iter(desk.config.categories.values()))
@@ -92,6 +90,14 @@ class MessageTriage:
         warm = getattr(self.assistant, "warm_up", None)
         if warm is not None:
             warm(desks)
+
+    def warm_up(self, desks: Iterable[str]) -> None:
+        """``load``, and the language models, whose threads a forked child would not have:
+        only in a process that forks no workers after it."""
+        from triage_desk.classifier import language
+
+        self.load(desks)
+        language.warm_up()
 
     def triage(self, inbounds: Sequence[InboundMessage]) -> list[Triaged]:
         if not inbounds:

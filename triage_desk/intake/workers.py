@@ -21,6 +21,7 @@ import signal
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -145,6 +146,11 @@ class PrepareWorkers:
         return [int(worker.process.pid) for worker in self._workers]
 
     @property
+    def outstanding(self) -> int:
+        """Batches sent and not yet answered, over all workers."""
+        return sum(len(worker.pending) for worker in self._workers)
+
+    @property
     def alive(self) -> int:
         return sum(1 for worker in self._workers if worker.alive)
 
@@ -188,6 +194,19 @@ class PrepareWorkers:
             worker.reader.join(timeout)
 
 
+def without_raw(prepared: list[Prepared]) -> list[Prepared]:
+    """The main process has each raw mail already: not sent back (``with_raw`` restores)."""
+    return [replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound, raw=None)))
+            if p.triaged is not None else p for p in prepared]
+
+
+def with_raw(prepared: list[Prepared], mails: Sequence[RawMail]) -> list[Prepared]:
+    """``prepared`` (from ``without_raw``) with the raw mails put back, one per mail."""
+    return [replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound,
+                                                                  raw=mail.raw)))
+            if p.triaged is not None else p for p, mail in zip(prepared, mails, strict=True)]
+
+
 def _serve(
     preparer: MailPreparer, connection: Connection, others: list[Connection],
     warm_desks: tuple[str, ...],
@@ -215,7 +234,7 @@ def _serve(
             return
         ident, mails = request
         try:
-            answer: tuple[int, bool, Any] = (ident, True, preparer.prepare(mails))
+            answer: tuple[int, bool, Any] = (ident, True, without_raw(preparer.prepare(mails)))
         except BaseException as exc:  # reported; the main process prepares the batch itself
             answer = (ident, False, f"{type(exc).__name__}: {exc}")
         try:

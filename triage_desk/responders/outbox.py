@@ -146,11 +146,12 @@ def write_outbound(session: Session, pending: Sequence[PendingOutbound]) -> None
         return
     if any(p.ticket.id is None for p in pending):
         session.flush()  # new tickets get their ids
+    messages = Message.__table__
     message_ids = session.scalars(
-        insert(Message).returning(Message.id, sort_by_parameter_order=True),
+        insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
         [{**p.message, "ticket_id": p.ticket.id} for p in pending],
     ).all()
-    session.execute(insert(OutboxItem), [
+    session.execute(insert(OutboxItem.__table__), [
         {**p.item, "ticket_id": p.ticket.id, "message_id": message_id}
         for p, message_id in zip(pending, message_ids, strict=True)
     ])
