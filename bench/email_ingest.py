@@ -155,8 +155,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(app: Any = None) -> Any:
+    """This process's peak RSS in MB; with ``app``, also its prepare workers' (a dict)."""
+    main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if app is None:
+        return main
+    workers = app.email_intake.workers
+    peaks = []
+    for pid in workers.pids if workers else []:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            peaks += [int(line.split()[1]) / 1024 for line in status
+                      if line.startswith("VmHWM:")]
+    return {"main": main, "workers": max(peaks, default=0.0)}
 
 
 def bench_config_text(models_dir: Path, database: Path, outbox: Path,
@@ -188,7 +198,9 @@ def ensure_model(models_dir: Path) -> None:
     load_classifier(models_dir)  # trains once (about 20 s) when there is no model yet
 
 
-def fresh_app(workdir: Path, models_dir: Path, mailbox: dict[str, Any] | None = None):
+def fresh_app(workdir: Path, models_dir: Path, mailbox: dict[str, Any] | None = None,
+              workers: int = 0):
+    """The app as `triage run` builds it: prepare workers forked first, then warmed up."""
     from triage_desk.app import build_app
     from triage_desk.classifier.language import warm_up
     from triage_desk.config import parse_config
@@ -197,8 +209,24 @@ def fresh_app(workdir: Path, models_dir: Path, mailbox: dict[str, Any] | None = 
     text = bench_config_text(models_dir, database, workdir / "outbox", mailbox)
     config = parse_config(tomllib.loads(text))
     app = build_app(config, database_url=f"sqlite:///{database}")
+    app.email_intake.start_workers(workers, ["municipal"])
     warm_up()
     return app
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU of this process, or of another one of ours (from /proc)."""
+    if pid is None:
+        return sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def intake_cpu(app: Any) -> float:
+    """CPU of the intake: this process and its prepare workers."""
+    workers = app.email_intake.workers
+    return cpu_seconds() + sum(cpu_seconds(pid) for pid in (workers.pids if workers else []))
 
 
 def totals(app: Any) -> dict[str, int]:
@@ -256,26 +284,27 @@ def _smtp_client(port: int, mails: list[bytes], start: Any, results: Any) -> Non
         with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
             client.ehlo()
             start.wait()
+            cpu = cpu_seconds()
             for raw in mails:
                 began = time.perf_counter()
                 client.sendmail("someone@client.example.lv", [DESK_ADDRESS], raw)
                 latencies.append(time.perf_counter() - began)
     except Exception as exc:  # reported, never a hang
-        results.put((latencies, time.time(), f"{type(exc).__name__}: {exc}"))
+        results.put((latencies, time.time(), 0.0, f"{type(exc).__name__}: {exc}"))
         return
-    results.put((latencies, time.time(), None))
+    results.put((latencies, time.time(), cpu_seconds() - cpu, None))
 
 
 def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
-    from triage_desk.intake.batching import IngestBatcher
     from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+    from triage_desk.service import smtp_batcher
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-smtp-"))
     try:
-        app = fresh_app(workdir, args.models_dir)
+        app = fresh_app(workdir, args.models_dir, workers=args.workers)
         mails = [raw for _kind, raw in generate(args.count, tag="smtp")]
         # The same wiring as service.serve().
-        batcher = IngestBatcher(app.email_intake.ingest_many, name="smtp-intake")
+        batcher = smtp_batcher(app)
         listener = SmtpListener(SmtpIntakeHandler(app.desks, batcher.submit), "127.0.0.1", 0,
                                 app.config.smtp_listener.max_message_bytes)
         listener.start()
@@ -287,31 +316,35 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
         for client in clients:
             client.start()
         time.sleep(0.5)  # every client connected and greeted
+        server_cpu = intake_cpu(app)
         began = time.time()
         start.set()
         latencies: list[float] = []
         finished = began
+        client_cpu = 0.0
         for _ in clients:
-            share_latencies, done_at, error = results.get(timeout=1800)
+            share_latencies, done_at, cpu, error = results.get(timeout=1800)
             if error:
                 raise SystemExit(f"an SMTP client failed: {error}")
             latencies.extend(share_latencies)
             finished = max(finished, done_at)
+            client_cpu += cpu
+        server_cpu = intake_cpu(app) - server_cpu
         for client in clients:
             client.join()
         elapsed = finished - began
         listener.stop()
         batcher.close()
-        server_cpu = sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-        client_cpu = sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2])
         counts = totals(app)
-        intake_rss = peak_rss_mb()
+        rss = peak_rss_mb(app)
+        app.email_intake.close()
         return {"phase": "smtp", "clients": args.smtp_clients, "count": len(mails),
                 "seconds": elapsed, "msg_per_s": len(mails) / elapsed,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
-                "peak_rss_mb": intake_rss, "server_cpu_seconds": server_cpu,
-                "client_cpu_seconds": client_cpu, **counts, **time_refinement(app)}
+                "peak_rss_mb": rss["main"], "worker_rss_mb": rss["workers"],
+                "server_cpu_seconds": server_cpu, "client_cpu_seconds": client_cpu,
+                **counts, **time_refinement(app)}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -327,7 +360,20 @@ class Recorder:
         self.done: dict[str, float] = {}
 
     def ingest_many(self, mails: Any) -> Any:
-        outcomes = self.intake.ingest_many(mails)
+        return self._record(mails, self.intake.ingest_many(mails))
+
+    # EmailIntake's two steps, so the listener prepares ahead with workers as it would.
+    @property
+    def pipelined(self) -> bool:
+        return bool(self.intake.pipelined)
+
+    def begin(self, mails: Any) -> Any:
+        return self.intake.begin(mails)
+
+    def finish(self, pending: Any) -> Any:
+        return self._record(pending.mails, self.intake.finish(pending))
+
+    def _record(self, mails: Any, outcomes: Any) -> Any:
         now = time.time()
         for mail in mails:
             self.done[message_id_of(mail.raw)] = now
@@ -385,7 +431,8 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
     try:
         empty_inbox(account)
         os.environ[PASSWORD_ENV] = account.password
-        app = fresh_app(workdir, args.models_dir, mailbox_options(account))
+        app = fresh_app(workdir, args.models_dir, mailbox_options(account),
+                        workers=args.workers)
         mails = [raw for _kind, raw in generate(args.count, tag="imap")]
         recorder = Recorder(app.email_intake)
         mailbox = app.config.desks["municipal"].mailboxes[0]
@@ -410,11 +457,13 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
         latencies = [recorder.done[m] - appended[m] for m in appended if m in recorder.done]
         counts = totals(app)
         elapsed = finished - began
+        rss = peak_rss_mb(app)
+        app.email_intake.close()
         return {"phase": "imap-live", "count": len(mails), "seconds": elapsed,
                 "msg_per_s": len(mails) / elapsed, "append_seconds": max(appended.values())
                 - began, "p50_ms": percentile(latencies, 50) * 1000,
-                "p99_ms": percentile(latencies, 99) * 1000, "peak_rss_mb": peak_rss_mb(),
-                **counts}
+                "p99_ms": percentile(latencies, 99) * 1000, "peak_rss_mb": rss["main"],
+                "worker_rss_mb": rss["workers"], **counts}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if server is not None:
@@ -447,7 +496,8 @@ def phase_imap_backlog(args: argparse.Namespace) -> dict[str, Any]:
                         "upgrade"], check=True, env=env, capture_output=True)
         began = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-m", "triage_desk", "--config", str(config),
-                                 "fetch", "--once", "--json"], env=env,
+                                 "fetch", "--once", "--json", "--workers", str(args.workers)],
+                                env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         _pid, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - began
@@ -490,7 +540,7 @@ PHASES = {"smtp": phase_smtp, "imap-live": phase_imap_live, "imap-fetch-once": p
 def run_phase_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, str(Path(__file__).resolve()), "--phase", name,
                "--count", str(args.count), "--smtp-clients", str(args.smtp_clients),
-               "--models-dir", str(args.models_dir)]
+               "--models-dir", str(args.models_dir), "--workers", str(args.workers)]
     if args.imap_host:
         command += ["--imap-host", args.imap_host, "--imap-port", str(args.imap_port),
                     "--imap-user", args.imap_user, "--imap-password", args.imap_password]
@@ -506,14 +556,19 @@ def describe(result: dict[str, Any]) -> str:
     if "p50_ms" in result:
         line += f"; latency p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
     line += f"; peak RSS {result['peak_rss_mb']:.0f} MB"
+    if result.get("worker_rss_mb"):
+        line += f" (its prepare worker {result['worker_rss_mb']:.0f} MB, pages shared)"
     line += (f"\n{'':<17}stored {result['stored']}, quarantined {result['quarantined']}, "
              f"tickets {result['tickets']}, acknowledgements {result['acknowledgements']}, "
              f"attachments {result['attachments']}, texts with U+FFFD "
              f"{result['replacement_chars']}")
     if "clients" in result:
-        line += (f"; {result['clients']} SMTP clients (their CPU "
-                 f"{result['client_cpu_seconds']:.1f} s; the server's, start-up included, "
-                 f"{result['server_cpu_seconds']:.1f} s)")
+        count = result["count"]
+        line += (f"\n{'':<17}CPU while sending: the {result['clients']} SMTP clients "
+                 f"{result['client_cpu_seconds']:.1f} s "
+                 f"({1000 * result['client_cpu_seconds'] / count:.2f} ms a mail), the intake "
+                 f"(main process and workers) {result['server_cpu_seconds']:.1f} s "
+                 f"({1000 * result['server_cpu_seconds'] / count:.2f} ms a mail)")
     if result.get("pending_refinement") or result.get("refined"):
         line += f"\n{'':<17}left for the semantic stage: {result['pending_refinement']}"
         if result.get("refined"):
@@ -521,8 +576,8 @@ def describe(result: dict[str, Any]) -> str:
                      f"({result['refined'] / result['refine_seconds']:.0f} msg/s, "
                      f"peak RSS then {result['refine_peak_rss_mb']:.0f} MB)")
     if "cpu_seconds" in result:
-        line += (f"; process CPU {result['cpu_seconds']:.2f} s, of which fetching "
-                 f"{result['inside_seconds']:.2f} s after start-up")
+        line += (f"; CPU {result['cpu_seconds']:.2f} s (with its worker); "
+                 f"{result['inside_seconds']:.2f} s of the wall time after start-up")
     return line
 
 
@@ -602,6 +657,8 @@ def main(argv: list[str] | None = None) -> int:
                         choices=["run", "peer", "peer-verify"])
     parser.add_argument("--count", "-n", type=int, default=1000)
     parser.add_argument("--smtp-clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=None,
+                        help="intake prepare workers (default: as triage run, 1 with 2+ cores)")
     parser.add_argument("--only", choices=["smtp", "imap", *PHASES], default=None)
     parser.add_argument("--models-dir", type=Path, default=ROOT / "var" / "models")
     parser.add_argument("--imap-host", default=None,
@@ -615,6 +672,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="also print one JSON line")
     args = parser.parse_args(argv)
     args.models_dir = args.models_dir.resolve()
+    if args.workers is None:
+        from triage_desk.intake.workers import default_processes
+
+        args.workers = default_processes()
 
     if args.phase:
         print(json.dumps(PHASES[args.phase](args)))

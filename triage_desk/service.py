@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
+from typing import Any
 
 from triage_desk.app import App
-from triage_desk.intake.batching import IngestBatcher
+from triage_desk.intake.batching import IngestBatcher, PreparingBatcher
+from triage_desk.intake.email_intake import RawMail
 from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.workers import default_processes
@@ -41,6 +43,16 @@ async def _drain(job, idle_seconds: float, stop: asyncio.Event) -> None:  # type
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
 
+def smtp_batcher(app: App) -> IngestBatcher[RawMail, Any] | PreparingBatcher[RawMail, Any]:
+    """Group commit for the SMTP sessions; with prepare workers, the next mails are prepared
+    while the last ones are stored."""
+    intake = app.email_intake
+    if intake.pipelined:
+        return PreparingBatcher(intake.begin, intake.finish_all, intake.ingest_many,
+                                name="smtp-intake")
+    return IngestBatcher(intake.ingest_many, name="smtp-intake")
+
+
 async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
     """Until ``stop``: the listeners, the dispatcher, the scheduler and the refiner.
 
@@ -60,7 +72,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     listener = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
-        batcher = IngestBatcher(app.email_intake.ingest_many, name="smtp-intake")
+        batcher = smtp_batcher(app)
         handler = SmtpIntakeHandler(app.desks, batcher.submit)
         listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes,
                                 cfg.tls_cert_file, cfg.tls_key_file)

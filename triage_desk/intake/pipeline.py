@@ -52,8 +52,6 @@ from triage_desk.storage.models import (
     AuditEvent,
     Direction,
     Message,
-    Requester,
-    RequesterAddress,
     StoredAttachment,
     Suggestion,
     Ticket,
@@ -241,6 +239,11 @@ class IntakePipeline:
         new = [w for w in fresh if w.ticket is None and w.parent is None]
         positions = self._standings(session, new)
         self._open_tickets(session, new, requesters, positions)
+        # New tickets are plain objects inserted in one statement (the ORM's unit of work
+        # cost more than the rest of the batch); what changes on them later is updated.
+        created = [w.ticket for w in new if w.ticket is not None]
+        repo.insert_tickets(session, created)
+        as_inserted = [(t.status, t.first_response_at) for t in created]
         for work in fresh:
             if work.ticket is None and work.parent is not None:
                 work.ticket = work.parent.ticket  # parents come first, so theirs is set
@@ -251,7 +254,7 @@ class IntakePipeline:
             else:
                 self._follow_up(work)
             if work.inbound.bounce is not None:
-                self._record_bounce(session, work)
+                self._record_bounce(session, work, requesters)
             address = requesters[(work.inbound.channel, work.inbound.sender)]
             work.no_ack_reason = self._no_ack_reason(session, work, address, sent_now)
             if work.no_ack_reason is None:
@@ -259,6 +262,9 @@ class IntakePipeline:
                 sent_now[work.inbound.sender] += 1
             elif work.created_ticket:
                 work.audit("no_acknowledgement", reason=work.no_ack_reason)
+        repo.update_tickets(session, [
+            t for t, before in zip(created, as_inserted, strict=True)
+            if (t.status, t.first_response_at) != before], ("status", "first_response_at"))
         self._write_rows(session, fresh)
 
     @staticmethod
@@ -271,7 +277,6 @@ class IntakePipeline:
         """
         if not works:
             return
-        session.flush()  # tickets and requesters get their ids
         # Every work here has its ticket and message values (set in _store's loop).
         messages = Message.__table__
         message_ids = session.scalars(
@@ -301,11 +306,13 @@ class IntakePipeline:
         by_channel: dict[str, list[str]] = {}
         for work in works:
             by_channel.setdefault(work.inbound.channel, []).append(work.inbound.external_id)
-        stored = {
-            (channel, external_id): message
-            for channel, ids in by_channel.items()
-            for external_id, message in repo.find_messages(session, channel, ids).items()
-        }
+        stored: dict[tuple[str, str], Message] = {}
+        for channel, ids in by_channel.items():
+            # Usually none: the messages themselves are loaded only when some are stored.
+            known = repo.stored_external_ids(session, channel, ids)
+            if known:
+                stored.update(((channel, external_id), message) for external_id, message
+                              in repo.find_messages(session, channel, sorted(known)).items())
         first: dict[tuple[str, str], _Work] = {}
         for work in works:
             key = (work.inbound.channel, work.inbound.external_id)
@@ -342,28 +349,25 @@ class IntakePipeline:
 
     def _requesters(
         self, session: Session, works: list[_Work]
-    ) -> dict[tuple[str, str], RequesterAddress]:
-        """Each sender's address row, created once per batch for new senders."""
-        senders: dict[str, list[str]] = {}
+    ) -> dict[tuple[str, str], repo.SenderRow]:
+        """Each sender's address row; new senders get a requester, all in one go."""
+        senders: dict[str, list[InboundMessage]] = {}
         for work in works:
-            senders.setdefault(work.inbound.channel, []).append(work.inbound.sender)
-        rows: dict[tuple[str, str], RequesterAddress] = {
-            (channel, address): row
-            for channel, addresses in senders.items()
-            for address, row in repo.find_requester_addresses(session, channel, addresses).items()
-        }
-        for work in works:
-            inbound = work.inbound
-            key = (inbound.channel, inbound.sender)
-            row = rows.get(key)
-            if row is None:
-                requester = Requester(display_name=inbound.sender_name)
-                row = RequesterAddress(channel=inbound.channel, address=inbound.sender)
-                requester.addresses.append(row)
-                session.add(requester)
-                rows[key] = row
-            elif inbound.sender_name and not row.requester.display_name:
-                row.requester.display_name = inbound.sender_name
+            senders.setdefault(work.inbound.channel, []).append(work.inbound)
+        rows: dict[tuple[str, str], repo.SenderRow] = {}
+        for channel, inbounds in senders.items():
+            known = repo.sender_rows(session, channel, [i.sender for i in inbounds])
+            new: dict[str, str | None] = {}
+            names: dict[int, str] = {}
+            for inbound in inbounds:
+                row = known.get(inbound.sender)
+                if row is None:
+                    new.setdefault(inbound.sender, inbound.sender_name)
+                elif inbound.sender_name and not row.display_name:
+                    row.display_name = names[row.requester_id] = inbound.sender_name
+            known.update(repo.insert_senders(session, channel, new))
+            repo.name_requesters(session, names)
+            rows.update(((channel, address), row) for address, row in known.items())
         return rows
 
     @staticmethod
@@ -383,7 +387,7 @@ class IntakePipeline:
         self,
         session: Session,
         works: list[_Work],
-        requesters: dict[tuple[str, str], RequesterAddress],
+        requesters: dict[tuple[str, str], repo.SenderRow],
         positions: dict[tuple[str, str, str], Standing],
     ) -> None:
         """New tickets, numbered in one counter update per desk and year."""
@@ -403,17 +407,18 @@ class IntakePipeline:
         session: Session,
         work: _Work,
         number: str,
-        requesters: dict[tuple[str, str], RequesterAddress],
+        requesters: dict[tuple[str, str], repo.SenderRow],
         position: Standing,
     ) -> None:
         inbound, desk, prediction = work.inbound, work.desk, work.prediction
         category, feedback = work.triaged.category, work.triaged.feedback_type
         rules = desk.config.categories[category]
         work.due = work.triaged.due
-        work.ticket = Ticket(
+        work.ticket = Ticket(  # never added to the session: repo.insert_tickets inserts it
             number=number,
             desk=desk.name,
-            requester=requesters[(inbound.channel, inbound.sender)].requester,
+            requester_id=requesters[(inbound.channel, inbound.sender)].requester_id,
+            client_id=None,
             channel=inbound.channel,
             subject=inbound.subject,
             language=prediction.language,
@@ -428,9 +433,9 @@ class IntakePipeline:
             clock_start=work.due.clock_start,
             response_due=work.due.response_due,
             resolution_due=work.due.resolution_due,
+            first_response_at=None,
         )
         work.created_ticket = True
-        session.add(work.ticket)
         self._check_rights(session, work, category, position)
 
     def _message(self, work: _Work) -> None:
@@ -490,7 +495,9 @@ class IntakePipeline:
                 ticket.status = TicketStatus.ANSWERED
         work.audit("follow_up", author=work.author_kind, external_id=work.inbound.external_id)
 
-    def _record_bounce(self, session: Session, work: _Work) -> None:
+    def _record_bounce(
+        self, session: Session, work: _Work, senders: dict[tuple[str, str], repo.SenderRow]
+    ) -> None:
         bounce = work.inbound.bounce
         assert bounce is not None
         marked = []
@@ -499,6 +506,10 @@ class IntakePipeline:
                 if repo.mark_undeliverable(session, work.inbound.channel, address.lower(),
                                            f"bounced: {work.inbound.subject[:200]}"):
                     marked.append(address.lower())
+                    # A later mail of this batch from that address gets no acknowledgement.
+                    row = senders.get((work.inbound.channel, address.lower()))
+                    if row is not None:
+                        row.undeliverable = True
         work.audit("bounce", permanent=bounce.permanent,
                    addresses=list(bounce.failed_addresses))
         staff = work.desk.config.staff_address
@@ -529,7 +540,7 @@ class IntakePipeline:
         self,
         session: Session,
         work: _Work,
-        address: RequesterAddress,
+        address: repo.SenderRow,
         sent_now: Counter[str],
     ) -> str | None:
         """Why this message gets no acknowledgement, or None when it gets one."""
@@ -561,7 +572,7 @@ class IntakePipeline:
         """Terms clause 28: some categories only from a client's designated representative."""
         ticket, desk = work.ticket, work.desk
         assert ticket is not None
-        ticket.client = position.client
+        ticket.client_id = position.client.id if position.client else None
         if desk.config.categories[category].submitted_by != "representative":
             return
         if position.is_representative or work.author_kind != "person":

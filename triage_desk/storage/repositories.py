@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -27,21 +28,19 @@ def allocate_ticket_numbers(
 ) -> list[str]:
     """Allocate ``count`` consecutive numbers like MUN-2026-000123, without gaps from races.
 
-    The counter row is created if missing (ignoring a concurrent creator), then advanced by
-    ``count`` with UPDATE … RETURNING, which SQLite and PostgreSQL both serialise per row.
+    One upsert: the counter row is created at ``count``, or advanced by ``count``, and its new
+    value returned (INSERT … ON CONFLICT DO UPDATE … RETURNING, which SQLite and PostgreSQL
+    both serialise per row). On the table, not the ORM class: no autoflush of the session.
     """
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(
-        insert(TicketCounter)
-        .values(desk=desk, year=year, last=0)
-        .on_conflict_do_nothing(index_elements=["desk", "year"])
-    )
+    counters = TicketCounter.__table__
     last = session.execute(
-        update(TicketCounter)
-        .where(TicketCounter.desk == desk, TicketCounter.year == year)
-        .values(last=TicketCounter.last + count)
-        .returning(TicketCounter.last)
+        insert(counters)
+        .values(desk=desk, year=year, last=count)
+        .on_conflict_do_update(index_elements=["desk", "year"],
+                               set_={"last": counters.c.last + count})
+        .returning(counters.c.last)
     ).scalar_one()
     return [f"{prefix}-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
 
@@ -67,6 +66,24 @@ def find_messages(
     return {row.external_id: row for row in rows}
 
 
+def stored_external_ids(
+    session: Session, channel: str, external_ids: Sequence[str],
+    direction: str = Direction.INBOUND,
+) -> set[str]:
+    """Which of ``external_ids`` are stored already (one plain query; ``find_messages`` loads
+    the messages, for the rare batch that has any)."""
+    if not external_ids:
+        return set()
+    messages = Message.__table__
+    return set(session.scalars(
+        select(messages.c.external_id).where(
+            messages.c.channel == channel,
+            messages.c.direction == direction,
+            messages.c.external_id.in_(list(external_ids)),
+        )
+    ))
+
+
 def replies_by_recipient(
     session: Session, recipients: set[str], key_prefix: str, since: dt.datetime
 ) -> dict[str, int]:
@@ -74,16 +91,99 @@ def replies_by_recipient(
     each recipient since ``since``."""
     if not recipients:
         return {}
+    outbox = OutboxItem.__table__
     rows = session.execute(
-        select(OutboxItem.recipient, func.count())
+        select(outbox.c.recipient, func.count())
         .where(
-            OutboxItem.recipient.in_(sorted(recipients)),
-            OutboxItem.dedupe_key.startswith(key_prefix, autoescape=True),
-            OutboxItem.created_at >= since,
+            outbox.c.recipient.in_(sorted(recipients)),
+            outbox.c.dedupe_key.startswith(key_prefix, autoescape=True),
+            outbox.c.created_at >= since,
         )
-        .group_by(OutboxItem.recipient)
+        .group_by(outbox.c.recipient)
     )
     return {recipient: int(number) for recipient, number in rows}
+
+
+@dataclass
+class SenderRow:
+    """A sender's address as intake needs it: whose it is and whether mail to it bounces."""
+
+    requester_id: int
+    undeliverable: bool = False
+    display_name: str | None = None
+
+
+def sender_rows(session: Session, channel: str, addresses: Sequence[str]) -> dict[str, SenderRow]:
+    """The known ones among ``addresses`` (one plain query, no ORM objects)."""
+    if not addresses:
+        return {}
+    rows, people = RequesterAddress.__table__, Requester.__table__
+    found = session.execute(
+        select(rows.c.address, rows.c.requester_id, rows.c.undeliverable, people.c.display_name)
+        .join(people, people.c.id == rows.c.requester_id)
+        .where(rows.c.channel == channel, rows.c.address.in_(sorted(set(addresses))))
+    )
+    return {address: SenderRow(requester_id, bool(undeliverable), name)
+            for address, requester_id, undeliverable, name in found}
+
+
+def insert_senders(
+    session: Session, channel: str, names: dict[str, str | None]
+) -> dict[str, SenderRow]:
+    """A new requester for each new address (``names``: address -> display name); two
+    INSERTs for any number of them."""
+    if not names:
+        return {}
+    people, rows = Requester.__table__, RequesterAddress.__table__
+    addresses = list(names)
+    ids = session.scalars(
+        insert(people).returning(people.c.id, sort_by_parameter_order=True),
+        [{"display_name": names[address]} for address in addresses],
+    ).all()
+    session.execute(insert(rows), [
+        {"requester_id": requester_id, "channel": channel, "address": address}
+        for address, requester_id in zip(addresses, ids, strict=True)])
+    return {address: SenderRow(requester_id, False, names[address])
+            for address, requester_id in zip(addresses, ids, strict=True)}
+
+
+def name_requesters(session: Session, names: dict[int, str]) -> None:
+    """Give requesters that had none a display name (rare: one UPDATE each)."""
+    people = Requester.__table__
+    for requester_id, name in names.items():
+        session.execute(update(people).where(people.c.id == requester_id,
+                                             func.coalesce(people.c.display_name, "") == "")
+                        .values(display_name=name))
+
+
+# The columns intake sets on a new ticket; the others take their defaults.
+NEW_TICKET_COLUMNS = (
+    "number", "desk", "requester_id", "client_id", "channel", "subject", "language", "status",
+    "category", "feedback_type", "category_confirmed", "urgent", "received_at", "clock_start",
+    "response_due", "resolution_due", "first_response_at",
+)
+
+
+def insert_tickets(session: Session, tickets: Sequence[Ticket]) -> None:
+    """Insert new tickets built as plain objects (never added to the session) in one
+    statement, and give each its id; ``update_tickets`` writes later changes to them."""
+    if not tickets:
+        return
+    table = Ticket.__table__
+    ids = session.scalars(
+        insert(table).returning(table.c.id, sort_by_parameter_order=True),
+        [{column: getattr(ticket, column) for column in NEW_TICKET_COLUMNS}
+         for ticket in tickets],
+    ).all()
+    for ticket, ticket_id in zip(tickets, ids, strict=True):
+        ticket.id = ticket_id
+
+
+def update_tickets(session: Session, tickets: Sequence[Ticket], columns: Sequence[str]) -> None:
+    table = Ticket.__table__
+    for ticket in tickets:
+        session.execute(update(table).where(table.c.id == ticket.id)
+                        .values({column: getattr(ticket, column) for column in columns}))
 
 
 def mark_undeliverable(session: Session, channel: str, address: str, reason: str) -> bool:
