@@ -10,8 +10,10 @@ pipeline writes ticket, message, suggestion and acknowledgement in one transacti
 counts as done when that transaction committed. Each phase runs in a fresh child process with
 a fresh SQLite database, so its peak RSS is its own.
 
-(a) SMTP: the service's own SMTP wiring (aiosmtpd + group-commit batcher), K client processes
-    each sending its share over one connection; latency = DATA sent → "250 after commit".
+(a) SMTP: the service's own SMTP wiring (aiosmtpd, raw mail group-committed to the spool, the
+    spool drained into tickets behind), K client processes each sending its share over one
+    connection; done when the spool is empty (all stored and acknowledged); latency = DATA
+    sent → "250 after the raw mail is committed".
 (b) IMAP, live: the service's IMAP listener (IDLE) on an empty mailbox while another process
     APPENDs the N mails; latency = APPEND done → committed.
 (c) IMAP, backlog: N mails waiting, `triage fetch --once` as a fresh process (start-up,
@@ -297,15 +299,16 @@ def _smtp_client(port: int, mails: list[bytes], start: Any, results: Any) -> Non
 
 def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
     from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-    from triage_desk.service import smtp_batcher
+    from triage_desk.intake.spool import SpooledSmtpIntake
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-smtp-"))
     try:
         app = fresh_app(workdir, args.models_dir, workers=args.workers)
         mails = [raw for _kind, raw in generate(args.count, tag="smtp")]
         # The same wiring as service.serve().
-        batcher = smtp_batcher(app)
-        listener = SmtpListener(SmtpIntakeHandler(app.desks, batcher.submit), "127.0.0.1", 0,
+        spooled = SpooledSmtpIntake(app.sessions, app.email_intake)
+        spooled.start()
+        listener = SmtpListener(SmtpIntakeHandler(app.desks, spooled.submit), "127.0.0.1", 0,
                                 app.config.smtp_listener.max_message_bytes)
         listener.start()
         context = mp.get_context("fork")
@@ -329,17 +332,24 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
             latencies.extend(share_latencies)
             finished = max(finished, done_at)
             client_cpu += cpu
+        accepted = finished - began
+        # Done when every mail is stored (or quarantined) and acknowledged, not at the last
+        # 250: the spool drains behind the sessions.
+        while spooled.spool.waiting():
+            time.sleep(0.01)
+        finished = time.time()
         server_cpu = intake_cpu(app) - server_cpu
         for client in clients:
             client.join()
         elapsed = finished - began
         listener.stop()
-        batcher.close()
+        spooled.close()
         counts = totals(app)
         rss = peak_rss_mb(app)
         app.email_intake.close()
         return {"phase": "smtp", "clients": args.smtp_clients, "count": len(mails),
                 "seconds": elapsed, "msg_per_s": len(mails) / elapsed,
+                "accepted_seconds": accepted,
                 "p50_ms": percentile(latencies, 50) * 1000,
                 "p99_ms": percentile(latencies, 99) * 1000,
                 "peak_rss_mb": rss["main"], "worker_rss_mb": rss["workers"],
@@ -564,7 +574,11 @@ def describe(result: dict[str, Any]) -> str:
              f"{result['replacement_chars']}")
     if "clients" in result:
         count = result["count"]
-        line += (f"\n{'':<17}CPU while sending: the {result['clients']} SMTP clients "
+        line += (f"\n{'':<17}the last 250 after {result['accepted_seconds']:.2f} s "
+                 f"({count / result['accepted_seconds']:.0f} msg/s accepted into the spool; "
+                 f"the latencies above are the 250's); all stored and acknowledged after "
+                 f"{result['seconds']:.2f} s")
+        line += (f"\n{'':<17}CPU until then: the {result['clients']} SMTP clients "
                  f"{result['client_cpu_seconds']:.1f} s "
                  f"({1000 * result['client_cpu_seconds'] / count:.2f} ms a mail), the intake "
                  f"(main process and workers) {result['server_cpu_seconds']:.1f} s "

@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import smtplib
 import threading
+import time
 
 import pytest
 from sqlalchemy import func, select
@@ -13,13 +14,13 @@ from sqlalchemy import func, select
 from tests.helpers import make_mail
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.email_intake import EmailIntake, RawMail
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.message import Attachment, Bounce
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held, retry
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
@@ -27,6 +28,7 @@ from triage_desk.storage.models import (
     OutboxItem,
     QuarantineStatus,
     RequesterAddress,
+    SpooledMail,
     StoredAttachment,
     Ticket,
     TicketStatus,
@@ -198,15 +200,18 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
     desks = Desks(example_config)
     pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer(),
                               rules=EmailConfig(acknowledgements_per_sender_per_hour=1000))
-    batch_sizes: list[int] = []
     intake = EmailIntake(sessions, pipeline, EmailConfig())
+    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
+    commits: list[int] = []
+    add_many = spooled.spool.add_many
 
-    def ingest_many(mails):
-        batch_sizes.append(len(mails))
-        return intake.ingest_many(mails)
+    def counted(mails):
+        commits.append(len(mails))
+        return add_many(mails)
 
-    batcher = IngestBatcher(ingest_many)
-    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 10**6)
+    spooled.spool.add_many = counted  # type: ignore[method-assign]
+    spooled.start()
+    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 10**6)
     listener.start()
     replies: list[bytes] = []
     errors: list[BaseException] = []
@@ -231,14 +236,18 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
             thread.start()
         for thread in threads:
             thread.join()
+        deadline = time.monotonic() + 60
+        while count(sessions, SpooledMail) and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         listener.stop()
-        batcher.close()
+        spooled.close()
     assert not errors
-    numbers = {text.split()[-1] for text in replies}
-    assert len(replies) == 60 and len(numbers) == 60  # every 250 names its own ticket
+    references = {text.split()[-1] for text in replies}
+    assert len(replies) == 60 and len(references) == 60  # every 250 names its own spool row
+    assert sum(commits) == 60 and len(commits) < 60  # sessions that waited shared a commit
+    assert count(sessions, SpooledMail) == 0
     assert count(sessions, Ticket) == 60 and count(sessions, OutboxItem) == 60
-    assert sum(batch_sizes) == 60
     engine.dispose()
 
 

@@ -1,81 +1,100 @@
-"""The real aiosmtpd listener over a real socket: 250 only after commit, never a relay."""
+"""The real aiosmtpd listener over a real socket: 250 only after the raw mail is committed,
+never a relay; the spool then stores it as a ticket."""
 
 from __future__ import annotations
 
 import smtplib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from tests.helpers import make_mail
 from triage_desk.desks import Desks
-from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import Message, OutboxItem, Ticket
+from triage_desk.storage.models import Message, OutboxItem, SpooledMail, Ticket
+
+
+@dataclass
+class Served:
+    port: int
+    sessions: sessionmaker[Session]
+    spooled: SpooledSmtpIntake
+
+
+def count(sessions: sessionmaker[Session], model: type) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {seconds} s")
+        time.sleep(0.05)
 
 
 @pytest.fixture
 def served(sqlite_url, example_config, classifier):
+    """The listener with its spool; the drainer is started by the tests that want it."""
     engine = make_engine(sqlite_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
     pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer())
     intake = EmailIntake(sessions, pipeline, example_config.email)
-    calls: list[bytes] = []
-
-    def ingest_many(mails):
-        calls.extend(mail.raw for mail in mails)
-        return intake.ingest_many(mails)
-
-    batcher = IngestBatcher(ingest_many)
-    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 200_000)
+    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
+    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 200_000)
     listener.start()
-    yield listener.port, sessions, calls
+    yield Served(listener.port, sessions, spooled)
     listener.stop()
-    batcher.close()
+    spooled.close()
     engine.dispose()
 
 
-def test_a_mail_is_committed_before_250(served):
-    port, sessions, _calls = served
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
-        refused = client.sendmail("ilze@novads.example.lv", ["atbalsts@example.lv"],
-                                  make_mail(message_id="<smtp-1@novads.example.lv>"))
-        assert refused == {}
-        # sendmail returned: the server said 250, so the ticket must already be there.
-        with sessions() as session:
-            message = session.scalar(select(Message).where(Message.direction == "in"))
-            assert message.external_id == "smtp-1@novads.example.lv"
-            assert session.scalar(select(func.count()).select_from(OutboxItem)) == 1
-
-
-def test_the_reply_code_names_the_ticket(served):
-    port, _sessions, _calls = served
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+def test_the_raw_mail_is_committed_before_250_and_then_becomes_a_ticket(served):
+    raw = make_mail(message_id="<smtp-1@novads.example.lv>")
+    with smtplib.SMTP("127.0.0.1", served.port, timeout=10) as client:
         client.ehlo()
         client.mail("ilze@novads.example.lv")
         client.rcpt("atbalsts@example.lv")
-        code, text = client.data(make_mail())
-    assert code == 250 and b"MUN-2026-" in text
+        code, text = client.data(raw)
+    assert code == 250
+    # The server said 250, so the mail must be in the spool already, exactly as sent.
+    with served.sessions() as session:
+        [spooled] = session.scalars(select(SpooledMail)).all()
+        assert spooled.raw == raw and spooled.envelope_sender == "ilze@novads.example.lv"
+        assert spooled.recipients == ["atbalsts@example.lv"]
+        assert text.decode().endswith(f"queued as {spooled.id}")
+    assert count(served.sessions, Ticket) == 0  # nothing drains it yet
+    served.spooled.start()
+    wait_until(lambda: count(served.sessions, SpooledMail) == 0)
+    with served.sessions() as session:
+        message = session.scalar(select(Message).where(Message.direction == "in"))
+        assert message.external_id == "smtp-1@novads.example.lv"
+        assert message.ticket.number.startswith("MUN-2026-")
+    assert count(served.sessions, OutboxItem) == 1
 
 
 def test_other_addresses_are_refused_we_never_relay(served):
-    port, sessions, _calls = served
-    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+    with smtplib.SMTP("127.0.0.1", served.port, timeout=10) as client:
         client.ehlo()
         client.mail("spammer@example.com")
         code, text = client.rcpt("victim@example.com")
     assert code == 550 and b"relaying denied" in text
-    with sessions() as session:
-        assert session.scalar(select(func.count()).select_from(Ticket)) == 0
+    assert count(served.sessions, SpooledMail) == 0
 
 
 def test_a_mail_over_the_size_limit_gets_552(served):
-    port, _sessions, calls = served
+    port = served.port
     big = make_mail(body=("x" * 70 + "\n") * 4000)  # ~290 kB in normal-length lines
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         # A client that declares SIZE is refused at MAIL FROM, before it sends anything...
@@ -89,17 +108,16 @@ def test_a_mail_over_the_size_limit_gets_552(served):
         client.rcpt("atbalsts@example.lv")
         code, _text = client.data(big)
         assert code == 552
-    assert calls == []
+    assert count(served.sessions, SpooledMail) == 0
 
 
-def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example_config):
+def test_a_storage_failure_answers_451_so_the_sender_retries(tmp_path, example_config):
     desks = Desks(example_config)
 
-    def failing(_mails):
-        raise RuntimeError("database is down")
-
-    batcher = IngestBatcher(failing)
-    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 200_000)
+    # The database is away: no spool table to commit to.
+    engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'triage.sqlite'}")
+    spooled = SpooledSmtpIntake(make_session_factory(engine), None)  # type: ignore[arg-type]
+    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 200_000)
     listener.start()
     try:
         with (
@@ -110,7 +128,8 @@ def test_a_storage_failure_answers_451_so_the_sender_retries(sqlite_url, example
         assert caught.value.smtp_code == 451
     finally:
         listener.stop()
-        batcher.close()
+        spooled.close()
+        engine.dispose()
 
 
 def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, classifier):
@@ -128,8 +147,9 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
     desks = Desks(example_config)
     intake = EmailIntake(sessions, IntakePipeline(sessions, desks, classifier,
                                                   TemplateRenderer()), example_config.email)
-    batcher = IngestBatcher(intake.ingest_many)
-    listener = SmtpListener(SmtpIntakeHandler(desks, batcher.submit), "127.0.0.1", 0, 10**6,
+    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
+    spooled.start()
+    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 10**6,
                             cert, key)
     listener.start()
     try:
@@ -143,9 +163,8 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
             assert client.sock.version() is not None  # the session is encrypted now
             assert client.sendmail("a@novads.example.lv", ["atbalsts@example.lv"],
                                    make_mail()) == {}
-        with sessions() as session:
-            assert session.scalar(select(func.count()).select_from(Ticket)) == 1
+        wait_until(lambda: count(sessions, Ticket) == 1)
     finally:
         listener.stop()
-        batcher.close()
+        spooled.close()
         engine.dispose()

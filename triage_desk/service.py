@@ -6,13 +6,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from typing import Any
 
 from triage_desk.app import App
-from triage_desk.intake.batching import IngestBatcher, PreparingBatcher
-from triage_desk.intake.email_intake import RawMail
 from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.intake.workers import default_processes
 from triage_desk.refiner import refine_pending
 from triage_desk.scheduler import release_queued
@@ -43,16 +41,6 @@ async def _drain(job, idle_seconds: float, stop: asyncio.Event) -> None:  # type
                 await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
 
 
-def smtp_batcher(app: App) -> IngestBatcher[RawMail, Any] | PreparingBatcher[RawMail, Any]:
-    """Group commit for the SMTP sessions; with prepare workers, the next mails are prepared
-    while the last ones are stored."""
-    intake = app.email_intake
-    if intake.pipelined:
-        return PreparingBatcher(intake.begin, intake.finish_all, intake.ingest_many,
-                                name="smtp-intake")
-    return IngestBatcher(intake.ingest_many, name="smtp-intake")
-
-
 async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
     """Until ``stop``: the listeners, the dispatcher, the scheduler and the refiner.
 
@@ -72,8 +60,9 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     listener = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
-        batcher = smtp_batcher(app)
-        handler = SmtpIntakeHandler(app.desks, batcher.submit)
+        spooled = SpooledSmtpIntake(app.sessions, app.email_intake)
+        spooled.start()  # first what a previous run accepted and did not store
+        handler = SmtpIntakeHandler(app.desks, spooled.submit)
         listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes,
                                 cfg.tls_cert_file, cfg.tls_key_file)
         listener.start()
@@ -94,7 +83,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         await asyncio.to_thread(stop_imap_listeners, imap_listeners)
         if listener is not None:
             listener.stop()
-            batcher.close()
+            await asyncio.to_thread(spooled.close)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

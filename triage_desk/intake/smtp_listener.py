@@ -1,5 +1,6 @@
 """SMTP intake on aiosmtpd: accepts mail for desk addresses only and answers 250 only after
-the message is committed to the database (a crash before that makes the sender retry)."""
+the raw message is committed to the database (a crash before that makes the sender retry);
+``intake.spool`` stores it as a ticket right after."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from triage_desk.intake.email_intake import RawMail
 
 log = logging.getLogger(__name__)
 
-# Stores one mail (usually IngestBatcher.submit, which shares commits between sessions).
+# Commits one raw mail and returns its reference for the 250 ("queued as"); usually
+# SpooledSmtpIntake.submit, which shares one commit between the sessions that wait.
 SubmitFn = Callable[[RawMail], Awaitable[Any]]
 
 
@@ -49,14 +51,13 @@ class SmtpIntakeHandler:
         mail = RawMail(raw, desk.name, "smtp", dt.datetime.now(dt.UTC), envelope.mail_from,
                        tuple(envelope.rcpt_tos))
         try:
-            # A bad mail is quarantined (and still gets 250: it is safely ours now); only a
-            # storage failure raises, and then the sender must keep it and retry.
-            result = await self.submit(mail)
+            # Even a mail that turns out unparseable gets 250: it is safely ours now, and
+            # intake quarantines it. Only a storage failure raises; the sender then retries.
+            reference = await self.submit(mail)
         except Exception:
             log.exception("intake failed; the sender will retry")
             return "451 4.3.0 Temporary failure storing the message; please retry"
-        number = getattr(result, "ticket_number", "")
-        return f"250 2.0.0 OK {number}".rstrip()
+        return f"250 2.0.0 OK queued as {reference}"
 
 
 def _free_port(host: str) -> int:

@@ -375,6 +375,31 @@ class QuarantinedMail(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class SpooledMail(Base):
+    """Mail the SMTP listener accepted (its 250 was sent) and intake has not stored yet.
+
+    The SMTP session ends as soon as the raw mail is committed here; the spool drainer
+    stores it as a ticket in large batches and deletes the row. A crash in between leaves
+    the row, and the next start processes it (Message-ID dedup makes that safe).
+    """
+
+    __tablename__ = "mail_spool"
+    # Ids never reused (SQLite would reuse a deleted row's otherwise): a 250's "queued as"
+    # names one mail for good.
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - read by SQLAlchemy
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    desk: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(300))
+    envelope_sender: Mapped[str | None] = mapped_column(String(320))
+    recipients: Mapped[list[str]] = mapped_column(default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed storing attempts
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+
+
 class ImapCheckpoint(Base):
     """How far a mailbox folder has been read: UIDVALIDITY and the last committed UID."""
 

@@ -1,0 +1,248 @@
+"""The SMTP spool: accepted mail is committed raw at once, and stored as tickets behind.
+
+An SMTP session waits only for one INSERT (shared by every session that arrived meanwhile,
+through ``IngestBatcher``), not for parsing, classifying and storing: a sender's 250 comes in
+milliseconds whatever the load, and a slow or pathological mail never holds a connection
+open. ``SpoolDrainer`` then takes the spooled mail in large batches, as IMAP intake does (the
+next batch prepared in a worker while the last one is stored), and deletes each row once its
+mail is stored or quarantined.
+
+Nothing is lost in between: a row leaves the spool only after its ticket (or quarantine
+entry) is committed. A crash after that commit and before the delete processes the mail
+again at the next start, and Message-ID deduplication (a fingerprint of the raw bytes when
+there is none) turns that into a duplicate: no second ticket, no second acknowledgement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage_desk.intake.batching import IngestBatcher
+from triage_desk.intake.email_intake import EmailIntake, IngestOutcome, PendingMails
+from triage_desk.intake.prepare import RawMail
+from triage_desk.storage.models import SpooledMail, utcnow
+
+log = logging.getLogger(__name__)
+
+# After this many failed attempts to store a mail on its own, it is quarantined instead
+# (kept raw with the error, for `triage quarantine retry`), so it stops costing retries.
+MAX_ATTEMPTS = 5
+FIRST_RETRY_SECONDS = 5.0
+LONGEST_RETRY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Spooled:
+    """One spooled mail: its row id, the mail, and how often storing it failed."""
+
+    id: int
+    mail: RawMail
+    attempts: int
+
+
+class MailSpool:
+    """The ``mail_spool`` table: add, take what is due, remove, postpone."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def add_many(self, mails: Sequence[RawMail]) -> list[int]:
+        """Commit ``mails`` raw, in one statement and one transaction; their row ids."""
+        if not mails:
+            return []
+        table = SpooledMail.__table__
+        now = utcnow()
+        rows = [{"desk": mail.desk, "source": mail.source,
+                 "envelope_sender": mail.envelope_sender,
+                 "recipients": list(mail.envelope_recipients), "raw": mail.raw,
+                 "received_at": mail.received_at, "attempts": 0, "next_attempt_at": now}
+                for mail in mails]
+        with self.sessions.begin() as session:
+            return list(session.scalars(
+                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+
+    def due(self, limit: int, after_id: int = 0, now: dt.datetime | None = None
+            ) -> list[Spooled]:
+        """Up to ``limit`` mails due for an attempt, oldest first, with ids above
+        ``after_id`` (a drainer reading ahead skips the batch it is still storing)."""
+        table = SpooledMail.__table__
+        with self.sessions() as session:
+            rows = session.execute(
+                select(table.c.id, table.c.raw, table.c.desk, table.c.source,
+                       table.c.received_at, table.c.envelope_sender, table.c.recipients,
+                       table.c.attempts)
+                .where(table.c.id > after_id, table.c.next_attempt_at <= (now or utcnow()))
+                .order_by(table.c.id)
+                .limit(limit)
+            ).all()
+        return [Spooled(row.id,
+                        RawMail(bytes(row.raw), row.desk, row.source, row.received_at,
+                                row.envelope_sender, tuple(row.recipients or ())),
+                        row.attempts)
+                for row in rows]
+
+    def remove(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        table = SpooledMail.__table__
+        with self.sessions.begin() as session:
+            session.execute(delete(table).where(table.c.id.in_(list(ids))))
+
+    def postpone(self, spool_id: int, attempts: int, error: str) -> dt.datetime:
+        """Record a failed attempt; the next one waits longer each time (up to an hour)."""
+        delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
+        next_at = utcnow() + dt.timedelta(seconds=delay)
+        table = SpooledMail.__table__
+        with self.sessions.begin() as session:
+            session.execute(update(table).where(table.c.id == spool_id).values(
+                attempts=attempts, last_error=error[:2000], next_attempt_at=next_at))
+        return next_at
+
+    def waiting(self) -> int:
+        with self.sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(SpooledMail)) or 0)
+
+
+class SpoolDrainer:
+    """A thread that stores spooled mail as tickets, batch after batch, until stopped.
+
+    ``wake`` after adding to the spool; without it, the spool is still looked at every
+    ``idle_seconds`` (mail whose attempt was postponed, mail left by a previous run).
+    """
+
+    def __init__(
+        self,
+        spool: MailSpool,
+        intake: EmailIntake,
+        max_batch: int = 200,
+        idle_seconds: float = 5.0,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self.spool = spool
+        self.intake = intake
+        self.max_batch = max_batch
+        self.idle_seconds = idle_seconds
+        self.max_attempts = max_attempts
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="smtp-spool", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the batch being stored; what is left stays spooled for the next start."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.drain()
+            except Exception:  # the database is away, say: keep the rows, try again later
+                log.exception("draining the SMTP spool failed; trying again")
+            self._wake.wait(timeout=self.idle_seconds)
+
+    def drain(self) -> int:
+        """Store everything due in the spool now; how many mails left it.
+
+        Batch N+1 is handed to a prepare worker before batch N is stored, so parsing and
+        classifying overlap with the database work, as in IMAP intake.
+        """
+        done = 0
+        current = self._begin(0)
+        while current is not None:
+            batch, pending = current
+            following = None if self._stop.is_set() else self._begin(batch[-1].id)
+            done += self._finish(batch, pending)
+            current = following
+        return done
+
+    def _begin(self, after_id: int) -> tuple[list[Spooled], PendingMails] | None:
+        batch = self.spool.due(self.max_batch, after_id)
+        if not batch:
+            return None
+        return batch, self.intake.begin([entry.mail for entry in batch])
+
+    def _finish(self, batch: list[Spooled], pending: PendingMails) -> int:
+        try:
+            outcomes = self.intake.finish(pending)
+        except Exception:
+            log.exception("storing %d spooled mails failed; storing them one by one",
+                          len(batch))
+            return sum(self._store_alone(entry) for entry in batch)
+        self.spool.remove([entry.id for entry in batch])
+        _log_outcomes(outcomes)
+        return len(batch)
+
+    def _store_alone(self, entry: Spooled) -> int:
+        """One mail in its own transaction; on failure it waits, and in the end it is
+        quarantined rather than retried for ever."""
+        try:
+            self.intake.ingest_many([entry.mail])
+        except Exception as exc:
+            attempts = entry.attempts + 1
+            error = f"{type(exc).__name__}: {exc}"
+            if attempts >= self.max_attempts:
+                log.error("spooled mail %d could not be stored in %d attempts (%s); "
+                          "quarantining it", entry.id, attempts, error)
+                self.intake.quarantine(entry.mail, "storage_failed",
+                                       f"{attempts} attempts; last: {error}")
+            else:
+                next_at = self.spool.postpone(entry.id, attempts, error)
+                log.warning("spooled mail %d not stored (%s); next attempt at %s",
+                            entry.id, error, f"{next_at:%H:%M:%S} UTC")
+                return 0
+        self.spool.remove([entry.id])
+        return 1
+
+
+def _log_outcomes(outcomes: Sequence[IngestOutcome]) -> None:
+    if log.isEnabledFor(logging.DEBUG):
+        for outcome in outcomes:
+            log.debug("spooled mail stored: %s", outcome.ticket_number or outcome.reason)
+
+
+class SpooledSmtpIntake:
+    """What the SMTP listener hands mail to: group-committed into the spool, then drained.
+
+    ``submit`` returns the spool row id once the raw mail is committed (the 250's
+    "queued as"); a storage failure raises, and the session answers 451.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], intake: EmailIntake,
+                 max_batch: int = 200, idle_seconds: float = 5.0) -> None:
+        self.spool = MailSpool(sessions)
+        self.drainer = SpoolDrainer(self.spool, intake, max_batch, idle_seconds)
+        self._commits: IngestBatcher[RawMail, int] = IngestBatcher(
+            self._add, max_batch=256, name="smtp-spool")
+
+    def start(self) -> None:
+        """Start draining, beginning with whatever an earlier run left spooled."""
+        self.drainer.start()
+
+    async def submit(self, mail: RawMail) -> int:
+        return await self._commits.submit(mail)
+
+    def close(self) -> None:
+        self._commits.close()
+        self.drainer.stop()
+
+    def _add(self, mails: Sequence[RawMail]) -> list[int]:
+        ids = self.spool.add_many(mails)
+        self.drainer.wake()
+        return ids
