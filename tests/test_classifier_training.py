@@ -286,3 +286,17 @@ def test_feature_rows_multiply_as_scipy_does():
     np.testing.assert_allclose(rows @ np.ascontiguousarray(coef.T), expected, rtol=1e-6,
                                atol=1e-9)
     assert (rows @ coef.T)[1].tolist() == [0.0, 0.0, 0.0]  # the empty text
+
+
+def test_a_large_batch_multiplies_as_a_small_one():
+    """From ``_SCIPY_ROWS`` rows the product goes through SciPy; the figures must not change."""
+    from triage_desk.classifier.features import _SCIPY_ROWS
+
+    texts = ["Sistēma nestrādā, lūdzu palīdzēt", "", "Не работает вход в систему", "ok"]
+    features = TextFeatures(min_df_words=1).fit(texts)
+    coef = np.random.default_rng(1).standard_normal((5, features.n_features)).astype(np.float32)
+    small = features.transform(texts) @ coef.T
+    repeats = _SCIPY_ROWS // len(texts) + 1
+    large = features.transform(texts * repeats) @ coef.T
+    assert large.shape == (len(texts) * repeats, 5)
+    np.testing.assert_allclose(large, np.tile(small, (repeats, 1)), rtol=1e-6, atol=1e-9)
