@@ -233,6 +233,10 @@ class SpooledSmtpIntake:
 
     def start(self) -> None:
         """Start draining, beginning with whatever an earlier run left spooled."""
+        left = self.spool.waiting()
+        if left:
+            log.info("%d mail(s) accepted by an earlier run are still spooled; storing them "
+                     "first", left)
         self.drainer.start()
 
     async def submit(self, mail: RawMail) -> int:
