@@ -148,15 +148,8 @@ class EmailIntake:
 
     def finish(self, pending: PendingMails, quarantine: bool = True) -> list[IngestOutcome]:
         """Quarantine the mails that cannot be taken in, store the rest in one transaction."""
-        return self.finish_all([pending], quarantine)
-
-    def finish_all(
-        self, pendings: Sequence[PendingMails], quarantine: bool = True
-    ) -> list[IngestOutcome]:
-        """``finish`` for several begun batches at once: one transaction for all their mails
-        (outcomes in their order)."""
-        mails = [mail for pending in pendings for mail in pending.mails]
-        prepared = [item for pending in pendings for item in self._prepared(pending)]
+        mails = pending.mails
+        prepared = self._prepared(pending)
         outcomes: list[IngestOutcome | None] = [None] * len(mails)
         ready: list[tuple[int, Prepared]] = []
         for index, (mail, item) in enumerate(zip(mails, prepared, strict=True)):

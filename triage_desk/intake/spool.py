@@ -25,7 +25,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.intake.batching import IngestBatcher
-from triage_desk.intake.email_intake import EmailIntake, IngestOutcome, PendingMails
+from triage_desk.intake.email_intake import EmailIntake, PendingMails
 from triage_desk.intake.prepare import RawMail
 from triage_desk.storage.models import SpooledMail, utcnow
 
@@ -180,13 +180,12 @@ class SpoolDrainer:
 
     def _finish(self, batch: list[Spooled], pending: PendingMails) -> int:
         try:
-            outcomes = self.intake.finish(pending)
+            self.intake.finish(pending)
         except Exception:
             log.exception("storing %d spooled mails failed; storing them one by one",
                           len(batch))
             return sum(self._store_alone(entry) for entry in batch)
         self.spool.remove([entry.id for entry in batch])
-        _log_outcomes(outcomes)
         return len(batch)
 
     def _store_alone(self, entry: Spooled) -> int:
@@ -209,12 +208,6 @@ class SpoolDrainer:
                 return 0
         self.spool.remove([entry.id])
         return 1
-
-
-def _log_outcomes(outcomes: Sequence[IngestOutcome]) -> None:
-    if log.isEnabledFor(logging.DEBUG):
-        for outcome in outcomes:
-            log.debug("spooled mail stored: %s", outcome.ticket_number or outcome.reason)
 
 
 class SpooledSmtpIntake:
