@@ -24,6 +24,13 @@ def model_text(subject: str, body: str) -> str:
 
     Addresses, links and numbers vary from message to message without saying anything about
     the category, so they become placeholders the model can still count.
+
+    Tried and left out: a hand-written lexicon of feedback cues in the three languages
+    ("would be nice", "ieteikums", "никто не ответил", …), appended as one token per cue
+    type. Out of fold, over three fold seeds, cascade feedback macro-F1 rose by only
+    0.0035–0.0066. The fast stage alone lost 0.004–0.006, and auto-accept coverage at 97 %
+    went 0.31 → 0.29. The lexicon was written after reading the dev errors, so its dev gain
+    (0.892 → 0.932) does not count as evidence.
     """
     text = f"{subject}\n{body}" if subject else body
     text = _URL.sub(" urltoken ", text)
