@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from triage_desk.storage.models import (
@@ -33,7 +32,12 @@ def allocate_ticket_numbers(
     both serialise per row). On the table, not the ORM class: no autoflush of the session.
     """
     dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # The dialect's own INSERT (ON CONFLICT), imported here: the PostgreSQL package is slow
+    # to import and SQLite users never need it.
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     counters = TicketCounter.__table__
     last = session.execute(
         insert(counters)
