@@ -31,8 +31,15 @@ from triage_desk.classifier.predict import Classifier, ClassifierInput
 from triage_desk.classifier.store import ModelStore
 from triage_desk.classifier.training import train
 
-MUNICIPAL = {"emergency", "serious_error", "error", "inaccuracy", "data_processing",
-             "consultation", "feedback"}
+MUNICIPAL = {
+    "emergency",
+    "serious_error",
+    "error",
+    "inaccuracy",
+    "data_processing",
+    "consultation",
+    "feedback",
+}
 EPARAKSTS = {"application", "suspension", "feedback"}
 
 
@@ -47,19 +54,30 @@ def line(name: str, value: str, target: str = "") -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--no-cold", action="store_true",
-                        help="skip the training run with an empty embedding cache")
-    parser.add_argument("--single", type=int, default=300,
-                        help="messages classified one at a time (whole classifier)")
+    parser.add_argument(
+        "--no-cold", action="store_true", help="skip the training run with an empty embedding cache"
+    )
+    parser.add_argument(
+        "--single",
+        type=int,
+        default=300,
+        help="messages classified one at a time (whole classifier)",
+    )
     args = parser.parse_args()
 
     load1 = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} cores, load average {load1:.2f} at start")
     examples = load_examples()
     dev = [e for e in examples if e.split == "dev"]
-    items = [ClassifierInput(e.subject, e.body,
-                             allowed_categories=MUNICIPAL if e.desk == "municipal" else EPARAKSTS,
-                             default_language="lv") for e in dev]
+    items = [
+        ClassifierInput(
+            e.subject,
+            e.body,
+            allowed_categories=MUNICIPAL if e.desk == "municipal" else EPARAKSTS,
+            default_language="lv",
+        )
+        for e in dev
+    ]
 
     print("training")
     if not args.no_cold:
@@ -77,8 +95,11 @@ def main() -> None:
     train(examples)  # fills the cache if it was empty
     started = time.perf_counter()
     model, meta = train(examples)
-    line("training, warm (embeddings cached)", f"{time.perf_counter() - started:.1f} s",
-         "target ≤ 120 s")
+    line(
+        "training, warm (embeddings cached)",
+        f"{time.perf_counter() - started:.1f} s",
+        "target ≤ 120 s",
+    )
 
     with tempfile.TemporaryDirectory() as folder:
         store = ModelStore(Path(folder))
@@ -104,8 +125,11 @@ def main() -> None:
         started = time.perf_counter()
         classifier.classify_many(batch, semantic=False)
         runs.append(time.perf_counter() - started)
-    line(f"batch of {len(batch)}, best of 3", f"{len(batch) / min(runs):,.0f} msg/s",
-         "target ≥ 5,000 msg/s")
+    line(
+        f"batch of {len(batch)}, best of 3",
+        f"{len(batch) / min(runs):,.0f} msg/s",
+        "target ≥ 5,000 msg/s",
+    )
     timings = []
     for item in (items * 4)[:1200]:
         started = time.perf_counter()
@@ -129,18 +153,23 @@ def main() -> None:
         timings.append(elapsed)
         if prediction.stage == "semantic":
             escalated.append(elapsed)
-    line(f"single message p50 ({len(timings)} messages)",
-         f"{percentile(timings, 50) * 1000:.1f} ms")
+    line(
+        f"single message p50 ({len(timings)} messages)", f"{percentile(timings, 50) * 1000:.1f} ms"
+    )
     line("single message p99", f"{percentile(timings, 99) * 1000:.1f} ms", "target ≤ 150 ms")
     if escalated:
-        line("  semantic-stage messages: median / max",
-             f"{statistics.median(escalated) * 1000:.0f} / {max(escalated) * 1000:.0f} ms")
+        line(
+            "  semantic-stage messages: median / max",
+            f"{statistics.median(escalated) * 1000:.0f} / {max(escalated) * 1000:.0f} ms",
+        )
 
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("process")
     line("peak RSS", f"{peak:.0f} MB")
-    print(f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine "
-          "slows every figure)")
+    print(
+        f"load average {os.getloadavg()[0]:.2f} at the end (other work on the machine "
+        "slows every figure)"
+    )
 
 
 if __name__ == "__main__":

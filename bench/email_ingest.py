@@ -93,18 +93,28 @@ def generate(count: int, seed: int = 20261124, tag: str = "b") -> list[tuple[str
         lv = rng.random() < 0.5
         text = " ".join(rng.sample(LV if lv else EN, 2))
         sender = f"p{i}@client{i % 40}.example.lv"
-        subject = (rng.choice(["Atskaite", "Pieslēgšanās", "Rēķins", "Jautājums"]) if lv
-                   else rng.choice(["Report", "Login", "Invoice", "Question"])) + f" #{i}"
+        subject = (
+            rng.choice(["Atskaite", "Pieslēgšanās", "Rēķins", "Jautājums"])
+            if lv
+            else rng.choice(["Report", "Login", "Invoice", "Question"])
+        ) + f" #{i}"
         message_id = f"<bench.{tag}.{seed}.{i}@client{i % 40}.example.lv>"
         if kind == "windows-1257":
             body = "Labdien! Lūdzu, izrakstiet rēķinu par ceturksni. Paldies, Jānis Ozoliņš"
-            enc_subject = "=?windows-1257?Q?" + "".join(
-                f"={b:02X}" if b > 126 or chr(b) in " =?_" else chr(b)
-                for b in f"Rēķins {i}".encode("cp1257")) + "?="
-            raw = (f"From: {sender}\r\nTo: {DESK_ADDRESS}\r\nSubject: {enc_subject}\r\n"
-                   f"Date: {now}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
-                   "Content-Type: text/plain; charset=windows-1257\r\n"
-                   "Content-Transfer-Encoding: 8bit\r\n\r\n").encode("ascii")
+            enc_subject = (
+                "=?windows-1257?Q?"
+                + "".join(
+                    f"={b:02X}" if b > 126 or chr(b) in " =?_" else chr(b)
+                    for b in f"Rēķins {i}".encode("cp1257")
+                )
+                + "?="
+            )
+            raw = (
+                f"From: {sender}\r\nTo: {DESK_ADDRESS}\r\nSubject: {enc_subject}\r\n"
+                f"Date: {now}\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+                "Content-Type: text/plain; charset=windows-1257\r\n"
+                "Content-Transfer-Encoding: 8bit\r\n\r\n"
+            ).encode("ascii")
             raw += body.encode("cp1257") + b"\r\n"
             out.append((kind, raw))
             originals.append((sender, f"Rēķins {i}", message_id))
@@ -122,15 +132,20 @@ def generate(count: int, seed: int = 20261124, tag: str = "b") -> list[tuple[str
             mail.set_content(f"{rng.choice(LV if lv else EN)}\n\n{quoted}\n")
         elif kind == "html":
             mail["Subject"] = subject
-            mail.set_content(f"<html><body><p>{text}</p><p><b>--</b><br>{sender}</p>"
-                             "</body></html>", subtype="html")
+            mail.set_content(
+                f"<html><body><p>{text}</p><p><b>--</b><br>{sender}</p></body></html>",
+                subtype="html",
+            )
         else:
             mail["Subject"] = subject
             mail.set_content(text + "\n")
             if kind == "attachment":
-                mail.add_attachment(_pdf(rng, rng.randrange(4000, 30000)),
-                                    maintype="application", subtype="pdf",
-                                    filename=f"rēķins_{i}.pdf")
+                mail.add_attachment(
+                    _pdf(rng, rng.randrange(4000, 30000)),
+                    maintype="application",
+                    subtype="pdf",
+                    filename=f"rēķins_{i}.pdf",
+                )
         mail["From"] = sender
         out.append((kind, mail.as_bytes(policy=policy.SMTP)))  # CRLF, as on the wire
         if kind != "reply":
@@ -166,16 +181,17 @@ def peak_rss_mb(app: Any = None) -> Any:
     peaks = []
     for pid in workers.pids if workers else []:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
-            peaks += [int(line.split()[1]) / 1024 for line in status
-                      if line.startswith("VmHWM:")]
+            peaks += [int(line.split()[1]) / 1024 for line in status if line.startswith("VmHWM:")]
     return {"main": main, "workers": max(peaks, default=0.0)}
 
 
-def bench_config_text(models_dir: Path, database: Path, outbox: Path,
-                      mailbox: dict[str, Any] | None) -> str:
+def bench_config_text(
+    models_dir: Path, database: Path, outbox: Path, mailbox: dict[str, Any] | None
+) -> str:
     text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-    text = text.replace('database_url = "sqlite:///var/triage.sqlite"',
-                        f'database_url = "sqlite:///{database}"')
+    text = text.replace(
+        'database_url = "sqlite:///var/triage.sqlite"', f'database_url = "sqlite:///{database}"'
+    )
     text = text.replace('models_dir = "var/models"', f'models_dir = "{models_dir}"')
     text = text.replace('file_dir = "var/outbox"', f'file_dir = "{outbox}"')
     if mailbox:
@@ -200,8 +216,9 @@ def ensure_model(models_dir: Path) -> None:
     load_classifier(models_dir)  # trains once (about 20 s) when there is no model yet
 
 
-def fresh_app(workdir: Path, models_dir: Path, mailbox: dict[str, Any] | None = None,
-              workers: int = 0):
+def fresh_app(
+    workdir: Path, models_dir: Path, mailbox: dict[str, Any] | None = None, workers: int = 0
+):
     """The app as `triage run` builds it: prepare workers forked first, then warmed up."""
     from triage_desk.app import build_app
     from triage_desk.classifier.language import warm_up
@@ -245,20 +262,25 @@ def totals(app: Any) -> dict[str, int]:
     )
 
     with app.sessions() as session:
+
         def n(query: Any) -> int:
             return int(session.scalar(query) or 0)
 
         return {
-            "stored": n(select(func.count(Message.id))
-                        .where(Message.direction == Direction.INBOUND)),
+            "stored": n(
+                select(func.count(Message.id)).where(Message.direction == Direction.INBOUND)
+            ),
             "quarantined": n(select(func.count(QuarantinedMail.id))),
             "tickets": n(select(func.count(Ticket.id))),
             # The first reply to each new ticket: an acknowledgement, or a refusal when the
             # sender may not submit that category (terms clause 28).
             "acknowledgements": n(select(func.count(OutboxItem.id))),
             "attachments": n(select(func.count(StoredAttachment.id))),
-            "replacement_chars": n(select(func.count(Message.id)).where(
-                Message.direction == Direction.INBOUND, Message.text.contains("\ufffd"))),
+            "replacement_chars": n(
+                select(func.count(Message.id)).where(
+                    Message.direction == Direction.INBOUND, Message.text.contains("\ufffd")
+                )
+            ),
             # suggestions the fast stage was unsure of, left for the semantic stage
             # (service.semantic_stage = "deferred"): timed separately, after the intake
             "pending_refinement": pending_count(app.sessions),
@@ -273,8 +295,11 @@ def time_refinement(app: Any) -> dict[str, Any]:
         return {}
     began = time.perf_counter()
     done = refine_all(app.sessions, app.desks, app.classifier)
-    return {"refined": len(done), "refine_seconds": time.perf_counter() - began,
-            "refine_peak_rss_mb": peak_rss_mb()}
+    return {
+        "refined": len(done),
+        "refine_seconds": time.perf_counter() - began,
+        "refine_peak_rss_mb": peak_rss_mb(),
+    }
 
 
 # --------------------------------------------------------------------------- (a) SMTP
@@ -312,14 +337,20 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
         recorder = Recorder(app.email_intake)
         spooled = SpooledSmtpIntake(app.sessions, recorder)
         spooled.start()
-        listener = SmtpListener(SmtpIntakeHandler(app.desks, spooled.submit), "127.0.0.1", 0,
-                                app.config.smtp_listener.max_message_bytes)
+        listener = SmtpListener(
+            SmtpIntakeHandler(app.desks, spooled.submit),
+            "127.0.0.1",
+            0,
+            app.config.smtp_listener.max_message_bytes,
+        )
         listener.start()
         context = mp.get_context("fork")
         start, results = context.Event(), context.Queue()
-        shares = [mails[k::args.smtp_clients] for k in range(args.smtp_clients)]
-        clients = [context.Process(target=_smtp_client, args=(listener.port, share, start,
-                                                              results)) for share in shares]
+        shares = [mails[k :: args.smtp_clients] for k in range(args.smtp_clients)]
+        clients = [
+            context.Process(target=_smtp_client, args=(listener.port, share, start, results))
+            for share in shares
+        ]
         for client in clients:
             client.start()
         time.sleep(0.5)  # every client connected and greeted
@@ -354,16 +385,24 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
         rss = peak_rss_mb(app)
         app.email_intake.close()
         stored = [recorder.done[m] - sent[m] for m in sent if m in recorder.done]
-        return {"phase": "smtp", "clients": args.smtp_clients, "count": len(mails),
-                "stored_p50_ms": percentile(stored, 50) * 1000,
-                "stored_p99_ms": percentile(stored, 99) * 1000,
-                "seconds": elapsed, "msg_per_s": len(mails) / elapsed,
-                "accepted_seconds": accepted,
-                "p50_ms": percentile(latencies, 50) * 1000,
-                "p99_ms": percentile(latencies, 99) * 1000,
-                "peak_rss_mb": rss["main"], "worker_rss_mb": rss["workers"],
-                "server_cpu_seconds": server_cpu, "client_cpu_seconds": client_cpu,
-                **counts, **time_refinement(app)}
+        return {
+            "phase": "smtp",
+            "clients": args.smtp_clients,
+            "count": len(mails),
+            "stored_p50_ms": percentile(stored, 50) * 1000,
+            "stored_p99_ms": percentile(stored, 99) * 1000,
+            "seconds": elapsed,
+            "msg_per_s": len(mails) / elapsed,
+            "accepted_seconds": accepted,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "peak_rss_mb": rss["main"],
+            "worker_rss_mb": rss["workers"],
+            "server_cpu_seconds": server_cpu,
+            "client_cpu_seconds": client_cpu,
+            **counts,
+            **time_refinement(app),
+        }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -402,8 +441,9 @@ class Recorder:
         return outcomes
 
 
-def _appender(host: str, port: int, user: str, password: str, mails: list[bytes],
-              results: Any) -> None:
+def _appender(
+    host: str, port: int, user: str, password: str, mails: list[bytes], results: Any
+) -> None:
     from imapclient import IMAPClient
 
     client = IMAPClient(host, port, ssl=False, timeout=60)
@@ -418,8 +458,12 @@ def _appender(host: str, port: int, user: str, password: str, mails: list[bytes]
 
 def imap_server(args: argparse.Namespace):  # -> (server or None, account-like)
     if args.imap_host:
-        account = argparse.Namespace(host=args.imap_host, port=args.imap_port,
-                                     user=args.imap_user, password=args.imap_password)
+        account = argparse.Namespace(
+            host=args.imap_host,
+            port=args.imap_port,
+            user=args.imap_user,
+            password=args.imap_password,
+        )
         return None, account
     from tests.dovecot import Dovecot
 
@@ -441,8 +485,15 @@ def empty_inbox(account: Any) -> None:
 
 
 def mailbox_options(account: Any, **extra: Any) -> dict[str, Any]:
-    return {"name": "bench", "host": account.host, "port": account.port, "security": "none",
-            "username": account.user, "password_env": PASSWORD_ENV, **extra}
+    return {
+        "name": "bench",
+        "host": account.host,
+        "port": account.port,
+        "security": "none",
+        "username": account.user,
+        "password_env": PASSWORD_ENV,
+        **extra,
+    }
 
 
 def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
@@ -453,8 +504,7 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
     try:
         empty_inbox(account)
         os.environ[PASSWORD_ENV] = account.password
-        app = fresh_app(workdir, args.models_dir, mailbox_options(account),
-                        workers=args.workers)
+        app = fresh_app(workdir, args.models_dir, mailbox_options(account), workers=args.workers)
         mails = [raw for _kind, raw in generate(args.count, tag="imap")]
         recorder = Recorder(app.email_intake)
         mailbox = app.config.desks["municipal"].mailboxes[0]
@@ -465,8 +515,10 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
         time.sleep(0.3)  # in IDLE
         context = mp.get_context("fork")
         results = context.Queue()
-        appender = context.Process(target=_appender, args=(
-            account.host, account.port, account.user, account.password, mails, results))
+        appender = context.Process(
+            target=_appender,
+            args=(account.host, account.port, account.user, account.password, mails, results),
+        )
         began = time.time()
         appender.start()
         appended = results.get(timeout=1800)
@@ -481,11 +533,18 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
         elapsed = finished - began
         rss = peak_rss_mb(app)
         app.email_intake.close()
-        return {"phase": "imap-live", "count": len(mails), "seconds": elapsed,
-                "msg_per_s": len(mails) / elapsed, "append_seconds": max(appended.values())
-                - began, "p50_ms": percentile(latencies, 50) * 1000,
-                "p99_ms": percentile(latencies, 99) * 1000, "peak_rss_mb": rss["main"],
-                "worker_rss_mb": rss["workers"], **counts}
+        return {
+            "phase": "imap-live",
+            "count": len(mails),
+            "seconds": elapsed,
+            "msg_per_s": len(mails) / elapsed,
+            "append_seconds": max(appended.values()) - began,
+            "p50_ms": percentile(latencies, 50) * 1000,
+            "p99_ms": percentile(latencies, 99) * 1000,
+            "peak_rss_mb": rss["main"],
+            "worker_rss_mb": rss["workers"],
+            **counts,
+        }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if server is not None:
@@ -506,21 +565,42 @@ def phase_imap_backlog(args: argparse.Namespace) -> dict[str, Any]:
         client = IMAPClient(account.host, account.port, ssl=False, timeout=60)
         client.login(account.user, account.password)
         for start in range(0, len(mails), 200):
-            client.multiappend("INBOX", mails[start:start + 200])
+            client.multiappend("INBOX", mails[start : start + 200])
         client.logout()
         database = workdir / "triage.sqlite"
         config = workdir / "config.toml"
-        config.write_text(bench_config_text(args.models_dir, database, workdir / "outbox",
-                                            mailbox_options(account)), encoding="utf-8")
+        config.write_text(
+            bench_config_text(
+                args.models_dir, database, workdir / "outbox", mailbox_options(account)
+            ),
+            encoding="utf-8",
+        )
         env = {**os.environ, PASSWORD_ENV: account.password}
         env.pop("TRIAGE_DATABASE_URL", None)
-        subprocess.run([sys.executable, "-m", "triage_desk", "--config", str(config), "db",
-                        "upgrade"], check=True, env=env, capture_output=True)
+        subprocess.run(
+            [sys.executable, "-m", "triage_desk", "--config", str(config), "db", "upgrade"],
+            check=True,
+            env=env,
+            capture_output=True,
+        )
         began = time.perf_counter()
-        proc = subprocess.Popen([sys.executable, "-m", "triage_desk", "--config", str(config),
-                                 "fetch", "--once", "--json", "--workers", str(args.workers)],
-                                env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "triage_desk",
+                "--config",
+                str(config),
+                "fetch",
+                "--once",
+                "--json",
+                "--workers",
+                str(args.workers),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
         _pid, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - began
         stdout = proc.stdout.read().decode() if proc.stdout else ""
@@ -531,25 +611,38 @@ def phase_imap_backlog(args: argparse.Namespace) -> dict[str, Any]:
         report = json.loads(stdout.strip().splitlines()[-1])
         from triage_desk.storage.db import make_engine, make_session_factory
 
-        app = argparse.Namespace(sessions=make_session_factory(make_engine(
-            f"sqlite:///{database}")))
+        app = argparse.Namespace(
+            sessions=make_session_factory(make_engine(f"sqlite:///{database}"))
+        )
         counts = totals(app)
         refined: dict[str, Any] = {}
         if counts["pending_refinement"]:
             began = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "triage_desk", "--config",
-                                     str(config), "refine"], env=env,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "triage_desk", "--config", str(config), "refine"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             _pid, status, refine_usage = os.wait4(proc.pid, 0)
             if os.waitstatus_to_exitcode(status) != 0:
                 raise SystemExit(f"triage refine failed: {proc.stderr.read().decode()}")
-            refined = {"refined": counts["pending_refinement"],
-                       "refine_seconds": time.perf_counter() - began,
-                       "refine_peak_rss_mb": refine_usage.ru_maxrss / 1024}
-        return {"phase": "imap-fetch-once", "count": len(mails), "seconds": elapsed,
-                "msg_per_s": len(mails) / elapsed, "inside_seconds": report["seconds"],
-                "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                "peak_rss_mb": usage.ru_maxrss / 1024, **counts, **refined}
+            refined = {
+                "refined": counts["pending_refinement"],
+                "refine_seconds": time.perf_counter() - began,
+                "refine_peak_rss_mb": refine_usage.ru_maxrss / 1024,
+            }
+        return {
+            "phase": "imap-fetch-once",
+            "count": len(mails),
+            "seconds": elapsed,
+            "msg_per_s": len(mails) / elapsed,
+            "inside_seconds": report["seconds"],
+            "cpu_seconds": usage.ru_utime + usage.ru_stime,
+            "peak_rss_mb": usage.ru_maxrss / 1024,
+            **counts,
+            **refined,
+        }
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         if server is not None:
@@ -560,12 +653,31 @@ PHASES = {"smtp": phase_smtp, "imap-live": phase_imap_live, "imap-fetch-once": p
 
 
 def run_phase_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
-    command = [sys.executable, str(Path(__file__).resolve()), "--phase", name,
-               "--count", str(args.count), "--smtp-clients", str(args.smtp_clients),
-               "--models-dir", str(args.models_dir), "--workers", str(args.workers)]
+    command = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "--phase",
+        name,
+        "--count",
+        str(args.count),
+        "--smtp-clients",
+        str(args.smtp_clients),
+        "--models-dir",
+        str(args.models_dir),
+        "--workers",
+        str(args.workers),
+    ]
     if args.imap_host:
-        command += ["--imap-host", args.imap_host, "--imap-port", str(args.imap_port),
-                    "--imap-user", args.imap_user, "--imap-password", args.imap_password]
+        command += [
+            "--imap-host",
+            args.imap_host,
+            "--imap-port",
+            str(args.imap_port),
+            "--imap-user",
+            args.imap_user,
+            "--imap-password",
+            args.imap_password,
+        ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise SystemExit(f"phase {name} failed:\n{done.stderr[-4000:]}")
@@ -573,39 +685,53 @@ def run_phase_in_child(name: str, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def describe(result: dict[str, Any]) -> str:
-    line = (f"{result['phase']:<16} {result['count']} mails in {result['seconds']:.2f} s = "
-            f"{result['msg_per_s']:.0f} msg/s")
+    line = (
+        f"{result['phase']:<16} {result['count']} mails in {result['seconds']:.2f} s = "
+        f"{result['msg_per_s']:.0f} msg/s"
+    )
     if "p50_ms" in result:
         line += f"; latency p50 {result['p50_ms']:.0f} ms, p99 {result['p99_ms']:.0f} ms"
     line += f"; peak RSS {result['peak_rss_mb']:.0f} MB"
     if result.get("worker_rss_mb"):
         line += f" (its prepare worker {result['worker_rss_mb']:.0f} MB, pages shared)"
-    line += (f"\n{'':<17}stored {result['stored']}, quarantined {result['quarantined']}, "
-             f"tickets {result['tickets']}, acknowledgements {result['acknowledgements']}, "
-             f"attachments {result['attachments']}, texts with U+FFFD "
-             f"{result['replacement_chars']}")
+    line += (
+        f"\n{'':<17}stored {result['stored']}, quarantined {result['quarantined']}, "
+        f"tickets {result['tickets']}, acknowledgements {result['acknowledgements']}, "
+        f"attachments {result['attachments']}, texts with U+FFFD "
+        f"{result['replacement_chars']}"
+    )
     if "clients" in result:
         count = result["count"]
-        line += (f"\n{'':<17}the last 250 after {result['accepted_seconds']:.2f} s "
-                 f"({count / result['accepted_seconds']:.0f} msg/s accepted into the spool; "
-                 f"the latencies above are the 250's); all stored and acknowledged after "
-                 f"{result['seconds']:.2f} s")
-        line += (f"\n{'':<17}DATA sent → ticket and acknowledgement committed: p50 "
-                 f"{result['stored_p50_ms']:.0f} ms, p99 {result['stored_p99_ms']:.0f} ms")
-        line += (f"\n{'':<17}CPU until then: the {result['clients']} SMTP clients "
-                 f"{result['client_cpu_seconds']:.1f} s "
-                 f"({1000 * result['client_cpu_seconds'] / count:.2f} ms a mail), the intake "
-                 f"(main process and workers) {result['server_cpu_seconds']:.1f} s "
-                 f"({1000 * result['server_cpu_seconds'] / count:.2f} ms a mail)")
+        line += (
+            f"\n{'':<17}the last 250 after {result['accepted_seconds']:.2f} s "
+            f"({count / result['accepted_seconds']:.0f} msg/s accepted into the spool; "
+            f"the latencies above are the 250's); all stored and acknowledged after "
+            f"{result['seconds']:.2f} s"
+        )
+        line += (
+            f"\n{'':<17}DATA sent → ticket and acknowledgement committed: p50 "
+            f"{result['stored_p50_ms']:.0f} ms, p99 {result['stored_p99_ms']:.0f} ms"
+        )
+        line += (
+            f"\n{'':<17}CPU until then: the {result['clients']} SMTP clients "
+            f"{result['client_cpu_seconds']:.1f} s "
+            f"({1000 * result['client_cpu_seconds'] / count:.2f} ms a mail), the intake "
+            f"(main process and workers) {result['server_cpu_seconds']:.1f} s "
+            f"({1000 * result['server_cpu_seconds'] / count:.2f} ms a mail)"
+        )
     if result.get("pending_refinement") or result.get("refined"):
         line += f"\n{'':<17}left for the semantic stage: {result['pending_refinement']}"
         if result.get("refined"):
-            line += (f"; refined afterwards in {result['refine_seconds']:.1f} s "
-                     f"({result['refined'] / result['refine_seconds']:.0f} msg/s, "
-                     f"peak RSS then {result['refine_peak_rss_mb']:.0f} MB)")
+            line += (
+                f"; refined afterwards in {result['refine_seconds']:.1f} s "
+                f"({result['refined'] / result['refine_seconds']:.0f} msg/s, "
+                f"peak RSS then {result['refine_peak_rss_mb']:.0f} MB)"
+            )
     if "cpu_seconds" in result:
-        line += (f"; CPU {result['cpu_seconds']:.2f} s (with its worker); "
-                 f"{result['inside_seconds']:.2f} s of the wall time after start-up")
+        line += (
+            f"; CPU {result['cpu_seconds']:.2f} s (with its worker); "
+            f"{result['inside_seconds']:.2f} s of the wall time after start-up"
+        )
     return line
 
 
@@ -621,16 +747,20 @@ def peer(args: argparse.Namespace) -> None:
     work.mkdir(parents=True, exist_ok=True)
     ensure_model(args.models_dir)
     database, template = work / "triage.sqlite", work / "template.sqlite"
-    account = argparse.Namespace(host=os.environ.get("IMAP_HOST", "127.0.0.1"),
-                                 port=int(os.environ.get("IMAP_PORT", "10143")),
-                                 user=os.environ.get("IMAP_USER", "helpdesk"),
-                                 password=os.environ.get("IMAP_PASS", "benchpass"))
-    text = bench_config_text(args.models_dir, database, work / "outbox",
-                             mailbox_options(account, name="peer"))
+    account = argparse.Namespace(
+        host=os.environ.get("IMAP_HOST", "127.0.0.1"),
+        port=int(os.environ.get("IMAP_PORT", "10143")),
+        user=os.environ.get("IMAP_USER", "helpdesk"),
+        password=os.environ.get("IMAP_PASS", "benchpass"),
+    )
+    text = bench_config_text(
+        args.models_dir, database, work / "outbox", mailbox_options(account, name="peer")
+    )
     # Same work as the peer: every new ticket is acknowledged, although this mailbox's mail
     # is dated 2024 (no "old mail" exemption) and comes from ~30 people (no per-sender cap).
-    text = with_email_rules(text, acknowledge_max_age_hours=1e7,
-                            acknowledgements_per_sender_per_hour=1_000_000)
+    text = with_email_rules(
+        text, acknowledge_max_age_hours=1e7, acknowledgements_per_sender_per_hour=1_000_000
+    )
     config = work / "config.toml"
     config.write_text(text, encoding="utf-8")
     for path in (database, template):
@@ -639,15 +769,35 @@ def peer(args: argparse.Namespace) -> None:
     env = {**os.environ, "PEER_RUN": str(run_dir), PASSWORD_ENV: account.password}
     env.pop("TRIAGE_DATABASE_URL", None)
     triage = f"{sys.executable} -m triage_desk --config {config}"
-    subprocess.run(f"{triage} db upgrade && cp {database} {template}", shell=True, check=True,
-                   env=env, cwd=ROOT)
-    env["OURS_PREPARE"] = f"rm -f {database} {database}-wal {database}-shm && " \
-                          f"cp {template} {database}"
-    env["OURS_VERIFY"] = (f"{sys.executable} {Path(__file__).resolve()} peer-verify "
-                          f"--database {database}")
+    subprocess.run(
+        f"{triage} db upgrade && cp {database} {template}",
+        shell=True,
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
+    env["OURS_PREPARE"] = (
+        f"rm -f {database} {database}-wal {database}-shm && cp {template} {database}"
+    )
+    env["OURS_VERIFY"] = (
+        f"{sys.executable} {Path(__file__).resolve()} peer-verify --database {database}"
+    )
     env["OURS_ALLOW_LEFTOVER"] = "1"  # we flag \\Seen + $TriageDesk; the peer deletes
-    os.execvpe("bash", ["bash", str(PEER_DIR / "compare.sh"), str(args.count), str(args.runs),
-                        "triage-desk", "--", *triage.split(), "fetch", "--once"], env)
+    os.execvpe(
+        "bash",
+        [
+            "bash",
+            str(PEER_DIR / "compare.sh"),
+            str(args.count),
+            str(args.runs),
+            "triage-desk",
+            "--",
+            *triage.split(),
+            "fetch",
+            "--once",
+        ],
+        env,
+    )
 
 
 def peer_verify(args: argparse.Namespace) -> int:
@@ -655,14 +805,18 @@ def peer_verify(args: argparse.Namespace) -> int:
     from triage_desk.storage.db import make_engine, make_session_factory
 
     expected = int(os.environ.get("INGEST_COUNT", "0"))
-    app = argparse.Namespace(sessions=make_session_factory(make_engine(
-        f"sqlite:///{args.database}")))
+    app = argparse.Namespace(
+        sessions=make_session_factory(make_engine(f"sqlite:///{args.database}"))
+    )
     counts = totals(app)
     manifest_path = Path(os.environ.get("PEER_RUN", "/tmp/peer-run")) / "mailbox_manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
-    print(f"[triage-desk verify] expected {expected} mails; {json.dumps(counts)}; the mailbox "
-          f"has {manifest.get('expected_threads', '?')} threads and "
-          f"{manifest.get('attachments', '?')} attachments", file=sys.stderr)
+    print(
+        f"[triage-desk verify] expected {expected} mails; {json.dumps(counts)}; the mailbox "
+        f"has {manifest.get('expected_threads', '?')} threads and "
+        f"{manifest.get('attachments', '?')} attachments",
+        file=sys.stderr,
+    )
     ok = counts["stored"] + counts["quarantined"] == expected and counts["stored"] > 0
     return 0 if ok else 1
 
@@ -674,23 +828,31 @@ def compile_bytecode() -> None:
     """Time the service as it is deployed: an editable install leaves our modules uncompiled
     (the peer's pip-installed packages are compiled), and where PYTHONDONTWRITEBYTECODE is set
     every `triage` start would compile them again (`make run` does the same)."""
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "triage_desk")],
-                   check=True)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", str(ROOT / "triage_desk")], check=True
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", nargs="?", default="run",
-                        choices=["run", "peer", "peer-verify"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", nargs="?", default="run", choices=["run", "peer", "peer-verify"])
     parser.add_argument("--count", "-n", type=int, default=1000)
     parser.add_argument("--smtp-clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=None,
-                        help="intake prepare workers (default: as triage run, 1 with 2+ cores)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="intake prepare workers (default: as triage run, 1 with 2+ cores)",
+    )
     parser.add_argument("--only", choices=["smtp", "imap", *PHASES], default=None)
     parser.add_argument("--models-dir", type=Path, default=ROOT / "var" / "models")
-    parser.add_argument("--imap-host", default=None,
-                        help="use this IMAP server instead of starting a private Dovecot")
+    parser.add_argument(
+        "--imap-host",
+        default=None,
+        help="use this IMAP server instead of starting a private Dovecot",
+    )
     parser.add_argument("--imap-port", type=int, default=143)
     parser.add_argument("--imap-user", default=None)
     parser.add_argument("--imap-password", default=None)
@@ -716,13 +878,16 @@ def main(argv: list[str] | None = None) -> int:
         return peer_verify(args)
 
     ensure_model(args.models_dir)
-    wanted = {"smtp": ["smtp"], "imap": ["imap-live", "imap-fetch-once"],
-              None: list(PHASES)}.get(args.only, [args.only])
+    wanted = {"smtp": ["smtp"], "imap": ["imap-live", "imap-fetch-once"], None: list(PHASES)}.get(
+        args.only, [args.only]
+    )
     kinds: dict[str, int] = {}
     for kind, _raw in generate(args.count):
         kinds[kind] = kinds.get(kind, 0) + 1
-    print(f"email_ingest: N={args.count} generated mails {kinds}, SQLite, "
-          f"{os.cpu_count()} CPUs", flush=True)
+    print(
+        f"email_ingest: N={args.count} generated mails {kinds}, SQLite, {os.cpu_count()} CPUs",
+        flush=True,
+    )
     results = []
     for name in wanted:
         result = run_phase_in_child(name, args)

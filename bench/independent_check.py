@@ -31,13 +31,29 @@ def main() -> int:
     parser.add_argument("--config", default=str(ROOT / "config.example.toml"))
     args = parser.parse_args()
     rows = [json.loads(line) for line in DATA.read_text(encoding="utf-8").splitlines() if line]
-    feed = "".join(json.dumps({"subject": r["subject"], "body": r["body"], "channel": "email",
-                               "sender": "someone@example.lv", "desk": r["desk"],
-                               "received_at": "2026-11-30T10:00:00+02:00"},
-                              ensure_ascii=False) + "\n" for r in rows)
-    done = subprocess.run([sys.executable, "-m", "triage_desk", "--config", args.config,
-                           "classify", "--jsonl"], input=feed, capture_output=True,
-                          text=True, cwd=ROOT, check=True)
+    feed = "".join(
+        json.dumps(
+            {
+                "subject": r["subject"],
+                "body": r["body"],
+                "channel": "email",
+                "sender": "someone@example.lv",
+                "desk": r["desk"],
+                "received_at": "2026-11-30T10:00:00+02:00",
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for r in rows
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "triage_desk", "--config", args.config, "classify", "--jsonl"],
+        input=feed,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(results) == len(rows), (len(results), done.stderr[-2000:])
     groups: dict[str, list[int]] = defaultdict(list)
@@ -57,21 +73,32 @@ def main() -> int:
     language = sum(r["language"] == x["language"] for r, x in zip(rows, results, strict=True))
     print(f"  language detected right: {language}/{len(rows)}")
     accepted = [i for i, x in enumerate(results) if x.get("auto_accept")]
-    right = [i for i in accepted if results[i]["category"] == rows[i]["category"]
-             and results[i]["feedback_type"] == rows[i]["feedback_type"]]
+    right = [
+        i
+        for i in accepted
+        if results[i]["category"] == rows[i]["category"]
+        and results[i]["feedback_type"] == rows[i]["feedback_type"]
+    ]
     precision = len(right) / len(accepted) if accepted else float("nan")
-    print(f"  auto-accept: precision {precision:.3f} at coverage "
-          f"{len(accepted) / len(rows):.3f} ({len(right)}/{len(accepted)} right)")
+    print(
+        f"  auto-accept: precision {precision:.3f} at coverage "
+        f"{len(accepted) / len(rows):.3f} ({len(right)}/{len(accepted)} right)"
+    )
     suspensions = [i for i, r in enumerate(rows) if r["category"] == "suspension"]
     caught = sum(results[i]["category"] == "suspension" for i in suspensions)
     print(f"  suspension recall: {caught}/{len(suspensions)}")
-    wrong = [(rows[i], results[i]) for i in range(len(rows))
-             if (rows[i]["category"], rows[i]["feedback_type"])
-             != (results[i]["category"], results[i]["feedback_type"])]
+    wrong = [
+        (rows[i], results[i])
+        for i in range(len(rows))
+        if (rows[i]["category"], rows[i]["feedback_type"])
+        != (results[i]["category"], results[i]["feedback_type"])
+    ]
     for row, result in wrong:
-        print(f"    wanted {row['category']}/{row['feedback_type']}, got "
-              f"{result['category']}/{result['feedback_type']} "
-              f"({result.get('confidence')}): {row['body'][:70]!r}")
+        print(
+            f"    wanted {row['category']}/{row['feedback_type']}, got "
+            f"{result['category']}/{result['feedback_type']} "
+            f"({result.get('confidence')}): {row['body'][:70]!r}"
+        )
     return 0
 
 

@@ -69,10 +69,29 @@ def make_self_signed(folder: Path) -> tuple[Path, Path]:
     """A certificate for localhost/127.0.0.1 that is also its own CA (trust it via ca_file)."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=30,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=30,
     )
     return cert, key
 
@@ -121,7 +140,7 @@ class Account:
             if client.has_capability("MULTIAPPEND") and len(items) > 1 and when is None:
                 for start in range(0, len(items), 500):
                     client.multiappend(
-                        folder, [{"msg": raw, "flags": flags} for raw in items[start:start + 500]]
+                        folder, [{"msg": raw, "flags": flags} for raw in items[start : start + 500]]
                     )
             else:
                 for raw in items:
@@ -224,10 +243,14 @@ class Dovecot:
         imaps = "  inet_listener imaps {\n    port = 0\n  }"
         if self.tls:
             self.cert_file, key = make_self_signed(self.root)
-            tls_lines = (f"ssl = yes\nssl_cert = <{self.cert_file}\nssl_key = <{key}\n"
-                         "ssl_min_protocol = TLSv1.2")
-            imaps = (f"  inet_listener imaps {{\n    address = {HOST}\n    port = {self.tls_port}\n"
-                     "    ssl = yes\n  }")
+            tls_lines = (
+                f"ssl = yes\nssl_cert = <{self.cert_file}\nssl_key = <{key}\n"
+                "ssl_min_protocol = TLSv1.2"
+            )
+            imaps = (
+                f"  inet_listener imaps {{\n    address = {HOST}\n    port = {self.tls_port}\n"
+                "    ssl = yes\n  }"
+            )
         self.conf_file.write_text(f"""\
 # Written by tests/dovecot.py: a throw-away test instance, loopback only.
 instance_name = triage-test-{uuid.uuid4().hex[:8]}
@@ -273,7 +296,9 @@ service imap-login {{
             # -F: stay in the foreground, so the process we started is the master we stop.
             self.proc = subprocess.Popen(
                 [binary, "-F", "-c", str(self.conf_file)],
-                stdin=subprocess.DEVNULL, stdout=stdio, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                stdout=stdio,
+                stderr=subprocess.STDOUT,
             )
         _wait_for_port(self.port, self.proc, self.log_file, 15)
 
@@ -319,8 +344,12 @@ service imap-login {{
     def kick(self, user: str) -> None:
         """Drop every IMAP connection of ``user`` (the listener must reconnect)."""
         doveadm = shutil.which("doveadm") or "/usr/bin/doveadm"
-        done = subprocess.run([doveadm, "-c", str(self.conf_file), "kick", user],
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [doveadm, "-c", str(self.conf_file), "kick", user],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if done.returncode not in (0, 68):  # 68: nobody was connected
             raise RuntimeError(f"doveadm kick failed: {done.stderr}")
 
@@ -342,8 +371,10 @@ def serve_for_tests(*, tls: bool = True) -> Iterator[Dovecot]:
     import pytest
 
     if dovecot_binary() is None:
-        message = ("dovecot is not installed (Debian package dovecot-imapd; .ci/run installs "
-                   "it); the IMAP tests need a real server")
+        message = (
+            "dovecot is not installed (Debian package dovecot-imapd; .ci/run installs "
+            "it); the IMAP tests need a real server"
+        )
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(f"CI=true but {message}", pytrace=False)
         pytest.skip(message)

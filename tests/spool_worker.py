@@ -34,8 +34,9 @@ if __name__ == "__main__":
     config = load_config(EXAMPLE_CONFIG)
     sessions = make_session_factory(make_engine(url))
     model, meta = ModelStore(__import__("pathlib").Path(models)).load()
-    pipeline = IntakePipeline(sessions, Desks(config), Classifier(model, meta),
-                              TemplateRenderer(), rules=config.email)
+    pipeline = IntakePipeline(
+        sessions, Desks(config), Classifier(model, meta), TemplateRenderer(), rules=config.email
+    )
     spool = MailSpool(sessions)
     if point == "before-commit":
         write_rows = pipeline._write_rows

@@ -418,17 +418,25 @@ def test_fitting_is_done_once_and_quickly(kb: KnowledgeBase) -> None:
 
 def _answers(assistant: Assistant) -> list[list[tuple[str, float]]]:
     questions = [q["question"] for q in _questions()[:60]]
-    return [[(m.slug, m.score) for m in assistant.answer(q, desk, lang)]
-            for q in questions for desk in DESKS for lang in ("lv", "en")]
+    return [
+        [(m.slug, m.score) for m in assistant.answer(q, desk, lang)]
+        for q in questions
+        for desk in DESKS
+        for lang in ("lv", "en")
+    ]
 
 
 def _questions() -> list[dict]:
-    return [json.loads(line) for line in QUESTIONS.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return [
+        json.loads(line)
+        for line in QUESTIONS.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def test_saved_indexes_give_the_same_answers_and_are_read_instead_of_built(
-        kb: KnowledgeBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kb: KnowledgeBase, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from triage_desk.responders import assistant as module
 
     expected = _answers(Assistant(kb))
@@ -444,14 +452,18 @@ def test_saved_indexes_give_the_same_answers_and_are_read_instead_of_built(
 
 
 def test_a_changed_article_or_a_torn_file_is_never_read(
-        kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    kb: KnowledgeBase, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     import dataclasses
 
     Assistant(kb, cache_dir=tmp_path).warm_up(["municipal"])
     (old,) = tmp_path.iterdir()
-    changed = KnowledgeBase(tuple(
-        dataclasses.replace(a, body=a.body + "\n\nMainīts.") if i == 0 else a
-        for i, a in enumerate(kb.for_desk("municipal"))))
+    changed = KnowledgeBase(
+        tuple(
+            dataclasses.replace(a, body=a.body + "\n\nMainīts.") if i == 0 else a
+            for i, a in enumerate(kb.for_desk("municipal"))
+        )
+    )
     Assistant(changed, cache_dir=tmp_path).warm_up(["municipal"])
     assert len(list(tmp_path.iterdir())) == 2  # a new name: the old file was not read
     old.write_bytes(b"not an index")

@@ -29,11 +29,21 @@ def sessions(database_url):
     engine.dispose()
 
 
-@pytest.mark.parametrize("text, verdict", [
-    ("jā", True), ("Ja, paldies", True), ("yes!", True), ("да", True),
-    ("nē", False), ("ne", False), ("no", False), ("нет", False),
-    ("Kā nomainīt paroli?", None), ("ok what about PIN", None),
-])
+@pytest.mark.parametrize(
+    "text, verdict",
+    [
+        ("jā", True),
+        ("Ja, paldies", True),
+        ("yes!", True),
+        ("да", True),
+        ("nē", False),
+        ("ne", False),
+        ("no", False),
+        ("нет", False),
+        ("Kā nomainīt paroli?", None),
+        ("ok what about PIN", None),
+    ],
+)
 def test_yes_and_no_in_three_languages(text, verdict):
     assert read_feedback(text) == verdict
 
@@ -41,12 +51,14 @@ def test_yes_and_no_in_three_languages(text, verdict):
 def test_an_answer_asks_whether_it_helped_and_stores_the_reply(sessions, chat, example_config):
     desk = Desks(example_config)["eparaksts"]
     with sessions.begin() as session:
-        reply = chat.handle(session, desk, "telegram", "42", "Aizmirsu PIN kodu, ko darīt?",
-                            "lv", now=SATURDAY_NOON)
+        reply = chat.handle(
+            session, desk, "telegram", "42", "Aizmirsu PIN kodu, ko darīt?", "lv", now=SATURDAY_NOON
+        )
     assert "Vai tas palīdzēja?" in reply.text
     with sessions.begin() as session:
-        thanks = chat.handle(session, desk, "telegram", "42", "nē",
-                             "lv", now=SATURDAY_NOON + dt.timedelta(minutes=2))
+        thanks = chat.handle(
+            session, desk, "telegram", "42", "nē", "lv", now=SATURDAY_NOON + dt.timedelta(minutes=2)
+        )
     assert thanks.feedback is False and thanks.answer_id == reply.answer_id
     assert "darbinieks" in thanks.text
     with sessions() as session:
@@ -58,8 +70,15 @@ def test_an_answer_asks_whether_it_helped_and_stores_the_reply(sessions, chat, e
 def test_an_unrelated_question_is_declined_honestly(sessions, chat, example_config):
     desk = Desks(example_config)["municipal"]
     with sessions.begin() as session:
-        reply = chat.handle(session, desk, "telegram", "7", "Kas uzvarēja hokeja spēlē vakar?",
-                            "lv", now=SATURDAY_NOON)
+        reply = chat.handle(
+            session,
+            desk,
+            "telegram",
+            "7",
+            "Kas uzvarēja hokeja spēlē vakar?",
+            "lv",
+            now=SATURDAY_NOON,
+        )
     # Saturday: a human answers when the desk opens on Monday at 09:00.
     assert "2026. gada 30. novembrī plkst. 09:00" in reply.text
     with sessions() as session:

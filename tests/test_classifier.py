@@ -15,8 +15,15 @@ from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.classifier.text import fold_diacritics, model_text
 from triage_desk.classifier.training import choose_threshold, train
 
-MUNICIPAL = {"emergency", "serious_error", "error", "inaccuracy", "data_processing",
-             "consultation", "feedback"}
+MUNICIPAL = {
+    "emergency",
+    "serious_error",
+    "error",
+    "inaccuracy",
+    "data_processing",
+    "consultation",
+    "feedback",
+}
 EPARAKSTS = {"application", "suspension", "feedback"}
 
 
@@ -41,10 +48,16 @@ def test_predictions_stay_inside_the_desk(classifier: Classifier):
 
 def _dev_predictions(classifier: Classifier):
     dev = [e for e in load_examples() if e.split == "dev"]
-    return dev, classifier.classify_many([
-        ClassifierInput(e.subject, e.body,
-                        allowed_categories=MUNICIPAL if e.desk == "municipal" else EPARAKSTS)
-        for e in dev])
+    return dev, classifier.classify_many(
+        [
+            ClassifierInput(
+                e.subject,
+                e.body,
+                allowed_categories=MUNICIPAL if e.desk == "municipal" else EPARAKSTS,
+            )
+            for e in dev
+        ]
+    )
 
 
 def test_the_model_learned_something_real(classifier: Classifier):
@@ -72,8 +85,10 @@ def test_dev_split_figures_hold(classifier: Classifier):
         assert row["feedback_macro_f1"] >= 0.78, language
     # The same figures come out of predicting the dev split again, message by message.
     dev, predictions = _dev_predictions(classifier)
-    both = [p.category == e.category and p.feedback_type == e.feedback_type
-            for p, e in zip(predictions, dev, strict=True)]
+    both = [
+        p.category == e.category and p.feedback_type == e.feedback_type
+        for p, e in zip(predictions, dev, strict=True)
+    ]
     accepted = [ok for ok, p in zip(both, predictions, strict=True) if p.auto_accept]
     assert len(accepted) / len(dev) == pytest.approx(meta["auto_accept_coverage"], abs=0.01)
     assert sum(accepted) / len(accepted) >= 0.97
@@ -82,31 +97,43 @@ def test_dev_split_figures_hold(classifier: Classifier):
 def test_no_suspension_is_missed_on_dev_in_any_language(classifier: Classifier):
     dev, predictions = _dev_predictions(classifier)
     for language in ("en", "lv", "ru"):
-        pairs = [(p, e) for p, e in zip(predictions, dev, strict=True)
-                 if e.category == "suspension" and e.language == language]
+        pairs = [
+            (p, e)
+            for p, e in zip(predictions, dev, strict=True)
+            if e.category == "suspension" and e.language == language
+        ]
         assert len(pairs) >= 3, language
         found = sum(p.category == "suspension" for p, _ in pairs)
-        assert found / len(pairs) >= 0.98, (language, [e.id for p, e in pairs
-                                                       if p.category != "suspension"])
+        assert found / len(pairs) >= 0.98, (
+            language,
+            [e.id for p, e in pairs if p.category != "suspension"],
+        )
         assert classifier.meta["by_language"][language]["suspension_recall"] >= 0.98
 
 
-@pytest.mark.parametrize("text", [
-    "Pazaudēju telefonu, lūdzu bloķējiet manu eParaksts mobile",
-    "у меня украли сумку с ID картой, заблокируйте сертификат",
-    "my phone got stolen this morning, eparaksts app is on it!!",
-    "atceliet lūdzu manu sertifikātu, kāds zina manu PIN",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Pazaudēju telefonu, lūdzu bloķējiet manu eParaksts mobile",
+        "у меня украли сумку с ID картой, заблокируйте сертификат",
+        "my phone got stolen this morning, eparaksts app is on it!!",
+        "atceliet lūdzu manu sertifikātu, kāds zina manu PIN",
+    ],
+)
 def test_suspension_requests_are_found_in_each_language(classifier: Classifier, text):
     prediction = classifier.classify(ClassifierInput("", text, allowed_categories=EPARAKSTS))
     assert prediction.category == "suspension"
 
 
 def test_fast_path_and_cascade(classifier: Classifier):
-    items = [ClassifierInput("", "how do i export the invoice list to excel?",
-                             allowed_categories=MUNICIPAL),
-             ClassifierInput("Sistēma", "Neviens nevar ielogoties, visiem kļūda 500",
-                             allowed_categories=MUNICIPAL)]
+    items = [
+        ClassifierInput(
+            "", "how do i export the invoice list to excel?", allowed_categories=MUNICIPAL
+        ),
+        ClassifierInput(
+            "Sistēma", "Neviens nevar ielogoties, visiem kļūda 500", allowed_categories=MUNICIPAL
+        ),
+    ]
     fast = classifier.classify_many(items, semantic=False)
     assert {p.stage for p in fast} == {"fast"}
     full = classifier.classify_many(items)
@@ -125,13 +152,18 @@ def test_the_confidence_is_the_acceptance_models_probability(classifier: Classif
     probabilities = model.probabilities(texts, allowed)  # the fast stage alone
     category, feedback = model.decide(probabilities)
     fast = model.confidence(probabilities, category, feedback)
-    served = classifier.classify_many([ClassifierInput(e.subject, e.body, a)
-                                       for e, a in zip(dev, allowed, strict=True)],
-                                      semantic=False)
+    served = classifier.classify_many(
+        [ClassifierInput(e.subject, e.body, a) for e, a in zip(dev, allowed, strict=True)],
+        semantic=False,
+    )
     assert [p.confidence for p in served] == [round(float(c), 4) for c in fast]
     # It ranks: the suggestions it is surest of are right more often than the rest.
-    both = np.array([p.category == e.category and p.feedback_type == e.feedback_type
-                     for p, e in zip(predictions, dev, strict=True)])
+    both = np.array(
+        [
+            p.category == e.category and p.feedback_type == e.feedback_type
+            for p, e in zip(predictions, dev, strict=True)
+        ]
+    )
     confidence = np.array([p.confidence for p in predictions])
     surest = confidence >= np.median(confidence)
     assert both[surest].mean() > both[~surest].mean() + 0.1
@@ -163,8 +195,9 @@ def test_a_model_file_with_foreign_types_is_refused(tmp_path, classifier):
     import skops.io as sio
 
     # A type outside sklearn/numpy/scipy/ours: loading must refuse, not construct it.
-    sio.dump({"model": classifier.model, "foreign": Fraction(1, 2)},
-             tmp_path / version / "model.skops")
+    sio.dump(
+        {"model": classifier.model, "foreign": Fraction(1, 2)}, tmp_path / version / "model.skops"
+    )
     with pytest.raises(ModelNotFound, match="do not load"):
         store.load()
 
@@ -227,22 +260,27 @@ def test_fast_only_training_is_quick_and_still_works():
     model, meta = train(examples, semantic=False)
     assert not model.has_semantic_stage and meta["embedder"] is None
     prediction = Classifier(model, meta).classify(
-        ClassifierInput("", "вся система не работает, никто не может войти",
-                        allowed_categories=MUNICIPAL))
+        ClassifierInput(
+            "", "вся система не работает, никто не может войти", allowed_categories=MUNICIPAL
+        )
+    )
     assert prediction.stage == "fast" and prediction.category in MUNICIPAL
 
 
-@pytest.mark.parametrize("text, language", [
-    ("Labdien! Sistēmā nevar izveidot atskaiti.", "lv"),
-    ("nevaru ielogoties sistema, visiem lietotajiem kluda", "lv"),
-    ("Hello, the export to Excel fails since Friday.", "en"),
-    ("Здравствуйте, не могу войти в систему", "ru"),
-    ("ok", "lv"),  # too short to tell: the desk's default
-    ("Please block my certificate, I lost the card with the PIN codes in it", "en"),
-    ("Lūdzu, apturiet sertifikātu – pazaudēju karti", "lv"),
-    ("the label 'Pievienot rēķinu' has a typo on the invoice screen of the module", "en"),
-    ("nevaru parakstit dokumentu, ludzu palidziet", "lv"),
-])
+@pytest.mark.parametrize(
+    "text, language",
+    [
+        ("Labdien! Sistēmā nevar izveidot atskaiti.", "lv"),
+        ("nevaru ielogoties sistema, visiem lietotajiem kluda", "lv"),
+        ("Hello, the export to Excel fails since Friday.", "en"),
+        ("Здравствуйте, не могу войти в систему", "ru"),
+        ("ok", "lv"),  # too short to tell: the desk's default
+        ("Please block my certificate, I lost the card with the PIN codes in it", "en"),
+        ("Lūdzu, apturiet sertifikātu – pazaudēju karti", "lv"),
+        ("the label 'Pievienot rēķinu' has a typo on the invoice screen of the module", "en"),
+        ("nevaru parakstit dokumentu, ludzu palidziet", "lv"),
+    ],
+)
 def test_language_detection(text, language):
     assert detect_language(text, default="lv") == language
 
@@ -256,5 +294,6 @@ def test_language_detection_in_batches_matches_one_by_one():
 def test_text_preparation_folds_what_varies():
     assert fold_diacritics("kļūda Ā") == "kluda A"
     assert model_text("Re: 123", "Skat. https://x.lv un a.b@c.lv") == (
-        "re: 0 skat. urltoken un emailtoken")
+        "re: 0 skat. urltoken un emailtoken"
+    )
     assert DATA_DIR.exists()

@@ -19,11 +19,16 @@ from tests.conftest import EXAMPLE_CONFIG
 from tests.helpers import make_mail
 
 
-def triage(*args: str, cwd: Path, stdin: str | None = None, env: dict | None = None,
-           timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def triage(
+    *args: str, cwd: Path, stdin: str | None = None, env: dict | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "triage_desk", "--config", str(EXAMPLE_CONFIG), *args],
-        cwd=cwd, input=stdin, capture_output=True, text=True, timeout=timeout,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
         env=env or _env(),
     )
 
@@ -44,8 +49,16 @@ def workdir(tmp_path_factory) -> Path:
 
 
 def test_due_prints_the_three_times_as_json(workdir):
-    result = triage("due", "--desk", "municipal", "--category", "serious_error",
-                    "--received", "2026-11-27T16:30:00+02:00", cwd=workdir)
+    result = triage(
+        "due",
+        "--desk",
+        "municipal",
+        "--category",
+        "serious_error",
+        "--received",
+        "2026-11-27T16:30:00+02:00",
+        cwd=workdir,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {
         "clock_start": "2026-11-27T16:30:00+02:00",
@@ -56,33 +69,64 @@ def test_due_prints_the_three_times_as_json(workdir):
 
 
 def test_due_errors_name_the_bad_option(workdir):
-    result = triage("due", "--desk", "municipal", "--category", "urgent",
-                    "--received", "2026-11-27T16:30", cwd=workdir)
+    result = triage(
+        "due",
+        "--desk",
+        "municipal",
+        "--category",
+        "urgent",
+        "--received",
+        "2026-11-27T16:30",
+        cwd=workdir,
+    )
     assert result.returncode == 2
     assert "--category" in result.stderr and "serious_error" in result.stderr
-    result = triage("due", "--desk", "municipal", "--category", "error",
-                    "--received", "yesterday", cwd=workdir)
+    result = triage(
+        "due", "--desk", "municipal", "--category", "error", "--received", "yesterday", cwd=workdir
+    )
     assert result.returncode == 2 and "--received" in result.stderr
 
 
 def test_classify_jsonl_contract(workdir):
     lines = [
-        {"subject": "Sistēma nestrādā", "body": "Neviens nevar pieslēgties sistēmai, visiem "
-         "kļūda 500.", "channel": "email", "sender": "a@novads.example.lv",
-         "received_at": "2026-12-24T10:00:00+02:00"},
-        {"subject": "", "body": "I lost my ID card, please block my certificate now",
-         "channel": "chat", "sender": "123", "desk": "eparaksts",
-         "received_at": "2026-11-29T03:00:00+02:00"},
-        {"subject": "Вопрос", "body": "Как выгрузить отчёт в Excel?", "channel": "email",
-         "sender": "b@example.lv"},
+        {
+            "subject": "Sistēma nestrādā",
+            "body": "Neviens nevar pieslēgties sistēmai, visiem kļūda 500.",
+            "channel": "email",
+            "sender": "a@novads.example.lv",
+            "received_at": "2026-12-24T10:00:00+02:00",
+        },
+        {
+            "subject": "",
+            "body": "I lost my ID card, please block my certificate now",
+            "channel": "chat",
+            "sender": "123",
+            "desk": "eparaksts",
+            "received_at": "2026-11-29T03:00:00+02:00",
+        },
+        {
+            "subject": "Вопрос",
+            "body": "Как выгрузить отчёт в Excel?",
+            "channel": "email",
+            "sender": "b@example.lv",
+        },
     ]
     stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
     result = triage("classify", "--jsonl", cwd=workdir, stdin=stdin)
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == 3
-    required = {"category", "feedback_type", "confidence", "language", "desk", "clock_start",
-                "response_due", "resolution_due", "auto_accept"}
+    required = {
+        "category",
+        "feedback_type",
+        "confidence",
+        "language",
+        "desk",
+        "clock_start",
+        "response_due",
+        "resolution_due",
+        "auto_accept",
+    }
     for row in rows:
         assert required <= set(row)
         assert 0 <= row["confidence"] <= 1
@@ -96,10 +140,15 @@ def test_classify_jsonl_contract(workdir):
 def test_classify_infers_the_desk_when_none_is_given(workdir):
     """A suspension sent without a desk must not be forced into a municipal category."""
     lines = [
-        {"subject": "", "body": "My phone with eParaksts mobile was stolen, please block it "
-         "immediately"},
-        {"subject": "Atskaite", "body": "Labdien! Atskaišu modulī poga 'Eksportēt' nestrādā, "
-         "bet varam nokopēt tabulu ar roku."},
+        {
+            "subject": "",
+            "body": "My phone with eParaksts mobile was stolen, please block it immediately",
+        },
+        {
+            "subject": "Atskaite",
+            "body": "Labdien! Atskaišu modulī poga 'Eksportēt' nestrādā, "
+            "bet varam nokopēt tabulu ar roku.",
+        },
         {"subject": "", "body": "Thank you, great service!", "desk": "municipal"},
     ]
     stdin = "\n".join(json.dumps(line, ensure_ascii=False) for line in lines) + "\n"
@@ -107,16 +156,26 @@ def test_classify_infers_the_desk_when_none_is_given(workdir):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert [(r["desk"], r["desk_inferred"]) for r in rows] == [
-        ("eparaksts", True), ("municipal", True), ("municipal", False)]
+        ("eparaksts", True),
+        ("municipal", True),
+        ("municipal", False),
+    ]
     assert rows[0]["category"] == "suspension"
 
 
 def test_classify_reads_an_rfc822_mail(workdir):
-    raw = make_mail(to="eparaksts@example.lv", subject="Paldies",
-                    body="Liels paldies konsultantei par ātru un laipnu palīdzību!")
+    raw = make_mail(
+        to="eparaksts@example.lv",
+        subject="Paldies",
+        body="Liels paldies konsultantei par ātru un laipnu palīdzību!",
+    )
     result = subprocess.run(
         [sys.executable, "-m", "triage_desk", "--config", str(EXAMPLE_CONFIG), "classify"],
-        cwd=workdir, input=raw, capture_output=True, timeout=120, env=_env(),
+        cwd=workdir,
+        input=raw,
+        capture_output=True,
+        timeout=120,
+        env=_env(),
     )
     assert result.returncode == 0, result.stderr
     row = json.loads(result.stdout)
@@ -135,12 +194,32 @@ def test_classify_rejects_bad_input_clearly(workdir):
 
 def test_a_broken_config_is_reported_with_key_and_fix(tmp_path):
     config = tmp_path / "bad.toml"
-    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
-        'response = "2 business_hours"', 'response = "2 bizness_hours"', 1), encoding="utf-8")
+    config.write_text(
+        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
+            'response = "2 business_hours"', 'response = "2 bizness_hours"', 1
+        ),
+        encoding="utf-8",
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "triage_desk", "--config", str(config), "due", "--desk",
-         "municipal", "--category", "error", "--received", "2026-11-30T10:00"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60, env=_env(),
+        [
+            sys.executable,
+            "-m",
+            "triage_desk",
+            "--config",
+            str(config),
+            "due",
+            "--desk",
+            "municipal",
+            "--category",
+            "error",
+            "--received",
+            "2026-11-30T10:00",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=_env(),
     )
     assert result.returncode == 2
     assert "desks.municipal.categories.emergency.response" in result.stderr
@@ -169,20 +248,31 @@ def _wait_for_port(port: int, process: subprocess.Popen, seconds: float = 90) ->
 def test_triage_run_turns_a_mail_into_a_ticket_and_an_acknowledgement(workdir, tmp_path):
     port = _free_port()
     config = tmp_path / "config.toml"
-    config.write_text(EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
-        "port = 8025", f"port = {port}"), encoding="utf-8")
+    config.write_text(
+        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("port = 8025", f"port = {port}"),
+        encoding="utf-8",
+    )
     (tmp_path / "var").mkdir()
     (tmp_path / "var" / "models").symlink_to(workdir / "var" / "models")
     process = subprocess.Popen(
         [sys.executable, "-m", "triage_desk", "--config", str(config), "run"],
-        cwd=tmp_path, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         _wait_for_port(port, process)
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-            client.sendmail("ilze@novads.example.lv", ["atbalsts@example.lv"], make_mail(
-                subject="Atskaite neveidojas",
-                body="Labdien! Atskaite neveidojas, lūdzu palīdziet."))
+            client.sendmail(
+                "ilze@novads.example.lv",
+                ["atbalsts@example.lv"],
+                make_mail(
+                    subject="Atskaite neveidojas",
+                    body="Labdien! Atskaite neveidojas, lūdzu palīdziet.",
+                ),
+            )
         outbox = tmp_path / "var" / "outbox"
         deadline = time.monotonic() + 30
         while not list(outbox.glob("*.eml")) and time.monotonic() < deadline:
@@ -190,7 +280,12 @@ def test_triage_run_turns_a_mail_into_a_ticket_and_an_acknowledgement(workdir, t
         [eml] = list(outbox.glob("*.eml"))
         listed = subprocess.run(
             [sys.executable, "-m", "triage_desk", "--config", str(config), "tickets", "--json"],
-            cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=60)
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert listed.returncode == 0, listed.stderr
         [ticket] = [json.loads(line) for line in listed.stdout.splitlines()]
         assert ticket["number"].startswith("MUN-") and ticket["from"] == "ilze@novads.example.lv"

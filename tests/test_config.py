@@ -44,7 +44,11 @@ def test_example_config_carries_the_seed_rules(example_config):
     assert eparaksts.categories["feedback"].resolution == Target(1, bd)
     for desk in (municipal, eparaksts):
         assert set(desk.feedback_types) == {
-            "suggestion", "praise", "complaint_service", "complaint_customer_service"}
+            "suggestion",
+            "praise",
+            "complaint_service",
+            "complaint_customer_service",
+        }
 
 
 def _error(data: dict) -> str:

@@ -20,12 +20,14 @@ from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.errors import MailRejected
 from triage_desk.intake.message import InboundMessage
 
-NOT_BOUNCES = {"qmail_08.txt": "an out-of-office reply: a robot, not a bounce",
-               "groupwise_03.txt": "a person's reply that confused flufl's GroupWise detector"}
+NOT_BOUNCES = {
+    "qmail_08.txt": "an out-of-office reply: a robot, not a bounce",
+    "groupwise_03.txt": "a person's reply that confused flufl's GroupWise detector",
+}
 KNOWN_REASONS = {
     "simple_20.txt": "a bounce sent from an ordinary address under a 'RE:' subject: only "
-                     "header-level evidence opens the bounce scan, so a person writing about "
-                     "a delivery problem is never taken for a bounce",
+    "header-level evidence opens the bounce scan, so a person writing about "
+    "a delivery problem is never taken for a bounce",
 }
 
 
@@ -33,8 +35,10 @@ def corpus(name: str) -> Path:
     folder = SHARED / "corpora" / name
     if not folder.is_dir():
         if IN_CI:
-            pytest.fail(f"{folder} is missing and CI=true: the conformance corpora must be "
-                        "checked out beside the repository (../shared/corpora)")
+            pytest.fail(
+                f"{folder} is missing and CI=true: the conformance corpora must be "
+                "checked out beside the repository (../shared/corpora)"
+            )
         pytest.skip(f"{folder} is absent: the shared corpora are not beside this checkout")
     return folder
 
@@ -54,10 +58,10 @@ def expectations(folder: Path) -> dict[str, Expectation]:
         if name in NOT_BOUNCES:
             result[name] = None
             continue
-        addresses = tuple(sorted({a.lower() for r in found
-                                  for a in r["expected_addresses"].split()}))
-        kinds = ({r["kind"] for r in found if r["expected_addresses"]}
-                 or {r["kind"] for r in found})
+        addresses = tuple(
+            sorted({a.lower() for r in found for a in r["expected_addresses"].split()})
+        )
+        kinds = {r["kind"] for r in found if r["expected_addresses"]} or {r["kind"] for r in found}
         result[name] = (kinds.pop() if len(kinds) == 1 else None, addresses)
     return result
 
@@ -101,7 +105,8 @@ def test_every_bounce_sample_is_parsed_or_quarantined() -> None:
 
 
 def test_bounces_and_failed_addresses_agree_with_expected_csv(
-        parsed: dict[str, InboundMessage]) -> None:
+    parsed: dict[str, InboundMessage],
+) -> None:
     expected = expectations(corpus("bounces"))
     lines, agree = [], 0
     for name, expectation in sorted(expected.items()):
@@ -111,22 +116,26 @@ def test_bounces_and_failed_addresses_agree_with_expected_csv(
         else:
             reason = KNOWN_REASONS.get(name, "unexplained")
             lines.append(f"  {name}: ours={got} expected={expectation}\n      reason: {reason}")
-    robots = sum(1 for name, m in parsed.items()
-                 if m.no_reply_reason and name != "groupwise_03.txt")
-    report = "\n".join([
-        f"bounces: {agree}/{len(expected)} files with an expectation agree "
-        f"({agree / len(expected):.1%}) on bounce kind and failed addresses",
-        f"robots (no acknowledgement): {robots} of {len(parsed) - 1} files that are not a "
-        "person's reply",
-        *lines,
-    ])
+    robots = sum(
+        1 for name, m in parsed.items() if m.no_reply_reason and name != "groupwise_03.txt"
+    )
+    report = "\n".join(
+        [
+            f"bounces: {agree}/{len(expected)} files with an expectation agree "
+            f"({agree / len(expected):.1%}) on bounce kind and failed addresses",
+            f"robots (no acknowledgement): {robots} of {len(parsed) - 1} files that are not a "
+            "person's reply",
+            *lines,
+        ]
+    )
     print(report)  # shown with pytest -rA
     assert len(expected) >= 110
     assert agree / len(expected) >= 0.95, report
 
 
 def test_the_out_of_office_sample_is_a_robot_but_no_bounce(
-        parsed: dict[str, InboundMessage]) -> None:
+    parsed: dict[str, InboundMessage],
+) -> None:
     ooo = parsed["qmail_08.txt"]
     assert ooo.bounce is None
     assert ooo.no_reply_reason  # Precedence: auto_reply / "Auto reply" subject
@@ -139,8 +148,7 @@ def test_the_groupwise_reply_is_a_person(parsed: dict[str, InboundMessage]) -> N
 
 
 def test_dsn_bounces_name_the_message_that_bounced(parsed: dict[str, InboundMessage]) -> None:
-    with_original = [m for m in parsed.values()
-                     if m.bounce and m.bounce.original_message_ids]
+    with_original = [m for m in parsed.values() if m.bounce and m.bounce.original_message_ids]
     assert len(with_original) >= 20
     for inbound in with_original:
         assert inbound.external_id not in inbound.bounce.original_message_ids

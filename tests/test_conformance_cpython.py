@@ -20,8 +20,10 @@ def corpus(name: str) -> Path:
     folder = SHARED / "corpora" / name
     if not folder.is_dir():
         if IN_CI:
-            pytest.fail(f"{folder} is missing and CI=true: the conformance corpora must be "
-                        "checked out beside the repository (../shared/corpora)")
+            pytest.fail(
+                f"{folder} is missing and CI=true: the conformance corpora must be "
+                "checked out beside the repository (../shared/corpora)"
+            )
         pytest.skip(f"{folder} is absent: the shared corpora are not beside this checkout")
     return folder
 
@@ -43,15 +45,16 @@ def test_every_cpython_message_is_parsed_or_quarantined() -> None:
         parsed += 1
         stdlib = str(BytesParser(policy=policy.default).parsebytes(raw).get("Subject", "") or "")
         if "\ufffd" not in stdlib and " ".join(stdlib.split()) != " ".join(inbound.subject.split()):
-            subjects_differ.append(f"  {path.name}: ours={inbound.subject!r} "
-                                   f"stdlib={stdlib!r}")
-    report = "\n".join([
-        f"cpython-email: {parsed} parsed, {len(quarantined)} quarantined, "
-        f"{len(crashed)} crashed, of {len(files)}",
-        *quarantined,
-        f"subjects that differ from policy.default's: {len(subjects_differ)}",
-        *subjects_differ,
-    ])
+            subjects_differ.append(f"  {path.name}: ours={inbound.subject!r} stdlib={stdlib!r}")
+    report = "\n".join(
+        [
+            f"cpython-email: {parsed} parsed, {len(quarantined)} quarantined, "
+            f"{len(crashed)} crashed, of {len(files)}",
+            *quarantined,
+            f"subjects that differ from policy.default's: {len(subjects_differ)}",
+            *subjects_differ,
+        ]
+    )
     print(report)  # shown with pytest -rA
     assert not crashed, report
     assert len(quarantined) <= 3, report

@@ -31,25 +31,25 @@ yaml = pytest.importorskip("yaml")
 # Deliberate differences, each checked by hand against the raw mail.
 KNOWN_REASONS = {
     ("mail018", "subject"): "Zammad leaves the UTF-7 encoded word undecoded ('+ANw-'); "
-                            "we decode it to 'Ü'",
+    "we decode it to 'Ü'",
     ("mail046", "from_display_name"): "raw 8-bit GB2312 bytes in a quoted name with no charset: "
-                                      "no reading is certain (Zammad's is Latin-2 mojibake)",
+    "no reading is certain (Zammad's is Latin-2 mojibake)",
     ("mail076", "from_email"): "broken From header; Zammad keeps a stray '>' in the address",
     ("mail076", "from_display_name"): "broken From header; Zammad takes address text as name",
     ("mail087", "from_display_name"): "'From: Test test@example.com' has no display name; "
-                                      "Zammad repeats the whole header as the name",
+    "Zammad repeats the whole header as the name",
     ("mail087", "body"): "the text part has no Content-Type, which RFC 2045 makes text/plain "
-                         "body; Zammad makes it an attachment named 'file'",
+    "body; Zammad makes it an attachment named 'file'",
     ("mail087", "attachments"): "the same untyped text part: body for us, attachment 'file' "
-                                "for Zammad",
+    "for Zammad",
     ("mail102", "attachments"): "Zammad renames the second of two same-named attachments "
-                                "('… at 091.00.38.png'); we keep the names the sender gave",
+    "('… at 091.00.38.png'); we keep the names the sender gave",
     ("mail105", "body"): "multipart/mixed whose boundary never occurs: we keep the text "
-                         "(nothing is lost), Zammad shows 'no visible content'",
+    "(nothing is lost), Zammad shows 'no visible content'",
     ("mail117", "from_email"): "an encoded word inside the address: RFC 2047 §5 forbids "
-                               "decoding it there, we keep the address literally",
+    "decoding it there, we keep the address literally",
     ("mail118", "from_email"): "an encoded word inside the address: RFC 2047 §5 forbids "
-                               "decoding it there, we keep the address literally",
+    "decoding it there, we keep the address literally",
 }
 
 
@@ -57,8 +57,10 @@ def corpus(name: str) -> Path:
     folder = SHARED / "corpora" / name
     if not folder.is_dir():
         if IN_CI:
-            pytest.fail(f"{folder} is missing and CI=true: the conformance corpora must be "
-                        "checked out beside the repository (../shared/corpora)")
+            pytest.fail(
+                f"{folder} is missing and CI=true: the conformance corpora must be "
+                "checked out beside the repository (../shared/corpora)"
+            )
         pytest.skip(f"{folder} is absent: the shared corpora are not beside this checkout")
     return folder
 
@@ -68,9 +70,11 @@ class _Loader(yaml.SafeLoader):
 
 
 _Loader.add_multi_constructor(
-    "!ruby/hash:", lambda loader, _suffix, node: loader.construct_mapping(node, deep=True))
+    "!ruby/hash:", lambda loader, _suffix, node: loader.construct_mapping(node, deep=True)
+)
 _Loader.add_constructor(
-    "!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node)))
+    "!binary", lambda loader, node: base64.b64decode(loader.construct_scalar(node))
+)
 
 
 def _ws(text: str | None) -> str:
@@ -93,8 +97,9 @@ class Tally:
             self.agree += 1
             return
         reason = KNOWN_REASONS.get((mail, key), "unexplained")
-        self.disagreements.append(f"  {mail} {key}: ours={ours!r:.160} zammad={theirs!r:.160}"
-                                  f"\n      reason: {reason}")
+        self.disagreements.append(
+            f"  {mail} {key}: ours={ours!r:.160} zammad={theirs!r:.160}\n      reason: {reason}"
+        )
 
     @property
     def share(self) -> float:
@@ -115,8 +120,11 @@ class Results:
         lines = [f"Zammad conformance on {self.pairs} expectation files:"]
         for key, tally in self.tallies.items():
             lines.append(tally.line(key))
-        lines.append(self.attachments_strict.line(
-            "attachments, only files expecting at least one real attachment"))
+        lines.append(
+            self.attachments_strict.line(
+                "attachments, only files expecting at least one real attachment"
+            )
+        )
         lines.append(self.attachments_each.line("attachments, one by one"))
         for key, tally in self.tallies.items():
             if tally.disagreements:
@@ -125,8 +133,9 @@ class Results:
         return "\n".join(lines)
 
 
-def _compare_attachments(inbound: InboundMessage, expected: list[dict], mail: str,
-                         each: Tally) -> list[str]:
+def _compare_attachments(
+    inbound: InboundMessage, expected: list[dict], mail: str, each: Tally
+) -> list[str]:
     ours = {(md5, a.filename) for a in inbound.attachments for md5 in _md5s(a.data)}
     problems = []
     for item in expected:
@@ -136,16 +145,20 @@ def _compare_attachments(inbound: InboundMessage, expected: list[dict], mail: st
         each.add(mail, "attachment", found, True)
         if not found:
             same_bytes = [a.filename for a in inbound.attachments if _md5s(a.data) & _md5s(data)]
-            problems.append(f"{item['filename']!r} ({len(data)} bytes) "
-                            + (f"found as {same_bytes}" if same_bytes else "bytes not found"))
+            problems.append(
+                f"{item['filename']!r} ({len(data)} bytes) "
+                + (f"found as {same_bytes}" if same_bytes else "bytes not found")
+            )
     return problems
 
 
 @pytest.fixture(scope="module")
 def results() -> Results:
     folder = corpus("zammad-mail")
-    tallies = {key: Tally() for key in
-               ("from_email", "from_display_name", "subject", "body", "attachments")}
+    tallies = {
+        key: Tally()
+        for key in ("from_email", "from_display_name", "subject", "body", "attachments")
+    }
     each, strict = Tally(), Tally()
     pairs = 0
     for expectation in sorted(folder.glob("*.yml")):
@@ -159,12 +172,16 @@ def results() -> Results:
                 tallies[key].add(mail, key, f"quarantined: {exc.reason}", "parsed")
             continue
         if "from_email" in expected:
-            tallies["from_email"].add(mail, "from_email", inbound.sender,
-                                      (expected["from_email"] or "").lower())
+            tallies["from_email"].add(
+                mail, "from_email", inbound.sender, (expected["from_email"] or "").lower()
+            )
         if "from_display_name" in expected:
-            tallies["from_display_name"].add(mail, "from_display_name",
-                                             _ws(inbound.sender_name),
-                                             _ws(expected["from_display_name"]))
+            tallies["from_display_name"].add(
+                mail,
+                "from_display_name",
+                _ws(inbound.sender_name),
+                _ws(expected["from_display_name"]),
+            )
         if "subject" in expected:
             tallies["subject"].add(mail, "subject", _ws(inbound.subject), _ws(expected["subject"]))
         if expected.get("content_type") == "text/plain" and "body" in expected:
@@ -172,8 +189,11 @@ def results() -> Results:
             body = "" if body == "no visible content" else body
             tallies["body"].add(mail, "body", _ws(inbound.text), _ws(body))
         if "attachments" in expected:
-            real = [a for a in expected["attachments"] or []
-                    if not (a.get("preferences") or {}).get("original-format")]
+            real = [
+                a
+                for a in expected["attachments"] or []
+                if not (a.get("preferences") or {}).get("original-format")
+            ]
             problems = _compare_attachments(inbound, real, mail, each)
             tallies["attachments"].add(mail, "attachments", problems, [])
             if real:

@@ -46,15 +46,23 @@ def sessions(database_url):
 def _queue(sessions, count: int = 1, created: dt.datetime | None = None) -> None:
     with sessions.begin() as session:
         for n in range(count):
-            session.add(OutboxItem(
-                dedupe_key=f"ack:{n}", kind="acknowledgement", channel="email",
-                sender="atbalsts@example.lv", recipient=f"person{n}@example.lv",
-                subject=f"[MUN-2026-00000{n}] Re: Palīdzība",
-                body_text="Labdien! Jūsu pieteikums ir saņemts — ā ē ī ū.",
-                headers={"Message-ID": f"<ack{n}@example.lv>", "Auto-Submitted": "auto-replied",
-                         "From-Name": "Atbalsts"},
-                next_attempt_at=created or dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC),
-            ))
+            session.add(
+                OutboxItem(
+                    dedupe_key=f"ack:{n}",
+                    kind="acknowledgement",
+                    channel="email",
+                    sender="atbalsts@example.lv",
+                    recipient=f"person{n}@example.lv",
+                    subject=f"[MUN-2026-00000{n}] Re: Palīdzība",
+                    body_text="Labdien! Jūsu pieteikums ir saņemts — ā ē ī ū.",
+                    headers={
+                        "Message-ID": f"<ack{n}@example.lv>",
+                        "Auto-Submitted": "auto-replied",
+                        "From-Name": "Atbalsts",
+                    },
+                    next_attempt_at=created or dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC),
+                )
+            )
 
 
 def test_file_transport_writes_a_real_mail(sessions, tmp_path):
@@ -91,8 +99,9 @@ def test_failures_are_retried_with_backoff_then_sent(sessions):
 def test_after_max_attempts_an_item_is_dead_and_kept(sessions):
     _queue(sessions)
     clock = Clock()
-    dispatcher = Dispatcher(sessions, {"email": FlakyTransport(failures=99)}, max_attempts=3,
-                            now=clock)
+    dispatcher = Dispatcher(
+        sessions, {"email": FlakyTransport(failures=99)}, max_attempts=3, now=clock
+    )
     for attempt in range(1, 4):
         dispatcher.run_once()
         clock.now += backoff(attempt)

@@ -41,10 +41,17 @@ NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Riga
 def env(database_url, example_config, classifier):
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
-    rules = EmailConfig(staff_addresses=["janis.staff@example.lv"],
-                        acknowledgements_per_sender_per_hour=3)
-    pipeline = IntakePipeline(sessions, Desks(example_config), classifier, TemplateRenderer(),
-                              rules=rules, now=lambda: NOW)
+    rules = EmailConfig(
+        staff_addresses=["janis.staff@example.lv"], acknowledgements_per_sender_per_hour=3
+    )
+    pipeline = IntakePipeline(
+        sessions,
+        Desks(example_config),
+        classifier,
+        TemplateRenderer(),
+        rules=rules,
+        now=lambda: NOW,
+    )
     yield pipeline, sessions, EmailIntake(sessions, pipeline, rules)
     engine.dispose()
 
@@ -60,8 +67,11 @@ def ingest(pipeline, raw, received=NOW, desk="municipal"):
 
 def test_one_mail_to_two_desk_addresses_makes_one_ticket(env):
     pipeline, sessions, _intake = env
-    raw = make_mail(to="atbalsts@example.lv", extra_headers={"Cc": "eparaksts@example.lv"},
-                    message_id="<both@novads.example.lv>")
+    raw = make_mail(
+        to="atbalsts@example.lv",
+        extra_headers={"Cc": "eparaksts@example.lv"},
+        message_id="<both@novads.example.lv>",
+    )
     first = ingest(pipeline, raw, desk="municipal")
     second = ingest(pipeline, raw, desk="eparaksts")  # the copy in the other desk's mailbox
     assert second.duplicate and second.ticket_id == first.ticket_id
@@ -111,9 +121,12 @@ def test_a_staff_reply_from_their_own_client_joins_the_ticket(env):
     pipeline, sessions, _intake = env
     first = ingest(pipeline, make_mail(message_id="<question@novads.example.lv>"))
     # The staff member answers the person's mail (Reply All), not our acknowledgement.
-    reply = make_mail(sender="Jānis <janis.staff@example.lv>", subject="Re: Nevaru izveidot",
-                      body="Labdien, izlabojām.",
-                      extra_headers={"In-Reply-To": "<question@novads.example.lv>"})
+    reply = make_mail(
+        sender="Jānis <janis.staff@example.lv>",
+        subject="Re: Nevaru izveidot",
+        body="Labdien, izlabojām.",
+        extra_headers={"In-Reply-To": "<question@novads.example.lv>"},
+    )
     later = NOW + dt.timedelta(minutes=40)
     second = ingest(pipeline, reply, received=later)
     assert second.ticket_id == first.ticket_id and not second.created_ticket
@@ -122,8 +135,9 @@ def test_a_staff_reply_from_their_own_client_joins_the_ticket(env):
         ticket = session.get(Ticket, first.ticket_id)
         assert ticket.first_response_at == later
         assert ticket.status == TicketStatus.ANSWERED
-        kinds = session.scalars(select(Message.author_kind).where(
-            Message.ticket_id == ticket.id).order_by(Message.id)).all()
+        kinds = session.scalars(
+            select(Message.author_kind).where(Message.ticket_id == ticket.id).order_by(Message.id)
+        ).all()
         assert kinds == ["person", "desk", "staff"]
 
 
@@ -132,18 +146,28 @@ def test_a_bounce_joins_the_bounced_ticket_and_marks_the_address(env):
     first = ingest(pipeline, make_mail(sender="gone@novads.example.lv"))
     with sessions() as session:
         our_id = session.scalar(select(OutboxItem)).headers["Message-ID"].strip("<>")
-    bounce_mail = make_mail(sender="MAILER-DAEMON@mx.novads.example.lv",
-                            subject="Undelivered Mail Returned to Sender",
-                            body="The mail system: <gone@novads.example.lv>: user unknown")
+    bounce_mail = make_mail(
+        sender="MAILER-DAEMON@mx.novads.example.lv",
+        subject="Undelivered Mail Returned to Sender",
+        body="The mail system: <gone@novads.example.lv>: user unknown",
+    )
     parsed = inbound_from_email(bounce_mail, "municipal", NOW)
-    bounce = parsed.__class__(**{**parsed.__dict__, "bounce": Bounce(
-        permanent=True, failed_addresses=("gone@novads.example.lv",),
-        original_message_ids=(our_id,))})
+    bounce = parsed.__class__(
+        **{
+            **parsed.__dict__,
+            "bounce": Bounce(
+                permanent=True,
+                failed_addresses=("gone@novads.example.lv",),
+                original_message_ids=(our_id,),
+            ),
+        }
+    )
     result = pipeline.process(bounce)
     assert result.ticket_id == first.ticket_id and not result.acknowledged
     with sessions() as session:
-        address = session.scalar(select(RequesterAddress).where(
-            RequesterAddress.address == "gone@novads.example.lv"))
+        address = session.scalar(
+            select(RequesterAddress).where(RequesterAddress.address == "gone@novads.example.lv")
+        )
         assert address.undeliverable and "Undelivered" in address.undeliverable_reason
     again = ingest(pipeline, make_mail(sender="gone@novads.example.lv", subject="Vēlreiz"))
     assert again.created_ticket and not again.acknowledged
@@ -153,24 +177,35 @@ def test_a_bounce_joins_the_bounced_ticket_and_marks_the_address(env):
 def test_attachments_are_stored_with_metadata_even_when_bytes_are_dropped(env):
     pipeline, sessions, _intake = env
     parsed = inbound_from_email(make_mail(), "municipal", NOW)
-    with_files = parsed.__class__(**{**parsed.__dict__, "attachments": (
-        Attachment("atskaite.pdf", "application/pdf", b"%PDF-1.4 tiny", size=13),
-        Attachment("liels.zip", "application/zip", b"", size=50_000_000,
-                   dropped_reason="over the 20 MiB attachment limit"),
-    )})
+    with_files = parsed.__class__(
+        **{
+            **parsed.__dict__,
+            "attachments": (
+                Attachment("atskaite.pdf", "application/pdf", b"%PDF-1.4 tiny", size=13),
+                Attachment(
+                    "liels.zip",
+                    "application/zip",
+                    b"",
+                    size=50_000_000,
+                    dropped_reason="over the 20 MiB attachment limit",
+                ),
+            ),
+        }
+    )
     pipeline.process(with_files)
     with sessions() as session:
         stored = session.scalars(select(StoredAttachment).order_by(StoredAttachment.id)).all()
         assert [(a.filename, a.size, a.data is None) for a in stored] == [
-            ("atskaite.pdf", 13, False), ("liels.zip", 50_000_000, True)]
+            ("atskaite.pdf", 13, False),
+            ("liels.zip", 50_000_000, True),
+        ]
         assert stored[0].md5 == hashlib.md5(b"%PDF-1.4 tiny").hexdigest()
         assert stored[1].dropped_reason.startswith("over the")
 
 
 def test_a_mail_that_takes_too_long_is_quarantined_and_can_be_retried(env, example_config):
     pipeline, sessions, _intake = env
-    strict = EmailIntake(sessions, pipeline,
-                         EmailConfig(processing_time_limit_seconds=1e-9))
+    strict = EmailIntake(sessions, pipeline, EmailConfig(processing_time_limit_seconds=1e-9))
     good_neighbour = RawMail(make_mail(subject="Labs"), "municipal", "smtp", NOW)
     slow = RawMail(make_mail(subject="Lēns"), "municipal", "smtp", NOW)
     outcomes = EmailIntake(sessions, pipeline, EmailConfig()).ingest_many([good_neighbour])
@@ -193,13 +228,17 @@ def test_a_mail_that_takes_too_long_is_quarantined_and_can_be_retried(env, examp
         retry(sessions, strict, item.id)
 
 
-def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_config,
-                                                           classifier):
+def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_config, classifier):
     engine = make_engine(sqlite_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
-    pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer(),
-                              rules=EmailConfig(acknowledgements_per_sender_per_hour=1000))
+    pipeline = IntakePipeline(
+        sessions,
+        desks,
+        classifier,
+        TemplateRenderer(),
+        rules=EmailConfig(acknowledgements_per_sender_per_hour=1000),
+    )
     intake = EmailIntake(sessions, pipeline, EmailConfig())
     spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
     commits: list[int] = []
@@ -223,8 +262,11 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
                     smtp.ehlo()
                     smtp.mail(f"user{n}@novads.example.lv")
                     smtp.rcpt("atbalsts@example.lv")
-                    code, text = smtp.data(make_mail(sender=f"user{n}@novads.example.lv",
-                                                     subject=f"Pieprasījums {n}-{k}"))
+                    code, text = smtp.data(
+                        make_mail(
+                            sender=f"user{n}@novads.example.lv", subject=f"Pieprasījums {n}-{k}"
+                        )
+                    )
                     assert code == 250
                     replies.append(text)
         except BaseException as exc:  # pragma: no cover - reported below
@@ -254,10 +296,14 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
 def test_a_reply_in_the_same_batch_as_its_parent_joins_its_ticket(env):
     pipeline, sessions, _intake = env
     parent = make_mail(message_id="<parent@novads.example.lv>", subject="Atskaite")
-    reply = make_mail(subject="Re: Atskaite", body="Vēl viens fakts.",
-                      extra_headers={"In-Reply-To": "<parent@novads.example.lv>"})
-    first, second = pipeline.process_many([inbound_from_email(parent, "municipal", NOW),
-                                           inbound_from_email(reply, "municipal", NOW)])
+    reply = make_mail(
+        subject="Re: Atskaite",
+        body="Vēl viens fakts.",
+        extra_headers={"In-Reply-To": "<parent@novads.example.lv>"},
+    )
+    first, second = pipeline.process_many(
+        [inbound_from_email(parent, "municipal", NOW), inbound_from_email(reply, "municipal", NOW)]
+    )
     assert first.created_ticket and not second.created_ticket
     assert second.ticket_id == first.ticket_id
     assert (count(sessions, Ticket), count(sessions, OutboxItem)) == (1, 1)

@@ -45,18 +45,29 @@ def account(dovecot: Dovecot) -> Account:
 def mails(count: int, tag: str = "", start: int = 0) -> list[bytes]:
     """Distinct senders, so the per-sender acknowledgement limit never interferes."""
     return [
-        make_mail(subject=f"Atskaite {tag}{i}", sender=f"P{i} <p{i}.{tag}@novads.example.lv>",
-                  message_id=f"<{tag}.{i}@novads.example.lv>")
+        make_mail(
+            subject=f"Atskaite {tag}{i}",
+            sender=f"P{i} <p{i}.{tag}@novads.example.lv>",
+            message_id=f"<{tag}.{i}@novads.example.lv>",
+        )
         for i in range(start, start + count)
     ]
 
 
-def mailbox(account: Account, monkeypatch: pytest.MonkeyPatch, name: str = "inbox",
-            **options: Any) -> dict[str, Any]:
+def mailbox(
+    account: Account, monkeypatch: pytest.MonkeyPatch, name: str = "inbox", **options: Any
+) -> dict[str, Any]:
     env = f"TEST_IMAP_PASSWORD_{name.upper().replace('-', '_')}"
     monkeypatch.setenv(env, account.password)
-    return {"name": name, "host": account.host, "port": account.port, "security": "none",
-            "username": account.user, "password_env": env, **options}
+    return {
+        "name": name,
+        "host": account.host,
+        "port": account.port,
+        "security": "none",
+        "username": account.user,
+        "password_env": env,
+        **options,
+    }
 
 
 def make_config(**desk_mailboxes: list[dict[str, Any]]) -> Config:
@@ -97,8 +108,11 @@ def checkpoint(app: App, name: str = "inbox", folder: str = "INBOX") -> tuple[in
 
 
 def marked(account: Account, folder: str = "INBOX") -> list[int]:
-    return sorted(uid for uid, flags in account.flags(folder).items()
-                  if KEYWORD in flags and "\\Seen" in flags)
+    return sorted(
+        uid
+        for uid, flags in account.flags(folder).items()
+        if KEYWORD in flags and "\\Seen" in flags
+    )
 
 
 def only(results: list[Any]) -> Any:
@@ -110,8 +124,9 @@ def only(results: list[Any]) -> Any:
 # --------------------------------------------------------------------------- fetch once
 
 
-def test_fetch_stores_marks_and_checkpoints_each_mail_once(account, monkeypatch, database_url,
-                                                             classifier):
+def test_fetch_stores_marks_and_checkpoints_each_mail_once(
+    account, monkeypatch, database_url, classifier
+):
     account.append(mails(7, "a"))
     config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=3)])
     app = app_for(config, database_url, classifier)
@@ -157,7 +172,8 @@ def test_prefetching_waits_for_a_slow_consumer(account, monkeypatch, sqlite_url,
 
 
 def test_received_at_is_the_internaldate_and_old_mail_gets_no_acknowledgement(
-        account, monkeypatch, sqlite_url, classifier):
+    account, monkeypatch, sqlite_url, classifier
+):
     """A newly connected mailbox with old mail: imported, but not acknowledged."""
     old = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=3)
     account.append(mails(2, "old"), when=old)
@@ -171,7 +187,8 @@ def test_received_at_is_the_internaldate_and_old_mail_gets_no_acknowledgement(
         rows = session.execute(
             select(Message.subject, Message.received_at, Ticket.id)
             .join(Ticket, Message.ticket_id == Ticket.id)
-            .where(Message.direction == Direction.INBOUND).order_by(Message.id)
+            .where(Message.direction == Direction.INBOUND)
+            .order_by(Message.id)
         ).all()
         acked = set(session.scalars(select(OutboxItem.ticket_id)))
     assert [r.received_at for r in rows[:2]] == [old, old]  # INTERNALDATE, not "now"
@@ -180,7 +197,8 @@ def test_received_at_is_the_internaldate_and_old_mail_gets_no_acknowledgement(
 
 
 def test_fetching_alone_never_sets_seen_and_a_storage_failure_stops_the_batch(
-        account, monkeypatch, database_url, classifier):
+    account, monkeypatch, database_url, classifier
+):
     account.append(mails(6, "f"))
     config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=4)])
     app = app_for(config, database_url, classifier)
@@ -219,16 +237,26 @@ def test_fetching_alone_never_sets_seen_and_a_storage_failure_stops_the_batch(
 
 
 def test_a_reply_fetched_together_with_its_parent_joins_the_parents_ticket(
-        account, monkeypatch, sqlite_url, classifier):
+    account, monkeypatch, sqlite_url, classifier
+):
     parent = "<thread.0@novads.example.lv>"
-    account.append([
-        make_mail(subject="Atskaite nestrādā", message_id=parent),
-        make_mail(subject="Re: Atskaite nestrādā", message_id="<thread.1@novads.example.lv>",
-                  body="Vēl joprojām nestrādā.", extra_headers={"In-Reply-To": parent}),
-        make_mail(subject="Re: Re: Atskaite nestrādā",
-                  message_id="<thread.2@novads.example.lv>", body="Lūdzu, atbildiet!",
-                  extra_headers={"References": f"{parent} <thread.1@novads.example.lv>"}),
-    ])
+    account.append(
+        [
+            make_mail(subject="Atskaite nestrādā", message_id=parent),
+            make_mail(
+                subject="Re: Atskaite nestrādā",
+                message_id="<thread.1@novads.example.lv>",
+                body="Vēl joprojām nestrādā.",
+                extra_headers={"In-Reply-To": parent},
+            ),
+            make_mail(
+                subject="Re: Re: Atskaite nestrādā",
+                message_id="<thread.2@novads.example.lv>",
+                body="Lūdzu, atbildiet!",
+                extra_headers={"References": f"{parent} <thread.1@novads.example.lv>"},
+            ),
+        ]
+    )
     config = make_config(municipal=[mailbox(account, monkeypatch)])
     app = app_for(config, sqlite_url, classifier)
 
@@ -237,8 +265,7 @@ def test_a_reply_fetched_together_with_its_parent_joins_the_parents_ticket(
     assert (inbound(app), tickets(app)) == (3, 1)
 
 
-def test_mail_already_carrying_our_keyword_is_skipped(account, monkeypatch, sqlite_url,
-                                                      classifier):
+def test_mail_already_carrying_our_keyword_is_skipped(account, monkeypatch, sqlite_url, classifier):
     account.append(mails(2, "k"), flags=(KEYWORD,))
     account.append(mails(1, "k", start=2))
     config = make_config(municipal=[mailbox(account, monkeypatch)])
@@ -251,8 +278,9 @@ def test_mail_already_carrying_our_keyword_is_skipped(account, monkeypatch, sqli
     assert checkpoint(app) == (account.uidvalidity(), 3)
 
 
-def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(account, monkeypatch,
-                                                                      sqlite_url, classifier):
+def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(
+    account, monkeypatch, sqlite_url, classifier
+):
     account.recreate_folder("Support")
     account.append(mails(3, "u"), folder="Support")
     config = make_config(municipal=[mailbox(account, monkeypatch, folders=["Support"])])
@@ -271,8 +299,9 @@ def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(account, mo
     assert (inbound(app), tickets(app), outbox(app)) == (4, 4, 4)
 
 
-def test_crash_after_checkpoint_before_marking_is_repaired(account, monkeypatch, sqlite_url,
-                                                           classifier):
+def test_crash_after_checkpoint_before_marking_is_repaired(
+    account, monkeypatch, sqlite_url, classifier
+):
     account.append(mails(3, "r"))
     config = make_config(municipal=[mailbox(account, monkeypatch)])
     app = app_for(config, sqlite_url, classifier)
@@ -294,18 +323,30 @@ def test_crash_after_checkpoint_before_marking_is_repaired(account, monkeypatch,
 
 
 @pytest.mark.parametrize("has_move", [True, False], ids=["MOVE", "COPY+EXPUNGE"])
-def test_move_mode_moves_committed_mail_to_the_processed_folder(account, monkeypatch,
-                                                                sqlite_url, classifier,
-                                                                has_move):
+def test_move_mode_moves_committed_mail_to_the_processed_folder(
+    account, monkeypatch, sqlite_url, classifier, has_move
+):
     account.append(mails(4, "m"))
     account.append(mails(1, "keep"), folder="Other")
-    config = make_config(municipal=[mailbox(account, monkeypatch, after_commit="move",
-                                            processed_folder="Processed", batch_size=2)])
+    config = make_config(
+        municipal=[
+            mailbox(
+                account,
+                monkeypatch,
+                after_commit="move",
+                processed_folder="Processed",
+                batch_size=2,
+            )
+        ]
+    )
     app = app_for(config, sqlite_url, classifier)
     if not has_move:
         original = IMAPClient.has_capability
-        monkeypatch.setattr(IMAPClient, "has_capability",
-                            lambda self, cap: cap.upper() != "MOVE" and original(self, cap))
+        monkeypatch.setattr(
+            IMAPClient,
+            "has_capability",
+            lambda self, cap: cap.upper() != "MOVE" and original(self, cap),
+        )
 
     stats = only(fetch_once(config, app.email_intake, app.sessions))
 
@@ -318,8 +359,9 @@ def test_move_mode_moves_committed_mail_to_the_processed_folder(account, monkeyp
     assert only(fetch_once(config, app.email_intake, app.sessions)).fetched == 0
 
 
-def test_several_mailboxes_and_folders_feed_their_desks(dovecot, monkeypatch, sqlite_url,
-                                                        classifier):
+def test_several_mailboxes_and_folders_feed_their_desks(
+    dovecot, monkeypatch, sqlite_url, classifier
+):
     first, second = dovecot.add_user(), dovecot.add_user()
     first.append(mails(2, "a1"))
     first.append(mails(3, "a2"), folder="Support")
@@ -333,7 +375,9 @@ def test_several_mailboxes_and_folders_feed_their_desks(dovecot, monkeypatch, sq
     results = fetch_once(config, app.email_intake, app.sessions)
 
     assert {(r.mailbox, r.desk, r.stats.fetched, r.error) for r in results} == {
-        ("mun-main", "municipal", 5, None), ("epa-main", "eparaksts", 4, None)}
+        ("mun-main", "municipal", 5, None),
+        ("epa-main", "eparaksts", 4, None),
+    }
     assert results[0].stats.folders == {"INBOX": 2, "Support": 3}
     assert (tickets(app, "municipal"), tickets(app, "eparaksts")) == (5, 4)
     assert checkpoint(app, "mun-main", "Support") == (first.uidvalidity("Support"), 3)
@@ -343,19 +387,28 @@ def test_several_mailboxes_and_folders_feed_their_desks(dovecot, monkeypatch, sq
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
-def test_tls_and_starttls_trust_the_configured_ca(account, monkeypatch, dovecot, sqlite_url,
-                                                  classifier, security):
+def test_tls_and_starttls_trust_the_configured_ca(
+    account, monkeypatch, dovecot, sqlite_url, classifier, security
+):
     account.append(mails(2, security))
     port = dovecot.tls_port if security == "tls" else dovecot.port
-    config = make_config(municipal=[mailbox(account, monkeypatch, security=security, port=port,
-                                            ca_file=str(dovecot.cert_file))])
+    config = make_config(
+        municipal=[
+            mailbox(
+                account, monkeypatch, security=security, port=port, ca_file=str(dovecot.cert_file)
+            )
+        ]
+    )
     app = app_for(config, sqlite_url, classifier)
 
     assert only(fetch_once(config, app.email_intake, app.sessions)).stored == 2
 
     # Without our CA the certificate is refused: never a silent downgrade.
-    untrusted = make_config(municipal=[mailbox(account, monkeypatch, security=security,
-                                               port=port)]).desks["municipal"].mailboxes[0]
+    untrusted = (
+        make_config(municipal=[mailbox(account, monkeypatch, security=security, port=port)])
+        .desks["municipal"]
+        .mailboxes[0]
+    )
     with pytest.raises(ssl.SSLCertVerificationError):
         connect(untrusted)
 
@@ -392,13 +445,19 @@ def running() -> Iterator[list[ImapListener]]:
 
 
 def test_listener_idle_sees_new_mail_at_once_and_reconnects_after_a_drop(
-        account, monkeypatch, dovecot, sqlite_url, classifier, running):
+    account, monkeypatch, dovecot, sqlite_url, classifier, running
+):
     account.append(mails(2, "i"))
     # poll_seconds is long: only IDLE can make new mail arrive within seconds.
     config = make_config(municipal=[mailbox(account, monkeypatch, poll_seconds=60)])
     app = app_for(config, sqlite_url, classifier)
-    listener = ImapListener(config.desks["municipal"].mailboxes[0], "municipal",
-                            app.email_intake, app.sessions, backoff_start=0.1)
+    listener = ImapListener(
+        config.desks["municipal"].mailboxes[0],
+        "municipal",
+        app.email_intake,
+        app.sessions,
+        backoff_start=0.1,
+    )
     running.append(listener)
     listener.start()
     wait_for(lambda: inbound(app) == 2, 15)
@@ -416,11 +475,11 @@ def test_listener_idle_sees_new_mail_at_once_and_reconnects_after_a_drop(
 
 
 def test_listener_polls_when_idle_is_off(account, monkeypatch, sqlite_url, classifier, running):
-    config = make_config(municipal=[mailbox(account, monkeypatch, idle=False,
-                                            poll_seconds=0.2)])
+    config = make_config(municipal=[mailbox(account, monkeypatch, idle=False, poll_seconds=0.2)])
     app = app_for(config, sqlite_url, classifier)
-    listener = ImapListener(config.desks["municipal"].mailboxes[0], "municipal",
-                            app.email_intake, app.sessions)
+    listener = ImapListener(
+        config.desks["municipal"].mailboxes[0], "municipal", app.email_intake, app.sessions
+    )
     running.append(listener)
     listener.start()
     wait_for(lambda: listener.passes >= 2, 10)
@@ -431,17 +490,33 @@ def test_listener_polls_when_idle_is_off(account, monkeypatch, sqlite_url, class
 
 def test_reconnect_backoff_doubles_up_to_the_cap(sqlite_url, classifier, monkeypatch, running):
     monkeypatch.setenv("TEST_IMAP_DOWN", "x")
-    config = make_config(municipal=[{
-        "name": "down", "host": "127.0.0.1", "port": 9, "security": "none", "username": "x",
-        "password_env": "TEST_IMAP_DOWN"}])
+    config = make_config(
+        municipal=[
+            {
+                "name": "down",
+                "host": "127.0.0.1",
+                "port": 9,
+                "security": "none",
+                "username": "x",
+                "password_env": "TEST_IMAP_DOWN",
+            }
+        ]
+    )
     attempts: list[float] = []
 
     def refuse(_mailbox: Any) -> IMAPClient:
         attempts.append(time.monotonic())
         raise ConnectionRefusedError("nothing listens")
 
-    listener = ImapListener(config.desks["municipal"].mailboxes[0], "municipal", object(),
-                            None, backoff_start=0.02, backoff_max=0.16, connector=refuse)
+    listener = ImapListener(
+        config.desks["municipal"].mailboxes[0],
+        "municipal",
+        object(),
+        None,
+        backoff_start=0.02,
+        backoff_max=0.16,
+        connector=refuse,
+    )
     running.append(listener)
     listener.start()
     wait_for(lambda: len(listener.delays) >= 7, 10)
@@ -455,8 +530,9 @@ def test_reconnect_backoff_doubles_up_to_the_cap(sqlite_url, classifier, monkeyp
 def test_stopping_the_listener_is_prompt(account, monkeypatch, sqlite_url, classifier):
     config = make_config(municipal=[mailbox(account, monkeypatch, poll_seconds=600)])
     app = app_for(config, sqlite_url, classifier)
-    listener = ImapListener(config.desks["municipal"].mailboxes[0], "municipal",
-                            app.email_intake, app.sessions)
+    listener = ImapListener(
+        config.desks["municipal"].mailboxes[0], "municipal", app.email_intake, app.sessions
+    )
     listener.start()
     wait_for(lambda: listener.passes >= 1, 10)
     started = time.monotonic()
@@ -467,14 +543,17 @@ def test_stopping_the_listener_is_prompt(account, monkeypatch, sqlite_url, class
     assert listener.thread is not None and not listener.thread.is_alive()
 
 
-def test_the_service_runs_the_imap_listeners(account, monkeypatch, sqlite_url, classifier,
-                                             tmp_path):
+def test_the_service_runs_the_imap_listeners(
+    account, monkeypatch, sqlite_url, classifier, tmp_path
+):
     account.append(mails(2, "svc"))
     config = make_config(municipal=[mailbox(account, monkeypatch, poll_seconds=60)])
-    config = config.model_copy(update={
-        "smtp_listener": config.smtp_listener.model_copy(update={"enabled": False}),
-        "outbound": config.outbound.model_copy(update={"file_dir": tmp_path / "outbox"}),
-    })
+    config = config.model_copy(
+        update={
+            "smtp_listener": config.smtp_listener.model_copy(update={"enabled": False}),
+            "outbound": config.outbound.model_copy(update={"file_dir": tmp_path / "outbox"}),
+        }
+    )
     app = app_for(config, sqlite_url, classifier)
 
     async def run() -> None:

@@ -100,9 +100,15 @@ def write_config(tmp_path: Path, account: Account, models_dir: Path, **options: 
     text = EXAMPLE_CONFIG.read_text(encoding="utf-8")
     text = text.replace('models_dir = "var/models"', f'models_dir = "{models_dir}"')
     text = text.replace('file_dir = "var/outbox"', f'file_dir = "{tmp_path / "outbox"}"')
-    mailbox = {"name": "desk-inbox", "host": account.host, "port": account.port,
-               "security": "none", "username": account.user, "password_env": PASSWORD_ENV,
-               **options}
+    mailbox = {
+        "name": "desk-inbox",
+        "host": account.host,
+        "port": account.port,
+        "security": "none",
+        "username": account.user,
+        "password_env": PASSWORD_ENV,
+        **options,
+    }
     lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in mailbox.items())
     text += f"\n[[desks.municipal.mailboxes]]\n{lines}\n"
     path = tmp_path / "config.toml"
@@ -111,19 +117,30 @@ def write_config(tmp_path: Path, account: Account, models_dir: Path, **options: 
 
 
 def env_for(account: Account, database_url: str) -> dict[str, str]:
-    return {**os.environ, PASSWORD_ENV: account.password, "TRIAGE_DATABASE_URL": database_url,
-            "PYTHONPATH": str(ROOT)}
+    return {
+        **os.environ,
+        PASSWORD_ENV: account.password,
+        "TRIAGE_DATABASE_URL": database_url,
+        "PYTHONPATH": str(ROOT),
+    }
 
 
 def triage(config: Path, *args: str, env: dict[str, str]) -> Result:
     """The real `triage` command line, run in this process (a fresh process costs ~4 s)."""
-    return CliRunner().invoke(main, ["--config", str(config), *args], env=env,
-                              catch_exceptions=False)
+    return CliRunner().invoke(
+        main, ["--config", str(config), *args], env=env, catch_exceptions=False
+    )
 
 
 def mails(count: int, tag: str) -> list[bytes]:
-    return [make_mail(subject=f"Atskaite {tag}{i}", sender=f"p{i}.{tag}@novads.example.lv",
-                      message_id=f"<{tag}.{i}@novads.example.lv>") for i in range(count)]
+    return [
+        make_mail(
+            subject=f"Atskaite {tag}{i}",
+            sender=f"p{i}.{tag}@novads.example.lv",
+            message_id=f"<{tag}.{i}@novads.example.lv>",
+        )
+        for i in range(count)
+    ]
 
 
 class Db:
@@ -138,15 +155,19 @@ class Db:
     def totals(self) -> tuple[int, int, int]:
         """(inbound messages, tickets, acknowledgements in the outbox)."""
         return (
-            self.count(select(func.count(Message.id))
-                       .where(Message.direction == Direction.INBOUND)),
+            self.count(
+                select(func.count(Message.id)).where(Message.direction == Direction.INBOUND)
+            ),
             self.count(select(func.count(Ticket.id))),
             self.count(select(func.count(OutboxItem.id))),
         )
 
     def distinct_inbound(self) -> int:
-        return self.count(select(func.count(func.distinct(Message.external_id)))
-                          .where(Message.direction == Direction.INBOUND))
+        return self.count(
+            select(func.count(func.distinct(Message.external_id))).where(
+                Message.direction == Direction.INBOUND
+            )
+        )
 
     def last_uid(self) -> int | None:
         with self.sessions() as session:
@@ -191,11 +212,24 @@ def running(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "with-worker"])
-@pytest.mark.parametrize(("point", "committed", "checkpoint", "marks", "refetched", "dups"),
-                         CRASH_POINTS, ids=[p[0] for p in CRASH_POINTS])
+@pytest.mark.parametrize(
+    ("point", "committed", "checkpoint", "marks", "refetched", "dups"),
+    CRASH_POINTS,
+    ids=[p[0] for p in CRASH_POINTS],
+)
 def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
-        dovecot, models_dir, sqlite_url, tmp_path, point, committed, checkpoint, marks,
-        refetched, dups, workers):
+    dovecot,
+    models_dir,
+    sqlite_url,
+    tmp_path,
+    point,
+    committed,
+    checkpoint,
+    marks,
+    refetched,
+    dups,
+    workers,
+):
     account = dovecot.add_user()
     account.append(mails(20, "k"))
     config = write_config(tmp_path, account, models_dir, batch_size=5)
@@ -206,7 +240,12 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
     # may be committed or marked.
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(config), str(marker), point, "3", str(workers)],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_file(marker, child, 60)
         worker_pids = [int(pid) for pid in marker.read_text().split()[1:]]
@@ -242,7 +281,8 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
 
 
 def test_two_listener_processes_on_one_mailbox_never_make_two_tickets(
-        dovecot, models_dir, database_url, tmp_path):
+    dovecot, models_dir, database_url, tmp_path
+):
     account = dovecot.add_user()
     account.append(mails(100, "two"))
     config = write_config(tmp_path, account, models_dir, batch_size=10)
@@ -254,10 +294,16 @@ def test_two_listener_processes_on_one_mailbox_never_make_two_tickets(
         # start-ups at the same instant race there: not what this test is about), then
         # released together, so both fetch the same mails at the same time.
         for number in (1, 2):
-            children.append(subprocess.Popen(
-                [sys.executable, "-c", CHILD, str(config), str(marker), "barrier", "0"],
-                cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                text=True))
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", CHILD, str(config), str(marker), "barrier", "0"],
+                    cwd=tmp_path,
+                    env=env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
             deadline = time.monotonic() + 60
             while len(list(tmp_path.glob("start.ready*"))) < number:
                 if any(c.poll() is not None for c in children) or time.monotonic() > deadline:
@@ -287,8 +333,9 @@ def test_two_listener_processes_on_one_mailbox_never_make_two_tickets(
     assert sum(fetched) >= 100
 
 
-def test_fetch_command_reports_each_mailbox_and_refuses_unknown_names(dovecot, models_dir,
-                                                                       sqlite_url, tmp_path):
+def test_fetch_command_reports_each_mailbox_and_refuses_unknown_names(
+    dovecot, models_dir, sqlite_url, tmp_path
+):
     account = dovecot.add_user()
     account.append(mails(3, "cli"))
     config = write_config(tmp_path, account, models_dir)

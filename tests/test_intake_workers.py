@@ -62,9 +62,11 @@ def write_config(tmp_path: Path, models_dir: Path, account: Account | None) -> P
     # The mails are appended with an old INTERNALDATE: acknowledge them all the same.
     text += "\n[email]\nacknowledge_max_age_hours = 10000000\n"
     if account is not None:
-        text += (f'\n[[desks.municipal.mailboxes]]\nname = "inbox"\nhost = "{account.host}"\n'
-                 f'port = {account.port}\nsecurity = "none"\nusername = "{account.user}"\n'
-                 f'password_env = "{PASSWORD_ENV}"\n')
+        text += (
+            f'\n[[desks.municipal.mailboxes]]\nname = "inbox"\nhost = "{account.host}"\n'
+            f'port = {account.port}\nsecurity = "none"\nusername = "{account.user}"\n'
+            f'password_env = "{PASSWORD_ENV}"\n'
+        )
     tomllib.loads(text)
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
@@ -83,24 +85,44 @@ def mix() -> list[bytes]:
     out-of-office reply, and an empty mail (quarantined)."""
     parent = "<parent.1@novads.example.lv>"
     return [
-        make_mail(subject="Aizmirsu paroli", body="Labdien! Aizmirsu paroli, kā to atjaunot?",
-                  sender="Anna <anna@novads.example.lv>", message_id=parent),
-        make_mail(subject="Report button does nothing",
-                  body="Hello, the Create button in the reports module does nothing at all.",
-                  sender="Tom <tom@novads.example.lv>", message_id="<en.1@novads.example.lv>"),
-        make_mail(subject="Не работает отчёт",
-                  body="Здравствуйте! Кнопка создания отчёта не работает, помогите.",
-                  sender="Иван <ivan@novads.example.lv>", message_id="<ru.1@novads.example.lv>"),
-        make_mail(subject="Re: Aizmirsu paroli", body="Joprojām nevaru ieiet.",
-                  sender="Anna <anna@novads.example.lv>",
-                  message_id="<parent.2@novads.example.lv>",
-                  extra_headers={"In-Reply-To": parent, "References": parent}),
-        make_mail(subject="Automatic reply: Atskaite", body="I am out of the office.",
-                  sender="Out <out@novads.example.lv>", message_id="<out.1@novads.example.lv>",
-                  extra_headers={"Auto-Submitted": "auto-replied"}),
-        make_mail(subject="Datu imports", body="Lūdzu, ielādējiet pievienotos datus sistēmā.",
-                  sender="Pēteris <peteris@novads.example.lv>",
-                  message_id="<data.1@novads.example.lv>"),
+        make_mail(
+            subject="Aizmirsu paroli",
+            body="Labdien! Aizmirsu paroli, kā to atjaunot?",
+            sender="Anna <anna@novads.example.lv>",
+            message_id=parent,
+        ),
+        make_mail(
+            subject="Report button does nothing",
+            body="Hello, the Create button in the reports module does nothing at all.",
+            sender="Tom <tom@novads.example.lv>",
+            message_id="<en.1@novads.example.lv>",
+        ),
+        make_mail(
+            subject="Не работает отчёт",
+            body="Здравствуйте! Кнопка создания отчёта не работает, помогите.",
+            sender="Иван <ivan@novads.example.lv>",
+            message_id="<ru.1@novads.example.lv>",
+        ),
+        make_mail(
+            subject="Re: Aizmirsu paroli",
+            body="Joprojām nevaru ieiet.",
+            sender="Anna <anna@novads.example.lv>",
+            message_id="<parent.2@novads.example.lv>",
+            extra_headers={"In-Reply-To": parent, "References": parent},
+        ),
+        make_mail(
+            subject="Automatic reply: Atskaite",
+            body="I am out of the office.",
+            sender="Out <out@novads.example.lv>",
+            message_id="<out.1@novads.example.lv>",
+            extra_headers={"Auto-Submitted": "auto-replied"},
+        ),
+        make_mail(
+            subject="Datu imports",
+            body="Lūdzu, ielādējiet pievienotos datus sistēmā.",
+            sender="Pēteris <peteris@novads.example.lv>",
+            message_id="<data.1@novads.example.lv>",
+        ),
         b"\r\n",
     ]
 
@@ -110,29 +132,59 @@ def stored(url: str) -> dict[str, Any]:
     engine = make_engine(url)
     try:
         with make_session_factory(engine)() as session:
-            tickets = sorted(session.execute(select(
-                Ticket.number, Ticket.subject, Ticket.category, Ticket.feedback_type,
-                Ticket.status, Ticket.language, Ticket.response_due,
-                Ticket.category_confirmed)).all())
-            messages = sorted(session.execute(
-                select(Message.external_id, Ticket.number, Message.author_kind,
-                       Message.new_text)
-                .join(Ticket, Message.ticket_id == Ticket.id)
-                .where(Message.direction == Direction.INBOUND)).all())
-            replies = sorted(session.execute(
-                select(OutboxItem.kind, OutboxItem.recipient, OutboxItem.subject,
-                       OutboxItem.body_text)).all())
-            suggestions = sorted(session.execute(select(
-                Suggestion.category, Suggestion.confidence, Suggestion.needs_refinement)).all())
+            tickets = sorted(
+                session.execute(
+                    select(
+                        Ticket.number,
+                        Ticket.subject,
+                        Ticket.category,
+                        Ticket.feedback_type,
+                        Ticket.status,
+                        Ticket.language,
+                        Ticket.response_due,
+                        Ticket.category_confirmed,
+                    )
+                ).all()
+            )
+            messages = sorted(
+                session.execute(
+                    select(
+                        Message.external_id, Ticket.number, Message.author_kind, Message.new_text
+                    )
+                    .join(Ticket, Message.ticket_id == Ticket.id)
+                    .where(Message.direction == Direction.INBOUND)
+                ).all()
+            )
+            replies = sorted(
+                session.execute(
+                    select(
+                        OutboxItem.kind,
+                        OutboxItem.recipient,
+                        OutboxItem.subject,
+                        OutboxItem.body_text,
+                    )
+                ).all()
+            )
+            suggestions = sorted(
+                session.execute(
+                    select(Suggestion.category, Suggestion.confidence, Suggestion.needs_refinement)
+                ).all()
+            )
             held = sorted(session.execute(select(QuarantinedMail.reason)).all())
     finally:
         engine.dispose()
-    return {"tickets": tickets, "messages": messages, "replies": replies,
-            "suggestions": suggestions, "quarantine": held}
+    return {
+        "tickets": tickets,
+        "messages": messages,
+        "replies": replies,
+        "suggestions": suggestions,
+        "quarantine": held,
+    }
 
 
 def test_fetch_with_a_worker_stores_exactly_what_fetch_without_one_stores(
-        dovecot, tmp_path, models_dir):
+    dovecot, tmp_path, models_dir
+):
     results = {}
     for workers in (0, 1):
         account = dovecot.add_user()
@@ -142,9 +194,23 @@ def test_fetch_with_a_worker_stores_exactly_what_fetch_without_one_stores(
         config = write_config(folder, models_dir, account)
         url = f"sqlite:///{folder / 'triage.sqlite'}"
         done = subprocess.run(
-            [sys.executable, "-m", "triage_desk", "--config", str(config),
-             "fetch", "--once", "--json", "--workers", str(workers)],
-            env=child_env(url, account), capture_output=True, text=True, timeout=300)
+            [
+                sys.executable,
+                "-m",
+                "triage_desk",
+                "--config",
+                str(config),
+                "fetch",
+                "--once",
+                "--json",
+                "--workers",
+                str(workers),
+            ],
+            env=child_env(url, account),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         report = json.loads(done.stdout.strip().splitlines()[-1])
         assert (report["fetched"], report["quarantined"], report["error"]) == (7, 1, None)
@@ -253,51 +319,51 @@ def run_child(tmp_path: Path, models_dir: Path, scenario: str) -> dict[str, Any]
     config = write_config(tmp_path, models_dir, None)
     url = f"sqlite:///{tmp_path / 'triage.sqlite'}"
     upgrade(url)
-    done = subprocess.run([sys.executable, "-c", CHILD, str(config), scenario],
-                          env=child_env(url), capture_output=True, text=True, timeout=300,
-                          cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", CHILD, str(config), scenario],
+        env=child_env(url),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def test_a_batch_whose_worker_dies_is_prepared_and_stored_by_the_main_process(
-        tmp_path, models_dir):
+def test_a_batch_whose_worker_dies_is_prepared_and_stored_by_the_main_process(tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "dies")
     assert facts == {"workers": 1, "stored": 3, "after": 2, "workers_left": False}
 
 
-def test_a_hung_worker_is_ended_and_its_batch_prepared_by_the_main_process(
-        tmp_path, models_dir):
+def test_a_hung_worker_is_ended_and_its_batch_prepared_by_the_main_process(tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "hangs")
     assert (facts["stored"], facts["ended"]) == (2, True)
     assert 0.5 <= facts["waited"] < 30  # 2 mails x 0.2 s + 0.5 s of grace, then here
 
 
-def test_a_batch_the_worker_fails_on_is_prepared_again_by_the_main_process(
-        tmp_path, models_dir):
+def test_a_batch_the_worker_fails_on_is_prepared_again_by_the_main_process(tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "fails")
     assert facts == {"workers": 1, "stored": 3, "alive": 1}  # and the worker still serves
 
 
-def test_a_batch_is_kept_for_the_main_process_while_the_worker_is_behind(
-        tmp_path, models_dir):
+def test_a_batch_is_kept_for_the_main_process_while_the_worker_is_behind(tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "behind")
     assert facts == {"workers": 1, "handed_over": [True, True, False], "stored": 6}
 
 
 def test_two_workers_share_batches_and_stop_with_close(tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "two")
-    assert facts == {"workers": 2, "stored": 4, "workers_left": False, "running": 0,
-                     "after": 1}
+    assert facts == {"workers": 2, "stored": 4, "workers_left": False, "running": 0, "after": 1}
 
 
 def test_no_worker_is_forked_once_the_language_detector_is_loaded(
-        monkeypatch, sqlite_url, classifier, example_config):
+    monkeypatch, sqlite_url, classifier, example_config
+):
     """Its threads would be missing in the child, which would then wait forever."""
     from triage_desk.app import build_app
 
     language.warm_up()
-    app = build_app(example_config, migrate=False, classifier=classifier,
-                    database_url=sqlite_url)
+    app = build_app(example_config, migrate=False, classifier=classifier, database_url=sqlite_url)
     app.email_intake.start_workers(1, ["municipal"])
     assert app.email_intake.workers is None

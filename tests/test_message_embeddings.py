@@ -14,7 +14,7 @@ def _embeddings(counts: list[int], seed: int = 0) -> MessageEmbeddings:
 
 
 def _sentences_of(embedded: MessageEmbeddings, message: int) -> np.ndarray:
-    return embedded.vectors[embedded.offsets[message]:embedded.offsets[message + 1]]
+    return embedded.vectors[embedded.offsets[message] : embedded.offsets[message + 1]]
 
 
 def test_pooled_is_the_mean_and_maximum_of_each_messages_sentences():

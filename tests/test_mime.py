@@ -39,6 +39,7 @@ def raw_mail(headers: str, body: bytes) -> bytes:
 
 # --- charsets ---------------------------------------------------------------------------
 
+
 def test_raw_8bit_windows_1257_without_any_charset_is_read_not_turned_into_question_marks():
     inbound = fixture("cp1257-8bit-no-charset.eml")
     assert inbound.subject == "Atskaišu modulis nestrādā"
@@ -61,24 +62,35 @@ def test_iso_8859_13_quoted_printable_and_raw_8bit_display_name():
     assert "Lūdzu, nosūtiet rēķinu" in inbound.text
 
 
-@pytest.mark.parametrize(("text", "encoding"), [
-    (LV, "utf-8"), (LV, "windows-1257"), (LV, "iso-8859-13"),
-    (RU, "utf-8"), (RU, "windows-1251"), (RU, "koi8-r"),
-])
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        (LV, "utf-8"),
+        (LV, "windows-1257"),
+        (LV, "iso-8859-13"),
+        (RU, "utf-8"),
+        (RU, "windows-1251"),
+        (RU, "koi8-r"),
+    ],
+)
 def test_undeclared_charsets_decode_cleanly(text, encoding):
     assert decode_bytes(text.encode(encoding), None) == text
 
 
-@pytest.mark.parametrize(("declared", "data", "expected"), [
-    ("utf-8", LV.encode("windows-1257"), LV),            # says UTF-8, is Baltic
-    ("iso-8859-1", LV.encode("utf-8"), LV),               # says Latin-1, is UTF-8
-    ("us-ascii", RU.encode("windows-1251"), RU),          # 8-bit under an ASCII label
-    ("x-unknown-charset", LV.encode("windows-1257"), LV),  # a label Python does not know
-    ("unknown-8bit", RU.encode("koi8-r"), RU),
-    ("gb2312", "转发：整体提升企业服务水平".encode("gb2312"), "转发：整体提升企业服务水平"),
-])
+@pytest.mark.parametrize(
+    ("declared", "data", "expected"),
+    [
+        ("utf-8", LV.encode("windows-1257"), LV),  # says UTF-8, is Baltic
+        ("iso-8859-1", LV.encode("utf-8"), LV),  # says Latin-1, is UTF-8
+        ("us-ascii", RU.encode("windows-1251"), RU),  # 8-bit under an ASCII label
+        ("x-unknown-charset", LV.encode("windows-1257"), LV),  # a label Python does not know
+        ("unknown-8bit", RU.encode("koi8-r"), RU),
+        ("gb2312", "转发：整体提升企业服务水平".encode("gb2312"), "转发：整体提升企业服务水平"),
+    ],
+)
 def test_mislabelled_and_unknown_charsets_fall_back_without_replacement_characters(
-        declared, data, expected):
+    declared, data, expected
+):
     assert decode_bytes(data, declared) == expected
 
 
@@ -93,8 +105,9 @@ def test_encoded_words_split_across_a_multibyte_character_and_unknown_charsets()
 
 
 def test_raw_8bit_headers_in_a_utf8_body_mail():
-    raw = ("From: Иван <ivan@example.ru>\r\nTo: atbalsts@example.lv\r\n"
-           "Subject: Отчёт\r\n\r\nТекст\r\n").encode("windows-1251")
+    raw = (
+        "From: Иван <ivan@example.ru>\r\nTo: atbalsts@example.lv\r\nSubject: Отчёт\r\n\r\nТекст\r\n"
+    ).encode("windows-1251")
     inbound = parse(raw)
     assert (inbound.sender_name, inbound.subject, inbound.text) == ("Иван", "Отчёт", "Текст")
 
@@ -107,6 +120,7 @@ def test_nothing_stored_contains_surrogates_or_replacement_characters():
 
 
 # --- structure --------------------------------------------------------------------------
+
 
 def _alternative(plain: str, html: str) -> bytes:
     mail = EmailMessage()
@@ -143,7 +157,11 @@ def test_html_only_mail_becomes_readable_text_with_links_and_inline_image():
     assert "alert(1)" not in inbound.text and "color: red" not in inbound.text
     (image,) = inbound.attachments
     assert (image.filename, image.content_type, image.inline, image.content_id) == (
-        "image.png", "image/png", True, "shot1@example.com")
+        "image.png",
+        "image/png",
+        True,
+        "shot1@example.com",
+    )
     assert image.data.startswith(b"\x89PNG") and image.size == len(image.data)
 
 
@@ -151,7 +169,10 @@ def test_attachment_names_rfc2231_and_encoded_words_with_type_size_and_bytes():
     inbound = fixture("attachment-names.eml")
     pdf, docx = inbound.attachments
     assert (pdf.filename, pdf.content_type, pdf.data) == (
-        "Līgums Nr. 7.pdf", "application/pdf", b"%PDF-1.4\n%%EOF\n")
+        "Līgums Nr. 7.pdf",
+        "application/pdf",
+        b"%PDF-1.4\n%%EOF\n",
+    )
     assert pdf.size == len(pdf.data) and not pdf.inline and pdf.dropped_reason is None
     assert docx.filename == "Čeks saraksts.docx"
     assert docx.content_type.endswith("wordprocessingml.document")
@@ -175,8 +196,9 @@ def test_more_attachments_than_allowed_is_a_limit_for_quarantine():
     mail["From"], mail["To"], mail["Subject"] = "a@example.lv", "atbalsts@example.lv", "x"
     mail.set_content("Many files.")
     for index in range(4):
-        mail.add_attachment(b"z", maintype="application", subtype="octet-stream",
-                            filename=f"f{index}.bin")
+        mail.add_attachment(
+            b"z", maintype="application", subtype="octet-stream", filename=f"f{index}.bin"
+        )
     assert len(parse(mail.as_bytes(), rules=EmailConfig(max_attachments=4)).attachments) == 4
     with pytest.raises(LimitExceeded) as caught:
         parse(mail.as_bytes(), rules=EmailConfig(max_attachments=3))
@@ -202,18 +224,24 @@ def test_a_message_attached_as_a_file_is_an_eml_attachment():
 
 
 def test_an_outlook_inline_image_without_a_name_is_named_from_its_content_id():
-    raw = raw_mail("""
+    raw = raw_mail(
+        """
 From: a@example.lv
 To: atbalsts@example.lv
 Subject: logo
 MIME-Version: 1.0
 Content-Type: multipart/related; boundary=r
-""", b"--r\r\nContent-Type: text/html\r\n\r\n<p>Hi <img src=cid:image001.png@01D0></p>\r\n"
-         b"--r\r\nContent-Type: image/png\r\nContent-ID: <image001.png@01D0>\r\n"
-         b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n")
+""",
+        b"--r\r\nContent-Type: text/html\r\n\r\n<p>Hi <img src=cid:image001.png@01D0></p>\r\n"
+        b"--r\r\nContent-Type: image/png\r\nContent-ID: <image001.png@01D0>\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--r--\r\n",
+    )
     (image,) = parse(raw).attachments
     assert (image.filename, image.content_id, image.inline) == (
-        "image001.png", "image001.png@01D0", True)
+        "image001.png",
+        "image001.png@01D0",
+        True,
+    )
 
 
 def test_sent_at_from_the_date_header_and_none_when_unreadable():
@@ -224,22 +252,29 @@ def test_sent_at_from_the_date_header_and_none_when_unreadable():
 
 
 def test_no_from_header_falls_back_to_reply_to_then_the_envelope():
-    raw = (b"Reply-To: <ilze@novads.example.lv>\r\nTo: atbalsts@example.lv\r\n"
-           b"Subject: x\r\n\r\nhi\r\n")
+    raw = (
+        b"Reply-To: <ilze@novads.example.lv>\r\nTo: atbalsts@example.lv\r\nSubject: x\r\n\r\nhi\r\n"
+    )
     assert parse(raw).sender == "ilze@novads.example.lv"
     bare = b"To: atbalsts@example.lv\r\nSubject: x\r\n\r\nhi\r\n"
     assert inbound_from_email(bare, "municipal", envelope_sender="E@x.lv").sender == "e@x.lv"
 
 
 def test_a_header_line_that_lost_its_folding_does_not_swallow_the_header():
-    raw = (b"Received: from a.example.lv\r\nby b.example.lv with ESMTP\r\n"
-           b"From: Ilze <ilze@novads.example.lv>\r\nSubject: Atskaite\r\n\r\nTeksts\r\n")
+    raw = (
+        b"Received: from a.example.lv\r\nby b.example.lv with ESMTP\r\n"
+        b"From: Ilze <ilze@novads.example.lv>\r\nSubject: Atskaite\r\n\r\nTeksts\r\n"
+    )
     inbound = parse(raw)
     assert (inbound.sender, inbound.subject, inbound.text) == (
-        "ilze@novads.example.lv", "Atskaite", "Teksts")
+        "ilze@novads.example.lv",
+        "Atskaite",
+        "Teksts",
+    )
 
 
 # --- hostile input ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("raw", [b"", b"   \r\n\r\n", b"\x00\x01\x02 binary garbage \xff\xfe"])
 def test_no_mail_at_all_is_unparseable(raw):
@@ -250,8 +285,11 @@ def test_no_mail_at_all_is_unparseable(raw):
 def test_absurdly_deep_mime_nesting_is_quarantined_not_a_crash():
     body = b""
     for level in reversed(range(200)):
-        body = (f"--b{level}\r\nContent-Type: multipart/mixed; boundary=b{level + 1}\r\n\r\n"
-                .encode() + body + f"\r\n--b{level}--\r\n".encode())
+        body = (
+            f"--b{level}\r\nContent-Type: multipart/mixed; boundary=b{level + 1}\r\n\r\n".encode()
+            + body
+            + f"\r\n--b{level}--\r\n".encode()
+        )
     raw = b"From: a@example.lv\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b0\r\n\r\n"
     with pytest.raises(MailRejected):
         parse(raw + body)
@@ -293,10 +331,14 @@ def test_pathological_html_finishes_or_times_out_within_the_limit(hostile_mail, 
 
 
 def test_many_tiny_parts_stop_at_the_attachment_limit_fast():
-    parts = b"".join(b"--b\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n"
-                     for _ in range(20_000))
-    raw = (b"From: a@example.lv\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
-           + parts + b"--b--\r\n")
+    parts = b"".join(
+        b"--b\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n" for _ in range(20_000)
+    )
+    raw = (
+        b"From: a@example.lv\r\nSubject: x\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        + parts
+        + b"--b--\r\n"
+    )
     started = time.monotonic()
     with pytest.raises(LimitExceeded):
         parse(raw, rules=EmailConfig(max_attachments=50))
@@ -304,6 +346,7 @@ def test_many_tiny_parts_stop_at_the_attachment_limit_fast():
 
 
 # --- speed ------------------------------------------------------------------------------
+
 
 def test_a_plain_mail_parses_in_well_under_a_millisecond():
     raw = make_mail()
@@ -324,21 +367,34 @@ _SEEDS = sorted(MAIL.glob("*.eml"))
 
 
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.sampled_from(_SEEDS), cuts=st.lists(
-    st.tuples(st.floats(0, 1), st.binary(min_size=0, max_size=8)), min_size=1, max_size=6))
+@given(
+    seed=st.sampled_from(_SEEDS),
+    cuts=st.lists(
+        st.tuples(st.floats(0, 1), st.binary(min_size=0, max_size=8)), min_size=1, max_size=6
+    ),
+)
 def test_mangled_mail_is_parsed_or_quarantined_and_stores_only_clean_text(seed, cuts):
     raw = bytearray(seed.read_bytes())
     for where, junk in cuts:
         at = int(where * len(raw))
-        raw[at:at + len(junk)] = junk
+        raw[at : at + len(junk)] = junk
     try:
         inbound = parse(bytes(raw))
     except MailRejected:
         return
-    stored = [inbound.text, inbound.new_text, inbound.subject, inbound.sender,
-              inbound.sender_name or "", inbound.external_id, *inbound.references,
-              *inbound.recipients, *inbound.headers.keys(), *inbound.headers.values(),
-              *(a.filename for a in inbound.attachments),
-              *(a.content_type for a in inbound.attachments)]
+    stored = [
+        inbound.text,
+        inbound.new_text,
+        inbound.subject,
+        inbound.sender,
+        inbound.sender_name or "",
+        inbound.external_id,
+        *inbound.references,
+        *inbound.recipients,
+        *inbound.headers.keys(),
+        *inbound.headers.values(),
+        *(a.filename for a in inbound.attachments),
+        *(a.content_type for a in inbound.attachments),
+    ]
     for value in stored:
         value.encode("utf-8")  # a lone surrogate would break the database

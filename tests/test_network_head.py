@@ -25,8 +25,10 @@ def _data(rows: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_the_arrays_give_the_average_of_the_networks():
     matrix, labels = _data()
     scaler = StandardScaler().fit(matrix)
-    networks = [MLPClassifier((16,), max_iter=1000, random_state=seed).fit(
-        scaler.transform(matrix), labels) for seed in (0, 1)]
+    networks = [
+        MLPClassifier((16,), max_iter=1000, random_state=seed).fit(scaler.transform(matrix), labels)
+        for seed in (0, 1)
+    ]
     head = network_head(scaler, networks)
     unseen, _ = _data(50, seed=1)
     expected = np.mean([n.predict_proba(scaler.transform(unseen)) for n in networks], axis=0)
@@ -55,6 +57,7 @@ def test_networks_of_another_shape_are_refused():
     matrix, labels = _data()
     scaler = StandardScaler().fit(matrix)
     deep = MLPClassifier((8, 8), max_iter=1000, random_state=0).fit(
-        scaler.transform(matrix), labels)
+        scaler.transform(matrix), labels
+    )
     with pytest.raises(ValueError, match="one ReLU layer"):
         network_head(scaler, [deep])

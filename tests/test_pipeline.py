@@ -132,8 +132,11 @@ def test_a_reply_to_our_acknowledgement_joins_the_ticket(env):
     with sessions() as session:
         ack = session.scalar(select(OutboxItem))
         our_id = ack.headers["Message-ID"]
-    reply = make_mail(subject=ack.subject.replace("[MUN-2026-000001] ", ""),
-                      body="Paldies, gaidīsim.", extra_headers={"In-Reply-To": our_id})
+    reply = make_mail(
+        subject=ack.subject.replace("[MUN-2026-000001] ", ""),
+        body="Paldies, gaidīsim.",
+        extra_headers={"In-Reply-To": our_id},
+    )
     second = pipeline.process(inbound_from_email(reply, "municipal", MONDAY_1000_RIGA))
     assert second.ticket_id == first.ticket_id and not second.created_ticket
     assert (_count(sessions, Ticket), _count(sessions, OutboxItem)) == (1, 1)
@@ -166,8 +169,11 @@ def test_a_failure_mid_way_stores_nothing(env, monkeypatch):
 
 def test_eparaksts_gets_its_own_numbers_and_categories(env):
     pipeline, _sessions = env
-    raw = make_mail(to="eparaksts@example.lv", subject="Nozagts telefons",
-                    body="Man nozagts telefons ar eParaksts mobile, lūdzu apturiet sertifikātu!")
+    raw = make_mail(
+        to="eparaksts@example.lv",
+        subject="Nozagts telefons",
+        body="Man nozagts telefons ar eParaksts mobile, lūdzu apturiet sertifikātu!",
+    )
     result = pipeline.process(inbound_from_email(raw, "eparaksts", MONDAY_1000_RIGA))
     assert result.ticket_number.startswith("EPA-2026-")
     assert result.category in {"application", "suspension", "feedback"}

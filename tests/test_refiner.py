@@ -47,8 +47,10 @@ def unsure_text(classifier, desks: Desks, desk: str) -> str:
         rules = desks[desk].config.categories[prediction.category]
         if prediction.needs_refinement and rules.submitted_by != "representative":
             return text
-    pytest.fail(f"none of the vague messages leaves the fast stage unsure on {desk}; "
-                "add a vaguer one to VAGUE")
+    pytest.fail(
+        f"none of the vague messages leaves the fast stage unsure on {desk}; "
+        "add a vaguer one to VAGUE"
+    )
 
 
 @pytest.fixture
@@ -58,16 +60,16 @@ def world(database_url, example_config, classifier):
     desks = Desks(example_config)
 
     def pipeline(mode: str) -> IntakePipeline:
-        return IntakePipeline(sessions, desks, classifier, TemplateRenderer(),
-                              semantic_stage=mode)
+        return IntakePipeline(sessions, desks, classifier, TemplateRenderer(), semantic_stage=mode)
 
     yield sessions, desks, pipeline
     engine.dispose()
 
 
 def _mail(desk: str, text: str, n: int = 1) -> bytes:
-    return make_mail(subject="", body=text, to=ADDRESS[desk],
-                     message_id=f"<vague-{desk}-{n}@novads.example.lv>")
+    return make_mail(
+        subject="", body=text, to=ADDRESS[desk], message_id=f"<vague-{desk}-{n}@novads.example.lv>"
+    )
 
 
 def _suggestions(sessions) -> list[Suggestion]:
@@ -75,13 +77,12 @@ def _suggestions(sessions) -> list[Suggestion]:
         return list(session.scalars(select(Suggestion).order_by(Suggestion.id)))
 
 
-def test_deferred_intake_acknowledges_with_the_fast_stage_and_marks_the_unsure(
-    world, classifier
-):
+def test_deferred_intake_acknowledges_with_the_fast_stage_and_marks_the_unsure(world, classifier):
     sessions, desks, pipeline = world
     text = unsure_text(classifier, desks, "municipal")
     result = pipeline("deferred").process(
-        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA)
+    )
     assert result.acknowledged
     [fast] = _suggestions(sessions)
     assert fast.stage == "fast" and fast.needs_refinement
@@ -97,7 +98,8 @@ def test_the_refiner_adds_a_semantic_suggestion_once_and_keeps_what_the_person_w
     sessions, desks, pipeline = world
     text = unsure_text(classifier, desks, "municipal")
     pipeline("deferred").process(
-        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA)
+    )
     with sessions() as session:
         before = session.scalar(select(Ticket))
         told = (before.category, before.response_due)
@@ -105,7 +107,8 @@ def test_the_refiner_adds_a_semantic_suggestion_once_and_keeps_what_the_person_w
     done = refine_pending(sessions, desks, classifier)
     assert len(done) == 1 and done[0].stage == "semantic"
     expected = classifier.classify_many(
-        [ClassifierInput("", text, desks["municipal"].categories)], semantic=True)[0]
+        [ClassifierInput("", text, desks["municipal"].categories)], semantic=True
+    )[0]
     assert done[0].after == (expected.category, expected.feedback_type)
 
     fast, semantic = _suggestions(sessions)
@@ -123,16 +126,15 @@ def test_the_refiner_adds_a_semantic_suggestion_once_and_keeps_what_the_person_w
     assert pending_count(sessions) == 0
 
 
-def test_a_desk_with_a_24_7_category_settles_unsure_messages_before_replying(
-    world, classifier
-):
+def test_a_desk_with_a_24_7_category_settles_unsure_messages_before_replying(world, classifier):
     """On eparaksts the category picks the kind of first reply (24/7 route or not)."""
     sessions, desks, pipeline = world
     assert desks["eparaksts"].has_around_the_clock_category
     assert not desks["municipal"].has_around_the_clock_category
     text = unsure_text(classifier, desks, "eparaksts")
     pipeline("deferred").process(
-        inbound_from_email(_mail("eparaksts", text), "eparaksts", MONDAY_1000_RIGA))
+        inbound_from_email(_mail("eparaksts", text), "eparaksts", MONDAY_1000_RIGA)
+    )
     [suggestion] = _suggestions(sessions)
     assert suggestion.stage == "semantic" and not suggestion.needs_refinement
 
@@ -142,7 +144,8 @@ def test_inline_and_off_leave_nothing_to_refine(world, classifier, mode, stage, 
     sessions, desks, pipeline = world
     text = unsure_text(classifier, desks, "municipal")
     pipeline(mode).process(
-        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA)
+    )
     [suggestion] = _suggestions(sessions)
     assert suggestion.stage == stage and not suggestion.needs_refinement
     assert pending_count(sessions) == pending
@@ -152,11 +155,14 @@ def test_refine_all_drains_a_backlog_in_batches(world, classifier):
     sessions, desks, pipeline = world
     text = unsure_text(classifier, desks, "municipal")
     intake = pipeline("deferred")
-    intake.process_many([
-        inbound_from_email(_mail("municipal", f"{text} ({n})", n), "municipal",
-                           MONDAY_1000_RIGA)
-        for n in range(5)
-    ])
+    intake.process_many(
+        [
+            inbound_from_email(
+                _mail("municipal", f"{text} ({n})", n), "municipal", MONDAY_1000_RIGA
+            )
+            for n in range(5)
+        ]
+    )
     waiting = pending_count(sessions)
     assert waiting >= 1
     done = refine_all(sessions, desks, classifier, batch=2)
@@ -168,7 +174,8 @@ def test_two_refiners_at_once_refine_each_suggestion_once(world, classifier):
     sessions, desks, pipeline = world
     text = unsure_text(classifier, desks, "municipal")
     pipeline("deferred").process(
-        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA))
+        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA)
+    )
     both_read = threading.Barrier(2, timeout=30)
 
     class InStep:
@@ -212,10 +219,35 @@ class TwoStages:
 
         if semantic:
             self.semantic_asked += len(items)
-            return [Prediction(self.semantic_category, 0.8, "none", 0.99, 0.8, False, "lv",
-                               "pinned", "semantic") for _ in items]
-        return [Prediction(self.fast, 0.55, "none", 0.99, 0.55, False, "lv", "pinned", "fast",
-                           needs_refinement=True) for _ in items]
+            return [
+                Prediction(
+                    self.semantic_category,
+                    0.8,
+                    "none",
+                    0.99,
+                    0.8,
+                    False,
+                    "lv",
+                    "pinned",
+                    "semantic",
+                )
+                for _ in items
+            ]
+        return [
+            Prediction(
+                self.fast,
+                0.55,
+                "none",
+                0.99,
+                0.55,
+                False,
+                "lv",
+                "pinned",
+                "fast",
+                needs_refinement=True,
+            )
+            for _ in items
+        ]
 
 
 def test_an_unsure_guess_at_a_representative_only_category_is_not_refused(
@@ -226,14 +258,18 @@ def test_an_unsure_guess_at_a_representative_only_category_is_not_refused(
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
-    assert desks["municipal"].config.categories["data_processing"].submitted_by \
-        == "representative"
+    assert desks["municipal"].config.categories["data_processing"].submitted_by == "representative"
     stages = TwoStages("data_processing", semantic="error")
-    pipeline = IntakePipeline(sessions, desks, stages, TemplateRenderer(),
-                              semantic_stage="deferred")
-    result = pipeline.process(inbound_from_email(
-        _mail("municipal", "Labdien! Atskaite neveidojas, lūdzu palīdziet."), "municipal",
-        MONDAY_1000_RIGA))
+    pipeline = IntakePipeline(
+        sessions, desks, stages, TemplateRenderer(), semantic_stage="deferred"
+    )
+    result = pipeline.process(
+        inbound_from_email(
+            _mail("municipal", "Labdien! Atskaite neveidojas, lūdzu palīdziet."),
+            "municipal",
+            MONDAY_1000_RIGA,
+        )
+    )
     assert stages.semantic_asked == 0  # intake did not wait for it
     assert result.acknowledged and result.category == "data_processing"
     with sessions() as session:
@@ -248,22 +284,26 @@ def test_an_unsure_guess_at_a_representative_only_category_is_not_refused(
     engine.dispose()
 
 
-def test_a_message_the_semantic_stage_cannot_take_does_not_block_the_others(
-    world, classifier
-):
+def test_a_message_the_semantic_stage_cannot_take_does_not_block_the_others(world, classifier):
     sessions, desks, pipeline = world
     text = unsure_text(classifier, desks, "municipal")
-    pipeline("deferred").process_many([
-        inbound_from_email(_mail("municipal", f"{text} ({n})", n), "municipal",
-                           MONDAY_1000_RIGA)
-        for n in range(3)
-    ])
+    pipeline("deferred").process_many(
+        [
+            inbound_from_email(
+                _mail("municipal", f"{text} ({n})", n), "municipal", MONDAY_1000_RIGA
+            )
+            for n in range(3)
+        ]
+    )
     waiting = pending_count(sessions)
     assert waiting >= 2
     with sessions() as session:
         poison = session.scalars(
-            select(Message.new_text).join(Suggestion, Suggestion.message_id == Message.id)
-            .where(Suggestion.needs_refinement).order_by(Suggestion.id)).first()
+            select(Message.new_text)
+            .join(Suggestion, Suggestion.message_id == Message.id)
+            .where(Suggestion.needs_refinement)
+            .order_by(Suggestion.id)
+        ).first()
 
     class ChokesOnOne:
         """The real classifier, except that the semantic stage fails on one message."""
@@ -277,6 +317,7 @@ def test_a_message_the_semantic_stage_cannot_take_does_not_block_the_others(
     assert pending_count(sessions) == 0  # nothing left to retry forever
     with sessions() as session:
         failed = session.scalars(
-            select(AuditEvent).where(AuditEvent.action == "refinement_failed")).all()
+            select(AuditEvent).where(AuditEvent.action == "refinement_failed")
+        ).all()
     assert len(failed) == 1 and "cannot take" in failed[0].details["error"]
     assert len(done) == waiting - 1

@@ -409,8 +409,11 @@ def test_articles_are_listed(
     out_of_hours: bool,
 ) -> None:
     ctx = context(
-        desks[desk_name], REQUEST_CATEGORY[desk_name], language,
-        out_of_hours=out_of_hours, articles=ARTICLES,
+        desks[desk_name],
+        REQUEST_CATEGORY[desk_name],
+        language,
+        out_of_hours=out_of_hours,
+        articles=ARTICLES,
     )
     out = renderer.render("acknowledgement", desk_name, language, ctx)
     assert ARTICLES_LEAD[language] + "\n\n- Paroles atjaunošana\n" in out.text

@@ -34,8 +34,19 @@ class FixedClassifier:
         self.category, self.confidence, self.language = category, confidence, language
 
     def classify_many(self, items, semantic=None):
-        return [Prediction(self.category, self.confidence, "none", 0.99, self.confidence,
-                           self.confidence > 0.9, self.language, "fixed") for _ in items]
+        return [
+            Prediction(
+                self.category,
+                self.confidence,
+                "none",
+                0.99,
+                self.confidence,
+                self.confidence > 0.9,
+                self.language,
+                "fixed",
+            )
+            for _ in items
+        ]
 
 
 @pytest.fixture
@@ -44,14 +55,29 @@ def world(database_url, example_config):
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
     with sessions.begin() as session:
-        upsert_clients(session, [ClientRecord(
-            "Ogres novada pašvaldība", "municipal", ("ogre.example.lv",),
-            (("it.vaditajs@ogre.example.lv", "Anna Liepa", True),))])
+        upsert_clients(
+            session,
+            [
+                ClientRecord(
+                    "Ogres novada pašvaldība",
+                    "municipal",
+                    ("ogre.example.lv",),
+                    (("it.vaditajs@ogre.example.lv", "Anna Liepa", True),),
+                )
+            ],
+        )
 
-    def pipeline(category: str, now: dt.datetime, confidence: float = 0.95,
-                 language: str = "lv") -> IntakePipeline:
-        return IntakePipeline(sessions, desks, FixedClassifier(category, confidence, language),
-                              TemplateRenderer(), rules=EmailConfig(), now=lambda: now)
+    def pipeline(
+        category: str, now: dt.datetime, confidence: float = 0.95, language: str = "lv"
+    ) -> IntakePipeline:
+        return IntakePipeline(
+            sessions,
+            desks,
+            FixedClassifier(category, confidence, language),
+            TemplateRenderer(),
+            rules=EmailConfig(),
+            now=lambda: now,
+        )
 
     yield sessions, desks, pipeline
     engine.dispose()
@@ -66,7 +92,8 @@ def test_friday_evening_is_queued_and_released_monday_at_opening(world):
     sessions, desks, pipeline = world
     mail = make_mail(sender="ilze@ogre.example.lv", subject="Kļūda atskaitē")
     result = pipeline("error", FRIDAY_1930).process(
-        inbound_from_email(mail, "municipal", FRIDAY_1930))
+        inbound_from_email(mail, "municipal", FRIDAY_1930)
+    )
     [ack] = outbox(sessions)
     assert ack.kind == "acknowledgement"
     assert result.ticket_number in ack.subject and result.ticket_number in ack.body_text
@@ -75,8 +102,12 @@ def test_friday_evening_is_queued_and_released_monday_at_opening(world):
     # 8 business hours from Monday 09:00 → Monday 17:00.
     assert "pirmdien, 2026. gada 30. novembrī plkst. 17:00" in ack.body_text
     urgent = pipeline("emergency", FRIDAY_1930 + dt.timedelta(hours=1)).process(
-        inbound_from_email(make_mail(sender="b@ogre.example.lv", subject="Viss stāv"),
-                           "municipal", FRIDAY_1930 + dt.timedelta(hours=1)))
+        inbound_from_email(
+            make_mail(sender="b@ogre.example.lv", subject="Viss stāv"),
+            "municipal",
+            FRIDAY_1930 + dt.timedelta(hours=1),
+        )
+    )
     assert release_queued(sessions, desks, MONDAY_0900 - dt.timedelta(seconds=1)) == []
     released = release_queued(sessions, desks, MONDAY_0900)
     # Most urgent category first, then oldest.
@@ -91,14 +122,15 @@ def test_a_consultation_from_a_non_representative_is_refused_with_reason_and_gro
     sessions, _desks, pipeline = world
     mail = make_mail(sender="Pēteris <peteris@ogre.example.lv>", subject="Kā izveidot atskaiti?")
     result = pipeline("consultation", MONDAY_1000).process(
-        inbound_from_email(mail, "municipal", MONDAY_1000))
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
     [refusal] = outbox(sessions)
     assert refusal.kind == "refusal" and refusal.recipient == "peteris@ogre.example.lv"
     text = refusal.body_text
     assert result.ticket_number in refusal.subject
-    assert "Konsultācija" in text                            # what was refused
-    assert "28. punkts" in text or "28. punkt" in text       # the grounds
-    assert "it.vaditajs@ogre.example.lv" in text             # who can submit it instead
+    assert "Konsultācija" in text  # what was refused
+    assert "28. punkts" in text or "28. punkt" in text  # the grounds
+    assert "it.vaditajs@ogre.example.lv" in text  # who can submit it instead
     assert "Ogres novada pašvaldība" in text
     with sessions() as session:
         assert session.get(Ticket, result.ticket_id).status == TicketStatus.REFUSED
@@ -108,7 +140,8 @@ def test_a_representative_may_submit_a_consultation(world):
     sessions, _desks, pipeline = world
     mail = make_mail(sender="it.vaditajs@ogre.example.lv", subject="Kā izveidot atskaiti?")
     pipeline("consultation", MONDAY_1000).process(
-        inbound_from_email(mail, "municipal", MONDAY_1000))
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
     assert [item.kind for item in outbox(sessions)] == ["acknowledgement"]
 
 
@@ -116,7 +149,8 @@ def test_an_unsure_guess_is_not_refused(world):
     sessions, _desks, pipeline = world
     mail = make_mail(sender="peteris@ogre.example.lv", subject="?")
     result = pipeline("consultation", MONDAY_1000, confidence=0.3).process(
-        inbound_from_email(mail, "municipal", MONDAY_1000))
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
     assert [item.kind for item in outbox(sessions)] == ["acknowledgement"]
     with sessions() as session:
         assert session.get(Ticket, result.ticket_id).status == TicketStatus.OPEN
@@ -124,10 +158,15 @@ def test_an_unsure_guess_is_not_refused(world):
 
 def test_a_suspension_at_three_in_the_morning_is_answered_at_once(world):
     sessions, _desks, pipeline = world
-    mail = make_mail(to="eparaksts@example.lv", sender="janis@example.com",
-                     subject="Nozagts telefons", body="Lūdzu apturiet manu sertifikātu!")
+    mail = make_mail(
+        to="eparaksts@example.lv",
+        sender="janis@example.com",
+        subject="Nozagts telefons",
+        body="Lūdzu apturiet manu sertifikātu!",
+    )
     result = pipeline("suspension", SUNDAY_0300).process(
-        inbound_from_email(mail, "eparaksts", SUNDAY_0300))
+        inbound_from_email(mail, "eparaksts", SUNDAY_0300)
+    )
     [reply] = outbox(sessions)
     assert reply.kind == "urgent_route"
     assert reply.created_at == SUNDAY_0300  # at once, not at Monday's opening
@@ -143,14 +182,19 @@ def test_staff_change_the_category_and_the_person_is_told_why_and_when(world):
     sessions, desks, pipeline = world
     mail = make_mail(sender="it.vaditajs@ogre.example.lv", subject="Atskaite")
     result = pipeline("consultation", MONDAY_1000).process(
-        inbound_from_email(mail, "municipal", MONDAY_1000))
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
     actions = StaffActions(sessions, desks, TemplateRenderer())
     with pytest.raises(ActionError, match="--reason"):
         actions.change_category(result.ticket_number, "serious_error", "", "Jānis")
     later = MONDAY_1000 + dt.timedelta(minutes=30)
-    actions.change_category(result.ticket_number, "serious_error",
-                            "Atskaišu modulis nedarbojas un apiešanas ceļa nav.", "Jānis",
-                            now=later)
+    actions.change_category(
+        result.ticket_number,
+        "serious_error",
+        "Atskaišu modulis nedarbojas un apiešanas ceļa nav.",
+        "Jānis",
+        now=later,
+    )
     notice = outbox(sessions)[-1]
     assert notice.kind == "recategorisation"
     assert "Konsultācija" in notice.body_text and "Nopietna kļūda" in notice.body_text
@@ -163,7 +207,10 @@ def test_staff_change_the_category_and_the_person_is_told_why_and_when(world):
         assert ticket.response_due == dt.datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
         [decision] = session.scalars(select(Decision)).all()
         assert (decision.from_value, decision.to_value, decision.staff) == (
-            "consultation", "serious_error", "Jānis")
+            "consultation",
+            "serious_error",
+            "Jānis",
+        )
         assert decision.created_at == later
 
 
@@ -171,9 +218,11 @@ def test_staff_override_a_refusal(world):
     sessions, desks, pipeline = world
     mail = make_mail(sender="peteris@ogre.example.lv", subject="Kā izveidot atskaiti?")
     result = pipeline("consultation", MONDAY_1000).process(
-        inbound_from_email(mail, "municipal", MONDAY_1000))
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
     StaffActions(sessions, desks, TemplateRenderer()).confirm(
-        result.ticket_number, "Jānis", "Vadītāja atļāva", now=MONDAY_1000)
+        result.ticket_number, "Jānis", "Vadītāja atļāva", now=MONDAY_1000
+    )
     assert [i.kind for i in outbox(sessions)] == ["refusal", "acknowledgement"]
     with sessions() as session:
         assert session.get(Ticket, result.ticket_id).status == TicketStatus.OPEN
@@ -183,11 +232,16 @@ def test_reply_and_resolve_send_their_messages(world):
     sessions, desks, pipeline = world
     mail = make_mail(sender="it.vaditajs@ogre.example.lv", subject="Atskaite")
     result = pipeline("error", MONDAY_1000, language="en").process(
-        inbound_from_email(mail, "municipal", MONDAY_1000))
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
     actions = StaffActions(sessions, desks, TemplateRenderer())
     replied_at = MONDAY_1000 + dt.timedelta(hours=1)
-    actions.reply(result.ticket_number, "Please use CSV export\nuntil Friday.", "Jānis Bērziņš",
-                  now=replied_at)
+    actions.reply(
+        result.ticket_number,
+        "Please use CSV export\nuntil Friday.",
+        "Jānis Bērziņš",
+        now=replied_at,
+    )
     resolved_at = MONDAY_1000 + dt.timedelta(days=2)
     actions.resolve(result.ticket_number, "Jānis Bērziņš", now=resolved_at)
     items = outbox(sessions)
@@ -207,14 +261,18 @@ def test_reply_and_resolve_send_their_messages(world):
 
 def test_clients_csv_import_names_the_bad_row(tmp_path):
     good = tmp_path / "clients.csv"
-    good.write_text("client,desk,domain,address,name,representative\n"
-                    "Ādažu novads,municipal,adazi.example.lv,it@adazi.example.lv,IT,jā\n"
-                    "Ādažu novads,municipal,,gramatvediba@adazi.example.lv,,nē\n",
-                    encoding="utf-8")
+    good.write_text(
+        "client,desk,domain,address,name,representative\n"
+        "Ādažu novads,municipal,adazi.example.lv,it@adazi.example.lv,IT,jā\n"
+        "Ādažu novads,municipal,,gramatvediba@adazi.example.lv,,nē\n",
+        encoding="utf-8",
+    )
     [record] = read_clients_csv(good)
     assert record.domains == ("adazi.example.lv",)
-    assert record.members == (("it@adazi.example.lv", "IT", True),
-                              ("gramatvediba@adazi.example.lv", None, False))
+    assert record.members == (
+        ("it@adazi.example.lv", "IT", True),
+        ("gramatvediba@adazi.example.lv", None, False),
+    )
     bad = tmp_path / "bad.csv"
     bad.write_text("client,desk,address,representative\nX,municipal,a@b.lv,maybe\n")
     with pytest.raises(ValueError, match=r"bad.csv:2: column 'representative'"):

@@ -65,8 +65,10 @@ def test_serving_arrays_give_the_same_auto_accept_confidence(saved):
     assert served.acceptance.features == full.acceptance.features
     examples = load_examples()[:200]
     texts = [model_text(e.subject, e.body) for e in examples]
-    allowed = [{"application", "suspension", "feedback"} if e.desk == "eparaksts" else None
-               for e in examples]
+    allowed = [
+        {"application", "suspension", "feedback"} if e.desk == "eparaksts" else None
+        for e in examples
+    ]
     embedded = _random_sentences(np.random.default_rng(2), len(texts))
     index = {t: i for i, t in enumerate(texts)}
 
@@ -108,8 +110,9 @@ def test_serving_does_not_import_scikit_learn_or_scipy(saved):
         "print(json.dumps({'sklearn': 'sklearn' in sys.modules, 'skops': 'skops' in "
         "sys.modules, 'scipy': 'scipy' in sys.modules, 'category': p[0].category}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                          text=True, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+    )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["category"]
     assert not report["sklearn"] and not report["skops"], report

@@ -138,19 +138,38 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
 
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
     )
     engine = make_engine(sqlite_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
-    intake = EmailIntake(sessions, IntakePipeline(sessions, desks, classifier,
-                                                  TemplateRenderer()), example_config.email)
+    intake = EmailIntake(
+        sessions,
+        IntakePipeline(sessions, desks, classifier, TemplateRenderer()),
+        example_config.email,
+    )
     spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
     spooled.start()
-    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 10**6,
-                            cert, key)
+    listener = SmtpListener(
+        SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 10**6, cert, key
+    )
     listener.start()
     try:
         context = ssl.create_default_context(cafile=str(cert))
@@ -161,8 +180,9 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
             client.starttls(context=context)
             client.ehlo()
             assert client.sock.version() is not None  # the session is encrypted now
-            assert client.sendmail("a@novads.example.lv", ["atbalsts@example.lv"],
-                                   make_mail()) == {}
+            assert (
+                client.sendmail("a@novads.example.lv", ["atbalsts@example.lv"], make_mail()) == {}
+            )
         wait_until(lambda: count(sessions, Ticket) == 1)
     finally:
         listener.stop()

@@ -26,8 +26,13 @@ def env(database_url, example_config, classifier):
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
-    pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer(),
-                              rules=EmailConfig(acknowledgements_per_sender_per_hour=1000))
+    pipeline = IntakePipeline(
+        sessions,
+        desks,
+        classifier,
+        TemplateRenderer(),
+        rules=EmailConfig(acknowledgements_per_sender_per_hour=1000),
+    )
     intake = EmailIntake(sessions, pipeline, EmailConfig())
     yield sessions, intake
     intake.close()
@@ -40,10 +45,15 @@ def count(sessions, model) -> int:  # type: ignore[no-untyped-def]
 
 
 def mail(n: int, **kwargs: object) -> RawMail:
-    raw = make_mail(sender=f"user{n}@novads.example.lv", subject=f"Pieprasījums {n}",
-                    message_id=f"<spool-{n}@novads.example.lv>", **kwargs)
-    return RawMail(raw, "municipal", "smtp", NOW, f"user{n}@novads.example.lv",
-                   ("atbalsts@example.lv",))
+    raw = make_mail(
+        sender=f"user{n}@novads.example.lv",
+        subject=f"Pieprasījums {n}",
+        message_id=f"<spool-{n}@novads.example.lv>",
+        **kwargs,
+    )
+    return RawMail(
+        raw, "municipal", "smtp", NOW, f"user{n}@novads.example.lv", ("atbalsts@example.lv",)
+    )
 
 
 def test_mail_a_previous_run_left_spooled_is_stored_by_the_next(env):
@@ -66,8 +76,7 @@ def test_the_spool_keeps_the_envelope_and_the_receipt_time(env):
     assert entry.mail == original and entry.attempts == 0
 
 
-def test_a_crash_between_storing_and_unspooling_makes_no_second_ticket_or_reply(env,
-                                                                              monkeypatch):
+def test_a_crash_between_storing_and_unspooling_makes_no_second_ticket_or_reply(env, monkeypatch):
     sessions, intake = env
     spool = MailSpool(sessions)
     spool.add_many([mail(1), mail(2)])
@@ -86,7 +95,8 @@ def test_a_crash_between_storing_and_unspooling_makes_no_second_ticket_or_reply(
 
 
 def test_a_mail_that_cannot_be_stored_waits_then_is_quarantined_its_neighbours_go_on(
-        env, monkeypatch):
+    env, monkeypatch
+):
     sessions, intake = env
     spool = MailSpool(sessions)
     store = intake.pipeline.store
@@ -107,8 +117,11 @@ def test_a_mail_that_cannot_be_stored_waits_then_is_quarantined_its_neighbours_g
         assert left.next_attempt_at > dt.datetime.now(dt.UTC)  # it waits before the next try
     assert drainer.drain() == 0  # not due yet
     with sessions.begin() as session:
-        session.execute(update(SpooledMail).values(
-            next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
+        session.execute(
+            update(SpooledMail).values(
+                next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+            )
+        )
     assert drainer.drain() == 1  # second failure: kept in quarantine, not retried for ever
     assert spool.waiting() == 0
     with sessions() as session:

@@ -38,43 +38,64 @@ def models(tmp_path_factory, classifier) -> Path:
 
 def counts(sessions) -> dict[str, int]:  # type: ignore[no-untyped-def]
     with sessions() as session:
+
         def n(model, *where) -> int:  # type: ignore[no-untyped-def]
             return int(session.scalar(select(func.count()).select_from(model).where(*where)))
 
-        return {"spooled": n(SpooledMail), "tickets": n(Ticket),
-                "messages": n(Message, Message.direction == Direction.INBOUND),
-                "replies": n(OutboxItem)}
+        return {
+            "spooled": n(SpooledMail),
+            "tickets": n(Ticket),
+            "messages": n(Message, Message.direction == Direction.INBOUND),
+            "replies": n(OutboxItem),
+        }
 
 
-@pytest.mark.parametrize(("point", "committed_first"), [("before-commit", 0),
-                                                         ("after-commit", 5)])
+@pytest.mark.parametrize(("point", "committed_first"), [("before-commit", 0), ("after-commit", 5)])
 def test_a_killed_drainer_loses_nothing_and_repeats_nothing(
-        point, committed_first, database_url, example_config, classifier, models):
+    point, committed_first, database_url, example_config, classifier, models
+):
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     received = dt.datetime.now(dt.UTC)
-    mails = [RawMail(make_mail(sender=f"user{n}@novads.example.lv", subject=f"Nr. {n}",
-                               message_id=f"<crash-{n}@novads.example.lv>"),
-                     "municipal", "smtp", received, f"user{n}@novads.example.lv",
-                     ("atbalsts@example.lv",))
-             for n in range(MAILS)]
+    mails = [
+        RawMail(
+            make_mail(
+                sender=f"user{n}@novads.example.lv",
+                subject=f"Nr. {n}",
+                message_id=f"<crash-{n}@novads.example.lv>",
+            ),
+            "municipal",
+            "smtp",
+            received,
+            f"user{n}@novads.example.lv",
+            ("atbalsts@example.lv",),
+        )
+        for n in range(MAILS)
+    ]
     MailSpool(sessions).add_many(mails)
 
     crashed = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "spool_worker.py"), database_url, str(models),
-         point],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-        timeout=300)
+        [sys.executable, str(ROOT / "tests" / "spool_worker.py"), database_url, str(models), point],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    assert counts(sessions) == {"spooled": MAILS, "tickets": committed_first,
-                                "messages": committed_first, "replies": committed_first}
+    assert counts(sessions) == {
+        "spooled": MAILS,
+        "tickets": committed_first,
+        "messages": committed_first,
+        "replies": committed_first,
+    }
 
     # The next start drains the spool.
-    pipeline = IntakePipeline(sessions, Desks(example_config), classifier, TemplateRenderer(),
-                              rules=example_config.email)
+    pipeline = IntakePipeline(
+        sessions, Desks(example_config), classifier, TemplateRenderer(), rules=example_config.email
+    )
     SpoolDrainer(MailSpool(sessions), EmailIntake(sessions, pipeline, EmailConfig())).drain()
-    assert counts(sessions) == {"spooled": 0, "tickets": MAILS, "messages": MAILS,
-                                "replies": MAILS}
+    assert counts(sessions) == {"spooled": 0, "tickets": MAILS, "messages": MAILS, "replies": MAILS}
     with sessions() as session:
         recipients = session.scalars(select(OutboxItem.recipient)).all()
     assert sorted(recipients) == sorted(f"user{n}@novads.example.lv" for n in range(MAILS))

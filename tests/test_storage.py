@@ -44,9 +44,18 @@ def sessions(database_url):
 def _ticket(session, number: str, received: dt.datetime) -> Ticket:
     requester = repo.get_or_create_requester(session, "email", "a@example.lv", "A")
     ticket = Ticket(
-        number=number, desk="municipal", requester=requester, channel="email",
-        subject="s", language="lv", status=TicketStatus.OPEN, category="error",
-        received_at=received, clock_start=received, response_due=None, resolution_due=None,
+        number=number,
+        desk="municipal",
+        requester=requester,
+        channel="email",
+        subject="s",
+        language="lv",
+        status=TicketStatus.OPEN,
+        category="error",
+        received_at=received,
+        clock_start=received,
+        response_due=None,
+        resolution_due=None,
     )
     session.add(ticket)
     session.flush()
@@ -64,8 +73,10 @@ def test_migrations_match_the_models(database_url):
 def test_head_revision_is_alembics_head(database_url):
     from alembic.script import ScriptDirectory
 
-    assert ScriptDirectory.from_config(alembic_config(database_url)).get_current_head() \
+    assert (
+        ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
         == HEAD_REVISION
+    )
     assert current_revision(database_url) == HEAD_REVISION
     downgrade(database_url, "0003")
     assert current_revision(database_url) == "0003"
@@ -145,11 +156,17 @@ def test_same_channel_and_external_id_is_stored_once(sessions):
 
     def add_message() -> None:
         with sessions.begin() as session:
-            session.add(Message(
-                ticket_id=ticket_id, direction=Direction.INBOUND, channel="email",
-                external_id="abc@example.lv", sender="a@example.lv", received_at=received,
-                raw=b"\xff\x00raw bytes kept as they came",
-            ))
+            session.add(
+                Message(
+                    ticket_id=ticket_id,
+                    direction=Direction.INBOUND,
+                    channel="email",
+                    external_id="abc@example.lv",
+                    sender="a@example.lv",
+                    received_at=received,
+                    raw=b"\xff\x00raw bytes kept as they came",
+                )
+            )
 
     add_message()
     with pytest.raises(IntegrityError):
@@ -165,10 +182,16 @@ def test_same_channel_and_external_id_is_stored_once(sessions):
 def test_outbox_dedupe_key_is_unique(sessions):
     def add_item() -> None:
         with sessions.begin() as session:
-            session.add(OutboxItem(
-                dedupe_key="ack:1", kind="acknowledgement", channel="email",
-                sender="atbalsts@example.lv", recipient="a@example.lv", body_text="x",
-            ))
+            session.add(
+                OutboxItem(
+                    dedupe_key="ack:1",
+                    kind="acknowledgement",
+                    channel="email",
+                    sender="atbalsts@example.lv",
+                    recipient="a@example.lv",
+                    body_text="x",
+                )
+            )
 
     add_item()
     with pytest.raises(IntegrityError):

@@ -223,12 +223,21 @@ def test_every_kind_renders_cleanly(
 REQUIRED = {
     "urgent_route": ("ticket_number", "desk_name", "category_label", "received_text", "contacts"),
     "refusal": (
-        "ticket_number", "subject", "category_label", "client_name", "representatives",
-        "allowed_category_labels", "grounds_text",
+        "ticket_number",
+        "subject",
+        "category_label",
+        "client_name",
+        "representatives",
+        "allowed_category_labels",
+        "grounds_text",
     ),
     "recategorisation": (
-        "old_category_label", "new_category_label", "reason", "staff_name",
-        "response_due_text", "resolution_due_text",
+        "old_category_label",
+        "new_category_label",
+        "reason",
+        "staff_name",
+        "response_due_text",
+        "resolution_due_text",
     ),
     "staff_reply": ("ticket_number", "subject", "body", "staff_name", "desk_name"),
     "resolution": ("ticket_number", "category_label", "resolved_text", "survey_url"),
@@ -417,8 +426,7 @@ SEVERAL_REPRESENTATIVES = {
     "lv": "Šo pieteikumu var iesniegt kāds no Jūsu iestādes norīkotajiem pārstāvjiem: {}.",
     "en": "This request can be submitted by one of your institution's designated "
     "representatives: {}.",
-    "ru": "Подать это обращение может один из назначенных представителей Вашего "
-    "учреждения: {}.",
+    "ru": "Подать это обращение может один из назначенных представителей Вашего учреждения: {}.",
 }
 UNKNOWN_REPRESENTATIVE = {
     "lv": "Šo pieteikumu var iesniegt Jūsu iestādes norīkotais pārstāvis. Lūdzu, vērsieties "
@@ -481,9 +489,7 @@ def test_refusal_without_known_client_or_representatives(
     assert_clean(text)
 
     several = ["Jānis Bērziņš", "it.nodala@novads.example.lv"]
-    _, _, text = render(
-        renderer, desks, "refusal", "municipal", language, representatives=several
-    )
+    _, _, text = render(renderer, desks, "refusal", "municipal", language, representatives=several)
     assert (
         SEVERAL_REPRESENTATIVES[language].format("Jānis Bērziņš, it.nodala@novads.example.lv")
         in text
@@ -495,8 +501,13 @@ def test_refusal_grounds_and_allowed_categories_follow_the_context(
     renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str
 ) -> None:
     _, _, text = render(
-        renderer, desks, "refusal", "municipal", language,
-        grounds_text="§ 7 of a local agreement", allowed_category_labels=["Only this"],
+        renderer,
+        desks,
+        "refusal",
+        "municipal",
+        language,
+        grounds_text="§ 7 of a local agreement",
+        allowed_category_labels=["Only this"],
     )
     assert GROUNDS_LEAD[language] + "§ 7 of a local agreement." in text
     assert GROUNDS[language] not in text
@@ -603,8 +614,13 @@ def test_recategorisation_without_or_with_one_due_time(
     renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str
 ) -> None:
     _, _, text = render(
-        renderer, desks, "recategorisation", "municipal", language,
-        response_due_text=None, resolution_due_text=None,
+        renderer,
+        desks,
+        "recategorisation",
+        "municipal",
+        language,
+        response_due_text=None,
+        resolution_due_text=None,
     )
     assert NO_NEW_TARGET[language] in text
     assert NEW_RESPONSE[language] not in text and NEW_RESOLUTION[language] not in text
@@ -612,15 +628,25 @@ def test_recategorisation_without_or_with_one_due_time(
 
     due = local(RESPONSE_DUE, language)
     _, _, text = render(
-        renderer, desks, "recategorisation", "eparaksts", language,
-        response_due_text=due, resolution_due_text=due,
+        renderer,
+        desks,
+        "recategorisation",
+        "eparaksts",
+        language,
+        response_due_text=due,
+        resolution_due_text=due,
     )
     assert text.count(due) == 1  # the same instant is said once
     assert NO_NEW_TARGET[language] not in text
 
     _, _, text = render(
-        renderer, desks, "recategorisation", "municipal", language,
-        response_due_text=None, staff_name=None,
+        renderer,
+        desks,
+        "recategorisation",
+        "municipal",
+        language,
+        response_due_text=None,
+        staff_name=None,
     )
     assert NEW_RESOLUTION[language] + local(RESOLUTION_DUE, language) in text
     assert NO_NEW_TARGET[language] not in text
@@ -651,7 +677,8 @@ def test_staff_reply_wraps_the_text_verbatim(
     assert text.startswith(BODY + "\n\n")
     assert (
         f"{SIGN_OFF[language]}Jānis Ozols\n{desks[desk_key].name}\n\n"
-        + REFERENCE[language].format(ticket) + "\n"
+        + REFERENCE[language].format(ticket)
+        + "\n"
     ) in text
     assert text.endswith(REFERENCE[language].format(ticket) + "\n")
 
@@ -738,7 +765,11 @@ def test_resolution_without_a_survey_has_no_survey_sentence(
         assert_clean(text)
 
     _, _, text = render(
-        renderer, desks, "resolution", "eparaksts", language,
+        renderer,
+        desks,
+        "resolution",
+        "eparaksts",
+        language,
         survey_url="https://survey.example.org/q?id=7",
     )
     assert SURVEY_LEAD[language] + "https://survey.example.org/q?id=7\n" in text
@@ -752,11 +783,16 @@ def test_undeliverable_notice_names_address_reason_and_tickets(
     renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str
 ) -> None:
     ctx, subject, text = render(renderer, desks, "undeliverable_notice", "municipal", language)
-    assert subject == f"[{ctx['ticket_number']}] " + {
-        "lv": "Nesasniedzama adrese: ",
-        "en": "Undeliverable address: ",
-        "ru": "Адрес недоступен: ",
-    }[language] + ctx["address"]
+    assert (
+        subject
+        == f"[{ctx['ticket_number']}] "
+        + {
+            "lv": "Nesasniedzama adrese: ",
+            "en": "Undeliverable address: ",
+            "ru": "Адрес недоступен: ",
+        }[language]
+        + ctx["address"]
+    )
     assert ctx["address"] in text
     assert "\n" + ctx["reason"] + "\n" in text
     assert "\n- MUN-2026-000123\n- MUN-2026-000140\n" in text
@@ -770,7 +806,11 @@ def test_undeliverable_notice_names_address_reason_and_tickets(
     assert_clean(text)
 
     _, _, text = render(
-        renderer, desks, "undeliverable_notice", "municipal", language,
+        renderer,
+        desks,
+        "undeliverable_notice",
+        "municipal",
+        language,
         affected_ticket_numbers=["MUN-2026-000999"],
     )
     assert "\n- MUN-2026-000999\n" in text
@@ -805,9 +845,7 @@ def test_assistant_answer_asks_whether_it_helped(
         "\n"
         f"{DID_IT_HELP[language]}\n"
     )
-    _, _, text = render(
-        renderer, desks, "assistant_answer", desk_key, language, article_url=None
-    )
+    _, _, text = render(renderer, desks, "assistant_answer", desk_key, language, article_url=None)
     assert MORE[language] not in text
     assert text.endswith("„Aizmirsu paroli”.\n\n" + DID_IT_HELP[language] + "\n")
 
@@ -886,14 +924,16 @@ def test_assistant_decline_routes_come_from_the_contacts(
     )
     assert SUSPENSION_ROUTE[language].format("https://trust.example.org", "80005555") in text
     _, _, text = render(
-        renderer, desks, "assistant_decline", "municipal", language,
+        renderer,
+        desks,
+        "assistant_decline",
+        "municipal",
+        language,
         contacts={"emergency_phone": "+371 20000000"},
     )
     assert EMERGENCY_ROUTE[language].format("+371 20000000") in text
     for desk_key in DESKS:
-        _, _, text = render(
-            renderer, desks, "assistant_decline", desk_key, language, contacts={}
-        )
+        _, _, text = render(renderer, desks, "assistant_decline", desk_key, language, contacts={})
         assert "24/7" not in text and "+371" not in text and PHONE not in text
         assert_clean(text)
 

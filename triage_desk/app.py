@@ -55,8 +55,12 @@ def load_classifier(
 def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
     """Clients and representatives written in the config file (CSV imports add to them)."""
     records = [
-        ClientRecord(c.name, c.desk, tuple(c.domains),
-                     tuple((address, None, True) for address in c.representatives))
+        ClientRecord(
+            c.name,
+            c.desk,
+            tuple(c.domains),
+            tuple((address, None, True) for address in c.representatives),
+        )
         for c in config.clients
     ]
     if not records:
@@ -81,7 +85,8 @@ def build_staff_actions(config: Config) -> StaffActions:
 def outbound_transports(config: Config) -> dict[str, Transport]:
     outbound = config.outbound
     email: Transport = (
-        SmtpTransport(outbound.smtp) if outbound.transport == "smtp"
+        SmtpTransport(outbound.smtp)
+        if outbound.transport == "smtp"
         else FileTransport(outbound.file_dir)
     )
     return {"email": email}
@@ -113,15 +118,23 @@ def build_app(
     sync_clients(sessions, config)
     desks = Desks(config)
     classifier = classifier or load_classifier(
-        config.service.models_dir, semantic=config.service.semantic_stage != "off")
+        config.service.models_dir, semantic=config.service.semantic_stage != "off"
+    )
     renderer = TemplateRenderer()
     # Vectorised knowledge-base articles are kept beside the models, like them derived data
     # (responders/index_cache.py): a process loads them in ms instead of building them.
-    assistant = Assistant(KnowledgeBase.load(),
-                          cache_dir=config.service.models_dir / KB_INDEX_FOLDER)
+    assistant = Assistant(
+        KnowledgeBase.load(), cache_dir=config.service.models_dir / KB_INDEX_FOLDER
+    )
     pipeline = IntakePipeline(
-        sessions, desks, classifier, renderer, sender_name=config.outbound.from_name,
-        rules=config.email, assistant=assistant, semantic_stage=config.service.semantic_stage,
+        sessions,
+        desks,
+        classifier,
+        renderer,
+        sender_name=config.outbound.from_name,
+        rules=config.email,
+        assistant=assistant,
+        semantic_stage=config.service.semantic_stage,
     )
     dispatcher = Dispatcher(
         sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts

@@ -22,8 +22,11 @@ from triage_desk.cli_support import (
 
 @click.group()
 @click.option(
-    "--config", "config_path", default=default_config, show_default="config.toml, else "
-    "config.example.toml (or $TRIAGE_CONFIG)", help="Configuration file (TOML).",
+    "--config",
+    "config_path",
+    default=default_config,
+    show_default="config.toml, else config.example.toml (or $TRIAGE_CONFIG)",
+    help="Configuration file (TOML).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 @click.pass_context
@@ -46,9 +49,13 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 @main.command()
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Worker processes that parse and classify mail while the main one "
-                   "stores it (default: 1 with two or more cores, else 0).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes that parse and classify mail while the main one "
+    "stores it (default: 1 with two or more cores, else 0).",
+)
 @pass_ctx
 def run(ctx: Context, workers: int | None) -> None:
     """Run all configured listeners, the dispatcher and the scheduler."""
@@ -83,18 +90,28 @@ def refine(ctx: Context, as_json: bool) -> None:
     app = build_app(ctx.config)
     if not app.classifier.semantic:
         raise click.ClickException(
-            "the active model has no semantic stage, or service.semantic_stage is \"off\"")
+            'the active model has no semantic stage, or service.semantic_stage is "off"'
+        )
     done = refine_all(app.sessions, app.desks, app.classifier)
     changed = 0
     for item in done:
         changed += item.before != item.after
         if as_json:
-            out.print_json(json.dumps({
-                "ticket": item.ticket_number, "before": list(item.before),
-                "after": list(item.after), "stage": item.stage,
-                "auto_accepted": item.auto_accepted}))
-    err.print(f"refined {len(done)} suggestion(s); {changed} differ from the fast stage's "
-              "(staff see both; tickets keep their category until staff decide)")
+            out.print_json(
+                json.dumps(
+                    {
+                        "ticket": item.ticket_number,
+                        "before": list(item.before),
+                        "after": list(item.after),
+                        "stage": item.stage,
+                        "auto_accepted": item.auto_accepted,
+                    }
+                )
+            )
+    err.print(
+        f"refined {len(done)} suggestion(s); {changed} differ from the fast stage's "
+        "(staff see both; tickets keep their category until staff decide)"
+    )
 
 
 @main.group()
@@ -118,8 +135,11 @@ def db_upgrade(ctx: Context) -> None:
 @main.command()
 @click.option("--desk", required=True, help="Desk name, e.g. municipal.")
 @click.option("--category", required=True, help="Category key, e.g. serious_error.")
-@click.option("--received", required=True,
-              help="ISO-8601 time; without an offset it is the desk's local time.")
+@click.option(
+    "--received",
+    required=True,
+    help="ISO-8601 time; without an offset it is the desk's local time.",
+)
 @pass_ctx
 def due(ctx: Context, desk: str, category: str, received: str) -> None:
     """Print clock start, response due and resolution due as JSON."""
@@ -128,13 +148,16 @@ def due(ctx: Context, desk: str, category: str, received: str) -> None:
 
     desks = Desks(ctx.config)
     if desk not in desks.by_name:
-        raise click.BadParameter(f"unknown desk {desk!r}; use one of {sorted(desks.by_name)}",
-                                 param_hint="--desk")
+        raise click.BadParameter(
+            f"unknown desk {desk!r}; use one of {sorted(desks.by_name)}", param_hint="--desk"
+        )
     chosen = desks[desk]
     if category not in chosen.config.categories:
         raise click.BadParameter(
             f"desk {desk!r} has no category {category!r}; use one of "
-            f"{sorted(chosen.config.categories)}", param_hint="--category")
+            f"{sorted(chosen.config.categories)}",
+            param_hint="--category",
+        )
     try:
         instant = parse_instant(received, chosen.calendar.zone)
     except ValueError as exc:
@@ -152,8 +175,7 @@ def due(ctx: Context, desk: str, category: str, received: str) -> None:
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
 @pass_ctx
-def tickets(ctx: Context, desk: str | None, status: str | None, limit: int,
-            as_json: bool) -> None:
+def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_json: bool) -> None:
     """List tickets, newest first, with times in each desk's zone."""
     from triage_desk.desks import Desks
     from triage_desk.storage import repositories as repo
@@ -161,8 +183,17 @@ def tickets(ctx: Context, desk: str | None, status: str | None, limit: int,
 
     desks = Desks(ctx.config)
     sessions = make_session_factory(make_engine(ctx.config.database_url()))
-    table = Table("number", "status", "category", "feedback", "conf.", "from", "subject",
-                  "received", "response due")
+    table = Table(
+        "number",
+        "status",
+        "category",
+        "feedback",
+        "conf.",
+        "from",
+        "subject",
+        "received",
+        "response due",
+    )
     with sessions() as session:
         for ticket in repo.list_tickets(session, desk, status, limit):
             zone = desks[ticket.desk].calendar.zone if ticket.desk in desks.by_name else dt.UTC
@@ -173,20 +204,35 @@ def tickets(ctx: Context, desk: str | None, status: str | None, limit: int,
             suggestion = ticket.suggestions[0] if ticket.suggestions else None
             address = ticket.requester.addresses[0].address if ticket.requester.addresses else ""
             if as_json:
-                click.echo(json.dumps({
-                    "number": ticket.number, "desk": ticket.desk, "status": ticket.status,
-                    "category": ticket.category, "feedback_type": ticket.feedback_type,
-                    "from": address, "subject": ticket.subject,
-                    "received_at": local(ticket.received_at),
-                    "clock_start": local(ticket.clock_start),
-                    "response_due": local(ticket.response_due),
-                    "resolution_due": local(ticket.resolution_due),
-                }, ensure_ascii=False))
+                click.echo(
+                    json.dumps(
+                        {
+                            "number": ticket.number,
+                            "desk": ticket.desk,
+                            "status": ticket.status,
+                            "category": ticket.category,
+                            "feedback_type": ticket.feedback_type,
+                            "from": address,
+                            "subject": ticket.subject,
+                            "received_at": local(ticket.received_at),
+                            "clock_start": local(ticket.clock_start),
+                            "response_due": local(ticket.response_due),
+                            "resolution_due": local(ticket.resolution_due),
+                        },
+                        ensure_ascii=False,
+                    )
+                )
                 continue
             table.add_row(
-                ticket.number, ticket.status, ticket.category, ticket.feedback_type,
-                f"{suggestion.confidence:.2f}" if suggestion else "", address,
-                ticket.subject[:40], local(ticket.received_at), local(ticket.response_due),
+                ticket.number,
+                ticket.status,
+                ticket.category,
+                ticket.feedback_type,
+                f"{suggestion.confidence:.2f}" if suggestion else "",
+                address,
+                ticket.subject[:40],
+                local(ticket.received_at),
+                local(ticket.response_due),
             )
     if not as_json:
         out.print(table)
@@ -212,8 +258,18 @@ def _register_rooms() -> None:
     from triage_desk.responders.commands import decide, outbox, reply, resolve
     from triage_desk.storage.commands import clients
 
-    for command in (classify, model, train, quarantine, fetch, decide, reply, resolve, outbox,
-                    clients):
+    for command in (
+        classify,
+        model,
+        train,
+        quarantine,
+        fetch,
+        decide,
+        reply,
+        resolve,
+        outbox,
+        clients,
+    ):
         main.add_command(command)
     main.add_command(evaluate_command)  # `triage eval`
 

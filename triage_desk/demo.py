@@ -40,15 +40,28 @@ def sample_emails(zone: dt.tzinfo) -> list[tuple[bytes, str, dt.datetime]]:
 def run_demo(console: Console, config: Config) -> None:
     with tempfile.TemporaryDirectory(prefix="triage-demo-") as temp:
         folder = Path(temp)
-        config = config.model_copy(update={
-            "outbound": config.outbound.model_copy(
-                update={"transport": "file", "file_dir": folder / "outbox"}),
-        })
+        config = config.model_copy(
+            update={
+                "outbound": config.outbound.model_copy(
+                    update={"transport": "file", "file_dir": folder / "outbox"}
+                ),
+            }
+        )
         app = build_app(config, database_url=f"sqlite:///{folder / 'demo.sqlite'}")
-        table = Table("ticket", "desk", "lang", "category", "conf.", "feedback",
-                      "received (local)", "clock start", "response due", "resolution due",
-                      "first reply", title="Triage Desk demo: bundled messages through the "
-                      "pipeline")
+        table = Table(
+            "ticket",
+            "desk",
+            "lang",
+            "category",
+            "conf.",
+            "feedback",
+            "received (local)",
+            "clock start",
+            "response due",
+            "resolution due",
+            "first reply",
+            title="Triage Desk demo: bundled messages through the pipeline",
+        )
         for raw, address, received in sample_emails(app.desks.default.calendar.zone):
             desk = app.desks.for_address(address)
             assert desk is not None
@@ -61,28 +74,42 @@ def run_demo(console: Console, config: Config) -> None:
             due = result.due
             prediction = result.prediction
             with app.sessions() as session:
-                kinds = session.scalars(select(OutboxItem.kind).where(
-                    OutboxItem.ticket_id == result.ticket_id)).all()
+                kinds = session.scalars(
+                    select(OutboxItem.kind).where(OutboxItem.ticket_id == result.ticket_id)
+                ).all()
             table.add_row(
-                result.ticket_number, desk.name, prediction.language if prediction else "",
-                result.category, f"{prediction.confidence:.2f}" if prediction else "",
-                prediction.feedback_type if prediction else "", local(received),
-                local(due.clock_start) if due else "", local(due.response_due if due else None),
-                local(due.resolution_due if due else None), ", ".join(kinds) or "—",
+                result.ticket_number,
+                desk.name,
+                prediction.language if prediction else "",
+                result.category,
+                f"{prediction.confidence:.2f}" if prediction else "",
+                prediction.feedback_type if prediction else "",
+                local(received),
+                local(due.clock_start) if due else "",
+                local(due.response_due if due else None),
+                local(due.resolution_due if due else None),
+                ", ".join(kinds) or "—",
             )
         report = app.dispatcher.run_once()
         console.print(table)
         with app.sessions() as session:
             # The out-of-hours acknowledgement shows the queue promise and the assistant.
             shown = session.scalars(
-                select(OutboxItem).join(Ticket, OutboxItem.ticket_id == Ticket.id)
-                .where(OutboxItem.kind == "acknowledgement",
-                       Ticket.status == TicketStatus.QUEUED)
-                .order_by(OutboxItem.id)).all()
+                select(OutboxItem)
+                .join(Ticket, OutboxItem.ticket_id == Ticket.id)
+                .where(OutboxItem.kind == "acknowledgement", Ticket.status == TicketStatus.QUEUED)
+                .order_by(OutboxItem.id)
+            ).all()
             for item in shown[:1]:
-                console.print(Panel(
-                    f"To: {item.recipient}\nSubject: {item.subject}\n\n{item.body_text}",
-                    title="one acknowledgement as sent", expand=False))
-        console.print(f"{report.sent} acknowledgements written as .eml; model "
-                      f"{app.classifier.version}; all of it in a temporary folder, now removed.")
+                console.print(
+                    Panel(
+                        f"To: {item.recipient}\nSubject: {item.subject}\n\n{item.body_text}",
+                        title="one acknowledgement as sent",
+                        expand=False,
+                    )
+                )
+        console.print(
+            f"{report.sent} acknowledgements written as .eml; model "
+            f"{app.classifier.version}; all of it in a temporary folder, now removed."
+        )
         app.engine.dispose()

@@ -26,8 +26,10 @@ class Desk:
     def has_around_the_clock_category(self) -> bool:
         """A category answered at any hour (e.g. certificate suspension): for such a desk the
         category decides the kind of first reply, so it must be settled before replying."""
-        return any(rules.around_the_clock or rules.reply_template not in (None, "acknowledgement")
-                   for rules in self.config.categories.values())
+        return any(
+            rules.around_the_clock or rules.reply_template not in (None, "acknowledgement")
+            for rules in self.config.categories.values()
+        )
 
     @property
     def address(self) -> str:

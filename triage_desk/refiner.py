@@ -43,9 +43,12 @@ class Refined:
 
 def pending_count(sessions: sessionmaker[Session]) -> int:
     with sessions() as session:
-        return session.scalar(
-            select(func.count()).select_from(Suggestion).where(Suggestion.needs_refinement)
-        ) or 0
+        return (
+            session.scalar(
+                select(func.count()).select_from(Suggestion).where(Suggestion.needs_refinement)
+            )
+            or 0
+        )
 
 
 def refine_pending(
@@ -70,11 +73,14 @@ def refine_pending(
     items = []
     for _, desk_name, subject, new_text, text in rows:
         desk = desks.by_name.get(desk_name)
-        items.append(ClassifierInput(
-            subject=subject or "", body=new_text or text or "",
-            allowed_categories=desk.categories if desk else None,
-            default_language=desk.config.default_language if desk else "lv",
-        ))
+        items.append(
+            ClassifierInput(
+                subject=subject or "",
+                body=new_text or text or "",
+                allowed_categories=desk.categories if desk else None,
+                default_language=desk.config.default_language if desk else "lv",
+            )
+        )
     # The slow part runs outside any transaction: nothing is locked while it embeds.
     predictions = _classify(classifier, items)
     now = now or utcnow()
@@ -92,30 +98,55 @@ def refine_pending(
             if isinstance(prediction, Exception):
                 # Cleared all the same: a message that always fails must not be retried
                 # forever in front of the others. Staff still have the fast suggestion.
-                repo.audit(session, "system", "refinement_failed", fast.ticket,
-                           error=f"{type(prediction).__name__}: {prediction}"[:500])
+                repo.audit(
+                    session,
+                    "system",
+                    "refinement_failed",
+                    fast.ticket,
+                    error=f"{type(prediction).__name__}: {prediction}"[:500],
+                )
                 continue
             ticket = fast.ticket
-            session.add(Suggestion(ticket=ticket, message_id=fast.message_id,
-                                   **prediction.suggestion_fields(), created_at=now))
-            accepted = (prediction.auto_accept and prediction.category == ticket.category
-                        and not ticket.category_confirmed and not ticket.decisions)
+            session.add(
+                Suggestion(
+                    ticket=ticket,
+                    message_id=fast.message_id,
+                    **prediction.suggestion_fields(),
+                    created_at=now,
+                )
+            )
+            accepted = (
+                prediction.auto_accept
+                and prediction.category == ticket.category
+                and not ticket.category_confirmed
+                and not ticket.decisions
+            )
             if accepted:
                 ticket.category_confirmed = True
-            repo.audit(session, "system", "suggestion_refined", ticket,
-                       category=prediction.category, feedback_type=prediction.feedback_type,
-                       confidence=prediction.confidence, was=fast.category,
-                       auto_accepted=accepted or None)
-            done.append(Refined(
-                ticket.number, (fast.category, fast.feedback_type),
-                (prediction.category, prediction.feedback_type), prediction.stage, accepted,
-            ))
+            repo.audit(
+                session,
+                "system",
+                "suggestion_refined",
+                ticket,
+                category=prediction.category,
+                feedback_type=prediction.feedback_type,
+                confidence=prediction.confidence,
+                was=fast.category,
+                auto_accepted=accepted or None,
+            )
+            done.append(
+                Refined(
+                    ticket.number,
+                    (fast.category, fast.feedback_type),
+                    (prediction.category, prediction.feedback_type),
+                    prediction.stage,
+                    accepted,
+                )
+            )
     return done
 
 
-def _classify(
-    classifier: Classifier, items: list[ClassifierInput]
-) -> list[Prediction | Exception]:
+def _classify(classifier: Classifier, items: list[ClassifierInput]) -> list[Prediction | Exception]:
     """The semantic stage for a batch; when the batch fails, each message alone, so one
     message the embedder cannot take does not hold back the rest."""
     try:

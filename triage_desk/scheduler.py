@@ -39,7 +39,8 @@ def release_queued(
         released = []
         for ticket in sorted(tickets, key=priority):
             ticket.status = TicketStatus.OPEN
-            repo.audit(session, "scheduler", "released_from_queue", ticket,
-                       position=len(released) + 1)
+            repo.audit(
+                session, "scheduler", "released_from_queue", ticket, position=len(released) + 1
+            )
             released.append(Released(ticket.number, ticket.category, ticket.received_at))
         return released

@@ -50,8 +50,9 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     stop = stop or asyncio.Event()
     # Forked first: before any thread starts and before the language models load (their
     # threads would be missing in the child).
-    app.email_intake.start_workers(default_processes() if workers is None else workers,
-                                   list(app.desks.by_name))
+    app.email_intake.start_workers(
+        default_processes() if workers is None else workers, list(app.desks.by_name)
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -63,20 +64,25 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         spooled = SpooledSmtpIntake(app.sessions, app.email_intake)
         spooled.start()  # first what a previous run accepted and did not store
         handler = SmtpIntakeHandler(app.desks, spooled.submit)
-        listener = SmtpListener(handler, cfg.host, cfg.port, cfg.max_message_bytes,
-                                cfg.tls_cert_file, cfg.tls_key_file)
+        listener = SmtpListener(
+            handler, cfg.host, cfg.port, cfg.max_message_bytes, cfg.tls_cert_file, cfg.tls_key_file
+        )
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
     # IMAP intake: one thread per configured mailbox (IDLE or polling, reconnects itself).
     imap_listeners = start_imap_listeners(app)
     tasks = [
-        asyncio.create_task(_every(app.config.outbound.poll_seconds, app.dispatcher.run_once,
-                                   stop)),
+        asyncio.create_task(
+            _every(app.config.outbound.poll_seconds, app.dispatcher.run_once, stop)
+        ),
         asyncio.create_task(_every(30.0, lambda: release_queued(app.sessions, app.desks), stop)),
     ]
     if app.config.service.semantic_stage == "deferred" and app.classifier.semantic:
-        tasks.append(asyncio.create_task(_drain(
-            lambda: refine_pending(app.sessions, app.desks, app.classifier), 2.0, stop)))
+        tasks.append(
+            asyncio.create_task(
+                _drain(lambda: refine_pending(app.sessions, app.desks, app.classifier), 2.0, stop)
+            )
+        )
     try:
         await stop.wait()
     finally:

@@ -69,8 +69,14 @@ def _one_hot(labels: Sequence[str], classes: Sequence[str]) -> np.ndarray:
 
 def feature_names(categories: Sequence[str], feedback_types: Sequence[str]) -> list[str]:
     return [
-        "log_product", "logit_category", "logit_feedback", "logit_lower",
-        "margin_category", "margin_feedback", "entropy_category", "entropy_feedback",
+        "log_product",
+        "logit_category",
+        "logit_feedback",
+        "logit_lower",
+        "margin_category",
+        "margin_feedback",
+        "entropy_category",
+        "entropy_feedback",
         "semantic",
         *(f"predicted_category={c}" for c in categories),
         *(f"predicted_feedback={f}" for f in feedback_types),
@@ -101,15 +107,23 @@ def acceptance_features(
     desk = np.ones((rows, len(categories))) if allowed is None else allowed.astype(float)
     columns = [
         np.log(np.clip(cat, _EPSILON, 1.0)) + np.log(np.clip(fb, _EPSILON, 1.0)),
-        _logit(cat), _logit(fb), _logit(np.minimum(cat, fb)),
-        _margin(category_proba), _margin(feedback_proba),
-        _entropy(category_proba), _entropy(feedback_proba),
+        _logit(cat),
+        _logit(fb),
+        _logit(np.minimum(cat, fb)),
+        _margin(category_proba),
+        _margin(feedback_proba),
+        _entropy(category_proba),
+        _entropy(feedback_proba),
         np.asarray(semantic, dtype=float),
     ]
-    return np.column_stack([
-        *columns, _one_hot(category_labels, categories),
-        _one_hot(feedback_labels, feedback_types), desk,
-    ]).reshape(rows, -1)
+    return np.column_stack(
+        [
+            *columns,
+            _one_hot(category_labels, categories),
+            _one_hot(feedback_labels, feedback_types),
+            desk,
+        ]
+    ).reshape(rows, -1)
 
 
 # Regularisation chosen out of fold (nested: 0.03–1 within 0.001 of each other in error rate).

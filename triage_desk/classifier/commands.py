@@ -15,9 +15,12 @@ from triage_desk.cli_support import Context, err, out, pass_ctx
 
 @click.command()
 @click.option("--if-missing", is_flag=True, help="Only train when no model is active.")
-@click.option("--with-decisions", is_flag=True,
-              help="Add staff decisions from the database as labelled examples; activate the "
-                   "new version only if it is not worse on the dev split.")
+@click.option(
+    "--with-decisions",
+    is_flag=True,
+    help="Add staff decisions from the database as labelled examples; activate the "
+    "new version only if it is not worse on the dev split.",
+)
 @pass_ctx
 def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
     """Train a model version on the bundled data (and staff decisions) and activate it."""
@@ -37,40 +40,62 @@ def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
         from triage_desk.classifier.decisions import decision_examples
 
         extra, skipped = decision_examples(
-            ctx.config.database_url(), {e.category for e in examples},
-            {e.feedback_type for e in examples})
-        err.print(f"{len(extra)} staff decisions become training examples"
-                  + (f" ({skipped} skipped: no message or an unknown label)" if skipped else ""))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err, transient=True) as progress:
+            ctx.config.database_url(),
+            {e.category for e in examples},
+            {e.feedback_type for e in examples},
+        )
+        err.print(
+            f"{len(extra)} staff decisions become training examples"
+            + (f" ({skipped} skipped: no message or an unknown label)" if skipped else "")
+        )
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
         task = progress.add_task("loading data")
-        outcome = train_version(store, examples, extra, compare=with_decisions,
-                                say=lambda m: progress.update(task, description=m))
+        outcome = train_version(
+            store,
+            examples,
+            extra,
+            compare=with_decisions,
+            say=lambda m: progress.update(task, description=m),
+        )
     meta = outcome.meta
     err.print(
         f"model {outcome.version}: category macro-F1 {meta.get('category_macro_f1')}, "
         f"feedback macro-F1 {meta.get('feedback_macro_f1')}, auto-accept "
         f"{meta.get('auto_accept_precision')} precision at {meta.get('auto_accept_coverage')} "
         f"coverage on {meta.get('dev_size')} dev examples; trained in "
-        f"{meta.get('training_seconds')} s")
+        f"{meta.get('training_seconds')} s"
+    )
     if outcome.previous is not None:
         old = outcome.previous
         err.print(
             f"active model {old['version']} on the same dev split: category macro-F1 "
-            f"{old['category_macro_f1']}, feedback macro-F1 {old['feedback_macro_f1']}")
+            f"{old['category_macro_f1']}, feedback macro-F1 {old['feedback_macro_f1']}"
+        )
     if outcome.activated:
         err.print(f"model {outcome.version} is active")
     else:
-        err.print(f"[yellow]model {outcome.version} is worse on the dev split; "
-                  f"{store.active_version()} stays active[/yellow] "
-                  f"('triage model activate {outcome.version}' to use it anyway)")
+        err.print(
+            f"[yellow]model {outcome.version} is worse on the dev split; "
+            f"{store.active_version()} stays active[/yellow] "
+            f"('triage model activate {outcome.version}' to use it anyway)"
+        )
 
 
 @click.command("eval")
 @click.option("--version", default=None, help="Model version (default: the active one).")
-@click.option("--png", "png_path", type=click.Path(dir_okay=False), default=None,
-              help="Where to write the confusion-matrix PNG "
-                   "(default: the version's folder, confusion.png).")
+@click.option(
+    "--png",
+    "png_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Where to write the confusion-matrix PNG (default: the version's folder, confusion.png).",
+)
 @pass_ctx
 def evaluate_command(ctx: Context, version: str | None, png_path: str | None) -> None:
     """Measure a model version on the dev split: per-class precision/recall/F1 per head and
@@ -111,8 +136,11 @@ def model_list(ctx: Context) -> None:
     for version in ModelStore(ctx.config.service.models_dir).list():
         meta = version.meta
         table.add_row(
-            "*" if version.active else "", version.version, str(meta.get("train_size")),
-            str(meta.get("category_macro_f1")), str(meta.get("feedback_macro_f1")),
+            "*" if version.active else "",
+            version.version,
+            str(meta.get("train_size")),
+            str(meta.get("category_macro_f1")),
+            str(meta.get("feedback_macro_f1")),
             f"{meta.get('auto_accept_precision')} @ {meta.get('auto_accept_coverage')}",
         )
     out.print(table)
@@ -152,9 +180,17 @@ def _classify_rows(ctx: Context, jsonl: bool) -> list[dict[str, Any]]:
     # Sent to none of the desks' addresses: the desk is inferred from the text.
     desk = next((desks_by_address[r] for r in inbound.recipients if r in desks_by_address), None)
     date = inbound.headers.get("Date")
-    return [{"subject": inbound.subject, "body": inbound.new_text, "channel": "email",
-             "sender": inbound.sender, "desk": desk, "received_at": date or None,
-             "_email_date": True}]
+    return [
+        {
+            "subject": inbound.subject,
+            "body": inbound.new_text,
+            "channel": "email",
+            "sender": inbound.sender,
+            "desk": desk,
+            "received_at": date or None,
+            "_email_date": True,
+        }
+    ]
 
 
 def _infer_desks(classifier: Any, desks: Any, rows: list[dict], chosen: list) -> set[int]:
@@ -171,11 +207,17 @@ def _infer_desks(classifier: Any, desks: Any, rows: list[dict], chosen: list) ->
     if not missing:
         return set()
     default = desks.default
-    routing = classifier.classify_many([
-        ClassifierInput(subject=str(rows[i].get("subject") or ""),
-                        body=str(rows[i].get("body") or ""), allowed_categories=None,
-                        default_language=default.config.default_language)
-        for i in missing])
+    routing = classifier.classify_many(
+        [
+            ClassifierInput(
+                subject=str(rows[i].get("subject") or ""),
+                body=str(rows[i].get("body") or ""),
+                allowed_categories=None,
+                default_language=default.config.default_language,
+            )
+            for i in missing
+        ]
+    )
     for index, prediction in zip(missing, routing, strict=True):
         owners = [d for d in desks.by_name.values() if prediction.category in d.categories]
         chosen[index] = owners[0] if len(owners) == 1 else default
@@ -203,20 +245,25 @@ def classify(ctx: Context, jsonl: bool) -> None:
         desk_name = row.get("desk")
         if desk_name and desk_name not in desks.by_name:
             raise click.ClickException(
-                f"message {number}: unknown desk {desk_name!r}; use one of "
-                f"{sorted(desks.by_name)}")
+                f"message {number}: unknown desk {desk_name!r}; use one of {sorted(desks.by_name)}"
+            )
         chosen.append(desks[desk_name] if desk_name else None)
     inferred = _infer_desks(classifier, desks, rows, chosen)
     for row, desk in zip(rows, chosen, strict=True):
-        inputs.append(ClassifierInput(
-            subject=str(row.get("subject") or ""), body=str(row.get("body") or ""),
-            allowed_categories=desk.categories,
-            default_language=desk.config.default_language))
+        inputs.append(
+            ClassifierInput(
+                subject=str(row.get("subject") or ""),
+                body=str(row.get("body") or ""),
+                allowed_categories=desk.categories,
+                default_language=desk.config.default_language,
+            )
+        )
     predictions = classifier.classify_many(inputs)
     from triage_desk.intake.pipeline import choose_labels
 
     for number, (row, desk, prediction) in enumerate(
-            zip(rows, chosen, predictions, strict=True), 1):
+        zip(rows, chosen, predictions, strict=True), 1
+    ):
         received_text = row.get("received_at")
         try:
             if not received_text:

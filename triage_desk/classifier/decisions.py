@@ -37,15 +37,16 @@ def decision_examples(
             decided: dict[int, dict[str, str]] = {}
             for decision in session.scalars(select(Decision).order_by(Decision.id)):
                 if decision.field in FIELDS:
-                    decided.setdefault(decision.ticket_id, {})[decision.field] = (
-                        decision.to_value)
+                    decided.setdefault(decision.ticket_id, {})[decision.field] = decision.to_value
             for ticket_id, labels in sorted(decided.items()):
                 ticket = session.get(Ticket, ticket_id)
                 message = session.scalars(
                     select(Message)
-                    .where(Message.ticket_id == ticket_id,
-                           Message.direction == Direction.INBOUND.value)
-                    .order_by(Message.id).limit(1)
+                    .where(
+                        Message.ticket_id == ticket_id, Message.direction == Direction.INBOUND.value
+                    )
+                    .order_by(Message.id)
+                    .limit(1)
                 ).first()
                 if ticket is None or message is None:
                     skipped += 1
@@ -53,20 +54,23 @@ def decision_examples(
                 category = labels.get("category", ticket.category)
                 feedback = labels.get("feedback_type", ticket.feedback_type)
                 if (categories is not None and category not in categories) or (
-                        feedback_types is not None and feedback not in feedback_types):
+                    feedback_types is not None and feedback not in feedback_types
+                ):
                     skipped += 1
                     continue
-                examples.append(Example(
-                    id=f"decision-{ticket_id}",
-                    desk=ticket.desk,
-                    language=message.language or ticket.language or "lv",
-                    channel=message.channel,
-                    subject=message.subject or "",
-                    body=message.new_text or message.text,
-                    category=category,
-                    feedback_type=feedback,
-                    split="train",
-                ))
+                examples.append(
+                    Example(
+                        id=f"decision-{ticket_id}",
+                        desk=ticket.desk,
+                        language=message.language or ticket.language or "lv",
+                        channel=message.channel,
+                        subject=message.subject or "",
+                        body=message.new_text or message.text,
+                        category=category,
+                        feedback_type=feedback,
+                        split="train",
+                    )
+                )
     finally:
         engine.dispose()
     return examples, skipped

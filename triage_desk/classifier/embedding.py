@@ -120,9 +120,11 @@ class MessageEmbeddings:
             offsets.append(part.offsets[1:] + total)
             total += int(part.offsets[-1])
         return MessageEmbeddings(
-            np.concatenate([p.vectors for p in parts]) if parts
+            np.concatenate([p.vectors for p in parts])
+            if parts
             else np.empty((0, DIMENSIONS), dtype=np.float32),
-            np.concatenate(offsets))
+            np.concatenate(offsets),
+        )
 
 
 def message_embeddings(
@@ -183,8 +185,7 @@ class EmbeddingCache:
         self._vectors: dict[bytes, np.ndarray] = {}
         try:
             with np.load(self.path) as stored:
-                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"],
-                                         strict=True))
+                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
         except (OSError, KeyError, ValueError):
             self._vectors = {}
 
@@ -199,13 +200,15 @@ class EmbeddingCache:
         return hashlib.sha1(f"{EMBEDDER}\n{text}".encode()).digest()
 
     def embed(
-        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None,
+        self,
+        texts: Sequence[str],
+        progress: Callable[[int, int], None] | None = None,
         batch: int = 256,
     ) -> np.ndarray:
         keys = [self.key(t) for t in texts]
         missing = sorted({k: i for i, k in enumerate(keys) if k not in self._vectors}.values())
         for start in range(0, len(missing), batch):
-            chunk = missing[start:start + batch]
+            chunk = missing[start : start + batch]
             for index, vector in zip(chunk, embed([texts[i] for i in chunk]), strict=True):
                 self._vectors[keys[index]] = vector
             if progress:
@@ -224,7 +227,8 @@ class EmbeddingCache:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temp = self.path.with_name(
-                f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
+                f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
+            )
             keys = np.array(list(self._vectors), dtype="S20")
             vectors = np.stack(list(self._vectors.values())).astype(np.float32)
             np.savez(temp, keys=keys, vectors=vectors)

@@ -95,7 +95,7 @@ class FeatureRows:
                 continue
             columns, weights = self.indices[begin:end], self.data[begin:end]
             starts = self.indptr[first:last] - begin
-            filled = self.indptr[first + 1:last + 1] > self.indptr[first:last]
+            filled = self.indptr[first + 1 : last + 1] > self.indptr[first:last]
             if by_class is not None:
                 sums = np.add.reduceat(by_class[:, columns] * weights, starts[filled], axis=1).T
             else:
@@ -105,8 +105,7 @@ class FeatureRows:
 
     def toarray(self) -> np.ndarray:
         dense = np.zeros(self.shape, dtype=self.data.dtype)
-        dense[np.repeat(np.arange(self.shape[0]), np.diff(self.indptr)), self.indices] = (
-            self.data)
+        dense[np.repeat(np.arange(self.shape[0]), np.diff(self.indptr)), self.indices] = self.data
         return dense
 
     def to_scipy(self) -> sp.csr_matrix:
@@ -119,7 +118,8 @@ class FeatureRows:
 def _word_char_table() -> np.ndarray:
     table = np.fromiter(
         (chr(c).isalnum() or c == 0x5F for c in range(_WORD_CHAR_LIMIT)),
-        dtype=bool, count=_WORD_CHAR_LIMIT,
+        dtype=bool,
+        count=_WORD_CHAR_LIMIT,
     )
     return np.concatenate((table, [True]))
 
@@ -154,13 +154,13 @@ def ngram_hashes(
         rolling = codes
         for n in range(1, high + 1):
             if n > 1:
-                rolling = rolling[:-1] * _MULTIPLIER + codes[n - 1:]
+                rolling = rolling[:-1] * _MULTIPLIER + codes[n - 1 :]
             if n < low or size < n:
                 continue
             count = size - n + 1
-            ok = separators[n:n + count] == separators[:count]  # inside one text
+            ok = separators[n : n + count] == separators[:count]  # inside one text
             if n > 2:
-                ok &= spaces[n - 1:n - 1 + count] == spaces[1:1 + count]  # no space inside
+                ok &= spaces[n - 1 : n - 1 + count] == spaces[1 : 1 + count]  # no space inside
             hashes.append(_mix(rolling[ok], np.uint64(n)))
             docs.append(separators[:count][ok])
         chars = sum(len(h) for h in hashes)
@@ -227,7 +227,7 @@ class TextFeatures:
         keep = np.where(char_term, df >= self.min_df_chars, df >= self.min_df_words)
         chars = np.flatnonzero(keep & char_term)
         if len(chars) > self.max_char_features:
-            dropped = chars[np.argsort(-df[chars], kind="stable")[self.max_char_features:]]
+            dropped = chars[np.argsort(-df[chars], kind="stable")[self.max_char_features :]]
             keep[dropped] = False
         terms, df, char_term = terms[keep], df[keep], char_term[keep]
         # One term per lookup slot: where two collide, the more frequent one stays.
@@ -244,7 +244,8 @@ class TextFeatures:
     def _build_table(self) -> None:
         table = np.full(1 << _TABLE_BITS, -1, dtype=np.int32)
         table[(self.terms_ >> np.uint64(64 - _TABLE_BITS)).astype(np.int64)] = np.arange(
-            len(self.terms_), dtype=np.int32)
+            len(self.terms_), dtype=np.int32
+        )
         self._table = table
 
     @property

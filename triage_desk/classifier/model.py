@@ -74,9 +74,7 @@ def head_proba(head: LogisticRegression, matrix) -> np.ndarray:
     return scores
 
 
-def fit_sentence_head(
-    vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str]
-) -> Ridge:
+def fit_sentence_head(vectors: np.ndarray, labels: Sequence[str], classes: Sequence[str]) -> Ridge:
     """A linear score per class for single sentences, fitted on each sentence with its
     message's label (a complaint sentence in a complaint; the other sentences of that message
     are noise the least-squares fit averages out). Ridge, not logistic regression: one linear
@@ -125,10 +123,14 @@ class Settings:
     # weight of the fast stage's probabilities in the blend, per head
     blends: dict[str, float] = field(default_factory=lambda: {"category": 0.5, "feedback": 0.5})
     suspension_threshold: float = 0.5  # P(suspension) from which a message IS a suspension
-    temperatures: dict[str, float] = field(default_factory=lambda: {
-        "fast_category": 1.0, "fast_feedback": 1.0,
-        "blend_category": 1.0, "blend_feedback": 1.0,
-    })
+    temperatures: dict[str, float] = field(
+        default_factory=lambda: {
+            "fast_category": 1.0,
+            "fast_feedback": 1.0,
+            "blend_category": 1.0,
+            "blend_feedback": 1.0,
+        }
+    )
 
 
 @dataclass
@@ -156,8 +158,11 @@ class TriageModel:
     # C 30, feedback macro-F1 0.876 → 0.878 and auto-accept coverage at 97 % 0.34 → 0.37;
     # fast C 5, a milder class weighting and semantic C 3 were no better.
     def __init__(
-        self, c_fast: float = 10.0, c_semantic: float = 10.0,
-        c_fast_feedback: float = 20.0, c_semantic_feedback: float = 30.0,
+        self,
+        c_fast: float = 10.0,
+        c_semantic: float = 10.0,
+        c_fast_feedback: float = 20.0,
+        c_semantic_feedback: float = 30.0,
     ) -> None:
         self.format = MODEL_FORMAT
         self.features = TextFeatures(min_df_words=2)
@@ -201,14 +206,14 @@ class TriageModel:
             keep = np.ones(len(texts), bool) if originals is None else np.asarray(originals)
             evidence = self._held_out_sentence_scores(embeddings, labels, groups, keep)
             self.sentence_feedback_head = self._sentence_head(embeddings, labels, keep)
-            self.semantic_category_head = make_head(self.c_semantic).fit(
-                pooled, list(categories))
+            self.semantic_category_head = make_head(self.c_semantic).fit(pooled, list(categories))
             # Originals only: an augmented copy's appended sentence already counts through the
             # evidence, and out of fold the copies made this head no better (cascade
             # feedback macro-F1 0.8775 with them, 0.8787 without).
             inputs = np.hstack([pooled, evidence])[keep]
             self.semantic_feedback_head = make_head(self.c_semantic_feedback).fit(
-                inputs, labels[keep])
+                inputs, labels[keep]
+            )
             self.semantic_feedback_network = fit_network_head(inputs, labels[keep])
             assert list(self.semantic_category_head.classes_) == self.categories
             assert list(self.semantic_feedback_head.classes_) == self.feedback_types
@@ -221,7 +226,10 @@ class TriageModel:
         return fit_sentence_head(part.vectors, labels[rows][part.owners()], self.feedback_types)
 
     def _held_out_sentence_scores(
-        self, embeddings: MessageEmbeddings, labels: np.ndarray, groups: Sequence[str],
+        self,
+        embeddings: MessageEmbeddings,
+        labels: np.ndarray,
+        groups: Sequence[str],
         originals: np.ndarray,
     ) -> np.ndarray:
         """Every row's best sentence scores from a sentence head fitted without its source
@@ -283,8 +291,10 @@ class TriageModel:
         sentence = self.sentence_feedback_head
         evidence = embeddings.max_scores(sentence.coef_, sentence.intercept_)
         inputs = np.hstack([pooled, evidence])
-        feedback = (head_proba(self.semantic_feedback_head, inputs)
-                    + self.semantic_feedback_network.predict_proba(inputs)) / 2
+        feedback = (
+            head_proba(self.semantic_feedback_head, inputs)
+            + self.semantic_feedback_network.predict_proba(inputs)
+        ) / 2
         return head_proba(self.semantic_category_head, pooled), feedback
 
     def combine(
@@ -313,9 +323,11 @@ class TriageModel:
             row_mask = mask[rows] if mask is not None else None
             category[rows] = tempered(
                 restrict(wc * fast[0][rows] + (1 - wc) * sem_category, row_mask),
-                t["blend_category"])
-            feedback[rows] = tempered(wf * fast[1][rows] + (1 - wf) * sem_feedback,
-                                      t["blend_feedback"])
+                t["blend_category"],
+            )
+            feedback[rows] = tempered(
+                wf * fast[1][rows] + (1 - wf) * sem_feedback, t["blend_feedback"]
+            )
         return Probabilities(category, feedback, escalate, unsure, mask)
 
     def decide(self, probabilities: Probabilities) -> tuple[HeadResult, HeadResult]:
@@ -346,16 +358,23 @@ class TriageModel:
         model; without one, the product of the two heads' confidences."""
         if self.acceptance is None:
             return np.asarray(category.confidences) * np.asarray(feedback.confidences)
-        return self.acceptance.score(self.acceptance_features(probabilities, category,
-                                                              feedback))
+        return self.acceptance.score(self.acceptance_features(probabilities, category, feedback))
 
     def acceptance_features(
         self, probabilities: Probabilities, category: HeadResult, feedback: HeadResult
     ) -> np.ndarray:
         return acceptance_features(
-            probabilities.category, probabilities.feedback, probabilities.semantic,
-            probabilities.allowed, category.labels, category.confidences, feedback.labels,
-            feedback.confidences, self.categories, self.feedback_types)
+            probabilities.category,
+            probabilities.feedback,
+            probabilities.semantic,
+            probabilities.allowed,
+            category.labels,
+            category.confidences,
+            feedback.labels,
+            feedback.confidences,
+            self.categories,
+            self.feedback_types,
+        )
 
     def _consistent(
         self, probabilities: Probabilities, category: HeadResult, feedback: HeadResult
@@ -394,8 +413,7 @@ class TriageModel:
         (``embed`` maps message texts to semantic features; default: the bundled e5 model,
         see ``embedding.embed_messages``); without them this is the fast path.
         """
-        return self.decide(self.probabilities(texts, allowed_categories, embedding_texts,
-                                              embed))
+        return self.decide(self.probabilities(texts, allowed_categories, embedding_texts, embed))
 
     def probabilities(
         self,

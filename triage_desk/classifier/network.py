@@ -51,13 +51,14 @@ class NetworkHead:
     classes_: np.ndarray
 
     def predict_proba(self, matrix: np.ndarray) -> np.ndarray:
-        inputs = ((np.asarray(matrix, dtype=np.float32) - self.mean) / self.scale)
+        inputs = (np.asarray(matrix, dtype=np.float32) - self.mean) / self.scale
         total = np.zeros((len(inputs), len(self.classes_)))
         for member in range(len(self.hidden_weights)):
             hidden = inputs @ self.hidden_weights[member] + self.hidden_bias[member]
             np.maximum(hidden, 0.0, out=hidden)
             scores = (hidden @ self.output_weights[member] + self.output_bias[member]).astype(
-                np.float64)
+                np.float64
+            )
             scores -= scores.max(axis=1, keepdims=True)
             np.exp(scores, out=scores)
             total += scores / scores.sum(axis=1, keepdims=True)
@@ -86,8 +87,13 @@ def _network(seed: int):  # -> MLPClassifier
     from sklearn.neural_network import MLPClassifier
 
     return MLPClassifier(
-        (HIDDEN_UNITS,), alpha=PENALTY, max_iter=200, early_stopping=True,
-        validation_fraction=0.1, n_iter_no_change=PATIENCE, random_state=seed,
+        (HIDDEN_UNITS,),
+        alpha=PENALTY,
+        max_iter=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=PATIENCE,
+        random_state=seed,
     )
 
 
@@ -96,10 +102,15 @@ def network_head(scaler, networks: Sequence) -> NetworkHead:
     ReLU layer and the same classes."""
     classes = list(networks[0].classes_)
     for network in networks:
-        if list(network.classes_) != classes or len(network.coefs_) != 2 or (
-                network.activation != "relu" or network.out_activation_ != "softmax"):
-            raise ValueError("network_head: every network needs one ReLU layer, a softmax "
-                             "output and the same classes")
+        if (
+            list(network.classes_) != classes
+            or len(network.coefs_) != 2
+            or (network.activation != "relu" or network.out_activation_ != "softmax")
+        ):
+            raise ValueError(
+                "network_head: every network needs one ReLU layer, a softmax "
+                "output and the same classes"
+            )
 
     def stacked(values: list[np.ndarray]) -> np.ndarray:
         return np.stack(values).astype(np.float32)

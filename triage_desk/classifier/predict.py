@@ -80,13 +80,16 @@ class Classifier:
         use_semantic = self.semantic if semantic is None else semantic and self.semantic
         texts = [model_text(i.subject, i.body) for i in items]
         probabilities = self.model.probabilities(
-            texts, [i.allowed_categories for i in items],
-            [embedding_text(i.subject, i.body) for i in items] if use_semantic else None)
+            texts,
+            [i.allowed_categories for i in items],
+            [embedding_text(i.subject, i.body) for i in items] if use_semantic else None,
+        )
         category, feedback = self.model.decide(probabilities)
         confidences = self.model.confidence(probabilities, category, feedback)
         languages = detect_languages(
             [f"{i.subject}\n{i.body}" if i.subject else i.body for i in items],
-            [i.default_language for i in items])
+            [i.default_language for i in items],
+        )
         results = []
         for index in range(len(items)):
             cat_conf = category.confidences[index]
@@ -104,8 +107,11 @@ class Classifier:
                     model_version=self.version,
                     stage="semantic" if probabilities.semantic[index] else "fast",
                     needs_refinement=bool(
-                        self.semantic and not probabilities.semantic[index]
-                        and probabilities.unsure is not None and probabilities.unsure[index]),
+                        self.semantic
+                        and not probabilities.semantic[index]
+                        and probabilities.unsure is not None
+                        and probabilities.unsure[index]
+                    ),
                 )
             )
         return results

@@ -77,11 +77,16 @@ def export(model: TriageModel, folder: Path) -> None:
             meta["settings"] = dataclasses.asdict(value)
         elif isinstance(value, AcceptanceModel):
             arrays[f"{name}.coef"] = np.asarray(value.coef, dtype=np.float64)
-            meta["acceptance"] = {"attribute": name, "features": list(value.features),
-                                  "intercept": float(value.intercept)}
+            meta["acceptance"] = {
+                "attribute": name,
+                "features": list(value.features),
+                "intercept": float(value.intercept),
+            }
         else:
-            raise TypeError(f"serving: TriageModel.{name} is a {type(value).__name__}; teach "
-                            "classifier/serving.py to save it")
+            raise TypeError(
+                f"serving: TriageModel.{name} is a {type(value).__name__}; teach "
+                "classifier/serving.py to save it"
+            )
     np.savez(folder / SERVING_ARRAYS, **arrays)
     (folder / SERVING_META).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
@@ -102,22 +107,45 @@ def load(folder: Path) -> TriageModel:
     for name, value in meta["scalars"].items():
         setattr(model, name, value)
     for name, classes in meta["heads"].items():
-        setattr(model, name, LinearHead(arrays[f"{name}.coef"], arrays[f"{name}.intercept"],
-                                        np.asarray(classes, dtype=object)))
+        setattr(
+            model,
+            name,
+            LinearHead(
+                arrays[f"{name}.coef"],
+                arrays[f"{name}.intercept"],
+                np.asarray(classes, dtype=object),
+            ),
+        )
     for name, classes in meta.get("networks", {}).items():
-        setattr(model, name, NetworkHead(
-            **{key: arrays[f"{name}.{key}"] for key in _NETWORK_ARRAYS},
-            classes_=np.asarray(classes, dtype=object)))
+        setattr(
+            model,
+            name,
+            NetworkHead(
+                **{key: arrays[f"{name}.{key}"] for key in _NETWORK_ARRAYS},
+                classes_=np.asarray(classes, dtype=object),
+            ),
+        )
     features = TextFeatures.__new__(TextFeatures)
     state: dict[str, Any] = {
-        key: tuple(v) if isinstance(v, list) else v for key, v in meta["features"].items()}
-    state.update({key.removeprefix("features."): value for key, value in arrays.items()
-                  if key.startswith("features.")})
+        key: tuple(v) if isinstance(v, list) else v for key, v in meta["features"].items()
+    }
+    state.update(
+        {
+            key.removeprefix("features."): value
+            for key, value in arrays.items()
+            if key.startswith("features.")
+        }
+    )
     features.__setstate__(state)
     setattr(model, meta["features_attribute"], features)
     model.settings = Settings(**meta["settings"])
     if "acceptance" in meta:
         stored = meta["acceptance"]
-        setattr(model, stored["attribute"], AcceptanceModel(
-            stored["features"], arrays[f"{stored['attribute']}.coef"], stored["intercept"]))
+        setattr(
+            model,
+            stored["attribute"],
+            AcceptanceModel(
+                stored["features"], arrays[f"{stored['attribute']}.coef"], stored["intercept"]
+            ),
+        )
     return model

@@ -49,8 +49,12 @@ class ModelStore:
 
         sio.dump(model, folder / MODEL_FILE)
         serving.export(model, folder)
-        meta = {**meta, "format": getattr(model, "format", None), "version": version,
-                "created_at": dt.datetime.now(dt.UTC).isoformat()}
+        meta = {
+            **meta,
+            "format": getattr(model, "format", None),
+            "version": version,
+            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         if activate:
             self.activate(version)
@@ -77,18 +81,14 @@ class ModelStore:
             for folder in sorted(self.root.iterdir()):
                 if (folder / MODEL_FILE).exists():
                     meta = json.loads((folder / META_FILE).read_text())
-                    versions.append(
-                        ModelVersion(folder.name, folder, meta, folder.name == active)
-                    )
+                    versions.append(ModelVersion(folder.name, folder, meta, folder.name == active))
         return versions
 
     def files_size(self, version: str) -> int:
         """Bytes of one version's own files (the embedder's bundled model is not ours)."""
         return sum(f.stat().st_size for f in (self.root / version).iterdir() if f.is_file())
 
-    def load_for_serving(
-        self, version: str | None = None
-    ) -> tuple[TriageModel, dict[str, Any]]:
+    def load_for_serving(self, version: str | None = None) -> tuple[TriageModel, dict[str, Any]]:
         """The model for prediction only: from the serving arrays when the version has them
         (no scikit-learn import), else from the skops file."""
         version = version or self.active_version()
@@ -102,7 +102,8 @@ class ModelStore:
         if meta.get("format") != MODEL_FORMAT:
             raise ModelNotFound(
                 f"model {version} was saved in format {meta.get('format')!r}, this Triage Desk "
-                f"reads format {MODEL_FORMAT}; run 'triage train' to make a new version")
+                f"reads format {MODEL_FORMAT}; run 'triage train' to make a new version"
+            )
         return meta
 
     def load(self, version: str | None = None) -> tuple[TriageModel, dict[str, Any]]:
@@ -110,9 +111,7 @@ class ModelStore:
 
         version = version or self.active_version()
         if version is None:
-            raise ModelNotFound(
-                f"no active model in {self.root}; run 'triage train' to make one"
-            )
+            raise ModelNotFound(f"no active model in {self.root}; run 'triage train' to make one")
         path = self.root / version / MODEL_FILE
         if not path.exists():
             raise ModelNotFound(f"model file {path} is missing; run 'triage train'")

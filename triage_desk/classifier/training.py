@@ -124,16 +124,18 @@ class Prepared:
 
     def subset(self, rows: np.ndarray) -> Prepared:
         return Prepared(
-            [self.examples[r] for r in rows], [self.texts[r] for r in rows],
+            [self.examples[r] for r in rows],
+            [self.texts[r] for r in rows],
             [self.embedding_texts[r] for r in rows],
             None if self.embeddings is None else self.embeddings.subset(rows),
-            self.categories[rows], self.feedback[rows], self.languages[rows], self.desks[rows],
+            self.categories[rows],
+            self.feedback[rows],
+            self.languages[rows],
+            self.desks[rows],
         )
 
 
-def prepare(
-    examples: Sequence[Example], semantic: bool = True, say: Say | None = None
-) -> Prepared:
+def prepare(examples: Sequence[Example], semantic: bool = True, say: Say | None = None) -> Prepared:
     texts = [model_text(e.subject, e.body) for e in examples]
     embedding_texts = [embedding_text(e.subject, e.body) for e in examples]
     embeddings = None
@@ -146,9 +148,14 @@ def prepare(
 
         embeddings = cache.messages(embedding_texts, progress)
     return Prepared(
-        list(examples), texts, embedding_texts, embeddings,
-        np.array([e.category for e in examples]), np.array([e.feedback_type for e in examples]),
-        np.array([e.language for e in examples]), np.array([e.desk for e in examples]),
+        list(examples),
+        texts,
+        embedding_texts,
+        embeddings,
+        np.array([e.category for e in examples]),
+        np.array([e.feedback_type for e in examples]),
+        np.array([e.language for e in examples]),
+        np.array([e.desk for e in examples]),
     )
 
 
@@ -181,12 +188,21 @@ def augmented(examples: Sequence[Example], share: float, seed: int = 0) -> list[
             continue
         parts, feedback = pool[int(rng.integers(len(pool)))]
         start = int(rng.integers(len(parts)))
-        taken = " ".join(parts[start:start + int(rng.integers(1, 3))])
+        taken = " ".join(parts[start : start + int(rng.integers(1, 3))])
         body = f"{e.body}\n{taken}" if rng.random() < 0.7 else f"{taken}\n{e.body}"
-        made.append(Example(
-            id=f"{e.id}{AUGMENTED}", desk=e.desk, language=e.language, channel=e.channel,
-            subject=e.subject, body=body, category=e.category, feedback_type=feedback,
-            split="train"))
+        made.append(
+            Example(
+                id=f"{e.id}{AUGMENTED}",
+                desk=e.desk,
+                language=e.language,
+                channel=e.channel,
+                subject=e.subject,
+                body=body,
+                category=e.category,
+                feedback_type=feedback,
+                split="train",
+            )
+        )
     return made
 
 
@@ -215,9 +231,11 @@ def with_augmentation(data: Prepared, share: float) -> Prepared:
         return data
     more = prepare(extra, semantic=data.embeddings is not None)
     return Prepared(
-        data.examples + more.examples, data.texts + more.texts,
+        data.examples + more.examples,
+        data.texts + more.texts,
         data.embedding_texts + more.embedding_texts,
-        None if data.embeddings is None
+        None
+        if data.embeddings is None
         else MessageEmbeddings.concat([data.embeddings, more.embeddings]),
         np.concatenate([data.categories, more.categories]),
         np.concatenate([data.feedback, more.feedback]),
@@ -228,16 +246,26 @@ def with_augmentation(data: Prepared, share: float) -> Prepared:
 
 def _fit(data: Prepared, like: TriageModel) -> TriageModel:
     """A new model with ``like``'s regularisation, fitted on ``data``."""
-    return _fit_into(TriageModel(
-        c_fast=like.category_head.C, c_semantic=like.c_semantic,
-        c_fast_feedback=like.feedback_head.C, c_semantic_feedback=like.c_semantic_feedback,
-    ), data)
+    return _fit_into(
+        TriageModel(
+            c_fast=like.category_head.C,
+            c_semantic=like.c_semantic,
+            c_fast_feedback=like.feedback_head.C,
+            c_semantic_feedback=like.c_semantic_feedback,
+        ),
+        data,
+    )
 
 
 def _fit_into(model: TriageModel, data: Prepared) -> TriageModel:
-    return model.fit(data.texts, data.categories, data.feedback, data.embeddings,
-                     groups=[e.id.removesuffix(AUGMENTED) for e in data.examples],
-                     originals=[not e.id.endswith(AUGMENTED) for e in data.examples])
+    return model.fit(
+        data.texts,
+        data.categories,
+        data.feedback,
+        data.embeddings,
+        groups=[e.id.removesuffix(AUGMENTED) for e in data.examples],
+        originals=[not e.id.endswith(AUGMENTED) for e in data.examples],
+    )
 
 
 def _out_of_fold(
@@ -251,20 +279,25 @@ def _out_of_fold(
     cats, fbs = sorted(set(data.categories.tolist())), sorted(set(data.feedback.tolist()))
     fast_c, fast_f = np.zeros((n, len(cats))), np.zeros((n, len(fbs)))
     sem_c, sem_f = np.zeros((n, len(cats))), np.zeros((n, len(fbs)))
-    folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(
-        data.texts, data.categories))
+    folds = list(
+        StratifiedKFold(FOLDS, shuffle=True, random_state=0).split(data.texts, data.categories)
+    )
 
     def fold(number: int) -> None:
         fit_rows, held = folds[number]
         part = _fit(with_augmentation(data.subset(fit_rows), augment), model)
         _align(part, cats, fbs)
         raw_c, raw_f = part.fast_raw([data.texts[r] for r in held])
-        fast_c[held], fast_f[held] = _columns(raw_c, part.categories, cats), _columns(
-            raw_f, part.feedback_types, fbs)
+        fast_c[held], fast_f[held] = (
+            _columns(raw_c, part.categories, cats),
+            _columns(raw_f, part.feedback_types, fbs),
+        )
         if data.embeddings is not None:
             raw_c, raw_f = part.semantic_raw(data.embeddings.subset(held))
-            sem_c[held], sem_f[held] = _columns(raw_c, part.categories, cats), _columns(
-                raw_f, part.feedback_types, fbs)
+            sem_c[held], sem_f[held] = (
+                _columns(raw_c, part.categories, cats),
+                _columns(raw_f, part.feedback_types, fbs),
+            )
         say(f"cross-validation fold {number + 1}/{FOLDS} done")
 
     def final() -> None:
@@ -305,13 +338,17 @@ def _score(probabilities: Probabilities, model: TriageModel, data: Prepared) -> 
         "feedback_macro_f1": float(f1_score(data.feedback, fb, average="macro")),
         "both_right": float(np.mean((cat == data.categories) & (fb == data.feedback))),
         "suspension_recall": float(np.mean(cat[suspension] == SUSPENSION))
-        if suspension.any() else 1.0,
+        if suspension.any()
+        else 1.0,
         "semantic_share": float(np.mean(probabilities.semantic)),
     }
 
 
 def choose_settings(
-    model: TriageModel, data: Prepared, allowed: dict[str, set[str]], say: Say,
+    model: TriageModel,
+    data: Prepared,
+    allowed: dict[str, set[str]],
+    say: Say,
     augment: float = 0.0,
 ) -> tuple[Settings, AcceptanceModel, dict[str, Any]]:
     """Blends, temperatures, escalation point, suspension threshold and the acceptance model
@@ -334,8 +371,10 @@ def choose_settings(
         settings.escalate_below = escalate_below if escalate_below is not None else 0.0
         oracle = None
         if semantic and escalate_below is not None:
+
             def oracle(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 return sem_c[rows], sem_f[rows]
+
         return probe.combine((fast_c, fast_f), mask, oracle)
 
     if semantic:
@@ -357,11 +396,11 @@ def choose_settings(
                 chosen = affordable  # the highest point within the budget
                 break
             affordable = float(point)
-            if (scored["both_right"] >= always["both_right"] - CASCADE_TOLERANCE
-                    and scored["category_macro_f1"] >= always["category_macro_f1"]
-                    - CASCADE_TOLERANCE
-                    and scored["feedback_macro_f1"] >= always["feedback_macro_f1"]
-                    - CASCADE_TOLERANCE):
+            if (
+                scored["both_right"] >= always["both_right"] - CASCADE_TOLERANCE
+                and scored["category_macro_f1"] >= always["category_macro_f1"] - CASCADE_TOLERANCE
+                and scored["feedback_macro_f1"] >= always["feedback_macro_f1"] - CASCADE_TOLERANCE
+            ):
                 chosen = float(point)
                 break
         settings.escalate_below = chosen
@@ -377,8 +416,12 @@ def choose_settings(
         settings.suspension_threshold = math.floor(min(0.5, max(0.05, threshold)) * 1e4) / 1e4
     # The acceptance model, and the auto-accept threshold the out-of-fold predictions support
     # (kept for comparison with the dev split's; ``evaluate`` can take it as a floor).
-    (acceptance, report["auto_accept"], report["auto_accept_rules"],
-     report["auto_accept_rules_error"]) = _choose_acceptance(probe, final, data)
+    (
+        acceptance,
+        report["auto_accept"],
+        report["auto_accept_rules"],
+        report["auto_accept_rules_error"],
+    ) = _choose_acceptance(probe, final, data)
     # The comparisons again, with the suspension threshold now chosen.
     chosen_point = settings.escalate_below
     report["fast_only"] = _score(run(None), probe, data)
@@ -387,9 +430,13 @@ def choose_settings(
     settings.escalate_below = chosen_point
     report["cascade"] = _score(final, probe, data)
     report["cascade_by_language"] = {
-        language: _score(_rows(final, data.languages == language), probe,
-                         data.subset(np.flatnonzero(data.languages == language)))
-        for language in LANGUAGES if (data.languages == language).any()
+        language: _score(
+            _rows(final, data.languages == language),
+            probe,
+            data.subset(np.flatnonzero(data.languages == language)),
+        )
+        for language in LANGUAGES
+        if (data.languages == language).any()
     }
     return settings, acceptance, report
 
@@ -421,27 +468,49 @@ def _choose_acceptance(
     """
     category, feedback = model.decide(final)
     both = (np.array(category.labels) == data.categories) & (
-        np.array(feedback.labels) == data.feedback)
+        np.array(feedback.labels) == data.feedback
+    )
     matrix = model.acceptance_features(final, category, feedback)
     names = feature_names(model.categories, model.feedback_types)
     nested = _nested_scores(matrix, both, names)
-    reached = dict(zip(("threshold", "precision", "coverage"), choose_threshold(
-        nested.tolist(), both.tolist()), strict=True))
+    reached = dict(
+        zip(
+            ("threshold", "precision", "coverage"),
+            choose_threshold(nested.tolist(), both.tolist()),
+            strict=True,
+        )
+    )
     cat, fb = np.array(category.confidences), np.array(feedback.confidences)
-    rules = {name: choose_threshold(score.tolist(), both.tolist())[2] for name, score in (
-        ("lower_confidence", np.minimum(cat, fb)), ("product", cat * fb),
-        ("acceptance_model", nested))}
-    errors = {name: _surest_error(score, both) for name, score in (
-        ("lower_confidence", np.minimum(cat, fb)), ("product", cat * fb),
-        ("acceptance_model", nested))}
+    rules = {
+        name: choose_threshold(score.tolist(), both.tolist())[2]
+        for name, score in (
+            ("lower_confidence", np.minimum(cat, fb)),
+            ("product", cat * fb),
+            ("acceptance_model", nested),
+        )
+    }
+    errors = {
+        name: _surest_error(score, both)
+        for name, score in (
+            ("lower_confidence", np.minimum(cat, fb)),
+            ("product", cat * fb),
+            ("acceptance_model", nested),
+        )
+    }
     return fit_acceptance(matrix, both, names), reached, rules, errors
 
 
 def _surest_error(score: np.ndarray, correct: np.ndarray) -> float:
     """The mean error rate among the surest 20 %, 30 %, … 60 % of rows by ``score``."""
     order = np.argsort(-score, kind="stable")
-    return float(np.mean([1 - correct[order[:max(1, int(share * len(score)))]].mean()
-                          for share in (0.2, 0.3, 0.4, 0.5, 0.6)]))
+    return float(
+        np.mean(
+            [
+                1 - correct[order[: max(1, int(share * len(score)))]].mean()
+                for share in (0.2, 0.3, 0.4, 0.5, 0.6)
+            ]
+        )
+    )
 
 
 def _nested_scores(matrix: np.ndarray, correct: np.ndarray, names: list[str]) -> np.ndarray:
@@ -451,14 +520,19 @@ def _nested_scores(matrix: np.ndarray, correct: np.ndarray, names: list[str]) ->
     folds = StratifiedKFold(FOLDS, shuffle=True, random_state=0)
     for fit_rows, held in folds.split(matrix, correct):
         scores[held] = fit_acceptance(matrix[fit_rows], correct[fit_rows], names).score(
-            matrix[held])
+            matrix[held]
+        )
     return scores
 
 
 def _rows(p: Probabilities, rows: np.ndarray) -> Probabilities:
-    return Probabilities(p.category[rows], p.feedback[rows], p.semantic[rows],
-                         None if p.unsure is None else p.unsure[rows],
-                         None if p.allowed is None else p.allowed[rows])
+    return Probabilities(
+        p.category[rows],
+        p.feedback[rows],
+        p.semantic[rows],
+        None if p.unsure is None else p.unsure[rows],
+        None if p.allowed is None else p.allowed[rows],
+    )
 
 
 # --------------------------------------------------------------------------- measuring
@@ -466,10 +540,17 @@ def _rows(p: Probabilities, rows: np.ndarray) -> Probabilities:
 
 def _per_class(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> dict[str, Any]:
     precision, recall, f1, support = precision_recall_fscore_support(
-        gold, predicted, labels=labels, zero_division=0)
-    return {label: {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                    "f1": round(float(f), 4), "support": int(s)}
-            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)}
+        gold, predicted, labels=labels, zero_division=0
+    )
+    return {
+        label: {
+            "precision": round(float(p), 4),
+            "recall": round(float(r), 4),
+            "f1": round(float(f), 4),
+            "support": int(s),
+        }
+        for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+    }
 
 
 def _confusion(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> list[list[int]]:
@@ -482,8 +563,11 @@ def _confusion(gold: np.ndarray, predicted: np.ndarray, labels: list[str]) -> li
 
 
 def evaluate(
-    model: TriageModel, examples: Sequence[Example], prepared: Prepared | None = None,
-    threshold: float | None = None, at_least: float = 0.0,
+    model: TriageModel,
+    examples: Sequence[Example],
+    prepared: Prepared | None = None,
+    threshold: float | None = None,
+    at_least: float = 0.0,
 ) -> Evaluation:
     """Measure ``model`` on ``examples`` through the whole classifier (the cascade).
 
@@ -509,8 +593,11 @@ def evaluate(
 
     with threadpool_limits(1, user_api="blas"):
         probabilities = model.probabilities(
-            data.texts, [allowed.get(e.desk) for e in data.examples],
-            data.embedding_texts if lookup is not None else None, lookup)
+            data.texts,
+            [allowed.get(e.desk) for e in data.examples],
+            data.embedding_texts if lookup is not None else None,
+            lookup,
+        )
     category, feedback = model.decide(probabilities)
     predicted_c, predicted_f = np.array(category.labels), np.array(feedback.labels)
     both = (predicted_c == data.categories) & (predicted_f == data.feedback)
@@ -524,11 +611,14 @@ def evaluate(
     cats = sorted(set(model.categories) | set(data.categories))
     fbs = sorted(set(model.feedback_types) | set(data.feedback))
     details: dict[str, Any] = {
-        "category_pred": category.labels, "feedback_pred": feedback.labels,
-        "confidence": confidence.tolist(), "semantic": probabilities.semantic.tolist(),
+        "category_pred": category.labels,
+        "feedback_pred": feedback.labels,
+        "confidence": confidence.tolist(),
+        "semantic": probabilities.semantic.tolist(),
         "semantic_share": round(float(probabilities.semantic.mean()), 4),
         "own_threshold": own_threshold,  # the one these messages alone would choose
-        "category_labels": cats, "feedback_labels": fbs,
+        "category_labels": cats,
+        "feedback_labels": fbs,
         "category_confusion": _confusion(data.categories, predicted_c, cats),
         "feedback_confusion": _confusion(data.feedback, predicted_f, fbs),
         "category_classes": _per_class(data.categories, predicted_c, cats),
@@ -538,7 +628,9 @@ def evaluate(
     suspension = data.categories == SUSPENSION
     details["suspension_recall"] = (
         round(float(np.mean(predicted_c[suspension] == SUSPENSION)), 4)
-        if suspension.any() else None)
+        if suspension.any()
+        else None
+    )
     for language in LANGUAGES:
         rows = data.languages == language
         if not rows.any():
@@ -547,14 +639,18 @@ def evaluate(
         accepted = rows & (confidence >= threshold)
         details["by_language"][language] = {
             "size": int(rows.sum()),
-            "category_macro_f1": round(float(f1_score(
-                data.categories[rows], predicted_c[rows], average="macro")), 4),
-            "feedback_macro_f1": round(float(f1_score(
-                data.feedback[rows], predicted_f[rows], average="macro")), 4),
+            "category_macro_f1": round(
+                float(f1_score(data.categories[rows], predicted_c[rows], average="macro")), 4
+            ),
+            "feedback_macro_f1": round(
+                float(f1_score(data.feedback[rows], predicted_f[rows], average="macro")), 4
+            ),
             "suspension_recall": round(float(np.mean(predicted_c[susp] == SUSPENSION)), 4)
-            if susp.any() else None,
+            if susp.any()
+            else None,
             "auto_accept_precision": round(float(both[accepted].mean()), 4)
-            if accepted.any() else None,
+            if accepted.any()
+            else None,
             "auto_accept_coverage": round(float(accepted.sum() / rows.sum()), 4),
             "category_classes": _per_class(data.categories[rows], predicted_c[rows], cats),
             "feedback_classes": _per_class(data.feedback[rows], predicted_f[rows], fbs),
@@ -606,8 +702,7 @@ def train(
     say = progress or (lambda _message: None)
     share = AUGMENT_SHARE if augment is None else augment
     started = time.perf_counter()
-    train_set = [e for e in examples if e.split == "train"] + [
-        e for e in extra if e.split != "dev"]
+    train_set = [e for e in examples if e.split == "train"] + [e for e in extra if e.split != "dev"]
     dev_set = [e for e in examples if e.split == "dev"]
     if not train_set:
         raise ValueError("no examples marked split=train")
@@ -632,7 +727,8 @@ def train(
         "allowed_categories": {d: sorted(c) for d, c in allowed.items()},
         "embedder": EMBEDDER if semantic else None,
         "settings": {
-            "escalate_below": settings.escalate_below, "blends": dict(settings.blends),
+            "escalate_below": settings.escalate_below,
+            "blends": dict(settings.blends),
             "suspension_threshold": settings.suspension_threshold,
             "temperatures": dict(settings.temperatures),
         },

@@ -65,8 +65,9 @@ class IngestBatcher(Generic[Item, Outcome]):
             if stop:
                 return
 
-    def _process(self, batch: list[tuple[Item, asyncio.Future[Outcome], asyncio.AbstractEventLoop]]
-                 ) -> None:
+    def _process(
+        self, batch: list[tuple[Item, asyncio.Future[Outcome], asyncio.AbstractEventLoop]]
+    ) -> None:
         items = [item for item, _future, _loop in batch]
         try:
             outcomes: list[Outcome | BaseException] = list(self.process_many(items))

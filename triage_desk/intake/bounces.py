@@ -27,7 +27,8 @@ log = logging.getLogger(__name__)
 # flufl.bounce logs a full traceback before re-raising a detector's exception; we catch it and
 # log one line instead, so hostile mail cannot fill the log with tracebacks.
 logging.getLogger("flufl.bounce").addFilter(
-    lambda record: not record.getMessage().startswith("Exception in detector"))
+    lambda record: not record.getMessage().startswith("Exception in detector")
+)
 
 _FAILURE_SUBJECT = re.compile(
     r"undeliver|not (been )?delivered|delivery (status )?notification|delivery fail"
@@ -39,11 +40,21 @@ _FAILURE_SUBJECT = re.compile(
     r"|не доставлен|недоставлен|невозможно доставить|не удалось доставить",
     re.I,
 )
-_WARNING = re.compile(r"\bdelay|warning|will (be )?retr|still trying|temporar|not yet been deliv"
-                      r"|aizkavēt|задерж|отлож", re.I)
+_WARNING = re.compile(
+    r"\bdelay|warning|will (be )?retr|still trying|temporar|not yet been deliv"
+    r"|aizkavēt|задерж|отлож",
+    re.I,
+)
 _REPLY_PREFIX = re.compile(r"^\s*(re|fw|fwd|aw|wg|tr|atb|pārs|sv|vs|ответ|отв|пересл)\s*:", re.I)
-_ROBOT_LOCAL = ("mailer-daemon", "postmaster", "mail-daemon", "maildaemon", "mailerdaemon",
-                "mdaemon", "mail.daemon")
+_ROBOT_LOCAL = (
+    "mailer-daemon",
+    "postmaster",
+    "mail-daemon",
+    "maildaemon",
+    "mailerdaemon",
+    "mdaemon",
+    "mail.daemon",
+)
 _DAEMON_NAME = re.compile(r"mail delivery|mailer.daemon|postmaster|delivery subsystem", re.I)
 _VALID_ADDRESS = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -131,11 +142,17 @@ def detect_bounce(
     envelope_sender: str | None = None,
 ) -> Bounce | None:
     """The delivery failure this mail reports, or None when it is not a bounce."""
-    report_type = str(message.get_param("report-type", "") or "").lower() \
-        if message.get_content_type() == "multipart/report" else ""
+    report_type = (
+        str(message.get_param("report-type", "") or "").lower()
+        if message.get_content_type() == "multipart/report"
+        else ""
+    )
     status_part, originals = _report_parts(message)
-    strong = report_type == "delivery-status" or status_part \
+    strong = (
+        report_type == "delivery-status"
+        or status_part
         or raw_header(message, "X-Failed-Recipients") is not None
+    )
     local = sender.split("@", 1)[0].lower()
     daemon = local.startswith(_ROBOT_LOCAL) or bool(_DAEMON_NAME.search(sender_name))
     return_path = (raw_header(message, "Return-Path") or "").strip()
@@ -147,14 +164,16 @@ def detect_bounce(
     try:
         temporary, permanent = all_failures(message)
     except Exception as exc:  # a detector tripping over odd mail must not stop intake
-        log.warning("bounce detectors failed on a mail from %s: %s: %s", sender,
-                    type(exc).__name__, exc)
+        log.warning(
+            "bounce detectors failed on a mail from %s: %s: %s", sender, type(exc).__name__, exc
+        )
         temporary, permanent = frozenset(), frozenset()
     failed, delayed = _clean(permanent), _clean(temporary)
     header_failed = raw_header(message, "X-Failed-Recipients")
     if not failed and not delayed and header_failed:
-        failed = _clean({a.strip().encode("ascii", "replace")
-                         for a in header_failed.split(",") if a.strip()})
+        failed = _clean(
+            {a.strip().encode("ascii", "replace") for a in header_failed.split(",") if a.strip()}
+        )
 
     if not failed and not delayed:
         evidence = strong or (failure_subject and (daemon or null_path or bool(originals)))

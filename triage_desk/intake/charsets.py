@@ -60,29 +60,52 @@ _SUPERSETS = {
     "big5": ("big5hkscs", "cp950"),
     "cp1252": ("latin-1",),
 }
-_MULTIBYTE = {"utf-8", "gb18030", "big5", "big5hkscs", "cp932", "cp949", "euc_jp", "shift_jis",
-              "euc_kr", "cp950", "johab", "utf-7", "iso2022_jp", "iso2022_kr", "hz"}
+_MULTIBYTE = {
+    "utf-8",
+    "gb18030",
+    "big5",
+    "big5hkscs",
+    "cp932",
+    "cp949",
+    "euc_jp",
+    "shift_jis",
+    "euc_kr",
+    "cp950",
+    "johab",
+    "utf-7",
+    "iso2022_jp",
+    "iso2022_kr",
+    "hz",
+}
 
 _BALTIC = set("āčēģīķļņšūžĀČĒĢĪĶĻŅŠŪŽąęėįųĄĘĖĮŲõÕäÄöÖüÜ")
 # The most frequent Chinese characters (simplified and shared): tells GB from Big5 readings.
-_COMMON_HAN = set("的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自"
-                  "着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用"
-                  "主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回"
-                  "二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被"
-                  "务服企提升整体水平转")
+_COMMON_HAN = set(
+    "的一是不了人我在有他这中大来上国个到说们为子和你地出道也时年得就那要下以生会自"
+    "着去之过家学对可她里后小么心多天而能好都然没日于起还发成事只作当想看文无开手十用"
+    "主行方又如前所本见经头面公同三已老从动两长知民样现分将外但身些与高意进把法此实回"
+    "二理美点月明其种声全工己话儿者向情部正名定女问力机给等几很业最间新什打便位因重被"
+    "务服企提升整体水平转"
+)
 _PUNCT = set("„“”‘’«»–—…€•·№ §©°\xa0")
 _CYR_WORD = re.compile(r"[\u0400-\u04ff]+")
 _CJK_RUN = re.compile(r"[\u3000-\u30ff\u4e00-\u9fff\uac00-\ud7af\uff01-\uff5e]{2,}")
 _KANA = re.compile(r"[\u3040-\u30ff]")
-_CJK_MIXED = re.compile(r"[A-Za-z\u00c0-\u04ff][\u3040-\u9fff\uac00-\ud7af]"
-                        r"|[\u3040-\u9fff\uac00-\ud7af][A-Za-z\u00c0-\u04ff]")
-_MIXED = re.compile(r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]"
-                    r"|[\u00c0-\u024f][\u0400-\u04ff]|[\u0400-\u04ff][\u00c0-\u024f]")
+_CJK_MIXED = re.compile(
+    r"[A-Za-z\u00c0-\u04ff][\u3040-\u9fff\uac00-\ud7af]"
+    r"|[\u3040-\u9fff\uac00-\ud7af][A-Za-z\u00c0-\u04ff]"
+)
+_MIXED = re.compile(
+    r"[A-Za-z][\u0400-\u04ff]|[\u0400-\u04ff][A-Za-z]"
+    r"|[\u00c0-\u024f][\u0400-\u04ff]|[\u0400-\u04ff][\u00c0-\u024f]"
+)
 _CASE_FLIP = re.compile(r"[а-яё][А-ЯЁ]")
 _ACCENT_PAIR = re.compile(r"[\u00c0-\u024f]{2}")
-_UNLIKELY = re.compile(r"[\x80-\x9f\u2500-\u25ff\u2320\u2321\u2219\u221a\u2248\u2264\u2265"
-                       r"\u00a4\u00a6\u00a8\u00ac\u00af\u00b1-\u00b6\u00b8-\u00ba\u00bc-\u00bf"
-                       r"\u00d7\u00f7\u00de\u00fe\u00f0\u00d0\uff61-\uff9f\ue000-\uf8ff]")
+_UNLIKELY = re.compile(
+    r"[\x80-\x9f\u2500-\u25ff\u2320\u2321\u2219\u221a\u2248\u2264\u2265"
+    r"\u00a4\u00a6\u00a8\u00ac\u00af\u00b1-\u00b6\u00b8-\u00ba\u00bc-\u00bf"
+    r"\u00d7\u00f7\u00de\u00fe\u00f0\u00d0\uff61-\uff9f\ue000-\uf8ff]"
+)
 _HIGH_WORD = re.compile(rb"[^\s]*[\x80-\xff][^\s]*")
 _SURROGATES = re.compile(r"[\udc80-\udcff]+")
 
@@ -290,7 +313,7 @@ def decode_encoded_words(value: str) -> str:
     for match in _ENCODED_WORD.finditer(value):
         if match.start() > position:
             flush()
-            out.append(value[position:match.start()])
+            out.append(value[position : match.start()])
         charset = match.group(1)
         if pending and charset.lower() != (pending_charset or "").lower():
             flush()

@@ -16,18 +16,31 @@ log = logging.getLogger(__name__)
 
 
 @click.command()
-@click.option("--once", is_flag=True,
-              help="Pull every waiting mail, process it fully (stored, classified, "
-                   "acknowledgement queued) and exit.")
-@click.option("--mailbox", "names", multiple=True, metavar="NAME",
-              help="Only this mailbox (repeatable); default: all configured mailboxes.")
+@click.option(
+    "--once",
+    is_flag=True,
+    help="Pull every waiting mail, process it fully (stored, classified, "
+    "acknowledgement queued) and exit.",
+)
+@click.option(
+    "--mailbox",
+    "names",
+    multiple=True,
+    metavar="NAME",
+    help="Only this mailbox (repeatable); default: all configured mailboxes.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per mailbox on stdout.")
-@click.option("--workers", type=click.IntRange(min=0), default=None,
-              help="Worker processes that parse and classify while this one stores "
-                   "(default: 1 with two or more cores, else 0).")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes that parse and classify while this one stores "
+    "(default: 1 with two or more cores, else 0).",
+)
 @pass_ctx
-def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool,
-          workers: int | None) -> None:
+def fetch(
+    ctx: Context, once: bool, names: tuple[str, ...], as_json: bool, workers: int | None
+) -> None:
     """Read the desks' IMAP mailboxes (IDLE or polling) into tickets.
 
     Without --once it keeps listening, with reconnects, until Ctrl+C; `triage run` does the
@@ -43,18 +56,25 @@ def fetch(ctx: Context, once: bool, names: tuple[str, ...], as_json: bool,
         if not known:
             raise click.ClickException(
                 "no IMAP mailboxes are configured; add [[desks.<desk>.mailboxes]] with name, "
-                "host, username and password_env")
+                "host, username and password_env"
+            )
         unknown = sorted(set(names) - known)
         if unknown:
             raise click.BadParameter(
                 f"unknown mailbox(es) {unknown}; configured: {sorted(known)}",
-                param_hint="--mailbox")
+                param_hint="--mailbox",
+            )
         app = build_app(config)
-    desks = sorted({name for name, desk in config.desks.items() for m in desk.mailboxes
-                    if not names or m.name in names})
+    desks = sorted(
+        {
+            name
+            for name, desk in config.desks.items()
+            for m in desk.mailboxes
+            if not names or m.name in names
+        }
+    )
     # Forked before any thread starts (the listeners, the IMAP prefetch).
-    app.email_intake.start_workers(
-        default_processes() if workers is None else workers, desks)
+    app.email_intake.start_workers(default_processes() if workers is None else workers, desks)
     try:
         _fetch(app, once, names, as_json)
     finally:
@@ -72,12 +92,22 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
             s = result.stats
             rate = s.fetched / result.seconds if result.seconds > 0 else 0.0
             if as_json:
-                click.echo(json.dumps({
-                    "mailbox": result.mailbox, "desk": result.desk, "fetched": s.fetched,
-                    "stored": s.stored, "duplicates": s.duplicates,
-                    "quarantined": s.quarantined, "skipped": s.skipped, "marked": s.marked,
-                    "seconds": round(result.seconds, 3), "error": result.error,
-                }))
+                click.echo(
+                    json.dumps(
+                        {
+                            "mailbox": result.mailbox,
+                            "desk": result.desk,
+                            "fetched": s.fetched,
+                            "stored": s.stored,
+                            "duplicates": s.duplicates,
+                            "quarantined": s.quarantined,
+                            "skipped": s.skipped,
+                            "marked": s.marked,
+                            "seconds": round(result.seconds, 3),
+                            "error": result.error,
+                        }
+                    )
+                )
             err.print(
                 f"mailbox {result.mailbox} → desk {result.desk}: {s.fetched} fetched "
                 f"({s.stored} stored, {s.duplicates} duplicates, {s.quarantined} quarantined), "
@@ -91,7 +121,8 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
         return
 
     listeners = [
-        listener for listener in listeners_for(config, app.email_intake, app.sessions)
+        listener
+        for listener in listeners_for(config, app.email_intake, app.sessions)
         if not names or listener.mailbox.name in names
     ]
     done = threading.Event()

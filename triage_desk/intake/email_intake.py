@@ -90,13 +90,18 @@ class EmailIntake:
         if processes <= 0 or self.workers is not None:
             return
         if not fork_is_safe():
-            log.warning("the language detector is already loaded in this process, and its "
-                        "threads would not survive a fork: preparing mail in this process")
+            log.warning(
+                "the language detector is already loaded in this process, and its "
+                "threads would not survive a fork: preparing mail in this process"
+            )
             return
         self.preparer.triage.load(desks)  # shared with the workers, and ready here too
         self.workers = PrepareWorkers(self.preparer, processes, desks)
-        log.info("%d prepare worker(s) forked: pid %s", processes, ", ".join(
-            str(pid) for pid in self.workers.pids))
+        log.info(
+            "%d prepare worker(s) forked: pid %s",
+            processes,
+            ", ".join(str(pid) for pid in self.workers.pids),
+        )
 
     @property
     def pipelined(self) -> bool:
@@ -117,8 +122,14 @@ class EmailIntake:
         envelope_sender: str | None = None,
         envelope_recipients: tuple[str, ...] = (),
     ) -> IngestOutcome:
-        mail = RawMail(raw, desk, source, received_at or dt.datetime.now(dt.UTC),
-                       envelope_sender, envelope_recipients)
+        mail = RawMail(
+            raw,
+            desk,
+            source,
+            received_at or dt.datetime.now(dt.UTC),
+            envelope_sender,
+            envelope_recipients,
+        )
         return self.ingest_many([mail])[0]
 
     def ingest_many(self, mails: Sequence[RawMail]) -> list[IngestOutcome]:
@@ -132,8 +143,12 @@ class EmailIntake:
     def begin(self, mails: Sequence[RawMail]) -> PendingMails:
         """Start preparing ``mails`` in a worker, if there is one; ``finish`` stores them."""
         future = None
-        if (self.workers is not None and mails and self.keep_when_behind is not None
-                and self.workers.outstanding >= self.keep_when_behind):
+        if (
+            self.workers is not None
+            and mails
+            and self.keep_when_behind is not None
+            and self.workers.outstanding >= self.keep_when_behind
+        ):
             # The workers are behind: this process prepares this batch itself (at finish)
             # rather than wait for them then.
             return PendingMails(list(mails), None)
@@ -154,12 +169,14 @@ class EmailIntake:
         ready: list[tuple[int, Prepared]] = []
         for index, (mail, item) in enumerate(zip(mails, prepared, strict=True)):
             if item.triaged is None:
-                outcomes[index] = self._reject(mail, item.reason or "unprocessable",
-                                               item.detail or "", quarantine)
+                outcomes[index] = self._reject(
+                    mail, item.reason or "unprocessable", item.detail or "", quarantine
+                )
             else:
                 ready.append((index, item))
-        results = self.pipeline.store([item.triaged for _index, item in ready
-                                       if item.triaged is not None])
+        results = self.pipeline.store(
+            [item.triaged for _index, item in ready if item.triaged is not None]
+        )
         for (index, _item), result in zip(ready, results, strict=True):
             outcomes[index] = IngestOutcome(result)
         return [outcome for outcome in outcomes if outcome is not None]
@@ -167,8 +184,10 @@ class EmailIntake:
     def _prepared(self, pending: PendingMails) -> list[Prepared]:
         """The worker's result, or the same work done here when the worker could not."""
         if pending.future is not None:
-            limit = (self.rules.processing_time_limit_seconds * len(pending.mails)
-                     + self.worker_grace_seconds)
+            limit = (
+                self.rules.processing_time_limit_seconds * len(pending.mails)
+                + self.worker_grace_seconds
+            )
             try:
                 return with_raw(pending.future.result(timeout=limit), pending.mails)
             except WorkerFailed as exc:
@@ -176,8 +195,9 @@ class EmailIntake:
             except WorkerLost as exc:
                 log.error("%s; preparing its batch here", exc)
             except FutureTimeout:
-                log.error("prepare worker overran %.1f s; stopping it and preparing its "
-                          "batch here", limit)
+                log.error(
+                    "prepare worker overran %.1f s; stopping it and preparing its batch here", limit
+                )
                 if self.workers is not None:
                     pid = self.workers.worker_of(pending.future)
                     if pid is not None:
@@ -187,9 +207,7 @@ class EmailIntake:
     def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
         return self.finish(self.begin(mails), quarantine)
 
-    def _reject(
-        self, mail: RawMail, reason: str, detail: str, quarantine: bool
-    ) -> IngestOutcome:
+    def _reject(self, mail: RawMail, reason: str, detail: str, quarantine: bool) -> IngestOutcome:
         if quarantine:
             return self.quarantine(mail, reason, detail)
         return IngestOutcome(None, None, reason, detail)
@@ -199,17 +217,24 @@ class EmailIntake:
         with self.sessions.begin() as session:
             # A batch retried mail by mail must not quarantine the same mail twice.
             existing = session.scalar(
-                select(QuarantinedMail).where(
+                select(QuarantinedMail)
+                .where(
                     QuarantinedMail.status == QuarantineStatus.HELD,
                     QuarantinedMail.source == mail.source,
                     QuarantinedMail.raw == mail.raw,
-                ).limit(1)
+                )
+                .limit(1)
             )
             if existing is not None:
                 return IngestOutcome(None, existing.id, existing.reason, existing.detail)
             item = QuarantinedMail(
-                channel="email", source=mail.source, desk=mail.desk, raw=mail.raw,
-                reason=reason, detail=detail[:2000], received_at=mail.received_at,
+                channel="email",
+                source=mail.source,
+                desk=mail.desk,
+                raw=mail.raw,
+                reason=reason,
+                detail=detail[:2000],
+                received_at=mail.received_at,
                 envelope_sender=mail.envelope_sender,
                 recipients=list(mail.envelope_recipients),
             )

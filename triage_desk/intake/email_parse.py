@@ -36,16 +36,33 @@ from triage_desk.intake.mime import extract, text_of
 from triage_desk.intake.quotes import split_new_text
 from triage_desk.intake.robots import robot_reason
 
-_UNSTORED_HEADERS = frozenset({"received", "dkim-signature", "arc-seal", "arc-message-signature",
-                               "arc-authentication-results", "x-google-dkim-signature"})
+_UNSTORED_HEADERS = frozenset(
+    {
+        "received",
+        "dkim-signature",
+        "arc-seal",
+        "arc-message-signature",
+        "arc-authentication-results",
+        "x-google-dkim-signature",
+    }
+)
 _DEFAULT_RULES = EmailConfig()
 _HEADER_LINE = re.compile(rb"[!-9;-~]+[ \t]*:")
-_KNOWN_HEADER = re.compile(rb"(from|to|cc|subject|date|message-id|content-type|mime-version"
-                           rb"|return-path|reply-to|received|in-reply-to|references)[ \t]*:",
-                           re.I)
+_KNOWN_HEADER = re.compile(
+    rb"(from|to|cc|subject|date|message-id|content-type|mime-version"
+    rb"|return-path|reply-to|received|in-reply-to|references)[ \t]*:",
+    re.I,
+)
 
-__all__ = ["decode_part", "external_id", "html_to_text", "inbound_from_email", "message_ids",
-           "parse_bytes", "safe_header"]
+__all__ = [
+    "decode_part",
+    "external_id",
+    "html_to_text",
+    "inbound_from_email",
+    "message_ids",
+    "parse_bytes",
+    "safe_header",
+]
 
 
 class IntakePolicy(EmailPolicy):
@@ -99,8 +116,7 @@ def _repair_header_block(raw: bytes) -> bytes | None:
     X- header); the stdlib then ends the header there and the rest of the header, From and
     Subject included, becomes body. Repaired only when real header fields follow the line.
     """
-    end = min((i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0),
-              default=-1)
+    end = min((i for i in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if i >= 0), default=-1)
     if end < 0:
         return None
     lines = raw[:end].split(b"\n")
@@ -108,7 +124,7 @@ def _repair_header_block(raw: bytes) -> bytes | None:
     for index, line in enumerate(lines[1:], start=1):
         if not line.strip(b"\r") or line[:1] in (b" ", b"\t") or _HEADER_LINE.match(line):
             continue
-        if not any(_KNOWN_HEADER.match(later) for later in lines[index + 1:]):
+        if not any(_KNOWN_HEADER.match(later) for later in lines[index + 1 :]):
             return None
         lines[index] = b" " + line
         repaired = True
@@ -123,8 +139,7 @@ def _header_start(raw: bytes) -> int:
         if end < 0:
             return 0
         offset = end + 1
-        if _HEADER_LINE.match(raw, offset) and _HEADER_LINE.match(
-                raw, raw.find(b"\n", offset) + 1):
+        if _HEADER_LINE.match(raw, offset) and _HEADER_LINE.match(raw, raw.find(b"\n", offset) + 1):
             return offset
     return 0
 

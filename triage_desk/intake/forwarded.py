@@ -76,8 +76,9 @@ def message_bytes(inner: Message, linesep: str) -> bytes:
     if not inner.keys() and not stored_payload(inner):
         return b""
     buffer = io.BytesIO()
-    generator_policy = policy.default.clone(linesep=linesep, refold_source="none",
-                                            cte_type="8bit", max_line_length=0)
+    generator_policy = policy.default.clone(
+        linesep=linesep, refold_source="none", cte_type="8bit", max_line_length=0
+    )
     try:
         _SourceGenerator(buffer, mangle_from_=False, policy=generator_policy).flatten(inner)
     except (UnicodeError, ValueError, TypeError, LookupError):

@@ -100,15 +100,18 @@ def _parsed_addresses(name: str, raw: str) -> list[tuple[str, str]]:
     if not pairs:
         try:
             header = policy.default.header_factory(name, text)
-            pairs = [(a.display_name or "", a.addr_spec or "")
-                     for a in getattr(header, "addresses", ()) if "@" in (a.addr_spec or "")]
+            pairs = [
+                (a.display_name or "", a.addr_spec or "")
+                for a in getattr(header, "addresses", ())
+                if "@" in (a.addr_spec or "")
+            ]
         except Exception:  # header parsing bugs in the stdlib must never stop intake
             pairs = []
     if not pairs:
         decoded = decode_encoded_words(text)
         found = _BARE_ADDRESS.findall(decoded)
         if len(found) == 1:
-            pairs = [(decoded.split("<", 1)[0].strip(' "\''), found[0])]
+            pairs = [(decoded.split("<", 1)[0].strip(" \"'"), found[0])]
         else:
             pairs = [("", a) for a in found]
     if not pairs:  # a bare local part such as "MAILER-DAEMON (Mail Delivery System)"
@@ -120,7 +123,7 @@ def _parsed_addresses(name: str, raw: str) -> list[tuple[str, str]]:
             display = _COMMENT.sub("", display).strip() or display
         # The stdlib decodes an encoded word in an unknown charset with surrogateescape.
         display = fix_surrogates(" ".join(decode_encoded_words(display).split()))
-        display = display.strip('"\' ')
+        display = display.strip("\"' ")
         if display.lower() == address.lower():
             display = ""
         cleaned.append((display, address.strip().strip("<>")))

@@ -19,15 +19,60 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from triage_desk.intake.errors import Deadline
 
-_SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "svg", "object",
-                   "iframe", "select", "option", "-comment", "-doctype", "meta", "link"})
-_BLOCK = frozenset({
-    "address", "article", "aside", "center", "dd", "details", "dialog", "dir", "div", "dl", "dt",
-    "fieldset", "figcaption", "figure", "footer", "form", "header", "hgroup", "main", "menu",
-    "nav", "section", "summary", "tbody", "thead", "tfoot", "caption", "legend",
-})
-_PARAGRAPH = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre",
-                        "blockquote"})
+_SKIP = frozenset(
+    {
+        "script",
+        "style",
+        "head",
+        "title",
+        "template",
+        "noscript",
+        "svg",
+        "object",
+        "iframe",
+        "select",
+        "option",
+        "-comment",
+        "-doctype",
+        "meta",
+        "link",
+    }
+)
+_BLOCK = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "center",
+        "dd",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "header",
+        "hgroup",
+        "main",
+        "menu",
+        "nav",
+        "section",
+        "summary",
+        "tbody",
+        "thead",
+        "tfoot",
+        "caption",
+        "legend",
+    }
+)
+_PARAGRAPH = frozenset(
+    {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre", "blockquote"}
+)
 _CHECK_EVERY = 256
 _SPACES = re.compile(r"[ \t\r\n\f\u200b\u200c\u200d\u2060\ufeff]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
@@ -98,7 +143,7 @@ def _same_target(label: str, href: str) -> bool:
         value = value.strip().lower()
         for prefix in ("mailto:", "https://", "http://", "www."):
             if value.startswith(prefix):
-                value = value[len(prefix):]
+                value = value[len(prefix) :]
         return value.rstrip("/")
 
     return bare(label) == bare(href) or not bare(href)

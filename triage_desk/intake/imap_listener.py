@@ -99,9 +99,7 @@ class FetchStats:
 
 def ssl_context(mailbox: MailboxConfig) -> ssl.SSLContext:
     """Certificate and host name always checked; ``ca_file`` trusts a private CA instead."""
-    context = ssl.create_default_context(
-        cafile=str(mailbox.ca_file) if mailbox.ca_file else None
-    )
+    context = ssl.create_default_context(cafile=str(mailbox.ca_file) if mailbox.ca_file else None)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -110,8 +108,9 @@ def connect(mailbox: MailboxConfig, timeout: float = 60.0) -> IMAPClient:
     """Connect and log in: implicit TLS, STARTTLS (never falls back to plain text) or none."""
     tls = mailbox.security == "tls"
     context = ssl_context(mailbox) if mailbox.security != "none" else None
-    client = IMAPClient(mailbox.host, mailbox.port, ssl=tls, ssl_context=context if tls else None,
-                        timeout=timeout)
+    client = IMAPClient(
+        mailbox.host, mailbox.port, ssl=tls, ssl_context=context if tls else None, timeout=timeout
+    )
     try:
         client.normalise_times = False  # INTERNALDATE as an aware datetime, not local naive
         if mailbox.security == "starttls":
@@ -136,7 +135,7 @@ def close(client: IMAPClient | None) -> None:
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
-        yield list(items[start:start + size])
+        yield list(items[start : start + size])
 
 
 def _utc(value: Any) -> dt.datetime:
@@ -223,9 +222,13 @@ class MailboxFetcher:
             self.sessions, self.mailbox.name, folder, uidvalidity
         )
         if restarted:
-            log.warning("mailbox %s folder %s: UIDVALIDITY changed to %s; reading the folder "
-                        "again (Message-ID dedup skips what is already stored)",
-                        self.mailbox.name, folder, uidvalidity)
+            log.warning(
+                "mailbox %s folder %s: UIDVALIDITY changed to %s; reading the folder "
+                "again (Message-ID dedup skips what is already stored)",
+                self.mailbox.name,
+                folder,
+                uidvalidity,
+            )
         if last:
             stats.marked += self._mark_committed(client, last, keywords)
         if not info.get(b"EXISTS"):
@@ -243,9 +246,15 @@ class MailboxFetcher:
                 group
                 for uids, data in fetched
                 # Another listener on the same mailbox may be ahead: skip what it committed.
-                for group in self._groups(self._entries(
-                    uids, data, checkpoints.last_uid(self.sessions, self.mailbox.name, folder,
-                                                     uidvalidity), source, stats))
+                for group in self._groups(
+                    self._entries(
+                        uids,
+                        data,
+                        checkpoints.last_uid(self.sessions, self.mailbox.name, folder, uidvalidity),
+                        source,
+                        stats,
+                    )
+                )
             )
             for done, error in self._ingested(groups, stats):
                 self._commit_batch(client, folder, uidvalidity, done, stats)
@@ -260,13 +269,18 @@ class MailboxFetcher:
                 return stats
         if already and completed == len(todo):
             # Every new mail is done, so the checkpoint may pass the pre-marked ones too.
-            checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity,
-                                max(already))
+            checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity, max(already))
         stats.folders[folder] = stats.fetched
         if stats.fetched:
-            log.info("mailbox %s folder %s: %d fetched, %d stored, %d duplicates, "
-                     "%d quarantined", self.mailbox.name, folder, stats.fetched, stats.stored,
-                     stats.duplicates, stats.quarantined)
+            log.info(
+                "mailbox %s folder %s: %d fetched, %d stored, %d duplicates, %d quarantined",
+                self.mailbox.name,
+                folder,
+                stats.fetched,
+                stats.stored,
+                stats.duplicates,
+                stats.quarantined,
+            )
         return stats
 
     def _list_new(
@@ -341,8 +355,9 @@ class MailboxFetcher:
                 return
             offer(None)
 
-        thread = threading.Thread(target=producer, name=f"imap-prefetch-{self.mailbox.name}",
-                                  daemon=True)
+        thread = threading.Thread(
+            target=producer, name=f"imap-prefetch-{self.mailbox.name}", daemon=True
+        )
         thread.start()
 
         def consume() -> Iterator[tuple[list[int], dict[int, dict[bytes, Any]]]]:
@@ -383,8 +398,9 @@ class MailboxFetcher:
             raw = item.get(b"BODY[]")
             if raw is None:  # the server sent no body: a transient IMAP failure, retry later
                 raise ConnectionLost(f"no body for UID {uid} in {source}")
-            entries.append((uid, RawMail(bytes(raw), self.desk, source,
-                                         _utc(item.get(b"INTERNALDATE")))))
+            entries.append(
+                (uid, RawMail(bytes(raw), self.desk, source, _utc(item.get(b"INTERNALDATE"))))
+            )
         return entries
 
     def _groups(
@@ -399,7 +415,7 @@ class MailboxFetcher:
         count = -(-len(entries) // self.group)
         size = -(-len(entries) // count) if count else 0
         for start in range(0, len(entries), max(size, 1)):
-            yield entries[start:start + size]
+            yield entries[start : start + size]
 
     def _ingested(
         self, groups: Iterable[list[tuple[int, RawMail | None]]], stats: FetchStats
@@ -431,7 +447,9 @@ class MailboxFetcher:
             yield self._ingest_group(*ahead.popleft(), stats)
 
     def _ingest_group(
-        self, entries: list[tuple[int, RawMail | None]], pending: Any = None,
+        self,
+        entries: list[tuple[int, RawMail | None]],
+        pending: Any = None,
         stats: FetchStats | None = None,
     ) -> tuple[list[int], tuple[int, BaseException] | None]:
         """Store a group in one transaction; if that fails, one by one up to the failure.
@@ -448,8 +466,11 @@ class MailboxFetcher:
             else:
                 outcomes = self.intake.ingest_many(mails) if mails else []
         except Exception:
-            log.warning("storing %d mails together failed; storing them one by one",
-                        len(mails), exc_info=True)
+            log.warning(
+                "storing %d mails together failed; storing them one by one",
+                len(mails),
+                exc_info=True,
+            )
         else:
             for outcome in outcomes:
                 self._count(outcome, stats)
@@ -524,8 +545,11 @@ class MailboxFetcher:
         with self._lock:
             pending = sorted(u for u in client.search(criteria) if u <= last)
         if pending:
-            log.info("mailbox %s: marking %d committed mail(s) left unmarked by an "
-                     "interruption", self.mailbox.name, len(pending))
+            log.info(
+                "mailbox %s: marking %d committed mail(s) left unmarked by an interruption",
+                self.mailbox.name,
+                len(pending),
+            )
         return self._after_commit(client, pending, keywords)
 
 
@@ -577,8 +601,9 @@ class ImapListener:
         self.passes = 0  # successful drains
 
     def start(self) -> None:
-        self.thread = threading.Thread(target=self.run, name=f"imap-{self.mailbox.name}",
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.run, name=f"imap-{self.mailbox.name}", daemon=True
+        )
         self.thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -602,8 +627,13 @@ class ImapListener:
                 if self.stop_event.is_set():
                     break
                 self.failures += 1
-                log.warning("mailbox %s: %s: %s; reconnecting in %.1f s", self.mailbox.name,
-                            type(exc).__name__, exc, delay)
+                log.warning(
+                    "mailbox %s: %s: %s; reconnecting in %.1f s",
+                    self.mailbox.name,
+                    type(exc).__name__,
+                    exc,
+                    delay,
+                )
             finally:
                 close(client)
             if self.stop_event.is_set():
@@ -640,8 +670,9 @@ class ImapListener:
             client.idle_done()
 
 
-def listeners_for(config: Config, intake: Intake,
-                  sessions: sessionmaker[Session]) -> list[ImapListener]:
+def listeners_for(
+    config: Config, intake: Intake, sessions: sessionmaker[Session]
+) -> list[ImapListener]:
     return [
         ImapListener(mailbox, desk_name, intake, sessions)
         for desk_name, desk in config.desks.items()
@@ -654,9 +685,14 @@ def start_imap_listeners(app: Any) -> list[ImapListener]:
     listeners = listeners_for(app.config, app.email_intake, app.sessions)
     for listener in listeners:
         listener.start()
-        log.info("IMAP intake: mailbox %s (%s:%s, %s) for desk %s", listener.mailbox.name,
-                 listener.mailbox.host, listener.mailbox.port, ", ".join(listener.mailbox.folders),
-                 listener.fetcher.desk)
+        log.info(
+            "IMAP intake: mailbox %s (%s:%s, %s) for desk %s",
+            listener.mailbox.name,
+            listener.mailbox.host,
+            listener.mailbox.port,
+            ", ".join(listener.mailbox.folders),
+            listener.fetcher.desk,
+        )
     return listeners
 
 
@@ -714,13 +750,15 @@ def fetch_once(
                     break
                 except Exception as exc:
                     error = f"{type(exc).__name__}: {exc}"
-                    log.warning("mailbox %s, attempt %d of %d: %s", mailbox.name, attempt,
-                                attempts, error)
+                    log.warning(
+                        "mailbox %s, attempt %d of %d: %s", mailbox.name, attempt, attempts, error
+                    )
                 finally:
                     close(client)
                 if attempt < attempts:
                     time.sleep(delay)
                     delay *= 2
-            results.append(MailboxResult(mailbox.name, desk_name, stats,
-                                         time.monotonic() - started, error))
+            results.append(
+                MailboxResult(mailbox.name, desk_name, stats, time.monotonic() - started, error)
+            )
     return results

@@ -85,8 +85,10 @@ def _lenient_base64(text: str) -> bytes:
 def payload_bytes(part: Message) -> bytes:
     """The part's body with its Content-Transfer-Encoding undone (unknown CTE: as it came)."""
     raw = stored_payload(part)
-    if isinstance(raw, str) and str(part.get("Content-Transfer-Encoding", "")).strip().lower() \
-            == "base64":
+    if (
+        isinstance(raw, str)
+        and str(part.get("Content-Transfer-Encoding", "")).strip().lower() == "base64"
+    ):
         return _lenient_base64(raw)
     try:
         payload = part.get_payload(decode=True)
@@ -138,16 +140,30 @@ def filename_of(part: Message) -> str | None:
     return name[:255] or None
 
 
-_TEXT_LIKE = ("message/delivery-status", "message/disposition-notification",
-              "text/rfc822-headers", "message/rfc822-headers")
+_TEXT_LIKE = (
+    "message/delivery-status",
+    "message/disposition-notification",
+    "text/rfc822-headers",
+    "message/rfc822-headers",
+)
 
 
 # Extensions that must not depend on the machine's /etc/mime.types.
-_EXTENSIONS = {"image/jpeg": ".jpg", "image/jpg": ".jpg", "image/pjpeg": ".jpg",
-               "image/png": ".png", "image/gif": ".gif", "video/quicktime": ".mov",
-               "text/plain": ".txt", "text/html": ".html", "text/calendar": ".ics",
-               "message/rfc822": ".eml", "application/pdf": ".pdf", "audio/mpeg": ".mp3",
-               "application/octet-stream": ".bin"}
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/jpg": ".jpg",
+    "image/pjpeg": ".jpg",
+    "image/png": ".png",
+    "image/gif": ".gif",
+    "video/quicktime": ".mov",
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "text/calendar": ".ics",
+    "message/rfc822": ".eml",
+    "application/pdf": ".pdf",
+    "audio/mpeg": ".mp3",
+    "application/octet-stream": ".bin",
+}
 
 
 def _extension(kind: str) -> str:
@@ -156,11 +172,16 @@ def _extension(kind: str) -> str:
     if kind in _EXTENSIONS:
         return _EXTENSIONS[kind]
     return mimetypes.guess_extension(kind, strict=False) or (
-        ".txt" if kind.startswith("text/") else ".bin")
+        ".txt" if kind.startswith("text/") else ".bin"
+    )
 
 
-_TYPE_NAMES = {"text/html": "document", "text/plain": "text", "text/calendar": "invite",
-               "message/delivery-status": "delivery-status"}
+_TYPE_NAMES = {
+    "text/html": "document",
+    "text/plain": "text",
+    "text/calendar": "invite",
+    "message/delivery-status": "delivery-status",
+}
 
 
 def fallback_name(part: Message, kind: str) -> str:
@@ -216,8 +237,15 @@ class _Walker:
         return self._texts[key]
 
     # texts is None when only attachments are wanted (an alternative that was not chosen).
-    def walk(self, part: Message, depth: int, texts: list[str] | None, root: bool = False,
-             in_report: bool = False, resource: bool = False) -> None:
+    def walk(
+        self,
+        part: Message,
+        depth: int,
+        texts: list[str] | None,
+        root: bool = False,
+        in_report: bool = False,
+        resource: bool = False,
+    ) -> None:
         """Collect the part's text into ``texts`` and its files into the attachments.
 
         ``texts`` None: only files are wanted (an alternative that was not chosen).
@@ -283,8 +311,11 @@ class _Walker:
         chosen: Message | None = None
         if texts is not None:
             for sub in subs:
-                if (content_type(sub) == "text/plain" and disposition(sub) != "attachment"
-                        and self.text(sub).strip()):
+                if (
+                    content_type(sub) == "text/plain"
+                    and disposition(sub) != "attachment"
+                    and self.text(sub).strip()
+                ):
                     chosen = sub
                     break
             if chosen is None:
@@ -295,8 +326,9 @@ class _Walker:
         for sub in subs:
             self.walk(sub, depth + 1, texts if sub is chosen else None)
 
-    def attached_message(self, part: Message, inner: Message, depth: int,
-                         texts: list[str] | None, in_report: bool) -> None:
+    def attached_message(
+        self, part: Message, inner: Message, depth: int, texts: list[str] | None, in_report: bool
+    ) -> None:
         """A mail inside the mail. Forwarded inline, its text joins the text under a header
         block; attached as a file (or returned inside a bounce), it is an ``.eml`` only."""
         inline = disposition(part) != "attachment" and not in_report
@@ -313,8 +345,12 @@ class _Walker:
             subject = header_text(inner, "Subject")
             description = header_text(part, "Content-Description")
             name = eml_filename(inner) if subject or not description else f"{description}.eml"
-        self.add(part, "message/rfc822",
-                 message_bytes(inner, source_linesep(inner, self.linesep)), name=name)
+        self.add(
+            part,
+            "message/rfc822",
+            message_bytes(inner, source_linesep(inner, self.linesep)),
+            name=name,
+        )
 
     def _status_bytes(self, part: Message) -> bytes:
         payload = stored_payload(part)
@@ -324,7 +360,7 @@ class _Walker:
                 linesep = source_linesep(block, linesep)
             data = b"".join(message_bytes(block, linesep) for block in payload)
             ending = linesep.encode()
-            return data[:-len(ending)] if data.endswith(ending * 2) else data
+            return data[: -len(ending)] if data.endswith(ending * 2) else data
         return payload_bytes(part)
 
     def add(self, part: Message, kind: str, data: bytes, name: str | None = None) -> None:
@@ -339,22 +375,30 @@ class _Walker:
         size = len(data)
         dropped = None
         if size > self.rules.max_attachment_bytes:
-            dropped = (f"{size} bytes is over max_attachment_bytes "
-                       f"({self.rules.max_attachment_bytes}); metadata kept, bytes not stored")
+            dropped = (
+                f"{size} bytes is over max_attachment_bytes "
+                f"({self.rules.max_attachment_bytes}); metadata kept, bytes not stored"
+            )
             data = b""
-        self.attachments.append(Attachment(
-            filename=name,
-            content_type=kind,
-            data=data,
-            content_id=content_id,
-            inline=where == "inline" or (where is None and content_id is not None),
-            dropped_reason=dropped,
-            size=size,
-        ))
+        self.attachments.append(
+            Attachment(
+                filename=name,
+                content_type=kind,
+                data=data,
+                content_id=content_id,
+                inline=where == "inline" or (where is None and content_id is not None),
+                dropped_reason=dropped,
+                size=size,
+            )
+        )
 
 
-def extract(message: Message, rules: EmailConfig | None = None, deadline: Deadline | None = None,
-            linesep: str = "\n") -> MimeContent:
+def extract(
+    message: Message,
+    rules: EmailConfig | None = None,
+    deadline: Deadline | None = None,
+    linesep: str = "\n",
+) -> MimeContent:
     """The readable text and the attachments of a parsed mail."""
     walker = _Walker(rules or EmailConfig(), deadline or Deadline.none(), linesep)
     texts: list[str] = []

@@ -64,8 +64,14 @@ _TICKET_IN_SUBJECT = re.compile(r"\[([A-Z]{2,6}-\d{4}-\d{6})\]")
 # Every automatic first reply (acknowledgement, 24/7 route, refusal) has a dedupe key with
 # this prefix; the per-sender hourly limit counts them together.
 FIRST_REPLY_PREFIX = "ack:"
-__all__ = ["FIRST_REPLY_PREFIX", "ArticleFinder", "IntakePipeline", "IntakeResult",
-           "acknowledgement_key", "choose_labels"]
+__all__ = [
+    "FIRST_REPLY_PREFIX",
+    "ArticleFinder",
+    "IntakePipeline",
+    "IntakeResult",
+    "acknowledgement_key",
+    "choose_labels",
+]
 
 
 @dataclass(frozen=True)
@@ -129,8 +135,18 @@ class _Work:
     def result(self) -> IntakeResult:
         if self.same_as is not None:
             first = self.same_as.result()
-            return IntakeResult(first.ticket_number, first.ticket_id, first.message_id, False,
-                                True, False, first.category, None, None, "duplicate")
+            return IntakeResult(
+                first.ticket_number,
+                first.ticket_id,
+                first.message_id,
+                False,
+                True,
+                False,
+                first.category,
+                None,
+                None,
+                "duplicate",
+            )
         if self.duplicate_of is not None:
             return _duplicate_result(self.duplicate_of)
         assert self.ticket is not None and self.message_id is not None
@@ -149,8 +165,18 @@ class _Work:
 
 
 def _duplicate_result(existing: Message) -> IntakeResult:
-    return IntakeResult(existing.ticket.number, existing.ticket_id, existing.id, False, True,
-                        False, existing.ticket.category, None, None, "duplicate")
+    return IntakeResult(
+        existing.ticket.number,
+        existing.ticket_id,
+        existing.id,
+        False,
+        True,
+        False,
+        existing.ticket.category,
+        None,
+        None,
+        "duplicate",
+    )
 
 
 class IntakePipeline:
@@ -189,8 +215,7 @@ class IntakePipeline:
         if not triaged:
             return []
         works = [
-            _Work(item, self.desks[item.inbound.desk],
-                  author_kind=self._author_kind(item.inbound))
+            _Work(item, self.desks[item.inbound.desk], author_kind=self._author_kind(item.inbound))
             for item in triaged
         ]
         try:
@@ -231,10 +256,14 @@ class IntakePipeline:
                 work.parent = next((earlier[i] for i in ids if i and i in earlier), None)
             earlier[work.inbound.external_id] = work
         # Counted before this batch adds anything, so its own items are not counted twice.
-        sent_now: Counter[str] = Counter(repo.replies_by_recipient(
-            session, {w.inbound.sender for w in fresh}, FIRST_REPLY_PREFIX,
-            self.now() - dt.timedelta(hours=1),
-        ))
+        sent_now: Counter[str] = Counter(
+            repo.replies_by_recipient(
+                session,
+                {w.inbound.sender for w in fresh},
+                FIRST_REPLY_PREFIX,
+                self.now() - dt.timedelta(hours=1),
+            )
+        )
         requesters = self._requesters(session, fresh)
         new = [w for w in fresh if w.ticket is None and w.parent is None]
         positions = self._standings(session, new)
@@ -262,9 +291,15 @@ class IntakePipeline:
                 sent_now[work.inbound.sender] += 1
             elif work.created_ticket:
                 work.audit("no_acknowledgement", reason=work.no_ack_reason)
-        repo.update_tickets(session, [
-            t for t, before in zip(created, as_inserted, strict=True)
-            if (t.status, t.first_response_at) != before], ("status", "first_response_at"))
+        repo.update_tickets(
+            session,
+            [
+                t
+                for t, before in zip(created, as_inserted, strict=True)
+                if (t.status, t.first_response_at) != before
+            ],
+            ("status", "first_response_at"),
+        )
         self._write_rows(session, fresh)
 
     @staticmethod
@@ -285,20 +320,29 @@ class IntakePipeline:
         ).all()
         for work, message_id in zip(works, message_ids, strict=True):
             work.message_id = message_id
-        attachments = [{**a, "message_id": w.message_id}
-                       for w in works for a in w.attachment_values]
+        attachments = [
+            {**a, "message_id": w.message_id} for w in works for a in w.attachment_values
+        ]
         if attachments:
             session.execute(insert(StoredAttachment.__table__), attachments)
         suggestions = [
             {**w.suggestion_values, "ticket_id": w.ticket.id, "message_id": w.message_id}
-            for w in works if w.suggestion_values is not None]
+            for w in works
+            if w.suggestion_values is not None
+        ]
         if suggestions:
             session.execute(insert(Suggestion.__table__), suggestions)
         write_outbound(session, [reply for w in works for reply in w.replies])
         events = [
-            {"actor": actor, "action": action, "details": details,
-             "ticket_id": w.ticket.id if w.ticket is not None else None}
-            for w in works for actor, action, details in w.audits]
+            {
+                "actor": actor,
+                "action": action,
+                "details": details,
+                "ticket_id": w.ticket.id if w.ticket is not None else None,
+            }
+            for w in works
+            for actor, action, details in w.audits
+        ]
         if events:
             session.execute(insert(AuditEvent.__table__), events)
 
@@ -311,8 +355,12 @@ class IntakePipeline:
             # Usually none: the messages themselves are loaded only when some are stored.
             known = repo.stored_external_ids(session, channel, ids)
             if known:
-                stored.update(((channel, external_id), message) for external_id, message
-                              in repo.find_messages(session, channel, sorted(known)).items())
+                stored.update(
+                    ((channel, external_id), message)
+                    for external_id, message in repo.find_messages(
+                        session, channel, sorted(known)
+                    ).items()
+                )
         first: dict[tuple[str, str], _Work] = {}
         for work in works:
             key = (work.inbound.channel, work.inbound.external_id)
@@ -340,7 +388,8 @@ class IntakePipeline:
                 ids.extend(i for i in (inbound.in_reply_to, *inbound.references) if i)
                 id_lists.append(ids)
             for work, ticket in zip(
-                    group, repo.tickets_for_message_ids(session, channel, id_lists), strict=True):
+                group, repo.tickets_for_message_ids(session, channel, id_lists), strict=True
+            ):
                 if ticket is None:
                     match = _TICKET_IN_SUBJECT.search(work.inbound.subject)
                     if match:
@@ -376,7 +425,8 @@ class IntakePipeline:
         groups: dict[tuple[str, str], set[str]] = {}
         for work in works:
             groups.setdefault((work.desk.name, work.inbound.channel), set()).add(
-                work.inbound.sender)
+                work.inbound.sender
+            )
         return {
             (desk, channel, address): position
             for (desk, channel), addresses in groups.items()
@@ -476,13 +526,16 @@ class IntakePipeline:
         prediction = work.prediction
         work.suggestion_values = {
             **prediction.suggestion_fields(),
-            "needs_refinement": (prediction.needs_refinement
-                                 and self.semantic_stage == "deferred"),
+            "needs_refinement": (prediction.needs_refinement and self.semantic_stage == "deferred"),
         }
         assert work.ticket is not None
-        work.audit("ticket_created", category=work.ticket.category,
-                   confidence=prediction.confidence, status=work.ticket.status,
-                   author=work.author_kind)
+        work.audit(
+            "ticket_created",
+            category=work.ticket.category,
+            confidence=prediction.confidence,
+            status=work.ticket.status,
+            author=work.author_kind,
+        )
 
     def _follow_up(self, work: _Work) -> None:
         ticket = work.ticket
@@ -503,15 +556,18 @@ class IntakePipeline:
         marked = []
         if bounce.permanent:
             for address in bounce.failed_addresses:
-                if repo.mark_undeliverable(session, work.inbound.channel, address.lower(),
-                                           f"bounced: {work.inbound.subject[:200]}"):
+                if repo.mark_undeliverable(
+                    session,
+                    work.inbound.channel,
+                    address.lower(),
+                    f"bounced: {work.inbound.subject[:200]}",
+                ):
                     marked.append(address.lower())
                     # A later mail of this batch from that address gets no acknowledgement.
                     row = senders.get((work.inbound.channel, address.lower()))
                     if row is not None:
                         row.undeliverable = True
-        work.audit("bounce", permanent=bounce.permanent,
-                   addresses=list(bounce.failed_addresses))
+        work.audit("bounce", permanent=bounce.permanent, addresses=list(bounce.failed_addresses))
         staff = work.desk.config.staff_address
         if marked and staff and work.ticket is not None:
             self._notify_undeliverable(session, work, marked, staff)
@@ -529,12 +585,19 @@ class IntakePipeline:
             "affected_ticket_numbers": repo.open_ticket_numbers_for(session, addresses),
         }
         rendered = self.renderer.render("undeliverable_notice", desk.name, language, context)
-        work.replies.append(prepare_outbound(
-            desk=desk, ticket=ticket, kind="undeliverable_notice", rendered=rendered,
-            recipient=staff, channel="email",
-            key=dedupe_key("undeliverable", work.inbound.channel, work.inbound.external_id),
-            now=self.now(), sender_name=self.sender_name,
-        ))
+        work.replies.append(
+            prepare_outbound(
+                desk=desk,
+                ticket=ticket,
+                kind="undeliverable_notice",
+                rendered=rendered,
+                recipient=staff,
+                channel="email",
+                key=dedupe_key("undeliverable", work.inbound.channel, work.inbound.external_id),
+                now=self.now(),
+                sender_name=self.sender_name,
+            )
+        )
 
     def _no_ack_reason(
         self,
@@ -580,27 +643,33 @@ class IntakePipeline:
         prediction = work.prediction
         sure = not prediction.needs_refinement and (
             prediction.auto_accept
-            or prediction.category_confidence >= desk.config.refusal_min_confidence)
+            or prediction.category_confidence >= desk.config.refusal_min_confidence
+        )
         if not sure:
             # Refusing on a guess would turn away an error report; staff decide instead.
-            work.audit("rights_unclear", category=category,
-                       confidence=work.prediction.category_confidence)
+            work.audit(
+                "rights_unclear", category=category, confidence=work.prediction.category_confidence
+            )
             return
         ticket.status = TicketStatus.REFUSED
         work.refused = True
         work.client_name = position.client.name if position.client else None
-        work.representatives = tuple(
-            representatives_of(position.client) if position.client else ())
-        work.audit("refused", category=category, reason="not a designated representative",
-                   client=work.client_name)
+        work.representatives = tuple(representatives_of(position.client) if position.client else ())
+        work.audit(
+            "refused",
+            category=category,
+            reason="not a designated representative",
+            client=work.client_name,
+        )
 
     def _articles(self, work: _Work) -> tuple[ArticleSuggestion, ...]:
         """The acknowledgement's suggestions: looked up by triage, or now if it did not."""
         triaged = work.triaged
         if triaged.articles is not None:
             return triaged.articles
-        return self.triage.articles(triaged.inbound, work.desk, triaged.category,
-                                    triaged.prediction.language, triaged.due)
+        return self.triage.articles(
+            triaged.inbound, work.desk, triaged.category, triaged.prediction.language, triaged.due
+        )
 
     def _queue_first_reply(self, session: Session, work: _Work) -> None:
         """Refusal, 24/7 route or acknowledgement: exactly one, in this transaction."""
@@ -615,16 +684,25 @@ class IntakePipeline:
             context = urgent_route_context(desk, ticket, inbound.received_at)
         else:
             kind = "acknowledgement"
-            context = acknowledgement_context(desk, ticket, work.due, inbound.received_at,
-                                              self._articles(work))
+            context = acknowledgement_context(
+                desk, ticket, work.due, inbound.received_at, self._articles(work)
+            )
         rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         # Thread under the person's Message-ID only when they sent one (not our fingerprint).
         replied_to = inbound.external_id if inbound.headers.get("Message-ID") else None
-        work.replies.append(prepare_outbound(
-            desk=desk, ticket=ticket, kind=kind, rendered=rendered,
-            recipient=inbound.sender,
-            channel=inbound.channel, key=acknowledgement_key(inbound.channel, inbound.external_id),
-            now=self.now(), sender_name=self.sender_name, in_reply_to=replied_to,
-            references=inbound.references,
-        ))
+        work.replies.append(
+            prepare_outbound(
+                desk=desk,
+                ticket=ticket,
+                kind=kind,
+                rendered=rendered,
+                recipient=inbound.sender,
+                channel=inbound.channel,
+                key=acknowledgement_key(inbound.channel, inbound.external_id),
+                now=self.now(),
+                sender_name=self.sender_name,
+                in_reply_to=replied_to,
+                references=inbound.references,
+            )
+        )
         work.acknowledged = True

@@ -72,8 +72,13 @@ class MailPreparer:
         """The normalised message; ``MailRejected`` when it must go to quarantine."""
         deadline = Deadline(self.rules.processing_time_limit_seconds)
         inbound = inbound_from_email(
-            mail.raw, mail.desk, mail.received_at, mail.envelope_sender,
-            mail.envelope_recipients, rules=self.rules, deadline=deadline,
+            mail.raw,
+            mail.desk,
+            mail.received_at,
+            mail.envelope_sender,
+            mail.envelope_recipients,
+            rules=self.rules,
+            deadline=deadline,
         )
         deadline.check()
         return inbound

@@ -43,8 +43,14 @@ def retry(
             raise LookupError(f"no quarantined mail #{quarantine_id}")
         if item.status != QuarantineStatus.HELD:
             raise LookupError(f"quarantined mail #{quarantine_id} was already released")
-        mail = RawMail(item.raw, item.desk or "", item.source, item.received_at,
-                       item.envelope_sender, tuple(item.recipients))
+        mail = RawMail(
+            item.raw,
+            item.desk or "",
+            item.source,
+            item.received_at,
+            item.envelope_sender,
+            tuple(item.recipients),
+        )
     rules = intake.rules
     if time_limit_seconds is not None:
         rules = rules.model_copy(update={"processing_time_limit_seconds": time_limit_seconds})

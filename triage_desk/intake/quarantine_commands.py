@@ -29,13 +29,20 @@ def list_(ctx: Context, include_released: bool) -> None:
     from triage_desk.intake.email_parse import safe_header
     from triage_desk.intake.quarantine import held
 
-    table = Table("id", "status", "received (UTC)", "source", "reason", "from", "subject",
-                  "detail")
+    table = Table("id", "status", "received (UTC)", "source", "reason", "from", "subject", "detail")
     with _sessions(ctx)() as session:
         for item in held(session, include_released):
             sender, subject = _headline(item.raw, safe_header)
-            table.add_row(str(item.id), item.status, f"{item.received_at:%Y-%m-%d %H:%M}",
-                          item.source, item.reason, sender, subject, item.detail[:60])
+            table.add_row(
+                str(item.id),
+                item.status,
+                f"{item.received_at:%Y-%m-%d %H:%M}",
+                item.source,
+                item.reason,
+                sender,
+                subject,
+                item.detail[:60],
+            )
     out.print(table)
 
 
@@ -62,18 +69,24 @@ def show(ctx: Context, quarantine_id: int, raw_only: bool) -> None:
         if item is None:
             raise click.ClickException(f"no quarantined mail #{quarantine_id}")
         if not raw_only:
-            err.print(f"#{item.id} {item.status} from {item.source} at "
-                      f"{item.received_at:%Y-%m-%d %H:%M:%S} UTC, desk {item.desk}, "
-                      f"{item.attempts} attempt(s)\nreason: {item.reason}: {item.detail}\n",
-                      highlight=False)
+            err.print(
+                f"#{item.id} {item.status} from {item.source} at "
+                f"{item.received_at:%Y-%m-%d %H:%M:%S} UTC, desk {item.desk}, "
+                f"{item.attempts} attempt(s)\nreason: {item.reason}: {item.detail}\n",
+                highlight=False,
+            )
         sys.stdout.buffer.write(item.raw)
         sys.stdout.flush()
 
 
 @quarantine.command("retry")
 @click.argument("quarantine_ids", type=int, nargs=-1, required=True)
-@click.option("--time-limit", type=float, default=None,
-              help="Seconds allowed for this retry (default: email.processing_time_limit_seconds).")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=None,
+    help="Seconds allowed for this retry (default: email.processing_time_limit_seconds).",
+)
 @pass_ctx
 def retry_(ctx: Context, quarantine_ids: tuple[int, ...], time_limit: float | None) -> None:
     """Process held mail again; what succeeds becomes a ticket."""

@@ -37,19 +37,29 @@ _ATTRIBUTION_START = re.compile(r"^(on|am|le|\d|\w{2,12}[.,]?\s+\d)", re.I)
 _HEADER_FROM = re.compile(r"^\*?(from|no|от|sūtītājs|von|de|od)\*?\s*:\s*\S", re.I)
 _HEADER_OTHER = re.compile(
     r"^\*?(sent|date|to|cc|subject|nosūtīts|datums|kam|kopija|tēma|temats|отправлено|дата"
-    r"|кому|копия|тема|gesendet|an|betreff|envoyé|à|objet)\*?\s*:", re.I)
+    r"|кому|копия|тема|gesendet|an|betreff|envoyé|à|objet)\*?\s*:",
+    re.I,
+)
 _HEADER_ANY = re.compile(
     r"^\*?(from|no|от|sūtītājs|von|de|sent|date|to|cc|bcc|reply-to|subject|nosūtīts|datums|kam"
-    r"|kopija|tēma|temats|отправлено|дата|кому|копия|тема|gesendet|an|betreff)\*?\s*:", re.I)
+    r"|kopija|tēma|temats|отправлено|дата|кому|копия|тема|gesendet|an|betreff)\*?\s*:",
+    re.I,
+)
 _UNDERSCORES = re.compile(r"^_{10,}\s*$")
 _SIGNATURE = [
     re.compile(r"^--\s*$"),
-    re.compile(r"^(ar cieņu|ar cienu|ar labākajiem vēlējumiem|ar vislabākajiem vēlējumiem"
-               r"|ar sveicieniem|kind regards|best regards|warm regards|regards|sincerely"
-               r"|yours sincerely|best wishes|с уважением|всего доброго|всего наилучшего"
-               r"|с наилучшими пожеланиями|mit freundlichen grüßen)[,.!]?\s*$", re.I),
-    re.compile(r"^(sent from my \w+|get outlook for \w+|sūtīts no mana \w+|nosūtīts no mana \w+"
-               r"|отправлено с (моего )?\w+|отправлено из \w+)", re.I),
+    re.compile(
+        r"^(ar cieņu|ar cienu|ar labākajiem vēlējumiem|ar vislabākajiem vēlējumiem"
+        r"|ar sveicieniem|kind regards|best regards|warm regards|regards|sincerely"
+        r"|yours sincerely|best wishes|с уважением|всего доброго|всего наилучшего"
+        r"|с наилучшими пожеланиями|mit freundlichen grüßen)[,.!]?\s*$",
+        re.I,
+    ),
+    re.compile(
+        r"^(sent from my \w+|get outlook for \w+|sūtīts no mana \w+|nosūtīts no mana \w+"
+        r"|отправлено с (моего )?\w+|отправлено из \w+)",
+        re.I,
+    ),
 ]
 _FORWARD_SUBJECT = re.compile(r"^\s*(fw|fwd|pārs|tr|wg|пересл|fw\s?\[\d+\])\s*:", re.I)
 _CHECK_EVERY = 2_000
@@ -60,7 +70,7 @@ def _outlook_block(lines: list[str], index: int) -> bool:
     """``From:`` (or No:/От:) followed within a few lines by Sent/To/Subject-like lines."""
     if not _HEADER_FROM.match(lines[index].strip()):
         return False
-    return any(_HEADER_OTHER.match(line.strip()) for line in lines[index + 1:index + 6])
+    return any(_HEADER_OTHER.match(line.strip()) for line in lines[index + 1 : index + 6])
 
 
 def _attribution(lines: list[str], index: int) -> int:
@@ -88,7 +98,7 @@ def _history_starts(lines: list[str], index: int) -> bool:
 
 def _quote_follows(lines: list[str], index: int) -> bool:
     """An attribution line counts only when quoted or history text follows it."""
-    for line in lines[index + 1:index + 4]:
+    for line in lines[index + 1 : index + 4]:
         stripped = line.strip()
         if not stripped or _WROTE.search(stripped):
             continue
@@ -131,8 +141,9 @@ def split_new_text(text: str, deadline: Deadline | None = None, subject: str = "
             continue
         forward = bool(_FORWARD.match(stripped))
         history = not forward and _history_starts(lines, index)
-        if forward or (history and forwarded_subject and not segments
-                       and not _attribution(lines, index)):
+        if forward or (
+            history and forwarded_subject and not segments and not _attribution(lines, index)
+        ):
             segments.append("\n".join(kept).strip())
             kept = []
             forwarded_subject = in_signature = False

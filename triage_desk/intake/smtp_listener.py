@@ -31,7 +31,11 @@ class SmtpIntakeHandler:
         self.submit = submit
 
     async def handle_RCPT(
-        self, server: SMTP, session: Session, envelope: Envelope, address: str,
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
         rcpt_options: list[str],
     ) -> str:
         if self.desks.for_address(address) is None:
@@ -40,16 +44,20 @@ class SmtpIntakeHandler:
         envelope.rcpt_tos.append(address)
         return "250 2.1.5 OK"
 
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
         if isinstance(raw, str):
             raw = raw.encode("utf-8", errors="surrogateescape")
         desk = self.desks.for_address(envelope.rcpt_tos[0])
         assert desk is not None  # handle_RCPT only lets desk addresses through
-        mail = RawMail(raw, desk.name, "smtp", dt.datetime.now(dt.UTC), envelope.mail_from,
-                       tuple(envelope.rcpt_tos))
+        mail = RawMail(
+            raw,
+            desk.name,
+            "smtp",
+            dt.datetime.now(dt.UTC),
+            envelope.mail_from,
+            tuple(envelope.rcpt_tos),
+        )
         try:
             # Even a mail that turns out unparseable gets 250: it is safely ours now, and
             # intake quarantines it. Only a storage failure raises; the sender then retries.
@@ -87,8 +95,13 @@ class SmtpListener:
             tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls_context.load_cert_chain(tls_cert_file, tls_key_file)
         self.controller = Controller(
-            handler, hostname=host, port=port, data_size_limit=max_message_bytes,
-            server_hostname="triage-desk", tls_context=tls_context, require_starttls=False,
+            handler,
+            hostname=host,
+            port=port,
+            data_size_limit=max_message_bytes,
+            server_hostname="triage-desk",
+            tls_context=tls_context,
+            require_starttls=False,
         )
 
     @property

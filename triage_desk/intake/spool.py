@@ -59,34 +59,61 @@ class MailSpool:
             return []
         table = SpooledMail.__table__
         now = utcnow()
-        rows = [{"desk": mail.desk, "source": mail.source,
-                 "envelope_sender": mail.envelope_sender,
-                 "recipients": list(mail.envelope_recipients), "raw": mail.raw,
-                 "received_at": mail.received_at, "attempts": 0, "next_attempt_at": now}
-                for mail in mails]
+        rows = [
+            {
+                "desk": mail.desk,
+                "source": mail.source,
+                "envelope_sender": mail.envelope_sender,
+                "recipients": list(mail.envelope_recipients),
+                "raw": mail.raw,
+                "received_at": mail.received_at,
+                "attempts": 0,
+                "next_attempt_at": now,
+            }
+            for mail in mails
+        ]
         with self.sessions.begin() as session:
-            return list(session.scalars(
-                insert(table).returning(table.c.id, sort_by_parameter_order=True), rows))
+            return list(
+                session.scalars(
+                    insert(table).returning(table.c.id, sort_by_parameter_order=True), rows
+                )
+            )
 
-    def due(self, limit: int, after_id: int = 0, now: dt.datetime | None = None
-            ) -> list[Spooled]:
+    def due(self, limit: int, after_id: int = 0, now: dt.datetime | None = None) -> list[Spooled]:
         """Up to ``limit`` mails due for an attempt, oldest first, with ids above
         ``after_id`` (a drainer reading ahead skips the batch it is still storing)."""
         table = SpooledMail.__table__
         with self.sessions() as session:
             rows = session.execute(
-                select(table.c.id, table.c.raw, table.c.desk, table.c.source,
-                       table.c.received_at, table.c.envelope_sender, table.c.recipients,
-                       table.c.attempts)
+                select(
+                    table.c.id,
+                    table.c.raw,
+                    table.c.desk,
+                    table.c.source,
+                    table.c.received_at,
+                    table.c.envelope_sender,
+                    table.c.recipients,
+                    table.c.attempts,
+                )
                 .where(table.c.id > after_id, table.c.next_attempt_at <= (now or utcnow()))
                 .order_by(table.c.id)
                 .limit(limit)
             ).all()
-        return [Spooled(row.id,
-                        RawMail(bytes(row.raw), row.desk, row.source, row.received_at,
-                                row.envelope_sender, tuple(row.recipients or ())),
-                        row.attempts)
-                for row in rows]
+        return [
+            Spooled(
+                row.id,
+                RawMail(
+                    bytes(row.raw),
+                    row.desk,
+                    row.source,
+                    row.received_at,
+                    row.envelope_sender,
+                    tuple(row.recipients or ()),
+                ),
+                row.attempts,
+            )
+            for row in rows
+        ]
 
     def remove(self, ids: Sequence[int]) -> None:
         if not ids:
@@ -101,8 +128,11 @@ class MailSpool:
         next_at = utcnow() + dt.timedelta(seconds=delay)
         table = SpooledMail.__table__
         with self.sessions.begin() as session:
-            session.execute(update(table).where(table.c.id == spool_id).values(
-                attempts=attempts, last_error=error[:2000], next_attempt_at=next_at))
+            session.execute(
+                update(table)
+                .where(table.c.id == spool_id)
+                .values(attempts=attempts, last_error=error[:2000], next_attempt_at=next_at)
+            )
         return next_at
 
     def waiting(self) -> int:
@@ -182,8 +212,7 @@ class SpoolDrainer:
         try:
             self.intake.finish(pending)
         except Exception:
-            log.exception("storing %d spooled mails failed; storing them one by one",
-                          len(batch))
+            log.exception("storing %d spooled mails failed; storing them one by one", len(batch))
             return sum(self._store_alone(entry) for entry in batch)
         self.spool.remove([entry.id for entry in batch])
         return len(batch)
@@ -197,14 +226,23 @@ class SpoolDrainer:
             attempts = entry.attempts + 1
             error = f"{type(exc).__name__}: {exc}"
             if attempts >= self.max_attempts:
-                log.error("spooled mail %d could not be stored in %d attempts (%s); "
-                          "quarantining it", entry.id, attempts, error)
-                self.intake.quarantine(entry.mail, "storage_failed",
-                                       f"{attempts} attempts; last: {error}")
+                log.error(
+                    "spooled mail %d could not be stored in %d attempts (%s); quarantining it",
+                    entry.id,
+                    attempts,
+                    error,
+                )
+                self.intake.quarantine(
+                    entry.mail, "storage_failed", f"{attempts} attempts; last: {error}"
+                )
             else:
                 next_at = self.spool.postpone(entry.id, attempts, error)
-                log.warning("spooled mail %d not stored (%s); next attempt at %s",
-                            entry.id, error, f"{next_at:%H:%M:%S} UTC")
+                log.warning(
+                    "spooled mail %d not stored (%s); next attempt at %s",
+                    entry.id,
+                    error,
+                    f"{next_at:%H:%M:%S} UTC",
+                )
                 return 0
         self.spool.remove([entry.id])
         return 1
@@ -217,19 +255,26 @@ class SpooledSmtpIntake:
     "queued as"); a storage failure raises, and the session answers 451.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], intake: EmailIntake,
-                 max_batch: int = 200, idle_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        intake: EmailIntake,
+        max_batch: int = 200,
+        idle_seconds: float = 5.0,
+    ) -> None:
         self.spool = MailSpool(sessions)
         self.drainer = SpoolDrainer(self.spool, intake, max_batch, idle_seconds)
         self._commits: IngestBatcher[RawMail, int] = IngestBatcher(
-            self._add, max_batch=256, name="smtp-spool")
+            self._add, max_batch=256, name="smtp-spool"
+        )
 
     def start(self) -> None:
         """Start draining, beginning with whatever an earlier run left spooled."""
         left = self.spool.waiting()
         if left:
-            log.info("%d mail(s) accepted by an earlier run are still spooled; storing them "
-                     "first", left)
+            log.info(
+                "%d mail(s) accepted by an earlier run are still spooled; storing them first", left
+            )
         self.drainer.start()
 
     async def submit(self, mail: RawMail) -> int:

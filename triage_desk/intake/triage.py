@@ -30,7 +30,12 @@ class ArticleFinder(Protocol):
     """The virtual assistant as intake uses it (responders/assistant.py)."""
 
     def answer(
-        self, question: str, desk: str, language: str, limit: int = 3, *,
+        self,
+        question: str,
+        desk: str,
+        language: str,
+        limit: int = 3,
+        *,
         min_score: float | None = None,
     ) -> list[Any]: ...
 
@@ -76,8 +81,9 @@ class MessageTriage:
         self.rules = rules or EmailConfig()
         self._own_addresses = desks.all_addresses()
         # A property that walks every category: asked once per desk, not once per message.
-        self._settle_desks = {name for name, desk in desks.by_name.items()
-                              if desk.has_around_the_clock_category}
+        self._settle_desks = {
+            name for name, desk in desks.by_name.items() if desk.has_around_the_clock_category
+        }
 
     def load(self, desks: Iterable[str]) -> None:
         """What the first message of these desks would load and a forked process can share:
@@ -124,8 +130,7 @@ class MessageTriage:
             )
             for inbound, desk in zip(inbounds, desks, strict=True)
         ]
-        predictions = self.classifier.classify_many(
-            items, semantic=self.semantic_stage == "inline")
+        predictions = self.classifier.classify_many(items, semantic=self.semantic_stage == "inline")
         if self.semantic_stage == "deferred":
             predictions = self._settle_now(items, desks, predictions)
         return predictions
@@ -143,10 +148,12 @@ class MessageTriage:
         (``IntakePipeline._check_rights``: a refusal on an unsure guess would turn away a
         request the person may well submit; staff decide).
         """
-        now = [i for i, (p, desk) in enumerate(zip(predictions, desks, strict=True))
-               if p.needs_refinement and desk.name in self._settle_desks]
-        result = [replace(p, auto_accept=False) if p.needs_refinement else p
-                  for p in predictions]
+        now = [
+            i
+            for i, (p, desk) in enumerate(zip(predictions, desks, strict=True))
+            if p.needs_refinement and desk.name in self._settle_desks
+        ]
+        result = [replace(p, auto_accept=False) if p.needs_refinement else p for p in predictions]
         if now:
             settled = self.classifier.classify_many([items[i] for i in now], semantic=True)
             for index, prediction in zip(now, settled, strict=True):
@@ -167,17 +174,22 @@ class MessageTriage:
     ) -> tuple[ArticleSuggestion, ...]:
         """Knowledge-base suggestions: out of hours, or for categories configured in hours."""
         settings = desk.config.assistant
-        wanted = (due.clock_start > inbound.received_at
-                  or category in settings.in_hours_categories)
+        wanted = due.clock_start > inbound.received_at or category in settings.in_hours_categories
         if self.assistant is None or not settings.enabled or not wanted:
             return ()
         question = f"{inbound.subject}\n{inbound.new_text or inbound.text}"
         try:
-            matches = self.assistant.answer(question, desk.name, language,
-                                            limit=settings.max_suggestions,
-                                            min_score=settings.min_score)
+            matches = self.assistant.answer(
+                question,
+                desk.name,
+                language,
+                limit=settings.max_suggestions,
+                min_score=settings.min_score,
+            )
         except Exception:  # suggestions are a courtesy; never lose the acknowledgement
             log.exception("assistant failed for a message from %s", inbound.sender)
             return ()
-        return tuple(ArticleSuggestion(m.title, m.summary, getattr(m, "url", None))
-                     for m in matches[: settings.max_suggestions])
+        return tuple(
+            ArticleSuggestion(m.title, m.summary, getattr(m, "url", None))
+            for m in matches[: settings.max_suggestions]
+        )

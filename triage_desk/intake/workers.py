@@ -69,10 +69,8 @@ class _Worker:
         # Requests go out from a thread of their own: a busy worker reads its next batch
         # only when done with the last, and the pipe holds far less than a batch.
         self.outbox: queue.SimpleQueue[tuple[int, list[RawMail]] | None] = queue.SimpleQueue()
-        self.reader = threading.Thread(target=self._read, name="prepare-worker-reader",
-                                       daemon=True)
-        self.sender = threading.Thread(target=self._send, name="prepare-worker-sender",
-                                       daemon=True)
+        self.reader = threading.Thread(target=self._read, name="prepare-worker-reader", daemon=True)
+        self.sender = threading.Thread(target=self._send, name="prepare-worker-sender", daemon=True)
 
     def start(self) -> None:
         self.reader.start()
@@ -132,9 +130,12 @@ class PrepareWorkers:
             # The child closes the main side of every pipe, so that it sees EOF (and exits)
             # when the main process goes away, whatever happens to it.
             others = [w.connection for w in self._workers] + [ours]
-            process = context.Process(target=_serve,
-                                      args=(preparer, theirs, others, tuple(warm_desks)),
-                                      name="triage-prepare", daemon=True)
+            process = context.Process(
+                target=_serve,
+                args=(preparer, theirs, others, tuple(warm_desks)),
+                name="triage-prepare",
+                daemon=True,
+            )
             process.start()
             theirs.close()
             worker = _Worker(process, ours)
@@ -196,19 +197,28 @@ class PrepareWorkers:
 
 def without_raw(prepared: list[Prepared]) -> list[Prepared]:
     """The main process has each raw mail already: not sent back (``with_raw`` restores)."""
-    return [replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound, raw=None)))
-            if p.triaged is not None else p for p in prepared]
+    return [
+        replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound, raw=None)))
+        if p.triaged is not None
+        else p
+        for p in prepared
+    ]
 
 
 def with_raw(prepared: list[Prepared], mails: Sequence[RawMail]) -> list[Prepared]:
     """``prepared`` (from ``without_raw``) with the raw mails put back, one per mail."""
-    return [replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound,
-                                                                  raw=mail.raw)))
-            if p.triaged is not None else p for p, mail in zip(prepared, mails, strict=True)]
+    return [
+        replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound, raw=mail.raw)))
+        if p.triaged is not None
+        else p
+        for p, mail in zip(prepared, mails, strict=True)
+    ]
 
 
 def _serve(
-    preparer: MailPreparer, connection: Connection, others: list[Connection],
+    preparer: MailPreparer,
+    connection: Connection,
+    others: list[Connection],
     warm_desks: tuple[str, ...],
 ) -> None:
     """The worker: prepare each batch it is sent and send the result back, until told to stop

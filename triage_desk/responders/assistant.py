@@ -53,8 +53,7 @@ DEFAULT_MIN_SCORE = 0.22
 MAX_QUESTION_CHARS = 1000
 NGRAMS = (3, 5)  # character n-gram lengths the indexes compare
 # A saved index (index_cache) is read only while these files are unchanged.
-_ANALYSER_SOURCES = (Path(str(classifier_text.__file__)), Path(str(tfidf.__file__)),
-                     Path(__file__))
+_ANALYSER_SOURCES = (Path(str(classifier_text.__file__)), Path(str(tfidf.__file__)), Path(__file__))
 
 _SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 _FRONT_KEY_RE = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*)\s*:\s*(.*)$")
@@ -380,8 +379,7 @@ class _Index:
             "unit_owner": self.unit_owner,
             "stems": np.array(stems, dtype=str),
             "stem_ends": np.cumsum([len(o) for o in owners], dtype=np.int64),
-            "stem_articles": (np.concatenate(owners) if owners
-                              else np.zeros(0, dtype=np.int64)),
+            "stem_articles": (np.concatenate(owners) if owners else np.zeros(0, dtype=np.int64)),
         }
 
     @classmethod
@@ -395,8 +393,7 @@ class _Index:
         return cls(
             articles=articles,
             vectorizer=vectorizer,
-            rows=Postings.of_arrays({k[5:]: v for k, v in arrays.items()
-                                     if k.startswith("rows.")}),
+            rows=Postings.of_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("rows.")}),
             units=int(arrays["units"]),
             unit_owner=arrays["unit_owner"],
             stem_articles=dict(zip(arrays["stems"].tolist(), owners, strict=True)),
@@ -413,13 +410,16 @@ class _Index:
         if len(columns) == 0 or not question_stems:
             return np.zeros(len(self.articles), dtype=np.float32)
         sims = self.rows.dot(columns, weights)
-        unit_sims, whole_sims = sims[:self.units], sims[self.units:]
+        unit_sims, whole_sims = sims[: self.units], sims[self.units :]
         best_unit = np.zeros(len(self.articles), dtype=np.float32)
         np.maximum.at(best_unit, self.unit_owner, unit_sims)
         similarity = UNIT_WEIGHT * best_unit + (1.0 - UNIT_WEIGHT) * whole_sims
         found = [self.stem_articles[s] for s in question_stems if s in self.stem_articles]
-        covered = (np.bincount(np.concatenate(found), minlength=len(self.articles))
-                   if found else np.zeros(len(self.articles)))
+        covered = (
+            np.bincount(np.concatenate(found), minlength=len(self.articles))
+            if found
+            else np.zeros(len(self.articles))
+        )
         coverage = covered.astype(np.float32) / len(question_stems)
         return similarity * (1.0 - COVERAGE_WEIGHT + COVERAGE_WEIGHT * coverage)
 
@@ -435,8 +435,9 @@ class _Question:
     @classmethod
     def of(cls, text: str) -> _Question:
         normalised = normalise(text[:MAX_QUESTION_CHARS])
-        return cls(Counter(char_wb_ngrams(normalised, *NGRAMS)),
-                   frozenset(normalised_stems(normalised)))
+        return cls(
+            Counter(char_wb_ngrams(normalised, *NGRAMS)), frozenset(normalised_stems(normalised))
+        )
 
 
 def _fingerprint(articles: dict[str, list[Article]]) -> str:
@@ -472,7 +473,8 @@ class _Lexicon:
             vocabulary = index.vectorizer.vocabulary
             local = np.full(len(ids), -1, dtype=np.int64)
             local[np.fromiter((ids[t] for t in vocabulary), np.int64, len(vocabulary))] = (
-                np.fromiter(vocabulary.values(), np.int64, len(vocabulary)))
+                np.fromiter(vocabulary.values(), np.int64, len(vocabulary))
+            )
             self.local[language] = local
 
     def lookup(self, ngrams: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -482,11 +484,11 @@ class _Lexicon:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
         # itemgetter looks a whole list up in C; it returns a bare value for one key.
         pick = operator.itemgetter(*known) if len(known) > 1 else lambda d: (d[known[0]],)
-        return (np.array(pick(self.ids), dtype=np.int64),
-                np.array(pick(ngrams), dtype=np.float64))
+        return (np.array(pick(self.ids), dtype=np.int64), np.array(pick(ngrams), dtype=np.float64))
 
-    def row(self, index: _Index, language: str, found: tuple[np.ndarray, np.ndarray]
-            ) -> tuple[np.ndarray, np.ndarray]:
+    def row(
+        self, index: _Index, language: str, found: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The question's row for ``index``, from ``lookup``'s result."""
         ids, counts = found
         columns = self.local[language][ids]
@@ -502,7 +504,9 @@ class Assistant:
     """
 
     def __init__(
-        self, kb: KnowledgeBase, min_score: float = DEFAULT_MIN_SCORE,
+        self,
+        kb: KnowledgeBase,
+        min_score: float = DEFAULT_MIN_SCORE,
         cache_dir: Path | None = None,
     ) -> None:
         """``cache_dir``: where vectorised desks are kept for the next process
@@ -533,22 +537,33 @@ class Assistant:
         return built
 
     def _load_or_build(self, desk: str) -> dict[str, _Index]:
-        articles = {language: self._articles[(desk, language)]
-                    for language in self.languages(desk)}
+        articles = {language: self._articles[(desk, language)] for language in self.languages(desk)}
         path = None
         if self.cache_dir is not None:
             path = self.cache_dir / f"kb-{desk}-{_fingerprint(articles)}.npz"
             saved = index_cache.load(path)
             if saved is not None:
-                return {language: _Index.of_arrays(chosen, {
-                            k.split(".", 1)[1]: v for k, v in saved.items()
-                            if k.startswith(f"{language}.")})
-                        for language, chosen in articles.items()}
+                return {
+                    language: _Index.of_arrays(
+                        chosen,
+                        {
+                            k.split(".", 1)[1]: v
+                            for k, v in saved.items()
+                            if k.startswith(f"{language}.")
+                        },
+                    )
+                    for language, chosen in articles.items()
+                }
         indexes = {language: _Index.build(chosen) for language, chosen in articles.items()}
         if path is not None:
-            index_cache.save(path, {f"{language}.{name}": array
-                                    for language, index in indexes.items()
-                                    for name, array in index.arrays().items()})
+            index_cache.save(
+                path,
+                {
+                    f"{language}.{name}": array
+                    for language, index in indexes.items()
+                    for name, array in index.arrays().items()
+                },
+            )
         return indexes
 
     def _index(self, desk: str, language: str) -> _Index | None:
@@ -596,16 +611,19 @@ class Assistant:
         indexes, lexicon = self._desk(desk)
         known = lexicon.lookup(query.ngrams)  # once for every language
         for group in (first, [lang for lang in desk_languages if lang != language]):
-            found = _best_by_slug(self._above(query, known, indexes, lexicon, group,
-                                              threshold))
+            found = _best_by_slug(self._above(query, known, indexes, lexicon, group, threshold))
             if found:
                 return found[:limit]
         return []
 
     @staticmethod
     def _above(
-        query: _Question, known: tuple[np.ndarray, np.ndarray], indexes: dict[str, _Index],
-        lexicon: _Lexicon, languages: list[str], threshold: float,
+        query: _Question,
+        known: tuple[np.ndarray, np.ndarray],
+        indexes: dict[str, _Index],
+        lexicon: _Lexicon,
+        languages: list[str],
+        threshold: float,
     ) -> Iterator[ArticleMatch]:
         """The matches scoring at least ``threshold`` (the rest are never built)."""
         for lang in languages:

@@ -69,10 +69,12 @@ class ChatAssistant:
             if pending is not None:
                 pending.helped = verdict
                 pending.feedback_at = now
-                return ChatReply(self._thanks(desk, language, ticket_number, verdict), pending.id,
-                                 verdict)
-        return self._answer(session, desk, channel, asker, text, language, ticket_number,
-                            ticket_id, now)
+                return ChatReply(
+                    self._thanks(desk, language, ticket_number, verdict), pending.id, verdict
+                )
+        return self._answer(
+            session, desk, channel, asker, text, language, ticket_number, ticket_id, now
+        )
 
     def _awaiting_feedback(
         self, session: Session, channel: str, asker: str, now: dt.datetime
@@ -91,12 +93,23 @@ class ChatAssistant:
         )
 
     def _answer(
-        self, session: Session, desk: Desk, channel: str, asker: str, text: str, language: str,
-        ticket_number: str, ticket_id: int | None, now: dt.datetime,
+        self,
+        session: Session,
+        desk: Desk,
+        channel: str,
+        asker: str,
+        text: str,
+        language: str,
+        ticket_number: str,
+        ticket_id: int | None,
+        now: dt.datetime,
     ) -> ChatReply:
         settings = desk.config.assistant
-        matches = self.assistant.answer(text, desk.name, language, limit=1,
-                                        min_score=settings.min_score) if settings.enabled else []
+        matches = (
+            self.assistant.answer(text, desk.name, language, limit=1, min_score=settings.min_score)
+            if settings.enabled
+            else []
+        )
         clock_start = desk.calendar.clock_start(now)
         common = {
             "ticket_number": ticket_number,
@@ -105,23 +118,36 @@ class ChatAssistant:
             "subject": "",
             "language": language,
             "opening_hours_text": f"{desk.config.calendar.open:%H:%M}–"
-                                  f"{desk.config.calendar.close:%H:%M}",
+            f"{desk.config.calendar.close:%H:%M}",
             "contacts": dict(desk.config.contacts),
             "question": text,
         }
         if matches:
             best = matches[0]
-            context = {**common, "article_title": best.title,
-                       "article_answer": plain_text(best.body), "article_url": best.url}
+            context = {
+                **common,
+                "article_title": best.title,
+                "article_answer": plain_text(best.body),
+                "article_url": best.url,
+            }
             kind, slug, score = "assistant_answer", best.slug, best.score
         else:
-            context = {**common, "clock_start_text": local_text(desk, clock_start, language),
-                       "out_of_hours": clock_start > now}
+            context = {
+                **common,
+                "clock_start_text": local_text(desk, clock_start, language),
+                "out_of_hours": clock_start > now,
+            }
             kind, slug, score = "assistant_decline", None, None
         rendered = self.renderer.render(kind, desk.name, language, context)
         record = AssistantAnswer(
-            ticket_id=ticket_id, desk=desk.name, channel=channel, asker=asker,
-            language=language, question=text[:4000], article_slug=slug, score=score,
+            ticket_id=ticket_id,
+            desk=desk.name,
+            channel=channel,
+            asker=asker,
+            language=language,
+            question=text[:4000],
+            article_slug=slug,
+            score=score,
             created_at=now,
         )
         session.add(record)

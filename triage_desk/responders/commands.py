@@ -31,8 +31,12 @@ def _run(action) -> None:  # type: ignore[no-untyped-def]
     out.print(result.message, highlight=False)
 
 
-staff_option = click.option("--staff", default=_staff_default, show_default="$TRIAGE_STAFF or "
-                            "your login", help="Who is acting (recorded with the decision).")
+staff_option = click.option(
+    "--staff",
+    default=_staff_default,
+    show_default="$TRIAGE_STAFF or your login",
+    help="Who is acting (recorded with the decision).",
+)
 
 
 @click.command()
@@ -43,8 +47,15 @@ staff_option = click.option("--staff", default=_staff_default, show_default="$TR
 @click.option("--reason", default=None, help="Why (required with --category; sent to the user).")
 @staff_option
 @pass_ctx
-def decide(ctx: Context, ticket: str, confirm: bool, category: str | None,
-           feedback_type: str | None, reason: str | None, staff: str) -> None:
+def decide(
+    ctx: Context,
+    ticket: str,
+    confirm: bool,
+    category: str | None,
+    feedback_type: str | None,
+    reason: str | None,
+    staff: str,
+) -> None:
     """Confirm or change TICKET's category and feedback type."""
     if not (confirm or category or feedback_type):
         raise click.UsageError("say --confirm, --category C --reason TEXT, or --feedback-type F")
@@ -91,8 +102,12 @@ def outbox() -> None:
 
 
 @outbox.command("list")
-@click.option("--status", type=click.Choice(["pending", "sent", "dead", "suppressed"]),
-              default=None, help="Only this status (dead letters: --status dead).")
+@click.option(
+    "--status",
+    type=click.Choice(["pending", "sent", "dead", "suppressed"]),
+    default=None,
+    help="Only this status (dead letters: --status dead).",
+)
 @click.option("--limit", default=50, show_default=True)
 @pass_ctx
 def outbox_list(ctx: Context, status: str | None, limit: int) -> None:
@@ -103,18 +118,30 @@ def outbox_list(ctx: Context, status: str | None, limit: int) -> None:
     from triage_desk.storage.models import OutboxItem, Ticket
 
     sessions = make_session_factory(make_engine(ctx.config.database_url()))
-    table = Table("id", "status", "kind", "ticket", "to", "attempts", "created (UTC)",
-                  "last error")
+    table = Table("id", "status", "kind", "ticket", "to", "attempts", "created (UTC)", "last error")
     with sessions() as session:
-        query = (select(OutboxItem, Ticket.number).outerjoin(Ticket)
-                 .order_by(OutboxItem.id.desc()).limit(limit))
+        query = (
+            select(OutboxItem, Ticket.number)
+            .outerjoin(Ticket)
+            .order_by(OutboxItem.id.desc())
+            .limit(limit)
+        )
         if status:
             query = query.where(OutboxItem.status == status)
         for item, number in session.execute(query):
-            table.add_row(str(item.id), item.status, item.kind, number or "", item.recipient,
-                          str(item.attempts), f"{item.created_at:%Y-%m-%d %H:%M}",
-                          (item.last_error or "")[:60])
+            table.add_row(
+                str(item.id),
+                item.status,
+                item.kind,
+                number or "",
+                item.recipient,
+                str(item.attempts),
+                f"{item.created_at:%Y-%m-%d %H:%M}",
+                (item.last_error or "")[:60],
+            )
     out.print(table)
     if status == "dead":
-        err.print("Dead letters are kept; fix the cause and requeue them with your database "
-                  "tools, or reply again with `triage reply`.")
+        err.print(
+            "Dead letters are kept; fix the cause and requeue them with your database "
+            "tools, or reply again with `triage reply`."
+        )

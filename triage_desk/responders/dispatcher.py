@@ -92,8 +92,14 @@ class Dispatcher:
                     item.status = OutboxStatus.DEAD
                     report.dead += 1
                     ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
-                    repo.audit(session, "dispatcher", "outbox_dead", ticket,
-                               outbox_id=item.id, error=str(exc))
+                    repo.audit(
+                        session,
+                        "dispatcher",
+                        "outbox_dead",
+                        ticket,
+                        outbox_id=item.id,
+                        error=str(exc),
+                    )
                     log.warning("outbox item %s is dead: %s", item.id, exc)
                 else:
                     item.next_attempt_at = self.now() + backoff(item.attempts)

@@ -40,8 +40,7 @@ def load(path: Path) -> dict[str, np.ndarray] | None:
     except FileNotFoundError:
         return None
     except Exception as exc:  # a torn or foreign file: build again, and say so
-        log.warning("cannot read the knowledge-base index %s (%s); building it again",
-                    path, exc)
+        log.warning("cannot read the knowledge-base index %s (%s); building it again", path, exc)
         return None
 
 

@@ -151,10 +151,13 @@ def write_outbound(session: Session, pending: Sequence[PendingOutbound]) -> None
         insert(messages).returning(messages.c.id, sort_by_parameter_order=True),
         [{**p.message, "ticket_id": p.ticket.id} for p in pending],
     ).all()
-    session.execute(insert(OutboxItem.__table__), [
-        {**p.item, "ticket_id": p.ticket.id, "message_id": message_id}
-        for p, message_id in zip(pending, message_ids, strict=True)
-    ])
+    session.execute(
+        insert(OutboxItem.__table__),
+        [
+            {**p.item, "ticket_id": p.ticket.id, "message_id": message_id}
+            for p, message_id in zip(pending, message_ids, strict=True)
+        ],
+    )
 
 
 def queue_outbound(session: Session, **fields: Any) -> None:

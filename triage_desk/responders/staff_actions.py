@@ -77,69 +77,121 @@ class StaffActions:
         return address.address
 
     def _send(
-        self, session: Session, desk: Desk, ticket: Ticket, kind: str, context: dict,
-        key: str, now: dt.datetime, force: bool = False,
+        self,
+        session: Session,
+        desk: Desk,
+        ticket: Ticket,
+        kind: str,
+        context: dict,
+        key: str,
+        now: dt.datetime,
+        force: bool = False,
     ) -> None:
         rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         previous = last_inbound(ticket)
         queue_outbound(
-            session, desk=desk, ticket=ticket, kind=kind, rendered=rendered,
-            recipient=self._recipient(ticket, force), channel=ticket.channel, key=key, now=now,
+            session,
+            desk=desk,
+            ticket=ticket,
+            kind=kind,
+            rendered=rendered,
+            recipient=self._recipient(ticket, force),
+            channel=ticket.channel,
+            key=key,
+            now=now,
             sender_name=self.sender_name,
-            in_reply_to=previous.external_id if previous and previous.headers.get(
-                "Message-ID") else None,
+            in_reply_to=previous.external_id
+            if previous and previous.headers.get("Message-ID")
+            else None,
             references=tuple(previous.references) if previous else (),
         )
 
     # ------------------------------------------------------------------ actions
 
-    def confirm(self, number: str, staff: str, reason: str | None = None,
-                now: dt.datetime | None = None) -> ActionResult:
+    def confirm(
+        self, number: str, staff: str, reason: str | None = None, now: dt.datetime | None = None
+    ) -> ActionResult:
         """Staff agree with the category. On a refused ticket this overrides the refusal."""
         now = now or utcnow()
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
-            session.add(Decision(ticket=ticket, field="category", from_value=ticket.category,
-                                 to_value=ticket.category, staff=staff, reason=reason,
-                                 created_at=now))
+            session.add(
+                Decision(
+                    ticket=ticket,
+                    field="category",
+                    from_value=ticket.category,
+                    to_value=ticket.category,
+                    staff=staff,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
             ticket.category_confirmed = True
             repo.audit(session, staff, "category_confirmed", ticket, category=ticket.category)
             if ticket.status != TicketStatus.REFUSED:
-                return ActionResult(ticket.number, ticket.status,
-                                    f"{ticket.number}: category {ticket.category} confirmed")
+                return ActionResult(
+                    ticket.number,
+                    ticket.status,
+                    f"{ticket.number}: category {ticket.category} confirmed",
+                )
             # Override: the request is accepted after all, with its original due times.
             ticket.status = _waiting_status(ticket, now)
-            due = due_times(desk.calendar, desk.config.categories[ticket.category],
-                            ticket.received_at)
+            due = due_times(
+                desk.calendar, desk.config.categories[ticket.category], ticket.received_at
+            )
             context = acknowledgement_context(desk, ticket, due, ticket.received_at)
-            self._send(session, desk, ticket, "acknowledgement", context,
-                       dedupe_key("override", ticket.id), now)
+            self._send(
+                session,
+                desk,
+                ticket,
+                "acknowledgement",
+                context,
+                dedupe_key("override", ticket.id),
+                now,
+            )
             repo.audit(session, staff, "refusal_overridden", ticket, reason=reason)
-            return ActionResult(ticket.number, ticket.status,
-                                f"{ticket.number}: refusal overridden, acknowledgement queued",
-                                "acknowledgement")
+            return ActionResult(
+                ticket.number,
+                ticket.status,
+                f"{ticket.number}: refusal overridden, acknowledgement queued",
+                "acknowledgement",
+            )
 
     def change_category(
-        self, number: str, category: str, reason: str, staff: str,
+        self,
+        number: str,
+        category: str,
+        reason: str,
+        staff: str,
         now: dt.datetime | None = None,
     ) -> ActionResult:
         """Put the ticket in another category; the person is told why and the new due time."""
         now = now or utcnow()
         if not reason or not reason.strip():
-            raise ActionError("a category change needs --reason: the person is told why "
-                              "(terms clause 33)")
+            raise ActionError(
+                "a category change needs --reason: the person is told why (terms clause 33)"
+            )
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
             if category not in desk.config.categories:
-                raise ActionError(f"desk {desk.name!r} has no category {category!r}; use one "
-                                  f"of {sorted(desk.config.categories)}")
+                raise ActionError(
+                    f"desk {desk.name!r} has no category {category!r}; use one "
+                    f"of {sorted(desk.config.categories)}"
+                )
             old = ticket.category
             if category == old:
                 raise ActionError(f"{ticket.number} is already {category}; use --confirm")
             rules = desk.config.categories[category]
             due = due_times(desk.calendar, rules, ticket.received_at)
-            decision = Decision(ticket=ticket, field="category", from_value=old,
-                                to_value=category, staff=staff, reason=reason, created_at=now)
+            decision = Decision(
+                ticket=ticket,
+                field="category",
+                from_value=old,
+                to_value=category,
+                staff=staff,
+                reason=reason,
+                created_at=now,
+            )
             session.add(decision)
             ticket.category = category
             ticket.category_confirmed = True
@@ -160,56 +212,116 @@ class StaffActions:
                 "response_due_text": local_text(desk, due.response_due, lang),
                 "resolution_due_text": local_text(desk, due.resolution_due, lang),
             }
-            self._send(session, desk, ticket, "recategorisation", context,
-                       dedupe_key("recategorisation", decision.id), now, force=True)
-            repo.audit(session, staff, "category_changed", ticket, old=old, new=category,
-                       reason=reason)
-            return ActionResult(ticket.number, ticket.status,
-                                f"{ticket.number}: {old} → {category}; notice queued",
-                                "recategorisation")
+            self._send(
+                session,
+                desk,
+                ticket,
+                "recategorisation",
+                context,
+                dedupe_key("recategorisation", decision.id),
+                now,
+                force=True,
+            )
+            repo.audit(
+                session, staff, "category_changed", ticket, old=old, new=category, reason=reason
+            )
+            return ActionResult(
+                ticket.number,
+                ticket.status,
+                f"{ticket.number}: {old} → {category}; notice queued",
+                "recategorisation",
+            )
 
-    def change_feedback_type(self, number: str, feedback_type: str, staff: str,
-                             reason: str | None = None,
-                             now: dt.datetime | None = None) -> ActionResult:
+    def change_feedback_type(
+        self,
+        number: str,
+        feedback_type: str,
+        staff: str,
+        reason: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> ActionResult:
         now = now or utcnow()
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
             allowed = {"none", *desk.config.feedback_types}
             if feedback_type not in allowed:
-                raise ActionError(f"unknown feedback type {feedback_type!r}; use one of "
-                                  f"{sorted(allowed)}")
-            session.add(Decision(ticket=ticket, field="feedback_type",
-                                 from_value=ticket.feedback_type, to_value=feedback_type,
-                                 staff=staff, reason=reason, created_at=now))
-            repo.audit(session, staff, "feedback_type_set", ticket,
-                       old=ticket.feedback_type, new=feedback_type)
+                raise ActionError(
+                    f"unknown feedback type {feedback_type!r}; use one of {sorted(allowed)}"
+                )
+            session.add(
+                Decision(
+                    ticket=ticket,
+                    field="feedback_type",
+                    from_value=ticket.feedback_type,
+                    to_value=feedback_type,
+                    staff=staff,
+                    reason=reason,
+                    created_at=now,
+                )
+            )
+            repo.audit(
+                session,
+                staff,
+                "feedback_type_set",
+                ticket,
+                old=ticket.feedback_type,
+                new=feedback_type,
+            )
             ticket.feedback_type = feedback_type
-            return ActionResult(ticket.number, ticket.status,
-                                f"{ticket.number}: feedback type {feedback_type}")
+            return ActionResult(
+                ticket.number, ticket.status, f"{ticket.number}: feedback type {feedback_type}"
+            )
 
-    def reply(self, number: str, text: str, staff: str, force: bool = False,
-              now: dt.datetime | None = None) -> ActionResult:
+    def reply(
+        self,
+        number: str,
+        text: str,
+        staff: str,
+        force: bool = False,
+        now: dt.datetime | None = None,
+    ) -> ActionResult:
         """A staff reply through the ticket's channel; the first one is the response time."""
         now = now or utcnow()
         if not text.strip():
             raise ActionError("the reply text is empty")
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
-            context = {**base_context(desk, ticket, ticket.language), "body": text.strip(),
-                       "staff_name": staff}
+            context = {
+                **base_context(desk, ticket, ticket.language),
+                "body": text.strip(),
+                "staff_name": staff,
+            }
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-            self._send(session, desk, ticket, "staff_reply", context,
-                       dedupe_key("reply", ticket.id, now.isoformat(), digest), now, force)
+            self._send(
+                session,
+                desk,
+                ticket,
+                "staff_reply",
+                context,
+                dedupe_key("reply", ticket.id, now.isoformat(), digest),
+                now,
+                force,
+            )
             if ticket.first_response_at is None:
                 ticket.first_response_at = now
             if ticket.status in (TicketStatus.OPEN, TicketStatus.QUEUED, TicketStatus.REFUSED):
                 ticket.status = TicketStatus.ANSWERED
             repo.audit(session, staff, "replied", ticket, characters=len(text))
-            return ActionResult(ticket.number, ticket.status,
-                                f"{ticket.number}: reply queued to the requester", "staff_reply")
+            return ActionResult(
+                ticket.number,
+                ticket.status,
+                f"{ticket.number}: reply queued to the requester",
+                "staff_reply",
+            )
 
-    def resolve(self, number: str, staff: str, note: str | None = None, force: bool = False,
-                now: dt.datetime | None = None) -> ActionResult:
+    def resolve(
+        self,
+        number: str,
+        staff: str,
+        note: str | None = None,
+        force: bool = False,
+        now: dt.datetime | None = None,
+    ) -> ActionResult:
         """Resolved (terms clause 36); the person gets the notice with the survey link."""
         now = now or utcnow()
         with self.sessions.begin() as session:
@@ -225,12 +337,23 @@ class StaffActions:
                 "survey_url": desk.config.contacts.get("survey_url"),
                 "category_label": desk.category_label(ticket.category, lang),
             }
-            self._send(session, desk, ticket, "resolution", context,
-                       dedupe_key("resolution", ticket.id, now.isoformat()), now, force)
+            self._send(
+                session,
+                desk,
+                ticket,
+                "resolution",
+                context,
+                dedupe_key("resolution", ticket.id, now.isoformat()),
+                now,
+                force,
+            )
             repo.audit(session, staff, "resolved", ticket, note=note)
-            return ActionResult(ticket.number, ticket.status,
-                                f"{ticket.number}: resolved; notice with survey queued",
-                                "resolution")
+            return ActionResult(
+                ticket.number,
+                ticket.status,
+                f"{ticket.number}: resolved; notice with survey queued",
+                "resolution",
+            )
 
 
 def _waiting_status(ticket: Ticket, now: dt.datetime) -> str:

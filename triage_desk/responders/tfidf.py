@@ -38,7 +38,7 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
             if length <= n:  # the word is no longer than n: counted once, as itself
                 grams.append(padded)
                 break
-            grams.extend([padded[i:i + n] for i in range(length - n + 1)])
+            grams.extend([padded[i : i + n] for i in range(length - n + 1)])
     return grams
 
 
@@ -55,8 +55,12 @@ class Postings:
         self.starts = np.searchsorted(rows.indices[order], np.arange(rows.shape[1] + 1))
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"documents": self.documents, "weights": self.weights, "starts": self.starts,
-                "size": np.asarray(self.size)}
+        return {
+            "documents": self.documents,
+            "weights": self.weights,
+            "starts": self.starts,
+            "size": np.asarray(self.size),
+        }
 
     @classmethod
     def of_arrays(cls, arrays: dict[str, np.ndarray]) -> Postings:
@@ -77,8 +81,9 @@ class Postings:
         offsets = np.repeat(begin - np.cumsum(lengths) + lengths, lengths)
         positions = offsets + np.arange(total)
         products = self.weights[positions] * np.repeat(weights, lengths)
-        return np.bincount(self.documents[positions], weights=products,
-                           minlength=self.size).astype(np.float32)
+        return np.bincount(self.documents[positions], weights=products, minlength=self.size).astype(
+            np.float32
+        )
 
 
 class CharTfidf:
@@ -107,8 +112,9 @@ class CharTfidf:
         known = counts.keys() & vocabulary.keys()
         found = sorted([(vocabulary[t], counts[t]) for t in known])
         columns = np.array([column for column, _count in found], dtype=np.int64)
-        weights = (1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))
-                   ) * self.idf[columns]
+        weights = (
+            1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))
+        ) * self.idf[columns]
         norm = float(np.sqrt((weights * weights).sum()))
         if norm > 0:
             weights /= norm
@@ -144,7 +150,8 @@ class CharTfidf:
         documents = len(counts)
         self.idf = np.array(
             [math.log((1 + documents) / (1 + document_frequency[t])) + 1.0 for t in terms],
-            dtype=np.float64)
+            dtype=np.float64,
+        )
 
     def transform(self, texts: Sequence[str]) -> FeatureRows:
         return self._rows([self._counts(text) for text in texts])
@@ -156,8 +163,9 @@ class CharTfidf:
             found = [(vocabulary[t], c) for t, c in text_counts.items() if t in vocabulary]
             found.sort()
             columns = [column for column, _count in found]
-            weights = (1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))
-                       ) * idf[columns]
+            weights = (1.0 + np.log(np.array([c for _column, c in found], dtype=np.float64))) * idf[
+                columns
+            ]
             norm = float(np.sqrt((weights * weights).sum()))
             if norm > 0:
                 weights /= norm
@@ -166,5 +174,8 @@ class CharTfidf:
             indptr.append(len(indices))
         data = np.concatenate(values) if values else np.zeros(0)
         return FeatureRows(
-            data.astype(self.dtype), np.asarray(indices, dtype=np.int64),
-            np.asarray(indptr, dtype=np.int64), (len(counts), len(vocabulary)))
+            data.astype(self.dtype),
+            np.asarray(indices, dtype=np.int64),
+            np.asarray(indptr, dtype=np.int64),
+            (len(counts), len(vocabulary)),
+        )

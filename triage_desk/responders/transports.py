@@ -76,14 +76,17 @@ class SmtpTransport:
                     smtp.starttls(context=ssl.create_default_context())
                 if relay.username:
                     smtp.login(relay.username, relay.password() or "")
-                smtp.send_message(build_email(item), from_addr=item.sender,
-                                  to_addrs=[item.recipient])
+                smtp.send_message(
+                    build_email(item), from_addr=item.sender, to_addrs=[item.recipient]
+                )
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _msg in exc.recipients.values()]
-            raise TransportError(f"recipient refused: {exc.recipients}",
-                                 permanent=all(500 <= c < 600 for c in codes)) from exc
+            raise TransportError(
+                f"recipient refused: {exc.recipients}", permanent=all(500 <= c < 600 for c in codes)
+            ) from exc
         except smtplib.SMTPResponseException as exc:
-            raise TransportError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
-                                 permanent=500 <= exc.smtp_code < 600) from exc
+            raise TransportError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600
+            ) from exc
         except (OSError, smtplib.SMTPException) as exc:
             raise TransportError(f"relay {relay.host}:{relay.port}: {exc}") from exc

@@ -14,14 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.storage.models import ImapCheckpoint, utcnow
 
 
-def last_uid(
-    sessions: sessionmaker[Session], mailbox: str, folder: str, uidvalidity: int
-) -> int:
+def last_uid(sessions: sessionmaker[Session], mailbox: str, folder: str, uidvalidity: int) -> int:
     """The last committed UID, or 0 when the folder is new to us or its UIDVALIDITY changed."""
     with sessions() as session:
         row = session.execute(
-            select(ImapCheckpoint.uidvalidity, ImapCheckpoint.last_uid)
-            .where(ImapCheckpoint.mailbox == mailbox, ImapCheckpoint.folder == folder)
+            select(ImapCheckpoint.uidvalidity, ImapCheckpoint.last_uid).where(
+                ImapCheckpoint.mailbox == mailbox, ImapCheckpoint.folder == folder
+            )
         ).first()
     if row is None or row.uidvalidity != uidvalidity:
         return 0
@@ -39,15 +38,19 @@ def open_folder(
     with sessions.begin() as session:
         row = session.get(ImapCheckpoint, (mailbox, folder))
         if row is None:
-            session.add(ImapCheckpoint(mailbox=mailbox, folder=folder,
-                                       uidvalidity=uidvalidity, last_uid=0))
+            session.add(
+                ImapCheckpoint(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, last_uid=0)
+            )
             return 0, False
         if row.uidvalidity == uidvalidity:
             return int(row.last_uid), False
         session.execute(
             update(ImapCheckpoint)
-            .where(ImapCheckpoint.mailbox == mailbox, ImapCheckpoint.folder == folder,
-                   ImapCheckpoint.uidvalidity != uidvalidity)
+            .where(
+                ImapCheckpoint.mailbox == mailbox,
+                ImapCheckpoint.folder == folder,
+                ImapCheckpoint.uidvalidity != uidvalidity,
+            )
             .values(uidvalidity=uidvalidity, last_uid=0, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
@@ -71,14 +74,20 @@ def advance(
     with sessions.begin() as session:
         session.execute(
             update(ImapCheckpoint)
-            .where(ImapCheckpoint.mailbox == mailbox, ImapCheckpoint.folder == folder,
-                   ImapCheckpoint.uidvalidity == uidvalidity, ImapCheckpoint.last_uid < uid)
+            .where(
+                ImapCheckpoint.mailbox == mailbox,
+                ImapCheckpoint.folder == folder,
+                ImapCheckpoint.uidvalidity == uidvalidity,
+                ImapCheckpoint.last_uid < uid,
+            )
             .values(last_uid=uid, updated_at=utcnow())
             .execution_options(synchronize_session=False)
         )
 
 
 def all_checkpoints(session: Session) -> list[ImapCheckpoint]:
-    return list(session.scalars(
-        select(ImapCheckpoint).order_by(ImapCheckpoint.mailbox, ImapCheckpoint.folder)
-    ))
+    return list(
+        session.scalars(
+            select(ImapCheckpoint).order_by(ImapCheckpoint.mailbox, ImapCheckpoint.folder)
+        )
+    )

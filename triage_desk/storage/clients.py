@@ -91,14 +91,19 @@ def read_clients_csv(path: Path) -> list[ClientRecord]:
                 )
             if address:
                 if "@" not in address:
-                    raise ValueError(f"{path}:{number}: column 'address' = {address!r} is "
-                                     "not an email address")
+                    raise ValueError(
+                        f"{path}:{number}: column 'address' = {address!r} is not an email address"
+                    )
                 entry["members"].append(  # type: ignore[union-attr]
                     (address, (row.get("name") or "").strip() or None, flag in _TRUE)
                 )
     return [
-        ClientRecord(name, str(e["desk"]), tuple(sorted(e["domains"])),  # type: ignore[arg-type]
-                     tuple(e["members"]))  # type: ignore[arg-type]
+        ClientRecord(
+            name,
+            str(e["desk"]),
+            tuple(sorted(e["domains"])),  # type: ignore[arg-type]
+            tuple(e["members"]),
+        )  # type: ignore[arg-type]
         for name, e in grouped.items()
     ]
 
@@ -120,8 +125,11 @@ def standings(
             select(RequesterAddress.address, Membership.is_representative, Client)
             .join(Membership, Membership.requester_id == RequesterAddress.requester_id)
             .join(Client, Client.id == Membership.client_id)
-            .where(RequesterAddress.channel == channel,
-                   RequesterAddress.address.in_(wanted), Client.desk == desk)
+            .where(
+                RequesterAddress.channel == channel,
+                RequesterAddress.address.in_(wanted),
+                Client.desk == desk,
+            )
         ).all()
         by_domain: dict[str, Client] = {}
         for client in session.scalars(select(Client).where(Client.desk == desk)):

@@ -29,8 +29,9 @@ def import_(ctx: Context, csv_file: Path) -> None:
         raise click.ClickException(str(exc)) from None
     unknown = sorted({r.desk for r in records} - set(ctx.config.desks))
     if unknown:
-        raise click.ClickException(f"{csv_file}: unknown desk(s) {unknown}; configured desks: "
-                                   f"{sorted(ctx.config.desks)}")
+        raise click.ClickException(
+            f"{csv_file}: unknown desk(s) {unknown}; configured desks: {sorted(ctx.config.desks)}"
+        )
     upgrade(ctx.config.database_url())
     sessions = make_session_factory(make_engine(ctx.config.database_url()))
     with sessions.begin() as session:
@@ -55,6 +56,11 @@ def list_(ctx: Context) -> None:
             for membership in client.memberships:
                 addresses = ", ".join(a.address for a in membership.requester.addresses)
                 (reps if membership.is_representative else others).append(addresses)
-            table.add_row(client.name, client.desk, ", ".join(client.domains),
-                          "\n".join(sorted(reps)), str(len(others)))
+            table.add_row(
+                client.name,
+                client.desk,
+                ", ".join(client.domains),
+                "\n".join(sorted(reps)),
+                str(len(others)),
+            )
     out.print(table)

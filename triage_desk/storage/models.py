@@ -212,9 +212,7 @@ class Ticket(Base):
 
     requester: Mapped[Requester] = relationship()
     client: Mapped[Client | None] = relationship()
-    messages: Mapped[list[Message]] = relationship(
-        back_populates="ticket", order_by="Message.id"
-    )
+    messages: Mapped[list[Message]] = relationship(back_populates="ticket", order_by="Message.id")
     suggestions: Mapped[list[Suggestion]] = relationship(
         back_populates="ticket", order_by="Suggestion.id"
     )
@@ -252,9 +250,7 @@ class Message(Base):
     attachments: Mapped[list[StoredAttachment]] = relationship(order_by="StoredAttachment.id")
     # "person" for the requester, "staff" for a staff member writing from their own client,
     # "robot" for auto-replies and bounces, "desk" for what we sent.
-    author_kind: Mapped[str] = mapped_column(
-        String(16), default="person", server_default="person"
-    )
+    author_kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
 
 class Suggestion(Base):
@@ -276,7 +272,8 @@ class Suggestion(Base):
     stage: Mapped[str] = mapped_column(String(16), default="fast", server_default="fast")
     # The fast stage was unsure and the semantic stage is still to be asked (deferred mode).
     needs_refinement: Mapped[bool] = mapped_column(
-        Boolean, default=False, server_default=false(), index=True)
+        Boolean, default=False, server_default=false(), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
     ticket: Mapped[Ticket] = relationship(back_populates="suggestions")

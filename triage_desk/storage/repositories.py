@@ -42,8 +42,9 @@ def allocate_ticket_numbers(
     last = session.execute(
         insert(counters)
         .values(desk=desk, year=year, last=count)
-        .on_conflict_do_update(index_elements=["desk", "year"],
-                               set_={"last": counters.c.last + count})
+        .on_conflict_do_update(
+            index_elements=["desk", "year"], set_={"last": counters.c.last + count}
+        )
         .returning(counters.c.last)
     ).scalar_one()
     return [f"{prefix}-{year}-{n:06d}" for n in range(last - count + 1, last + 1)]
@@ -54,7 +55,9 @@ def next_ticket_number(session: Session, desk: str, prefix: str, year: int) -> s
 
 
 def find_messages(
-    session: Session, channel: str, external_ids: Sequence[str],
+    session: Session,
+    channel: str,
+    external_ids: Sequence[str],
     direction: str = Direction.INBOUND,
 ) -> dict[str, Message]:
     """Already-stored messages among ``external_ids``, keyed by external id."""
@@ -71,7 +74,9 @@ def find_messages(
 
 
 def stored_external_ids(
-    session: Session, channel: str, external_ids: Sequence[str],
+    session: Session,
+    channel: str,
+    external_ids: Sequence[str],
     direction: str = Direction.INBOUND,
 ) -> set[str]:
     """Which of ``external_ids`` are stored already (one plain query; ``find_messages`` loads
@@ -79,13 +84,15 @@ def stored_external_ids(
     if not external_ids:
         return set()
     messages = Message.__table__
-    return set(session.scalars(
-        select(messages.c.external_id).where(
-            messages.c.channel == channel,
-            messages.c.direction == direction,
-            messages.c.external_id.in_(list(external_ids)),
+    return set(
+        session.scalars(
+            select(messages.c.external_id).where(
+                messages.c.channel == channel,
+                messages.c.direction == direction,
+                messages.c.external_id.in_(list(external_ids)),
+            )
         )
-    ))
+    )
 
 
 def replies_by_recipient(
@@ -127,8 +134,10 @@ def sender_rows(session: Session, channel: str, addresses: Sequence[str]) -> dic
         .join(people, people.c.id == rows.c.requester_id)
         .where(rows.c.channel == channel, rows.c.address.in_(sorted(set(addresses))))
     )
-    return {address: SenderRow(requester_id, bool(undeliverable), name)
-            for address, requester_id, undeliverable, name in found}
+    return {
+        address: SenderRow(requester_id, bool(undeliverable), name)
+        for address, requester_id, undeliverable, name in found
+    }
 
 
 def insert_senders(
@@ -144,27 +153,49 @@ def insert_senders(
         insert(people).returning(people.c.id, sort_by_parameter_order=True),
         [{"display_name": names[address]} for address in addresses],
     ).all()
-    session.execute(insert(rows), [
-        {"requester_id": requester_id, "channel": channel, "address": address}
-        for address, requester_id in zip(addresses, ids, strict=True)])
-    return {address: SenderRow(requester_id, False, names[address])
-            for address, requester_id in zip(addresses, ids, strict=True)}
+    session.execute(
+        insert(rows),
+        [
+            {"requester_id": requester_id, "channel": channel, "address": address}
+            for address, requester_id in zip(addresses, ids, strict=True)
+        ],
+    )
+    return {
+        address: SenderRow(requester_id, False, names[address])
+        for address, requester_id in zip(addresses, ids, strict=True)
+    }
 
 
 def name_requesters(session: Session, names: dict[int, str]) -> None:
     """Give requesters that had none a display name (rare: one UPDATE each)."""
     people = Requester.__table__
     for requester_id, name in names.items():
-        session.execute(update(people).where(people.c.id == requester_id,
-                                             func.coalesce(people.c.display_name, "") == "")
-                        .values(display_name=name))
+        session.execute(
+            update(people)
+            .where(people.c.id == requester_id, func.coalesce(people.c.display_name, "") == "")
+            .values(display_name=name)
+        )
 
 
 # The columns intake sets on a new ticket; the others take their defaults.
 NEW_TICKET_COLUMNS = (
-    "number", "desk", "requester_id", "client_id", "channel", "subject", "language", "status",
-    "category", "feedback_type", "category_confirmed", "urgent", "received_at", "clock_start",
-    "response_due", "resolution_due", "first_response_at",
+    "number",
+    "desk",
+    "requester_id",
+    "client_id",
+    "channel",
+    "subject",
+    "language",
+    "status",
+    "category",
+    "feedback_type",
+    "category_confirmed",
+    "urgent",
+    "received_at",
+    "clock_start",
+    "response_due",
+    "resolution_due",
+    "first_response_at",
 )
 
 
@@ -176,8 +207,7 @@ def insert_tickets(session: Session, tickets: Sequence[Ticket]) -> None:
     table = Ticket.__table__
     ids = session.scalars(
         insert(table).returning(table.c.id, sort_by_parameter_order=True),
-        [{column: getattr(ticket, column) for column in NEW_TICKET_COLUMNS}
-         for ticket in tickets],
+        [{column: getattr(ticket, column) for column in NEW_TICKET_COLUMNS} for ticket in tickets],
     ).all()
     for ticket, ticket_id in zip(tickets, ids, strict=True):
         ticket.id = ticket_id
@@ -186,8 +216,11 @@ def insert_tickets(session: Session, tickets: Sequence[Ticket]) -> None:
 def update_tickets(session: Session, tickets: Sequence[Ticket], columns: Sequence[str]) -> None:
     table = Ticket.__table__
     for ticket in tickets:
-        session.execute(update(table).where(table.c.id == ticket.id)
-                        .values({column: getattr(ticket, column) for column in columns}))
+        session.execute(
+            update(table)
+            .where(table.c.id == ticket.id)
+            .values({column: getattr(ticket, column) for column in columns})
+        )
 
 
 def mark_undeliverable(session: Session, channel: str, address: str, reason: str) -> bool:
@@ -206,13 +239,17 @@ def mark_undeliverable(session: Session, channel: str, address: str, reason: str
 
 def open_ticket_numbers_for(session: Session, addresses: Sequence[str]) -> list[str]:
     """Unresolved tickets of the requesters behind these addresses, oldest first."""
-    return list(session.scalars(
-        select(Ticket.number)
-        .join(RequesterAddress, RequesterAddress.requester_id == Ticket.requester_id)
-        .where(RequesterAddress.address.in_(list(addresses)),
-               Ticket.status != TicketStatus.RESOLVED)
-        .order_by(Ticket.id)
-    ))
+    return list(
+        session.scalars(
+            select(Ticket.number)
+            .join(RequesterAddress, RequesterAddress.requester_id == Ticket.requester_id)
+            .where(
+                RequesterAddress.address.in_(list(addresses)),
+                Ticket.status != TicketStatus.RESOLVED,
+            )
+            .order_by(Ticket.id)
+        )
+    )
 
 
 def find_message(
@@ -252,8 +289,10 @@ def find_requester_addresses(
     rows = session.scalars(
         select(RequesterAddress)
         .options(joinedload(RequesterAddress.requester))
-        .where(RequesterAddress.channel == channel,
-               RequesterAddress.address.in_(sorted(set(addresses))))
+        .where(
+            RequesterAddress.channel == channel,
+            RequesterAddress.address.in_(sorted(set(addresses))),
+        )
     )
     return {row.address: row for row in rows}
 

@@ -19,12 +19,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("suggestions") as batch:
         batch.add_column(
-            sa.Column("stage", sa.String(length=16), server_default="fast", nullable=False))
+            sa.Column("stage", sa.String(length=16), server_default="fast", nullable=False)
+        )
         batch.add_column(
-            sa.Column("needs_refinement", sa.Boolean(), server_default=sa.false(),
-                      nullable=False))
-        batch.create_index(batch.f("ix_suggestions_needs_refinement"), ["needs_refinement"],
-                           unique=False)
+            sa.Column("needs_refinement", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
+        batch.create_index(
+            batch.f("ix_suggestions_needs_refinement"), ["needs_refinement"], unique=False
+        )
 
 
 def downgrade() -> None:

@@ -36,8 +36,9 @@ def upgrade() -> None:
         sqlite_autoincrement=True,  # ids are never reused: "queued as N" names one mail
     )
     with op.batch_alter_table("mail_spool") as batch:
-        batch.create_index(batch.f("ix_mail_spool_next_attempt_at"), ["next_attempt_at"],
-                           unique=False)
+        batch.create_index(
+            batch.f("ix_mail_spool_next_attempt_at"), ["next_attempt_at"], unique=False
+        )
 
 
 def downgrade() -> None:
