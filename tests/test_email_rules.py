@@ -309,6 +309,75 @@ def test_a_reply_in_the_same_batch_as_its_parent_joins_its_ticket(env):
     assert (count(sessions, Ticket), count(sessions, OutboxItem)) == (1, 1)
 
 
+def _original_and_reply(reply_header: str) -> tuple[bytes, bytes]:
+    original = make_mail(message_id="<original@novads.example.lv>", subject="Atskaite")
+    reply = make_mail(
+        message_id="<reply@novads.example.lv>",
+        subject="Re: Atskaite",
+        body="Papildinu: tas pats notiek arī ar ceturkšņa atskaiti.",
+        extra_headers={reply_header: "<original@novads.example.lv>"},
+    )
+    return original, reply
+
+
+@pytest.mark.parametrize("reply_header", ["In-Reply-To", "References"])
+def test_an_original_stored_after_its_reply_joins_the_replys_ticket(env, reply_header):
+    # The original was delayed (greylisting, a parallel SMTP session): its reply came first.
+    pipeline, sessions, _intake = env
+    original, reply = _original_and_reply(reply_header)
+    first = pipeline.process(inbound_from_email(reply, "municipal", NOW))
+    late = pipeline.process(inbound_from_email(original, "municipal", NOW))
+    assert first.created_ticket and not late.created_ticket
+    assert late.ticket_id == first.ticket_id
+    # One conversation, one acknowledgement.
+    assert (count(sessions, Ticket), count(sessions, OutboxItem)) == (1, 1)
+    assert count(sessions, Message, Message.direction == "in") == 2
+
+
+def test_an_original_after_its_reply_in_the_same_batch_joins_its_ticket(env):
+    pipeline, sessions, _intake = env
+    original, reply = _original_and_reply("In-Reply-To")
+    first, late = pipeline.process_many(
+        [
+            inbound_from_email(reply, "municipal", NOW),
+            inbound_from_email(original, "municipal", NOW),
+        ]
+    )
+    assert first.created_ticket and not late.created_ticket
+    assert late.ticket_id == first.ticket_id
+    assert (count(sessions, Ticket), count(sessions, OutboxItem)) == (1, 1)
+
+
+def test_two_replies_to_a_missing_original_stay_apart_and_it_joins_the_first(env):
+    # People answering the same circular (sent outside the desk) are separate requests.
+    pipeline, sessions, _intake = env
+    original, reply = _original_and_reply("In-Reply-To")
+    other_reply = make_mail(
+        message_id="<reply2@citur.example.lv>",
+        sender="Pēteris Ozols <peteris@citur.example.lv>",
+        subject="Re: Atskaite",
+        body="Mums tas pats.",
+        extra_headers={"In-Reply-To": "<original@novads.example.lv>"},
+    )
+    first = pipeline.process(inbound_from_email(reply, "municipal", NOW))
+    second = pipeline.process(inbound_from_email(other_reply, "municipal", NOW))
+    late = pipeline.process(inbound_from_email(original, "municipal", NOW))
+    assert first.created_ticket and second.created_ticket
+    assert second.ticket_id != first.ticket_id
+    assert late.ticket_id == first.ticket_id and not late.created_ticket
+    assert count(sessions, Ticket) == 2
+
+
+def test_a_mail_named_by_nobody_still_opens_its_own_ticket(env):
+    pipeline, sessions, _intake = env
+    _original, reply = _original_and_reply("In-Reply-To")
+    unrelated = make_mail(message_id="<other@novads.example.lv>", subject="Cits jautājums")
+    pipeline.process(inbound_from_email(reply, "municipal", NOW))
+    other = pipeline.process(inbound_from_email(unrelated, "municipal", NOW))
+    assert other.created_ticket
+    assert count(sessions, Ticket) == 2
+
+
 def test_a_mail_quarantined_twice_is_one_row(env):
     _pipeline, sessions, intake = env
     strict = EmailIntake(sessions, intake.pipeline, EmailConfig(processing_time_limit_seconds=1e-9))

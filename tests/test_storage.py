@@ -26,6 +26,7 @@ from triage_desk.storage.models import (
     Base,
     Direction,
     Message,
+    MessageReference,
     OutboxItem,
     Ticket,
     TicketStatus,
@@ -82,6 +83,47 @@ def test_head_revision_is_alembics_head(database_url):
     assert current_revision(database_url) == "0003"
     upgrade(database_url)  # not at the head: Alembic runs
     assert current_revision(database_url) == HEAD_REVISION
+
+
+def test_migration_0006_records_the_references_of_stored_messages(database_url):
+    """A database upgraded from 0005 knows what its stored replies name, so an original
+    arriving after the upgrade still finds its reply's ticket."""
+    downgrade(database_url, "0005")
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    received = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
+    with sessions() as session:  # the ORM writes no message_references row by itself
+        ticket = _ticket(session, "MUN-2026-000001", received)
+        for external_id, direction, in_reply_to, references in [
+            (
+                "<reply@x.lv>",
+                Direction.INBOUND,
+                "<original@x.lv>",
+                ["<older@x.lv>", "<original@x.lv>"],
+            ),
+            ("<ack@desk.lv>", Direction.OUTBOUND, "<reply@x.lv>", ["<reply@x.lv>"]),  # ours
+        ]:
+            session.add(
+                Message(
+                    ticket=ticket,
+                    direction=direction,
+                    channel="email",
+                    external_id=external_id,
+                    in_reply_to=in_reply_to,
+                    references=references,
+                    sender="a@x.lv",
+                    received_at=received,
+                )
+            )
+        session.commit()
+        ticket_id = ticket.id
+    upgrade(database_url)
+    with sessions() as session:
+        named = sorted(session.scalars(select(MessageReference.referenced_id)))
+        assert named == ["<older@x.lv>", "<original@x.lv>"]
+        found = repo.tickets_referencing(session, "email", ["<original@x.lv>", "<reply@x.lv>"])
+        assert {key: t.id for key, t in found.items()} == {"<original@x.lv>": ticket_id}
+    engine.dispose()
 
 
 def test_downgrade_and_upgrade_again(database_url):

@@ -52,6 +52,7 @@ from triage_desk.storage.models import (
     AuditEvent,
     Direction,
     Message,
+    MessageReference,
     StoredAttachment,
     Suggestion,
     Ticket,
@@ -248,13 +249,19 @@ class IntakePipeline:
         self._find_duplicates(session, works)
         fresh = [w for w in works if w.duplicate_of is None and w.same_as is None]
         earlier: dict[str, _Work] = {}
+        named_by: dict[str, _Work] = {}  # ids that earlier works of the batch refer to
         self._thread(session, fresh)
         for work in fresh:
             if work.ticket is None:
-                # A reply to a mail that arrived in this same batch joins that mail's ticket.
+                # A reply to a mail that arrived in this same batch joins that mail's ticket,
+                # and so does an original whose reply came earlier in the batch.
                 ids = (work.inbound.in_reply_to, *work.inbound.references)
                 work.parent = next((earlier[i] for i in ids if i and i in earlier), None)
+                if work.parent is None:
+                    work.parent = named_by.get(work.inbound.external_id)
             earlier[work.inbound.external_id] = work
+            for named in repo.referenced_ids(work.inbound.in_reply_to, work.inbound.references):
+                named_by.setdefault(named, work)
         # Counted before this batch adds anything, so its own items are not counted twice.
         sent_now: Counter[str] = Counter(
             repo.replies_by_recipient(
@@ -320,6 +327,13 @@ class IntakePipeline:
         ).all()
         for work, message_id in zip(works, message_ids, strict=True):
             work.message_id = message_id
+        references = [
+            {"message_id": w.message_id, "referenced_id": i, "channel": w.inbound.channel}
+            for w in works
+            for i in repo.referenced_ids(w.inbound.in_reply_to, w.inbound.references)
+        ]
+        if references:
+            session.execute(insert(MessageReference.__table__), references)
         attachments = [
             {**a, "message_id": w.message_id} for w in works for a in w.attachment_values
         ]
@@ -372,7 +386,8 @@ class IntakePipeline:
                 first[key] = work
 
     def _thread(self, session: Session, works: Sequence[_Work]) -> None:
-        """The ticket each message continues: bounce original, reply headers, subject number.
+        """The ticket each message continues: bounce original, reply headers, subject number,
+        and last a stored message that names this one (its reply, stored first).
 
         One query per channel for the whole batch; the subject number only where the
         headers found nothing.
@@ -395,6 +410,13 @@ class IntakePipeline:
                     if match:
                         ticket = repo.ticket_by_number(session, match.group(1))
                 work.ticket = ticket
+            # An original stored after a reply to it joins the reply's ticket.
+            orphans = [w for w in group if w.ticket is None]
+            later = repo.tickets_referencing(
+                session, channel, [w.inbound.external_id for w in orphans]
+            )
+            for work in orphans:
+                work.ticket = later.get(work.inbound.external_id)
 
     def _requesters(
         self, session: Session, works: list[_Work]

@@ -253,6 +253,23 @@ class Message(Base):
     author_kind: Mapped[str] = mapped_column(String(16), default="person", server_default="person")
 
 
+class MessageReference(Base):
+    """A Message-ID that an inbound message names in In-Reply-To or References.
+
+    Threading normally looks backwards: a reply finds the ticket of the mail it names. When
+    the reply is stored first (its original was delayed, or came in a parallel SMTP session),
+    the original looks forwards here instead: it joins the ticket of a stored message that
+    names it, rather than opening a second ticket for the same conversation.
+    """
+
+    __tablename__ = "message_references"
+    __table_args__ = (Index("ix_message_references_lookup", "channel", "referenced_id"),)
+
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    referenced_id: Mapped[str] = mapped_column(String(512), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+
+
 class Suggestion(Base):
     """What the classifier proposed for a message, with its confidence and model version."""
 

@@ -13,6 +13,7 @@ from triage_desk.storage.models import (
     AuditEvent,
     Direction,
     Message,
+    MessageReference,
     OutboxItem,
     Requester,
     RequesterAddress,
@@ -337,6 +338,38 @@ def tickets_for_message_ids(
         hits = [newest[i] for i in ids if i in newest]
         found.append(max(hits, key=lambda hit: hit[0])[1] if hits else None)
     return found
+
+
+# A long thread's References list every message since the first; the direct parent and its
+# nearest ancestors are what a late original can be.
+MAX_REFERENCES = 10
+_MAX_ID = 512  # messages.external_id's length: a longer id can never be matched
+
+
+def referenced_ids(in_reply_to: str | None, references: Sequence[str]) -> list[str]:
+    """The ids an inbound message is recorded as naming (``MessageReference``): In-Reply-To
+    and the last ``MAX_REFERENCES`` References, once each."""
+    ids = [in_reply_to, *references[-MAX_REFERENCES:]]
+    return list(dict.fromkeys(i for i in ids if i and len(i) <= _MAX_ID))
+
+
+def tickets_referencing(
+    session: Session, channel: str, external_ids: Sequence[str]
+) -> dict[str, Ticket]:
+    """For each id, the ticket of the earliest stored message that names it (one query)."""
+    if not external_ids:
+        return {}
+    rows = session.execute(
+        select(MessageReference.referenced_id, MessageReference.message_id, Ticket)
+        .join(Message, MessageReference.message_id == Message.id)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(
+            MessageReference.channel == channel,
+            MessageReference.referenced_id.in_(list(set(external_ids))),
+        )
+        .order_by(MessageReference.message_id.desc())
+    )
+    return {referenced: ticket for referenced, _message, ticket in rows}  # earliest wins
 
 
 def list_tickets(
