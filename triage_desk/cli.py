@@ -17,6 +17,7 @@ from triage_desk.cli_support import (
     long_lived_start_up,
     out,
     pass_ctx,
+    workers_option,
 )
 
 
@@ -49,13 +50,7 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 @main.command()
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Worker processes that parse and classify mail while the main one "
-    "stores it (default: 1 with two or more cores, else 0).",
-)
+@workers_option
 @pass_ctx
 def run(ctx: Context, workers: int | None) -> None:
     """Run all configured listeners, the dispatcher and the scheduler."""

@@ -18,6 +18,16 @@ err = Console(stderr=True)
 out = Console() if Console().is_terminal else Console(width=200)
 
 
+# `triage run` and `triage fetch`: how many processes prepare mail beside the one storing it.
+workers_option = click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Worker processes that parse and classify mail while the main one "
+    "stores it (default: 1 with two or more cores, else 0).",
+)
+
+
 def default_config() -> str:
     if os.environ.get("TRIAGE_CONFIG"):
         return os.environ["TRIAGE_CONFIG"]

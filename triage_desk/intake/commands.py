@@ -10,7 +10,13 @@ from typing import Any
 
 import click
 
-from triage_desk.cli_support import Context, err, long_lived_start_up, pass_ctx
+from triage_desk.cli_support import (
+    Context,
+    err,
+    long_lived_start_up,
+    pass_ctx,
+    workers_option,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +36,7 @@ log = logging.getLogger(__name__)
     help="Only this mailbox (repeatable); default: all configured mailboxes.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per mailbox on stdout.")
-@click.option(
-    "--workers",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Worker processes that parse and classify while this one stores "
-    "(default: 1 with two or more cores, else 0).",
-)
+@workers_option
 @pass_ctx
 def fetch(
     ctx: Context, once: bool, names: tuple[str, ...], as_json: bool, workers: int | None
