@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import insert
@@ -128,6 +129,11 @@ class _Work:
     @property
     def prediction(self) -> Prediction:
         return self.triaged.prediction
+
+    @cached_property
+    def referenced_ids(self) -> list[str]:
+        """The ids this message names, as recorded in ``message_references``."""
+        return repo.referenced_ids(self.inbound.in_reply_to, self.inbound.references)
 
     def audit(self, action: str, actor: str = "system", **details: Any) -> None:
         """An audit event about this message's ticket, written with the batch."""
@@ -260,7 +266,7 @@ class IntakePipeline:
                 if work.parent is None:
                     work.parent = named_by.get(work.inbound.external_id)
             earlier[work.inbound.external_id] = work
-            for named in repo.referenced_ids(work.inbound.in_reply_to, work.inbound.references):
+            for named in work.referenced_ids:
                 named_by.setdefault(named, work)
         # Counted before this batch adds anything, so its own items are not counted twice.
         sent_now: Counter[str] = Counter(
@@ -330,7 +336,7 @@ class IntakePipeline:
         references = [
             {"message_id": w.message_id, "referenced_id": i, "channel": w.inbound.channel}
             for w in works
-            for i in repo.referenced_ids(w.inbound.in_reply_to, w.inbound.references)
+            for i in w.referenced_ids
         ]
         if references:
             session.execute(insert(MessageReference.__table__), references)

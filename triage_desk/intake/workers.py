@@ -195,24 +195,21 @@ class PrepareWorkers:
             worker.reader.join(timeout)
 
 
+def _raw_set(prepared: Prepared, raw: bytes | None) -> Prepared:
+    if prepared.triaged is None:
+        return prepared
+    inbound = replace(prepared.triaged.inbound, raw=raw)
+    return replace(prepared, triaged=replace(prepared.triaged, inbound=inbound))
+
+
 def without_raw(prepared: list[Prepared]) -> list[Prepared]:
     """The main process has each raw mail already: not sent back (``with_raw`` restores)."""
-    return [
-        replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound, raw=None)))
-        if p.triaged is not None
-        else p
-        for p in prepared
-    ]
+    return [_raw_set(p, None) for p in prepared]
 
 
 def with_raw(prepared: list[Prepared], mails: Sequence[RawMail]) -> list[Prepared]:
     """``prepared`` (from ``without_raw``) with the raw mails put back, one per mail."""
-    return [
-        replace(p, triaged=replace(p.triaged, inbound=replace(p.triaged.inbound, raw=mail.raw)))
-        if p.triaged is not None
-        else p
-        for p, mail in zip(prepared, mails, strict=True)
-    ]
+    return [_raw_set(p, mail.raw) for p, mail in zip(prepared, mails, strict=True)]
 
 
 def _serve(

@@ -343,7 +343,8 @@ def tickets_for_message_ids(
 # A long thread's References list every message since the first; the direct parent and its
 # nearest ancestors are what a late original can be.
 MAX_REFERENCES = 10
-_MAX_ID = 512  # messages.external_id's length: a longer id can never be matched
+# A longer id than messages.external_id holds can never be matched.
+_MAX_ID = Message.__table__.c.external_id.type.length
 
 
 def referenced_ids(in_reply_to: str | None, references: Sequence[str]) -> list[str]:
@@ -360,7 +361,7 @@ def tickets_referencing(
     if not external_ids:
         return {}
     rows = session.execute(
-        select(MessageReference.referenced_id, MessageReference.message_id, Ticket)
+        select(MessageReference.referenced_id, Ticket)
         .join(Message, MessageReference.message_id == Message.id)
         .join(Ticket, Message.ticket_id == Ticket.id)
         .where(
@@ -369,7 +370,7 @@ def tickets_referencing(
         )
         .order_by(MessageReference.message_id.desc())
     )
-    return {referenced: ticket for referenced, _message, ticket in rows}  # earliest wins
+    return {referenced: ticket for referenced, ticket in rows}  # the earliest is last
 
 
 def list_tickets(
