@@ -9,6 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
+from aiosmtpd.smtp import SMTP
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -16,7 +19,7 @@ from tests.helpers import make_mail
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.smtp_listener import DeskSMTP, SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
@@ -188,3 +191,67 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
         listener.stop()
         spooled.close()
         engine.dispose()
+
+
+class _NoHandler:
+    pass
+
+
+_ADDRESS_PIECES = st.sampled_from(
+    [
+        "a",
+        "B",
+        "z9",
+        ".",
+        "..",
+        "-",
+        "+",
+        "_",
+        "@",
+        "@@",
+        "<",
+        ">",
+        " ",
+        "\t",
+        "(",
+        ")",
+        '"',
+        "[",
+        "]",
+        ":",
+        ",",
+        "1.2.3.4",
+        "x-y",
+        "é",
+        "SIZE=100",
+        "BODY=8BITMIME",
+        "example.lv",
+    ]
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_ADDRESS_PIECES, max_size=12).map("".join))
+def test_the_quick_envelope_address_parse_agrees_with_aiosmtpds(arg):
+    """DeskSMTP reads plain <local@domain> itself; on any input the answer is aiosmtpd's."""
+
+    def outcome(session: SMTP) -> object:
+        try:
+            return session._getaddr(arg)
+        except Exception as exc:  # aiosmtpd's parser raises on some junk ('"'): so must we
+            return type(exc)
+
+    assert outcome(DeskSMTP(_NoHandler())) == outcome(SMTP(_NoHandler()))
+
+
+@pytest.mark.parametrize(
+    "arg",
+    ["<anna.berzina+desk@pasts.example.lv> SIZE=2048 BODY=8BITMIME", "  <a@b.lv>\tSIZE=1"],
+)
+def test_plain_envelope_addresses_take_the_quick_path(arg, monkeypatch):
+    def refuse(self, arg):
+        raise AssertionError("aiosmtpd's parser was asked")
+
+    monkeypatch.setattr(SMTP, "_getaddr", refuse)
+    address, rest = DeskSMTP(_NoHandler())._getaddr(arg)
+    assert address is not None and "@" in address and rest.startswith(("SIZE", "BODY"))
