@@ -96,7 +96,9 @@ class DeskSMTP(SMTP):
         return address, arg[match.end() :]
 
 
-class _DeskController(Controller):
+class DeskController(Controller):
+    """aiosmtpd's threaded controller, serving ``DeskSMTP`` sessions."""
+
     def factory(self) -> SMTP:
         return DeskSMTP(self.handler, **self.SMTP_kwargs)
 
@@ -127,7 +129,7 @@ class SmtpListener:
             # Offered as STARTTLS, not required: MTAs on the internet fall back to plain.
             tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls_context.load_cert_chain(tls_cert_file, tls_key_file)
-        self.controller = _DeskController(
+        self.controller = DeskController(
             handler,
             hostname=host,
             port=port,
