@@ -211,6 +211,11 @@ def test_a_model_of_an_older_format_is_refused_with_advice(tmp_path, classifier)
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelNotFound, match="triage train"):
         store.load()
+    # Nor can it be made the active version (the service would retrain at its next start).
+    second = store.save(classifier.model, {"data_hash": "x"})
+    with pytest.raises(ModelNotFound, match=f"{version} was saved in format None"):
+        store.activate(version)
+    assert store.active_version() == second
 
 
 def test_model_files_are_small(tmp_path, classifier):

@@ -230,7 +230,7 @@ _ADDRESS_PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(_ADDRESS_PIECES, max_size=12).map("".join))
 def test_the_quick_envelope_address_parse_agrees_with_aiosmtpds(arg):
     """DeskSMTP reads plain <local@domain> itself; on any input the answer is aiosmtpd's."""

@@ -43,10 +43,12 @@ def load_classifier(
     store = ModelStore(models_dir)
     try:
         model, meta = store.load_for_serving()
-    except ModelNotFound:
+    except ModelNotFound as why:
         if not train_if_missing:
             raise
-        log.warning("no model in %s; training one from the bundled data", models_dir)
+        log.warning(
+            "no usable model in %s (%s); training one from the bundled data", models_dir, why
+        )
         train_and_save(store)
         model, meta = store.load_for_serving()
     return Classifier(model, meta, semantic=semantic)

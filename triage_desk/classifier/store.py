@@ -64,6 +64,7 @@ class ModelStore:
         if not (self.root / version / MODEL_FILE).exists():
             known = ", ".join(v.version for v in self.list()) or "none"
             raise ModelNotFound(f"no model version {version!r}; known versions: {known}")
+        self._meta(version)  # a version this Triage Desk cannot read is not made active
         temp = self.root / f".{ACTIVE_FILE}.tmp"
         temp.write_text(version + "\n")
         os.replace(temp, self.root / ACTIVE_FILE)  # atomic: readers never see half a name
