@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
-import resource
 import sqlite3
 import sys
 import tempfile
@@ -40,23 +39,19 @@ from email_ingest import DESK_ADDRESS, _smtp_client, cpu_seconds, generate
 HEADERS = ("From", "To", "Cc", "Subject", "Date", "Message-ID", "In-Reply-To", "References")
 
 
-def _process_cpu() -> float:
-    return sum(resource.getrusage(resource.RUSAGE_SELF)[:2])
-
-
 def smtp_alone(mails: list[bytes], clients: int, ours: bool) -> tuple[float, float, float]:
     """aiosmtpd answering 250 at once: (seconds, server CPU a mail, client CPU a mail).
     ``ours``: with our session class (``DeskSMTP``, quicker envelope addresses)."""
     from aiosmtpd.controller import Controller
 
-    from triage_desk.intake.smtp_listener import DeskController
+    from triage_desk.intake.smtp_listener import DeskController, _free_port
 
     class Accept:
         async def handle_DATA(self, server, session, envelope) -> str:
             return "250 2.0.0 OK"
 
     controller = (DeskController if ours else Controller)(
-        Accept(), hostname="127.0.0.1", port=_free_port(), server_hostname="floor"
+        Accept(), hostname="127.0.0.1", port=_free_port("127.0.0.1"), server_hostname="floor"
     )
     controller.start()
     context = mp.get_context("fork")
@@ -69,7 +64,7 @@ def smtp_alone(mails: list[bytes], clients: int, ours: bool) -> tuple[float, flo
     for proc in procs:
         proc.start()
     time.sleep(0.5)
-    cpu = _process_cpu()
+    cpu = cpu_seconds()
     began = time.perf_counter()
     start.set()
     client_cpu = 0.0
@@ -79,19 +74,11 @@ def smtp_alone(mails: list[bytes], clients: int, ours: bool) -> tuple[float, flo
             raise SystemExit(f"an SMTP client failed: {error}")
         client_cpu += spent
     seconds = time.perf_counter() - began
-    server = _process_cpu() - cpu
+    server = cpu_seconds() - cpu
     for proc in procs:
         proc.join()
     controller.stop()
     return seconds, server / len(mails), client_cpu / len(mails)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def parse_alone(mails: list[bytes]) -> float:
