@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config.example.toml
 
-.PHONY: run test lint bench clean bytecode
+.PHONY: run test lint bench clean bytecode vectors
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# After changing classifier/data or how messages are split into sentences: the sentence vectors
+# that ship with the examples (a first training on a new machine then embeds nothing).
+vectors: $(STAMP)
+	$(BIN)/python -m triage_desk.classifier.bundled_vectors
 
 clean:
 	rm -rf $(VENV) var/*.sqlite* var/outbox var/models

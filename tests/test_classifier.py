@@ -185,6 +185,8 @@ def test_versions_are_saved_safely_and_reload_identically(tmp_path, classifier):
     assert store.active_version() == version
     store.activate(second)
     assert store.active_version() == second
+    assert store.unusable_reason(second) is None
+    assert "no model.skops" in store.unusable_reason("20260101-000000-missing")
     with pytest.raises(ModelNotFound, match="known versions"):
         store.activate("nope")
 
@@ -211,6 +213,8 @@ def test_a_model_of_an_older_format_is_refused_with_advice(tmp_path, classifier)
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(ModelNotFound, match="triage train"):
         store.load()
+    # `triage train --if-missing` (make run) reads this as "no usable model" and trains.
+    assert "was saved in format None" in store.unusable_reason(version)
     # Nor can it be made the active version (the service would retrain at its next start).
     second = store.save(classifier.model, {"data_hash": "x"})
     with pytest.raises(ModelNotFound, match=f"{version} was saved in format None"):

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from triage_desk.classifier.embedding import DIMENSIONS, MessageEmbeddings, message_embeddings
+from triage_desk.classifier.embedding import (
+    DIMENSIONS,
+    MessageEmbeddings,
+    message_embeddings,
+    sentences,
+)
 
 
 def _embeddings(counts: list[int], seed: int = 0) -> MessageEmbeddings:
@@ -61,3 +66,20 @@ def test_message_embeddings_split_each_text_into_its_sentences():
     embedded = message_embeddings(texts, fake_embed)
     assert seen == ["The portal rejects my form.", "I have tried three times today!", "hi"]
     assert embedded.offsets.tolist() == [0, 2, 3]
+
+
+def test_short_pieces_inside_a_line_join_their_neighbour_and_short_lines_are_left_out():
+    # The ironic word that makes this a complaint must reach the embedder.
+    chat = "portāls prasa ielogoties ar eparaksts mobile. ģeniāli. lūdzu bloķējiet paši"
+    assert sentences(chat) == [
+        "portāls prasa ielogoties ar eparaksts mobile. ģeniāli.",
+        "lūdzu bloķējiet paši",
+    ]
+    # A greeting first in its line goes with the sentence after it.
+    assert sentences("Hi! The export button fails again.") == ["Hi! The export button fails again."]
+    mail = (
+        "Labdien!\n\nMans telefons ir nozagts. Lūdzu bloķējiet.\n"
+        "> vecā vēstule par kaut ko citu pavisam\nAr cieņu,\nJānis Bērziņš"
+    )
+    assert sentences(mail) == ["Mans telefons ir nozagts. Lūdzu bloķējiet."]
+    assert sentences("paldies!") == ["paldies!"]  # nothing long enough: the whole message

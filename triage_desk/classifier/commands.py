@@ -31,9 +31,15 @@ def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
     from triage_desk.classifier.versions import train_version
 
     store = ModelStore(ctx.config.service.models_dir)
-    if if_missing and store.active_version():
-        err.print(f"model {store.active_version()} is active; not training")
-        return
+    active = store.active_version()
+    if if_missing and active:
+        why = store.unusable_reason(active)
+        if why is None:
+            err.print(f"model {active} is active; not training")
+            return
+        # e.g. after an upgrade that changed the model format: `make run` must not start
+        # a service whose model it cannot read.
+        err.print(f"the active model cannot be used ({why}); training a new one")
     examples = load_examples()
     extra = []
     if with_decisions:

@@ -14,7 +14,10 @@ blend). The feedback head also reads each feedback type's best sentence score (s
 
 Training embeds every example; the vectors are a pure function of (model, sentence), so they
 are cached on disk (``TRIAGE_EMBEDDING_CACHE``, default ``~/.cache/triage-desk``) and
-retraining embeds only new sentences.
+retraining embeds only new sentences. The bundled examples' vectors also ship beside them
+(``BUNDLED_VECTORS``, written by ``bundled_vectors``): embedding their ~10,000 sentences is
+most of a first training (about 100 s of 130 on two cores), which a new installation then
+skips.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ FEATURES = 2 * DIMENSIONS  # mean and maximum over the sentences
 # Long mails say what they are about early; the caps bound the cost of the rare long one.
 MAX_CHARS = 1200
 MAX_SENTENCES = 12
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+# The bundled examples' sentence vectors, 8-bit (``bundled_vectors`` writes the file).
+BUNDLED_VECTORS = Path(__file__).parent / "data" / "sentence-vectors.npz"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _SPACES = re.compile(r"\s+")
 
 _lock = threading.Lock()
@@ -53,15 +58,36 @@ def embedding_text(subject: str, body: str) -> str:
 def sentences(text: str) -> list[str]:
     """The sentences worth embedding: three words or more, not quoted history.
 
-    Greetings, names and signature lines are shorter and say nothing about the request; a
-    message with no such sentence (a chat one-liner) is embedded whole.
+    Lines of one or two words (greetings, names, signature lines) say nothing about the
+    request and are left out. A short piece inside a line is joined to the sentence before
+    it (or, first in its line, to the one after): "ģeniāli.", "sloppy", "Lūdzu bloķējiet."
+    are often what the message is about. (Dropping them, as at first, lost the one ironic
+    word that makes a fault report a complaint. Joining them, out of fold on the train
+    split over three fold seeds: feedback macro-F1 0.882 → 0.888, on every seed; category
+    0.915 → 0.918. The dev split, within its noise: feedback 0.895 → 0.891, category 0.929 →
+    0.931, auto-accept coverage 66.0 % → 68.3 %.) A message with no such sentence (a chat
+    one-liner) is embedded whole.
     """
-    parts = [_SPACES.sub(" ", p).strip() for p in _SENTENCE_END.split(text)]
-    kept = [p for p in parts if len(p.split()) >= 3 and not p.startswith(">")]
+    kept: list[str] = []
+    for line in text.split("\n"):
+        line = _SPACES.sub(" ", line).strip()
+        if not line or line.startswith(">"):
+            continue
+        joined: list[str] = []
+        for part in _SENTENCE_END.split(line):
+            if joined and (_words(part) < 3 or _words(joined[-1]) < 3):
+                joined[-1] = f"{joined[-1]} {part}"
+            elif part:
+                joined.append(part)
+        kept.extend(sentence for sentence in joined if _words(sentence) >= 3)
     if not kept:
         whole = _SPACES.sub(" ", text).strip()
         kept = [whole or "-"]
     return kept[:MAX_SENTENCES]
+
+
+def _words(text: str) -> int:
+    return len(text.split())
 
 
 @dataclass(frozen=True)
@@ -180,14 +206,21 @@ def _cache_dir() -> Path:
 class EmbeddingCache:
     """Embeddings of training texts on disk, keyed by a hash of embedder and text."""
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, shipped: bool = True) -> None:
+        """``shipped``: also use the bundled examples' shipped vectors (``BUNDLED_VECTORS``)."""
         self.path = (folder or _cache_dir()) / f"embeddings-{EMBEDDER.replace('/', '_')}.npz"
         self._vectors: dict[bytes, np.ndarray] = {}
         try:
             with np.load(self.path) as stored:
-                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
+                pairs = zip(unpacked_keys(stored["keys"]), stored["vectors"], strict=True)
+                # (a key cut short by an older file's format is embedded again)
+                self._vectors.update((k, v) for k, v in pairs if len(k) == 20)
         except (OSError, KeyError, ValueError):
-            self._vectors = {}
+            pass  # no cache yet, or one this version cannot read: it is rebuilt
+        # The shipped vectors win over cached ones: every machine then trains on the same.
+        bundled = read_bundled_vectors() if shipped else {}
+        self._vectors.update(bundled)
+        self._bundled = set(bundled)  # not written to the cache file: they ship
 
     def messages(
         self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
@@ -229,9 +262,46 @@ class EmbeddingCache:
             temp = self.path.with_name(
                 f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp.npz"
             )
-            keys = np.array(list(self._vectors), dtype="S20")
-            vectors = np.stack(list(self._vectors.values())).astype(np.float32)
+            own = [k for k in self._vectors if k not in self._bundled]
+            if not own:
+                return
+            keys = packed_keys(own)
+            vectors = np.stack([self._vectors[k] for k in own]).astype(np.float32)
             np.savez(temp, keys=keys, vectors=vectors)
             os.replace(temp, self.path)
         except OSError:
             pass  # a cache that cannot be written only makes the next training slower
+
+
+def quantised(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """8-bit rows and a scale per row: a quarter of float32's bytes; the restored vector's
+    cosine with the original is above 0.9999."""
+    scale = np.maximum(np.abs(vectors).max(axis=1), 1e-12) / 127.0
+    return np.round(vectors / scale[:, None]).astype(np.int8), scale.astype(np.float32)
+
+
+def read_bundled_vectors(path: Path = BUNDLED_VECTORS) -> dict[bytes, np.ndarray]:
+    """The shipped sentence vectors by cache key, unit length again; none if the file is
+    missing or was made by another embedder (the keys would not match anyway)."""
+    try:
+        with np.load(path) as stored:
+            if str(stored["embedder"]) != EMBEDDER:
+                return {}
+            keys, rows, scale = unpacked_keys(stored["keys"]), stored["vectors"], stored["scale"]
+    except (OSError, KeyError, ValueError):
+        return {}
+    vectors = rows.astype(np.float32) * scale[:, None]
+    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    return dict(zip(keys, vectors, strict=True))
+
+
+def packed_keys(keys: Sequence[bytes]) -> np.ndarray:
+    """Cache keys as rows of 20 bytes. (Not NumPy's "S20" strings: they drop trailing zero
+    bytes, so one digest in 256 came back unequal to itself and was embedded every time.)"""
+    return np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(len(keys), 20)
+
+
+def unpacked_keys(stored: np.ndarray) -> list[bytes]:
+    if stored.dtype.kind == "S":  # a cache file written before packed_keys
+        return stored.tolist()
+    return [row.tobytes() for row in stored]

@@ -50,7 +50,9 @@ if TYPE_CHECKING:  # scikit-learn is imported where heads are fitted, not where 
 # 3: a blend per head, the acceptance model (the auto-accept threshold is on its scale).
 # 4: the semantic feedback head also reads the sentence head's best sentence per type.
 # 5: networks beside the semantic feedback head (``network``), the two averaged.
-MODEL_FORMAT = 5
+# 6: sentences keep their short pieces (``embedding.sentences``): the heads were fitted on
+#    other vectors than a format-5 model would now be given.
+MODEL_FORMAT = 6
 SUSPENSION = "suspension"
 FEEDBACK = "feedback"  # the category of a message that is only feedback
 NO_FEEDBACK = "none"

@@ -75,6 +75,17 @@ class ModelStore:
         except FileNotFoundError:
             return None
 
+    def unusable_reason(self, version: str) -> str | None:
+        """Why this Triage Desk cannot serve ``version`` (say, a model of an older format),
+        or None when it can."""
+        if not (self.root / version / MODEL_FILE).exists():
+            return f"model version {version!r} has no {MODEL_FILE}"
+        try:
+            self._meta(version)
+        except (ModelNotFound, OSError, ValueError) as why:
+            return str(why)
+        return None
+
     def list(self) -> list[ModelVersion]:
         active = self.active_version()
         versions = []
