@@ -4,7 +4,7 @@ A model version is saved twice: as a skops file (the full scikit-learn objects, 
 evaluation and retraining) and as a serving pair, ``serving.npz`` (arrays only, read with
 ``allow_pickle=False``, so nothing in it can run code) plus ``serving.json`` (labels,
 settings, scalars). Prediction needs only each head's coefficients, intercepts and classes,
-the network head's layers, the feature vocabulary and the acceptance model's weights;
+the network heads' layers, the feature vocabulary and the acceptance model's weights;
 loading the pair instead of the skops file keeps scikit-learn (~70 MB and ~1 s of imports)
 out of every intake process. A test checks that both give the same probabilities and confidences.
 """
@@ -22,6 +22,7 @@ from triage_desk.classifier.acceptance import AcceptanceModel
 from triage_desk.classifier.features import TextFeatures
 from triage_desk.classifier.model import Settings, TriageModel
 from triage_desk.classifier.network import NetworkHead
+from triage_desk.classifier.sentence_network import SentenceNetworkHead
 
 SERVING_ARRAYS = "serving.npz"
 SERVING_META = "serving.json"
@@ -57,9 +58,13 @@ def export(model: TriageModel, folder: Path) -> None:
     for name, value in vars(model).items():
         if value is None or isinstance(value, bool | int | float | str):
             meta["scalars"][name] = value
-        elif isinstance(value, NetworkHead):  # before _is_head: it has classes_ too
-            meta["networks"][name] = [str(c) for c in value.classes_]
-            for key in _NETWORK_ARRAYS:
+        elif isinstance(value, _NETWORKS):  # before _is_head: they have classes_ too
+            kind = type(value)
+            meta["networks"][name] = {
+                "type": kind.__name__,
+                "classes": [str(c) for c in value.classes_],
+            }
+            for key in _arrays_of(kind):
                 arrays[f"{name}.{key}"] = np.asarray(getattr(value, key))
         elif _is_head(value):
             classes = [str(c) for c in value.classes_]
@@ -91,7 +96,12 @@ def export(model: TriageModel, folder: Path) -> None:
     (folder / SERVING_META).write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
 
 
-_NETWORK_ARRAYS = tuple(f.name for f in dataclasses.fields(NetworkHead) if f.name != "classes_")
+# Heads that are dataclasses of arrays plus their classes, saved field by field.
+_NETWORKS = (NetworkHead, SentenceNetworkHead)
+
+
+def _arrays_of(kind: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(kind) if f.name != "classes_"]
 
 
 def exists(folder: Path) -> bool:
@@ -116,13 +126,15 @@ def load(folder: Path) -> TriageModel:
                 np.asarray(classes, dtype=object),
             ),
         )
-    for name, classes in meta.get("networks", {}).items():
+    kinds = {kind.__name__: kind for kind in _NETWORKS}
+    for name, stored in meta.get("networks", {}).items():
+        kind = kinds[stored["type"]]
         setattr(
             model,
             name,
-            NetworkHead(
-                **{key: arrays[f"{name}.{key}"] for key in _NETWORK_ARRAYS},
-                classes_=np.asarray(classes, dtype=object),
+            kind(
+                **{key: arrays[f"{name}.{key}"] for key in _arrays_of(kind)},
+                classes_=np.asarray(stored["classes"], dtype=object),
             ),
         )
     features = TextFeatures.__new__(TextFeatures)
