@@ -22,13 +22,15 @@ skips.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 
 import numpy as np
 
@@ -280,19 +282,22 @@ def quantised(vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.round(vectors / scale[:, None]).astype(np.int8), scale.astype(np.float32)
 
 
-def read_bundled_vectors(path: Path = BUNDLED_VECTORS) -> dict[bytes, np.ndarray]:
+@functools.lru_cache(maxsize=2)
+def read_bundled_vectors(path: Path = BUNDLED_VECTORS) -> Mapping[bytes, np.ndarray]:
     """The shipped sentence vectors by cache key, unit length again; none if the file is
-    missing or was made by another embedder (the keys would not match anyway)."""
+    missing or was made by another embedder (the keys would not match anyway). Read once
+    per process: training makes an ``EmbeddingCache`` per fold, and the file never changes
+    under a running process (``make vectors`` runs on its own)."""
     try:
         with np.load(path) as stored:
             if str(stored["embedder"]) != EMBEDDER:
-                return {}
+                return MappingProxyType({})
             keys, rows, scale = unpacked_keys(stored["keys"]), stored["vectors"], stored["scale"]
     except (OSError, KeyError, ValueError):
-        return {}
+        return MappingProxyType({})
     vectors = rows.astype(np.float32) * scale[:, None]
     vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    return dict(zip(keys, vectors, strict=True))
+    return MappingProxyType(dict(zip(keys, vectors, strict=True)))
 
 
 def packed_keys(keys: Sequence[bytes]) -> np.ndarray:
