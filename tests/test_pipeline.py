@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.helpers import make_mail
+from triage_desk.clock import FixedClock
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
@@ -30,7 +31,11 @@ FRIDAY_1930_RIGA = dt.datetime(2026, 11, 27, 17, 30, tzinfo=dt.UTC)
 def env(database_url, example_config, classifier):
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
-    pipeline = IntakePipeline(sessions, Desks(example_config), classifier, TemplateRenderer())
+    # Mails are answered when they arrive: the clock stands a minute after the latest of them.
+    clock = FixedClock(MONDAY_1000_RIGA + dt.timedelta(minutes=1))
+    pipeline = IntakePipeline(
+        sessions, Desks(example_config), classifier, TemplateRenderer(), now=clock
+    )
     yield pipeline, sessions
     engine.dispose()
 
@@ -89,6 +94,7 @@ def test_the_same_message_twice_makes_one_ticket_and_one_acknowledgement(env):
 
 def test_out_of_hours_mail_is_queued_until_the_next_opening(env):
     pipeline, sessions = env
+    pipeline.now.set(FRIDAY_1930_RIGA + dt.timedelta(minutes=1))
     result = pipeline.process(inbound_from_email(make_mail(), "municipal", FRIDAY_1930_RIGA))
     with sessions() as session:
         ticket = session.get(Ticket, result.ticket_id)

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from tests.helpers import make_mail
 from triage_desk.classifier.predict import ClassifierInput
+from triage_desk.clock import FixedClock
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
@@ -19,6 +20,7 @@ from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import AuditEvent, Message, OutboxItem, Suggestion, Ticket
 
 MONDAY_1000_RIGA = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
+CLOCK = FixedClock(MONDAY_1000_RIGA + dt.timedelta(minutes=1))
 
 # Vague messages: the fast stage is unsure of at least one of them on each desk.
 VAGUE = [
@@ -60,7 +62,9 @@ def world(database_url, example_config, classifier):
     desks = Desks(example_config)
 
     def pipeline(mode: str) -> IntakePipeline:
-        return IntakePipeline(sessions, desks, classifier, TemplateRenderer(), semantic_stage=mode)
+        return IntakePipeline(
+            sessions, desks, classifier, TemplateRenderer(), semantic_stage=mode, now=CLOCK
+        )
 
     yield sessions, desks, pipeline
     engine.dispose()
@@ -261,7 +265,7 @@ def test_an_unsure_guess_at_a_representative_only_category_is_not_refused(
     assert desks["municipal"].config.categories["data_processing"].submitted_by == "representative"
     stages = TwoStages("data_processing", semantic="error")
     pipeline = IntakePipeline(
-        sessions, desks, stages, TemplateRenderer(), semantic_stage="deferred"
+        sessions, desks, stages, TemplateRenderer(), semantic_stage="deferred", now=CLOCK
     )
     result = pipeline.process(
         inbound_from_email(

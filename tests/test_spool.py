@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.helpers import make_mail
+from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake, RawMail
@@ -32,6 +33,7 @@ def env(database_url, example_config, classifier):
         classifier,
         TemplateRenderer(),
         rules=EmailConfig(acknowledgements_per_sender_per_hour=1000),
+        now=FixedClock(NOW + dt.timedelta(minutes=1)),
     )
     intake = EmailIntake(sessions, pipeline, EmailConfig())
     yield sessions, intake

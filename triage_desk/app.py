@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
+from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake
@@ -77,11 +78,13 @@ def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
             upsert_clients(session, records)
 
 
-def build_staff_actions(config: Config) -> StaffActions:
+def build_staff_actions(config: Config, clock: Clock = system_clock) -> StaffActions:
     """Staff actions need no model: the CLI builds them without loading the classifier."""
     upgrade(config.database_url())
     sessions = make_session_factory(make_engine(config.database_url()))
-    return StaffActions(sessions, Desks(config), TemplateRenderer(), config.outbound.from_name)
+    return StaffActions(
+        sessions, Desks(config), TemplateRenderer(), config.outbound.from_name, clock
+    )
 
 
 def outbound_transports(config: Config) -> dict[str, Transport]:
@@ -104,6 +107,7 @@ class App:
     pipeline: IntakePipeline
     dispatcher: Dispatcher
     email_intake: EmailIntake
+    clock: Clock = system_clock
 
 
 def build_app(
@@ -111,7 +115,9 @@ def build_app(
     migrate: bool = True,
     classifier: Classifier | None = None,
     database_url: str | None = None,
+    clock: Clock = system_clock,
 ) -> App:
+    """The service from ``config``; ``clock`` is where every part reads "now" (tests fix it)."""
     url = database_url or config.database_url()
     if migrate:
         upgrade(url)
@@ -137,9 +143,15 @@ def build_app(
         rules=config.email,
         assistant=assistant,
         semantic_stage=config.service.semantic_stage,
+        now=clock,
     )
     dispatcher = Dispatcher(
-        sessions, outbound_transports(config), max_attempts=config.outbound.max_attempts
+        sessions,
+        outbound_transports(config),
+        max_attempts=config.outbound.max_attempts,
+        now=clock,
     )
     email_intake = EmailIntake(sessions, pipeline, config.email)
-    return App(config, engine, sessions, desks, classifier, pipeline, dispatcher, email_intake)
+    return App(
+        config, engine, sessions, desks, classifier, pipeline, dispatcher, email_intake, clock
+    )

@@ -15,17 +15,38 @@ from rich.table import Table
 from sqlalchemy import select
 
 from triage_desk.app import build_app
+from triage_desk.classifier.predict import Classifier
+from triage_desk.clock import FixedClock, system_clock
 from triage_desk.config import Config
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.storage.models import OutboxItem, Ticket, TicketStatus
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
-def sample_emails(zone: dt.tzinfo) -> list[tuple[bytes, str, dt.datetime]]:
-    """(raw mail, desk address, received instant) for each bundled sample."""
+
+def sample_instant(when: dict[str, str], today: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """The first instant on or after ``today`` that a sample's ``received`` names: a weekday
+    (``{"weekday": "fri", "at": "16:30"}``) or a day of the year (``{"date": "12-23", ...}``),
+    so the demo shows the same situations (Friday afternoon, a weekend night, the eve of the
+    Christmas holidays) whatever the date it runs on."""
+    hour, minute = (int(part) for part in when["at"].split(":"))
+    if "weekday" in when:
+        ahead = (WEEKDAYS.index(when["weekday"]) - today.weekday()) % 7
+        day = today + dt.timedelta(days=ahead)
+    else:
+        month, day_of_month = (int(part) for part in when["date"].split("-"))
+        day = dt.date(today.year, month, day_of_month)
+        if day < today:
+            day = day.replace(year=today.year + 1)
+    return dt.datetime.combine(day, dt.time(hour, minute), tzinfo=zone)
+
+
+def sample_emails(today: dt.date, zone: dt.tzinfo) -> list[tuple[bytes, str, dt.datetime]]:
+    """(raw mail, desk address, received instant in UTC) for each bundled sample."""
     text = (Path(__file__).parent / "samples" / "messages.json").read_text("utf-8")
     samples = []
     for sample in json.loads(text):
-        received = dt.datetime.fromisoformat(sample["received_local"]).replace(tzinfo=zone)
+        received = sample_instant(sample["received"], today, zone)
         mail = EmailMessage()
         mail["From"] = sample["from"]
         mail["To"] = sample["to"]
@@ -37,7 +58,13 @@ def sample_emails(zone: dt.tzinfo) -> list[tuple[bytes, str, dt.datetime]]:
     return samples
 
 
-def run_demo(console: Console, config: Config) -> None:
+def run_demo(
+    console: Console,
+    config: Config,
+    start: dt.datetime | None = None,
+    classifier: Classifier | None = None,
+) -> None:
+    """Print the samples' tickets and one acknowledgement; ``start`` (default now) dates them."""
     with tempfile.TemporaryDirectory(prefix="triage-demo-") as temp:
         folder = Path(temp)
         config = config.model_copy(
@@ -47,7 +74,15 @@ def run_demo(console: Console, config: Config) -> None:
                 ),
             }
         )
-        app = build_app(config, database_url=f"sqlite:///{folder / 'demo.sqlite'}")
+        # The demo plays each sample's arrival: the clock stands at the moment it comes in.
+        start = start or system_clock()
+        clock = FixedClock(start)
+        app = build_app(
+            config,
+            database_url=f"sqlite:///{folder / 'demo.sqlite'}",
+            classifier=classifier,
+            clock=clock,
+        )
         table = Table(
             "ticket",
             "desk",
@@ -62,9 +97,12 @@ def run_demo(console: Console, config: Config) -> None:
             "first reply",
             title="Triage Desk demo: bundled messages through the pipeline",
         )
-        for raw, address, received in sample_emails(app.desks.default.calendar.zone):
+        zone = app.desks.default.calendar.zone
+        samples = sample_emails(start.astimezone(zone).date(), zone)
+        for raw, address, received in samples:
             desk = app.desks.for_address(address)
             assert desk is not None
+            clock.set(received)
             result = app.pipeline.process(inbound_from_email(raw, desk.name, received))
             zone = desk.calendar.zone
 
@@ -90,6 +128,7 @@ def run_demo(console: Console, config: Config) -> None:
                 local(due.resolution_due if due else None),
                 ", ".join(kinds) or "—",
             )
+        clock.set(max(received for _raw, _address, received in samples))
         report = app.dispatcher.run_once()
         console.print(table)
         with app.sessions() as session:

@@ -25,9 +25,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
+from triage_desk.clock import system_clock
 from triage_desk.desks import Desks
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.models import Message, Suggestion, Ticket, utcnow
+from triage_desk.storage.models import Message, Suggestion, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def refine_pending(
         )
     # The slow part runs outside any transaction: nothing is locked while it embeds.
     predictions = _classify(classifier, items)
-    now = now or utcnow()
+    now = now or system_clock()
     done: list[Refined] = []
     with sessions.begin() as session:
         for (suggestion_id, *_), prediction in zip(rows, predictions, strict=True):

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage_desk.clock import system_clock
 from triage_desk.desks import Desks
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.models import TicketStatus, utcnow
+from triage_desk.storage.models import TicketStatus
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ def release_queued(
     sessions: sessionmaker[Session], desks: Desks, now: dt.datetime | None = None
 ) -> list[Released]:
     """Open every queued ticket whose clock has started: most urgent category, then oldest."""
-    now = now or utcnow()
+    now = now or system_clock()
     with sessions.begin() as session:
         tickets = repo.release_queued(session, now)
 

@@ -63,7 +63,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     if cfg.enabled:
         spooled = SpooledSmtpIntake(app.sessions, app.email_intake)
         spooled.start()  # first what a previous run accepted and did not store
-        handler = SmtpIntakeHandler(app.desks, spooled.submit)
+        handler = SmtpIntakeHandler(app.desks, spooled.submit, app.clock)
         listener = SmtpListener(
             handler, cfg.host, cfg.port, cfg.max_message_bytes, cfg.tls_cert_file, cfg.tls_key_file
         )
@@ -75,12 +75,20 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         asyncio.create_task(
             _every(app.config.outbound.poll_seconds, app.dispatcher.run_once, stop)
         ),
-        asyncio.create_task(_every(30.0, lambda: release_queued(app.sessions, app.desks), stop)),
+        asyncio.create_task(
+            _every(30.0, lambda: release_queued(app.sessions, app.desks, app.clock()), stop)
+        ),
     ]
     if app.config.service.semantic_stage == "deferred" and app.classifier.semantic:
         tasks.append(
             asyncio.create_task(
-                _drain(lambda: refine_pending(app.sessions, app.desks, app.classifier), 2.0, stop)
+                _drain(
+                    lambda: refine_pending(
+                        app.sessions, app.desks, app.classifier, now=app.clock()
+                    ),
+                    2.0,
+                    stop,
+                )
             )
         )
     try:

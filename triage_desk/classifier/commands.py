@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from triage_desk.cli_support import Context, err, out, pass_ctx
+from triage_desk.clock import system_clock
 
 
 @click.command()
@@ -273,7 +274,7 @@ def classify(ctx: Context, jsonl: bool) -> None:
         received_text = row.get("received_at")
         try:
             if not received_text:
-                received = dt.datetime.now(dt.UTC)
+                received = system_clock()
             elif row.get("_email_date"):
                 received = parsedate_to_datetime(received_text).astimezone(dt.UTC)
             else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import Any
 
 from triage_desk.classifier import serving
 from triage_desk.classifier.model import MODEL_FORMAT, TriageModel
+from triage_desk.clock import system_clock
 
 MODEL_FILE = "model.skops"
 META_FILE = "meta.json"
@@ -36,7 +36,7 @@ class ModelStore:
         self.root = Path(root)
 
     def save(self, model: TriageModel, meta: dict[str, Any], activate: bool = True) -> str:
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        stamp = system_clock().strftime("%Y%m%d-%H%M%S")
         version = f"{stamp}-{meta.get('data_hash', 'nodata')[:8]}"
         folder = self.root / version
         suffix = 1
@@ -53,7 +53,7 @@ class ModelStore:
             **meta,
             "format": getattr(model, "format", None),
             "version": version,
-            "created_at": dt.datetime.now(dt.UTC).isoformat(),
+            "created_at": system_clock().isoformat(),
         }
         (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
         if activate:

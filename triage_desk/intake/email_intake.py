@@ -71,6 +71,7 @@ class EmailIntake:
         self.sessions = sessions
         self.pipeline = pipeline
         self.rules = rules
+        self.clock = pipeline.now
         self.preparer = MailPreparer(pipeline.triage, rules)
         self.workers: PrepareWorkers | None = None
         self.worker_grace_seconds = WORKER_GRACE_SECONDS
@@ -126,7 +127,7 @@ class EmailIntake:
             raw,
             desk,
             source,
-            received_at or dt.datetime.now(dt.UTC),
+            received_at or self.clock(),
             envelope_sender,
             envelope_recipients,
         )

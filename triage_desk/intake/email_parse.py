@@ -18,6 +18,7 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy
 from typing import Any
 
+from triage_desk.clock import system_clock
 from triage_desk.config import EmailConfig
 from triage_desk.intake.bounces import detect_bounce
 from triage_desk.intake.errors import Deadline, Unparseable
@@ -195,7 +196,7 @@ def inbound_from_email(
         subject=subject,
         text=content.text,
         new_text=split_new_text(content.text, deadline, subject),
-        received_at=received_at or dt.datetime.now(dt.UTC),
+        received_at=received_at or system_clock(),
         recipients=recipients or tuple(r.lower() for r in envelope_recipients),
         in_reply_to=in_reply_to[0] if in_reply_to else None,
         references=message_ids(raw_header(message, "References")),

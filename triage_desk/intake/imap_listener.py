@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from imapclient import IMAPClient
 
+from triage_desk.clock import Clock
 from triage_desk.config import Config, MailboxConfig
 from triage_desk.intake.email_intake import RawMail
 from triage_desk.storage import checkpoints
@@ -64,7 +65,9 @@ LOOKAHEAD = 2
 
 
 class Intake(Protocol):
-    """What the fetcher needs of ``EmailIntake``: group commit of raw mails."""
+    """What the fetcher needs of ``EmailIntake``: group commit of raw mails, and its clock."""
+
+    clock: Clock
 
     def ingest_many(self, mails: Sequence[RawMail]) -> list[Any]: ...
 
@@ -138,12 +141,12 @@ def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
         yield list(items[start : start + size])
 
 
-def _utc(value: Any) -> dt.datetime:
+def _utc(value: Any, clock: Clock) -> dt.datetime:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:  # a server without a zone: read as UTC rather than guess
             value = value.replace(tzinfo=dt.UTC)
         return value.astimezone(dt.UTC)
-    return dt.datetime.now(dt.UTC)
+    return clock()
 
 
 def _flag_names(flags: Any) -> set[str]:
@@ -176,6 +179,7 @@ class MailboxFetcher:
         self.mailbox = mailbox
         self.desk = desk
         self.intake = intake
+        self.clock = intake.clock
         self.sessions = sessions
         self.stop = stop or threading.Event()
         self.prefetch = prefetch
@@ -398,9 +402,8 @@ class MailboxFetcher:
             raw = item.get(b"BODY[]")
             if raw is None:  # the server sent no body: a transient IMAP failure, retry later
                 raise ConnectionLost(f"no body for UID {uid} in {source}")
-            entries.append(
-                (uid, RawMail(bytes(raw), self.desk, source, _utc(item.get(b"INTERNALDATE"))))
-            )
+            received = _utc(item.get(b"INTERNALDATE"), self.clock)
+            entries.append((uid, RawMail(bytes(raw), self.desk, source, received)))
         return entries
 
     def _groups(

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.classifier.predict import Classifier, Prediction
+from triage_desk.clock import Clock, system_clock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
@@ -58,7 +59,6 @@ from triage_desk.storage.models import (
     Suggestion,
     Ticket,
     TicketStatus,
-    utcnow,
 )
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class IntakePipeline:
         renderer: TemplateRenderer,
         sender_name: str = "Triage Desk",
         rules: EmailConfig | None = None,
-        now: Callable[[], dt.datetime] = utcnow,
+        now: Clock = system_clock,
         assistant: ArticleFinder | None = None,
         semantic_stage: str = "deferred",
     ) -> None:
@@ -206,7 +206,9 @@ class IntakePipeline:
         self.sender_name = sender_name
         self.rules = rules or EmailConfig()
         self.now = now
-        self.triage = MessageTriage(desks, classifier, assistant, semantic_stage, self.rules)
+        self.triage = MessageTriage(
+            desks, classifier, assistant, semantic_stage, self.rules, clock=now
+        )
         self._own_addresses = desks.all_addresses()
 
     # ------------------------------------------------------------------ entry points

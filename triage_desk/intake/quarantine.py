@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.intake.email_intake import EmailIntake, RawMail
-from triage_desk.storage.models import QuarantinedMail, QuarantineStatus, utcnow
+from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
 
 
 @dataclass(frozen=True)
@@ -60,9 +59,9 @@ def retry(
         item = session.get(QuarantinedMail, quarantine_id)
         assert item is not None
         item.attempts += 1
-        item.updated_at = utcnow()
+        item.updated_at = intake.clock()
         if outcome.result is None:
-            when = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+            when = f"{intake.clock():%Y-%m-%d %H:%M} UTC"
             item.detail = f"retry at {when}: {outcome.reason}: {outcome.detail}"[:2000]
             return RetryResult(quarantine_id, False, None, outcome.reason)
         item.status = QuarantineStatus.RELEASED

@@ -4,7 +4,6 @@ the raw message is committed to the database (a crash before that makes the send
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import socket
@@ -16,6 +15,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
+from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import RawMail
 
@@ -27,9 +27,10 @@ SubmitFn = Callable[[RawMail], Awaitable[Any]]
 
 
 class SmtpIntakeHandler:
-    def __init__(self, desks: Desks, submit: SubmitFn):
+    def __init__(self, desks: Desks, submit: SubmitFn, clock: Clock = system_clock):
         self.desks = desks
         self.submit = submit
+        self.clock = clock
 
     async def handle_RCPT(
         self,
@@ -55,7 +56,7 @@ class SmtpIntakeHandler:
             raw,
             desk.name,
             "smtp",
-            dt.datetime.now(dt.UTC),
+            self.clock(),
             envelope.mail_from,
             tuple(envelope.rcpt_tos),
         )

@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage_desk.clock import Clock, system_clock
 from triage_desk.intake.batching import IngestBatcher
 from triage_desk.intake.email_intake import EmailIntake, PendingMails
 from triage_desk.intake.prepare import RawMail
-from triage_desk.storage.models import SpooledMail, utcnow
+from triage_desk.storage.models import SpooledMail
 
 log = logging.getLogger(__name__)
 
@@ -50,15 +51,16 @@ class Spooled:
 class MailSpool:
     """The ``mail_spool`` table: add, take what is due, remove, postpone."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], clock: Clock = system_clock) -> None:
         self.sessions = sessions
+        self.clock = clock
 
     def add_many(self, mails: Sequence[RawMail]) -> list[int]:
         """Commit ``mails`` raw, in one statement and one transaction; their row ids."""
         if not mails:
             return []
         table = SpooledMail.__table__
-        now = utcnow()
+        now = self.clock()
         rows = [
             {
                 "desk": mail.desk,
@@ -95,7 +97,7 @@ class MailSpool:
                     table.c.recipients,
                     table.c.attempts,
                 )
-                .where(table.c.id > after_id, table.c.next_attempt_at <= (now or utcnow()))
+                .where(table.c.id > after_id, table.c.next_attempt_at <= (now or self.clock()))
                 .order_by(table.c.id)
                 .limit(limit)
             ).all()
@@ -125,7 +127,7 @@ class MailSpool:
     def postpone(self, spool_id: int, attempts: int, error: str) -> dt.datetime:
         """Record a failed attempt; the next one waits longer each time (up to an hour)."""
         delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), LONGEST_RETRY_SECONDS)
-        next_at = utcnow() + dt.timedelta(seconds=delay)
+        next_at = self.clock() + dt.timedelta(seconds=delay)
         table = SpooledMail.__table__
         with self.sessions.begin() as session:
             session.execute(
@@ -262,7 +264,7 @@ class SpooledSmtpIntake:
         max_batch: int = 200,
         idle_seconds: float = 5.0,
     ) -> None:
-        self.spool = MailSpool(sessions)
+        self.spool = MailSpool(sessions, intake.clock)
         self.drainer = SpoolDrainer(self.spool, intake, max_batch, idle_seconds)
         self._commits: IngestBatcher[RawMail, int] = IngestBatcher(
             self._add, max_batch=256, name="smtp-spool"

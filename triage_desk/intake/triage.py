@@ -10,13 +10,13 @@ while the main process stores the batch before it. Whether a message really open
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
+from triage_desk.clock import Clock, system_clock
 from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
@@ -73,7 +73,9 @@ class MessageTriage:
         assistant: ArticleFinder | None = None,
         semantic_stage: str = "deferred",
         rules: EmailConfig | None = None,
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.desks = desks
         self.classifier = classifier
         self.assistant = assistant
@@ -92,7 +94,7 @@ class MessageTriage:
         for name in desks:
             desk = self.desks[name]
             category = next(iter(desk.config.categories.values()))
-            due_times(desk.calendar, category, dt.datetime.now(dt.UTC))
+            due_times(desk.calendar, category, self.clock())
         warm = getattr(self.assistant, "warm_up", None)
         if warm is not None:
             warm(desks)

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from triage_desk.clock import system_clock
 from triage_desk.desks import Desk
 from triage_desk.responders.assistant import Assistant, plain_text
 from triage_desk.responders.outbox import local_text
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.storage.models import AssistantAnswer, utcnow
+from triage_desk.storage.models import AssistantAnswer
 
 # Yes/no in the three languages, with and without diacritics, as people type them in chat.
 _YES = re.compile(r"^\s*(yes|yep|yeah|y|jā|ja|da|да|ага|palīdzēja|palidzeja|helped|👍)\b", re.I)
@@ -62,7 +63,7 @@ class ChatAssistant:
         ticket_id: int | None = None,
         now: dt.datetime | None = None,
     ) -> ChatReply:
-        now = now or utcnow()
+        now = now or system_clock()
         verdict = read_feedback(text)
         if verdict is not None:
             pending = self._awaiting_feedback(session, channel, asker, now)

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage_desk.clock import Clock, system_clock
 from triage_desk.responders.transports import Transport, TransportError
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.models import OutboxItem, OutboxStatus, Ticket, utcnow
+from triage_desk.storage.models import OutboxItem, OutboxStatus, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,7 @@ class Dispatcher:
         sessions: sessionmaker[Session],
         transports: Mapping[str, Transport],
         max_attempts: int = 8,
-        now: Callable[[], dt.datetime] = utcnow,
+        now: Clock = system_clock,
     ) -> None:
         self.sessions = sessions
         self.transports = transports

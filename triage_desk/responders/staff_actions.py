@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desk, Desks
 from triage_desk.responders.acknowledgement import acknowledgement_context
 from triage_desk.responders.outbox import (
@@ -26,7 +27,7 @@ from triage_desk.responders.outbox import (
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.sla import due_times
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.models import Decision, Ticket, TicketStatus, utcnow
+from triage_desk.storage.models import Decision, Ticket, TicketStatus
 
 
 class ActionError(Exception):
@@ -48,7 +49,9 @@ class StaffActions:
         desks: Desks,
         renderer: TemplateRenderer,
         sender_name: str = "Triage Desk",
+        clock: Clock = system_clock,
     ) -> None:
+        self.clock = clock
         self.sessions = sessions
         self.desks = desks
         self.renderer = renderer
@@ -112,7 +115,7 @@ class StaffActions:
         self, number: str, staff: str, reason: str | None = None, now: dt.datetime | None = None
     ) -> ActionResult:
         """Staff agree with the category. On a refused ticket this overrides the refusal."""
-        now = now or utcnow()
+        now = now or self.clock()
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
             session.add(
@@ -166,7 +169,7 @@ class StaffActions:
         now: dt.datetime | None = None,
     ) -> ActionResult:
         """Put the ticket in another category; the person is told why and the new due time."""
-        now = now or utcnow()
+        now = now or self.clock()
         if not reason or not reason.strip():
             raise ActionError(
                 "a category change needs --reason: the person is told why (terms clause 33)"
@@ -240,7 +243,7 @@ class StaffActions:
         reason: str | None = None,
         now: dt.datetime | None = None,
     ) -> ActionResult:
-        now = now or utcnow()
+        now = now or self.clock()
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
             allowed = {"none", *desk.config.feedback_types}
@@ -281,7 +284,7 @@ class StaffActions:
         now: dt.datetime | None = None,
     ) -> ActionResult:
         """A staff reply through the ticket's channel; the first one is the response time."""
-        now = now or utcnow()
+        now = now or self.clock()
         if not text.strip():
             raise ActionError("the reply text is empty")
         with self.sessions.begin() as session:
@@ -323,7 +326,7 @@ class StaffActions:
         now: dt.datetime | None = None,
     ) -> ActionResult:
         """Resolved (terms clause 36); the person gets the notice with the survey link."""
-        now = now or utcnow()
+        now = now or self.clock()
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
             if ticket.status == TicketStatus.RESOLVED:

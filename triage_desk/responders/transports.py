@@ -13,8 +13,9 @@ from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Protocol
 
+from triage_desk.clock import system_clock
 from triage_desk.config import SmtpRelayConfig
-from triage_desk.storage.models import OutboxItem, utcnow
+from triage_desk.storage.models import OutboxItem
 
 # Header keys in OutboxItem.headers that are instructions to us, not mail headers.
 _INTERNAL_HEADERS = {"From-Name"}
@@ -37,7 +38,7 @@ def build_email(item: OutboxItem) -> EmailMessage:
     mail["From"] = formataddr((item.headers.get("From-Name", ""), item.sender))
     mail["To"] = item.recipient
     mail["Subject"] = item.subject
-    mail["Date"] = format_datetime(item.created_at or utcnow())
+    mail["Date"] = format_datetime(item.created_at or system_clock())
     for key, value in item.headers.items():
         if key not in _INTERNAL_HEADERS and key not in mail:
             mail[key] = value

@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage_desk.storage.models import ImapCheckpoint, utcnow
+from triage_desk.clock import system_clock
+from triage_desk.storage.models import ImapCheckpoint
 
 
 def last_uid(sessions: sessionmaker[Session], mailbox: str, folder: str, uidvalidity: int) -> int:
@@ -51,7 +52,7 @@ def open_folder(
                 ImapCheckpoint.folder == folder,
                 ImapCheckpoint.uidvalidity != uidvalidity,
             )
-            .values(uidvalidity=uidvalidity, last_uid=0, updated_at=utcnow())
+            .values(uidvalidity=uidvalidity, last_uid=0, updated_at=system_clock())
             .execution_options(synchronize_session=False)
         )
         return 0, True
@@ -80,7 +81,7 @@ def advance(
                 ImapCheckpoint.uidvalidity == uidvalidity,
                 ImapCheckpoint.last_uid < uid,
             )
-            .values(last_uid=uid, updated_at=utcnow())
+            .values(last_uid=uid, updated_at=system_clock())
             .execution_options(synchronize_session=False)
         )
 

@@ -28,9 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from triage_desk.clock import system_clock
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -128,7 +126,7 @@ class Client(Base):
     name: Mapped[str] = mapped_column(String(300), unique=True)
     desk: Mapped[str] = mapped_column(String(64))
     domains: Mapped[list[str]] = mapped_column(default=list)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="client")
 
@@ -141,7 +139,7 @@ class Requester(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     display_name: Mapped[str | None] = mapped_column(String(300))
     language: Mapped[str | None] = mapped_column(String(8))
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     addresses: Mapped[list[RequesterAddress]] = relationship(back_populates="requester")
     memberships: Mapped[list[Membership]] = relationship(back_populates="requester")
@@ -207,8 +205,8 @@ class Ticket(Base):
     resolution_due: Mapped[dt.datetime | None]
     first_response_at: Mapped[dt.datetime | None]
     resolved_at: Mapped[dt.datetime | None]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
 
     requester: Mapped[Requester] = relationship()
     client: Mapped[Client | None] = relationship()
@@ -244,7 +242,7 @@ class Message(Base):
     raw: Mapped[bytes | None] = mapped_column(LargeBinary)
     language: Mapped[str | None] = mapped_column(String(8))
     received_at: Mapped[dt.datetime]
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     attachments: Mapped[list[StoredAttachment]] = relationship(order_by="StoredAttachment.id")
@@ -291,7 +289,7 @@ class Suggestion(Base):
     needs_refinement: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), index=True
     )
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     ticket: Mapped[Ticket] = relationship(back_populates="suggestions")
     message: Mapped[Message] = relationship()
@@ -309,7 +307,7 @@ class Decision(Base):
     to_value: Mapped[str] = mapped_column(String(64))
     staff: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     ticket: Mapped[Ticket] = relationship(back_populates="decisions")
 
@@ -340,9 +338,9 @@ class OutboxItem(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     sent_at: Mapped[dt.datetime | None]
 
     ticket: Mapped[Ticket | None] = relationship()
@@ -355,7 +353,7 @@ class AuditEvent(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=system_clock, index=True)
     actor: Mapped[str] = mapped_column(String(120))  # "system", "classifier", staff login
     action: Mapped[str] = mapped_column(String(64))
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
@@ -401,9 +399,9 @@ class QuarantinedMail(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
     status: Mapped[str] = mapped_column(String(16), default=QuarantineStatus.HELD)
     attempts: Mapped[int] = mapped_column(Integer, default=1)
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
 
 
 class SpooledMail(Base):
@@ -425,10 +423,10 @@ class SpooledMail(Base):
     envelope_sender: Mapped[str | None] = mapped_column(String(320))
     recipients: Mapped[list[str]] = mapped_column(default=list)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
-    received_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    received_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed storing attempts
     last_error: Mapped[str | None] = mapped_column(Text)
-    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=system_clock, index=True)
 
 
 class ImapCheckpoint(Base):
@@ -440,7 +438,7 @@ class ImapCheckpoint(Base):
     folder: Mapped[str] = mapped_column(String(300), primary_key=True)
     uidvalidity: Mapped[int] = mapped_column(BigInteger)
     last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
-    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
 
 
 class AssistantAnswer(Base):
@@ -459,5 +457,5 @@ class AssistantAnswer(Base):
     article_slug: Mapped[str | None] = mapped_column(String(200))  # None: it declined
     score: Mapped[float | None]
     helped: Mapped[bool | None] = mapped_column(Boolean)  # None until the person answers
-    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     feedback_at: Mapped[dt.datetime | None]
