@@ -21,6 +21,27 @@ EXAMPLE_CONFIG = ROOT / "config.example.toml"
 SHARED = ROOT.parent / "shared"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
+# Suites whose outcome could depend on the day they run (acknowledgement age, due times, the
+# demo's dates, retry times): .ci/run runs them again under faketime at two other dates.
+DATE_SENSITIVE = {
+    "test_chat_assistant",
+    "test_demo",
+    "test_dispatcher",
+    "test_email_rules",
+    "test_pipeline",
+    "test_refiner",
+    "test_responders",
+    "test_sla_due",
+    "test_smtp_listener",
+    "test_spool",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.module is not None and item.module.__name__.rsplit(".", 1)[-1] in DATE_SENSITIVE:
+            item.add_marker(pytest.mark.dates)
+
 
 def postgres_url() -> str | None:
     url = os.environ.get("TRIAGE_DATABASE_URL")

@@ -61,7 +61,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     listener = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
-        spooled = SpooledSmtpIntake(app.sessions, app.email_intake)
+        spooled = SpooledSmtpIntake(app.sessions, app.email_intake, clock=app.clock)
         spooled.start()  # first what a previous run accepted and did not store
         handler = SmtpIntakeHandler(app.desks, spooled.submit, app.clock)
         listener = SmtpListener(

@@ -86,7 +86,7 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
 
     config = app.config
     if once:
-        results = fetch_once(config, app.email_intake, app.sessions, names=names)
+        results = fetch_once(config, app.email_intake, app.sessions, names=names, clock=app.clock)
         failed = False
         for result in results:
             s = result.stats

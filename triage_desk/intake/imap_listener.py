@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from imapclient import IMAPClient
 
-from triage_desk.clock import Clock
+from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config, MailboxConfig
 from triage_desk.intake.email_intake import RawMail
 from triage_desk.storage import checkpoints
@@ -65,9 +65,7 @@ LOOKAHEAD = 2
 
 
 class Intake(Protocol):
-    """What the fetcher needs of ``EmailIntake``: group commit of raw mails, and its clock."""
-
-    clock: Clock
+    """What the fetcher needs of ``EmailIntake``: group commit of raw mails."""
 
     def ingest_many(self, mails: Sequence[RawMail]) -> list[Any]: ...
 
@@ -175,11 +173,12 @@ class MailboxFetcher:
         prefetch: bool = True,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         group: int = GROUP,
+        clock: Clock = system_clock,
     ) -> None:
         self.mailbox = mailbox
         self.desk = desk
         self.intake = intake
-        self.clock = intake.clock
+        self.clock = clock  # a server that gives no INTERNALDATE: received now
         self.sessions = sessions
         self.stop = stop or threading.Event()
         self.prefetch = prefetch
@@ -589,10 +588,13 @@ class ImapListener:
         backoff_max: float = 300.0,
         timeout: float = 60.0,
         connector: Callable[[MailboxConfig], IMAPClient] | None = None,
+        clock: Clock = system_clock,
     ) -> None:
         self.mailbox = mailbox
         self.stop_event = threading.Event()
-        self.fetcher = MailboxFetcher(mailbox, desk, intake, sessions, stop=self.stop_event)
+        self.fetcher = MailboxFetcher(
+            mailbox, desk, intake, sessions, stop=self.stop_event, clock=clock
+        )
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
         self.timeout = timeout
@@ -674,10 +676,10 @@ class ImapListener:
 
 
 def listeners_for(
-    config: Config, intake: Intake, sessions: sessionmaker[Session]
+    config: Config, intake: Intake, sessions: sessionmaker[Session], clock: Clock = system_clock
 ) -> list[ImapListener]:
     return [
-        ImapListener(mailbox, desk_name, intake, sessions)
+        ImapListener(mailbox, desk_name, intake, sessions, clock=clock)
         for desk_name, desk in config.desks.items()
         for mailbox in desk.mailboxes
     ]
@@ -685,7 +687,7 @@ def listeners_for(
 
 def start_imap_listeners(app: Any) -> list[ImapListener]:
     """The service's IMAP side: one thread per configured mailbox."""
-    listeners = listeners_for(app.config, app.email_intake, app.sessions)
+    listeners = listeners_for(app.config, app.email_intake, app.sessions, app.clock)
     for listener in listeners:
         listener.start()
         log.info(
@@ -727,6 +729,7 @@ def fetch_once(
     attempts: int = 3,
     backoff_start: float = 1.0,
     connector: Callable[[MailboxConfig], IMAPClient] | None = None,
+    clock: Clock = system_clock,
 ) -> list[MailboxResult]:
     """Pull every waiting mail from each configured mailbox, process it, and return.
 
@@ -739,7 +742,7 @@ def fetch_once(
         for mailbox in desk.mailboxes:
             if names and mailbox.name not in names:
                 continue
-            fetcher = MailboxFetcher(mailbox, desk_name, intake, sessions)
+            fetcher = MailboxFetcher(mailbox, desk_name, intake, sessions, clock=clock)
             stats = FetchStats()
             started = time.monotonic()
             error = None

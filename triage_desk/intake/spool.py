@@ -263,8 +263,9 @@ class SpooledSmtpIntake:
         intake: EmailIntake,
         max_batch: int = 200,
         idle_seconds: float = 5.0,
+        clock: Clock = system_clock,
     ) -> None:
-        self.spool = MailSpool(sessions, intake.clock)
+        self.spool = MailSpool(sessions, clock)
         self.drainer = SpoolDrainer(self.spool, intake, max_batch, idle_seconds)
         self._commits: IngestBatcher[RawMail, int] = IngestBatcher(
             self._add, max_batch=256, name="smtp-spool"
