@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,6 +37,20 @@ DATE_SENSITIVE = {
     "test_smtp_listener",
     "test_spool",
 }
+
+
+def _sleep_on_a_condition(seconds: float) -> None:
+    if seconds < 0:
+        raise ValueError("sleep length must be non-negative")
+    threading.Event().wait(seconds)
+
+
+if "faketime" in os.environ.get("LD_PRELOAD", ""):
+    # libfaketime 0.9.10 with FAKETIME_DONT_FAKE_MONOTONIC=1 (as .ci/run uses it: monotonic
+    # time must stay real, or every timed wait of a thread hangs) turns the absolute monotonic
+    # deadline of clock_nanosleep into garbage, so time.sleep fails with EINVAL. A timed wait
+    # on a condition uses the real monotonic clock and sleeps as asked.
+    time.sleep = _sleep_on_a_condition
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
