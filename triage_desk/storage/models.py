@@ -20,8 +20,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -29,6 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from triage_desk.clock import system_clock
+
+# Not SQLAlchemy's own: these make every value storable (no NUL, no lone surrogate, cut to
+# the column's length), so text from a mail can never make a write fail (storage/values.py).
+from triage_desk.storage.values import String, Text, storable_json
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -67,6 +69,9 @@ class JSONType(TypeDecorator[Any]):
 
     impl = JSON
     cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return storable_json(value)
 
     def load_dialect_impl(self, dialect: Any) -> Any:
         if dialect.name == "postgresql":
