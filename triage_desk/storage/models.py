@@ -347,6 +347,11 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     sent_at: Mapped[dt.datetime | None]
+    # Set when a dispatcher takes the item to send it, cleared when the outcome is recorded:
+    # still set at the next claim means that attempt's outcome is unknown (the process died,
+    # or the database refused the record), and it counts in ``unconfirmed_sends``.
+    claimed_at: Mapped[dt.datetime | None]
+    unconfirmed_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     ticket: Mapped[Ticket | None] = relationship()
     message: Mapped[Message | None] = relationship()
