@@ -93,8 +93,10 @@ def main() -> None:
     args = parser.parse_args()
     for round_ in range(1, args.rounds + 1):
         for mode in ("NORMAL", "FULL"):
-            median, p90 = spool_commit(mode, Path(tempfile.mkdtemp(dir=args.dir)))
-            rate = dispatch(mode, Path(tempfile.mkdtemp(dir=args.dir)))
+            with tempfile.TemporaryDirectory(dir=args.dir) as first:
+                median, p90 = spool_commit(mode, Path(first))
+            with tempfile.TemporaryDirectory(dir=args.dir) as second:
+                rate = dispatch(mode, Path(second))
             print(
                 f"round {round_} {mode:6}  spool commit of one mail: median {median:.2f} ms, "
                 f"p90 {p90:.2f} ms   dispatcher, file transport: {rate:.0f} items/s",
