@@ -1,14 +1,23 @@
-"""A dispatcher process for the crash test: logs every send, optionally slowly."""
+"""A dispatcher process for the crash test: logs every send, optionally slowly.
+
+    python -m tests.dispatch_worker <database url> <log file> <delay s> <lease s>
+
+Runs until nothing is pending (an item in flight when an earlier worker was killed waits
+for its lease to end, then goes once more).
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 import time
 
+from sqlalchemy import func, select
+
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import OutboxItem
+from triage_desk.storage.models import OutboxItem, OutboxStatus
 
 
 class LoggingTransport:
@@ -24,8 +33,22 @@ class LoggingTransport:
 
 
 if __name__ == "__main__":
-    url, log_path, delay = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    url, log_path, delay, lease = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
     sessions = make_session_factory(make_engine(url))
-    dispatcher = Dispatcher(sessions, {"email": LoggingTransport(log_path, delay)})
-    while dispatcher.run_once(limit=10).sent:
-        pass
+    dispatcher = Dispatcher(
+        sessions,
+        {"email": LoggingTransport(log_path, delay)},
+        lease=dt.timedelta(seconds=float(lease)),
+    )
+    while True:
+        if dispatcher.run_once(limit=10).sent:
+            continue
+        with sessions() as session:
+            pending = session.scalar(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(OutboxItem.status == OutboxStatus.PENDING)
+            )
+        if not pending:
+            break
+        time.sleep(0.1)

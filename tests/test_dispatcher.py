@@ -9,7 +9,7 @@ from email.parser import BytesParser
 import pytest
 from sqlalchemy import select
 
-from triage_desk.responders.dispatcher import Dispatcher, backoff
+from triage_desk.responders.dispatcher import LEASE, Dispatcher, backoff
 from triage_desk.responders.transports import FileTransport, TransportError
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import OutboxItem, OutboxStatus
@@ -118,7 +118,7 @@ def test_a_permanent_refusal_is_dead_at_once(sessions):
         assert session.scalar(select(OutboxItem)).status == OutboxStatus.DEAD
 
 
-def test_a_crash_after_sending_resends_only_that_item(sessions, tmp_path):
+def test_a_crash_after_sending_resends_that_item_once_its_lease_ends(sessions, tmp_path):
     _queue(sessions, count=5)
 
     class CrashAfterThird(FileTransport):
@@ -130,14 +130,21 @@ def test_a_crash_after_sending_resends_only_that_item(sessions, tmp_path):
             if CrashAfterThird.calls == 3:
                 raise KeyboardInterrupt  # the process dies after sending, before marking
 
+    clock = Clock()
     with pytest.raises(KeyboardInterrupt):
-        Dispatcher(sessions, {"email": CrashAfterThird(tmp_path)}, now=Clock()).run_once()
+        Dispatcher(sessions, {"email": CrashAfterThird(tmp_path)}, now=clock).run_once()
     counting = FlakyTransport(failures=0)
-    Dispatcher(sessions, {"email": counting}, now=Clock()).run_once()
-    assert counting.sent == [3, 4, 5]  # the one in flight once more, the rest once
+    restarted = Dispatcher(sessions, {"email": counting}, now=clock)
+    restarted.run_once()
+    assert counting.sent == [4, 5]  # the one in flight keeps its lease: not sent at once
+    clock.now += LEASE
+    restarted.run_once()
+    assert counting.sent == [4, 5, 3]  # then once more
     with sessions() as session:
-        statuses = session.scalars(select(OutboxItem.status)).all()
-        assert set(statuses) == {OutboxStatus.SENT}
+        items = session.scalars(select(OutboxItem).order_by(OutboxItem.id)).all()
+        assert {item.status for item in items} == {OutboxStatus.SENT}
+        assert [item.unconfirmed_sends for item in items] == [0, 0, 1, 0, 0]
+        assert all(item.claimed_at is None for item in items)
 
 
 def test_backoff_grows_and_is_capped():
@@ -196,7 +203,7 @@ def test_a_dispatcher_killed_mid_batch_resends_at_most_the_one_in_flight(sqlite_
     _queue(sessions, count=40, created=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
     log = tmp_path / "sent.log"
     worker = [sys.executable, "-m", "tests.dispatch_worker", sqlite_url, str(log)]
-    first = subprocess.Popen([*worker, "0.05"])
+    first = subprocess.Popen([*worker, "0.05", "1"])  # the one in flight: a 1 s lease
     deadline = time.monotonic() + 60
     while (not log.exists() or len(log.read_text().split()) < 12) and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -204,7 +211,7 @@ def test_a_dispatcher_killed_mid_batch_resends_at_most_the_one_in_flight(sqlite_
     first.wait(timeout=30)
     sent_before = len(log.read_text().split())
     assert 12 <= sent_before < 40, "the kill must land in the middle of the work"
-    subprocess.run([*worker, "0"], check=True, timeout=120)
+    subprocess.run([*worker, "0", "1"], check=True, timeout=120)
     sends = [int(line) for line in log.read_text().split()]
     with sessions() as session:
         ids = session.scalars(select(OutboxItem.id)).all()

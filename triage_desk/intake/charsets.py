@@ -2,7 +2,8 @@
 
 One job: turn the bytes of a body part or a header into ``str`` without ever failing and
 without storing U+FFFD replacement characters when a plausible charset decodes cleanly.
-Order: the declared charset (unless the bytes are clean UTF-8 under a single-byte label),
+Order: UTF-16/32 when declared or obvious (a byte-order mark, or the NUL bytes such text
+has), the declared charset (unless the bytes are clean UTF-8 under a single-byte label),
 then UTF-8, then the single-byte charsets our writers really use (Baltic windows-1257,
 Cyrillic windows-1251 and KOI8-R, Western windows-1252) chosen by a plausibility score,
 then Latin-1, which decodes anything.
@@ -43,9 +44,26 @@ _ALIASES = {
     "iso-8859-13": "iso-8859-13",
     "x-cp1257": "cp1257",
     "x-cp1251": "cp1251",
+    "ucs-2": "utf-16",
+    "ucs2": "utf-16",
+    "unicode": "utf-16",  # what Windows mailers write for UTF-16
+    "unicodefffe": "utf-16-be",
 }
 # Labels that mean "we do not know".
 _UNKNOWN = {"", "unknown-8bit", "x-unknown", "unknown", "default", "x-user-defined", "charset"}
+# Codecs Python knows that decode no mail text: no encoding at all, escape decoders (they
+# would turn the text "\x00" into a NUL), and the domain-name codecs. Bytes-to-bytes codecs
+# (zlib, base64, rot13...) are refused by their CodecInfo.
+_NOT_TEXT = {"undefined", "unicode-escape", "raw-unicode-escape", "charmap", "idna", "punycode"}
+_WIDE = ("utf-16", "utf-32")
+# Longest first: the UTF-32 LE mark begins with the UTF-16 LE one.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_WIDE_SAMPLE = 4096
 # Codecs that encode text as pure ASCII bytes: ASCII-only data must still go through them.
 _ASCII_SHAPED = ("utf-7", "iso2022", "hz", "utf-16", "utf-32")
 _SINGLE_BYTE_GUESSES = ("cp1257", "cp1251", "koi8_r", "cp1252")
@@ -121,9 +139,67 @@ def codec_for(label: str | None) -> str | None:
         return None  # raw 8-bit bytes or control characters in a label: no real charset
     name = _ALIASES.get(name, name)
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except (LookupError, ValueError):
         return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_TEXT:
+        return None  # zlib, rot13, undefined...: a bogus label, the charset is unknown
+    return info.name
+
+
+def _wide_codec(data: bytes) -> str | None:
+    """UTF-16 or UTF-32 that shows itself: a byte-order mark, or NUL bytes where such text has
+    them (every other byte of Latin text in UTF-16, three of four in UTF-32) and nowhere else."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return codec  # Python's utf-16/utf-32 read the mark and drop it
+    sample = data[:_WIDE_SAMPLE]
+    sample = sample[: len(sample) - len(sample) % 4]
+    if b"\x00" not in sample:
+        return None
+    units = len(sample) // 4
+    nuls = [sample[k::4].count(0) for k in range(4)]
+    if nuls[2] == nuls[3] == units and nuls[0] < units:
+        return "utf-32-le"
+    if nuls[0] == nuls[1] == units and nuls[3] < units:
+        return "utf-32-be"
+    even, odd = nuls[0] + nuls[2], nuls[1] + nuls[3]
+    # A character such as U+0100 (Ā) puts a NUL on the other side now and then.
+    if odd * 10 >= 2 * units and even * 8 <= odd:
+        return "utf-16-le"
+    if even * 10 >= 2 * units and odd * 8 <= even:
+        return "utf-16-be"
+    return None
+
+
+def _utf8_under_wide_label(data: bytes) -> bool:
+    """Valid UTF-8 without a NUL or a mark: a UTF-16/32 label on it is a mislabel (Latin or
+    Cyrillic text in UTF-16 has NUL bytes, if only in its spaces)."""
+    if b"\x00" in data[:_WIDE_SAMPLE] or data.startswith(tuple(b for b, _c in _BOMS)):
+        return False
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _decode_wide(data: bytes, codec: str) -> str | None:
+    """``data`` in a UTF-16/32 codec; None when that reading is mostly broken."""
+    if not codec.endswith(("-le", "-be")):
+        # No byte order in the label: the mark's, else the NULs', else big-endian (RFC 2781).
+        detected = _wide_codec(data)
+        if detected is not None and detected.startswith(codec):
+            codec = detected
+        elif not data.startswith(tuple(bom for bom, _codec in _BOMS)):
+            codec += "-be"
+    try:
+        text = data.decode(codec)
+    except UnicodeError:
+        text = data.decode(codec, errors="replace")
+        if text.count("\ufffd") * 200 > len(data):
+            return None
+    return text[1:] if text.startswith("\ufeff") else text
 
 
 def _score(text: str) -> float:
@@ -183,7 +259,7 @@ def guess_decode(data: bytes) -> str:
     for candidate in ((codec,) if codec else ()) + _SINGLE_BYTE_GUESSES:
         try:
             return data.decode(candidate)
-        except UnicodeDecodeError:
+        except UnicodeError:
             continue
     return data.decode("latin-1")
 
@@ -233,6 +309,13 @@ def _iso2022jp_microsoft(data: bytes) -> str:
 def decode_bytes(data: bytes, declared: str | None = None) -> str:
     """Decode ``data`` labelled ``declared``; never raises, never invents U+FFFD needlessly."""
     codec = codec_for(declared)
+    if codec is not None and codec.startswith(_WIDE) and not _utf8_under_wide_label(data):
+        text = _decode_wide(data, codec)
+        return text if text is not None else guess_decode(data)
+    wide = _wide_codec(data)  # NUL bytes or a UTF-16 mark are no text in any other charset
+    text = _decode_wide(data, wide) if wide is not None else None
+    if text is not None:
+        return text
     if data.isascii() and (codec is None or not codec.startswith(_ASCII_SHAPED)):
         return data.decode("ascii")
     if codec is not None:
@@ -248,7 +331,7 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
         for candidate in (codec, *_SUPERSETS.get(codec, ())):
             try:
                 return data.decode(candidate)
-            except UnicodeDecodeError:
+            except UnicodeError:  # some codecs raise the base class (punycode, utf-7...)
                 pass
         if codec == "iso2022_jp":
             try:

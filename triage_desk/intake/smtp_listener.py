@@ -18,8 +18,11 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import RawMail
+from triage_desk.storage.models import SpooledMail
 
 log = logging.getLogger(__name__)
+# The longest envelope sender the spool stores (RFC 5321 allows 256 octets with the <>).
+MAX_SENDER_CHARS: int = SpooledMail.__table__.c.envelope_sender.type.length
 
 # Commits one raw mail and returns its reference for the 250 ("queued as"); usually
 # SpooledSmtpIntake.submit, which shares one commit between the sessions that wait.
@@ -31,6 +34,21 @@ class SmtpIntakeHandler:
         self.desks = desks
         self.submit = submit
         self.clock = clock
+
+    async def handle_MAIL(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        if len(address) > MAX_SENDER_CHARS:
+            # No mail system has such an address: refused for good, not "try again later".
+            return f"553 5.1.7 sender address longer than {MAX_SENDER_CHARS} characters"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(
         self,

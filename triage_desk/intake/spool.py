@@ -213,15 +213,26 @@ class SpoolDrainer:
     def _finish(self, batch: list[Spooled], pending: PendingMails) -> int:
         try:
             self.intake.finish(pending)
-        except Exception:
-            log.exception("storing %d spooled mails failed; storing them one by one", len(batch))
+        except Exception as exc:
+            # The class only: each mail logs the detail once when it fails on its own.
+            log.warning(
+                "storing spooled mails %d to %d failed (%s); storing them one by one",
+                batch[0].id,
+                batch[-1].id,
+                type(exc).__name__,
+            )
             return sum(self._store_alone(entry) for entry in batch)
         self.spool.remove([entry.id for entry in batch])
         return len(batch)
 
     def _store_alone(self, entry: Spooled) -> int:
         """One mail in its own transaction; on failure it waits, and in the end it is
-        quarantined rather than retried for ever."""
+        quarantined rather than retried for ever.
+
+        The error is logged with its traceback at the first failure only, and later by its
+        class: the database's message names columns, never the mail's values (the engine
+        hides statement parameters), so no log line repeats what the mail says.
+        """
         try:
             self.intake.ingest_many([entry.mail])
         except Exception as exc:
@@ -232,7 +243,7 @@ class SpoolDrainer:
                     "spooled mail %d could not be stored in %d attempts (%s); quarantining it",
                     entry.id,
                     attempts,
-                    error,
+                    type(exc).__name__,
                 )
                 self.intake.quarantine(
                     entry.mail, "storage_failed", f"{attempts} attempts; last: {error}"
@@ -240,10 +251,13 @@ class SpoolDrainer:
             else:
                 next_at = self.spool.postpone(entry.id, attempts, error)
                 log.warning(
-                    "spooled mail %d not stored (%s); next attempt at %s",
+                    "spooled mail %d not stored (%s, attempt %d of %d); next attempt at %s",
                     entry.id,
-                    error,
+                    error if attempts == 1 else type(exc).__name__,
+                    attempts,
+                    self.max_attempts,
                     f"{next_at:%H:%M:%S} UTC",
+                    exc_info=attempts == 1,
                 )
                 return 0
         self.spool.remove([entry.id])

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,27 +20,65 @@ def normalise_url(url: str) -> str:
     return url
 
 
+SQLITE_READONLY = 8  # SQLite's primary result code; extended codes keep it in the low byte
+PG_READ_ONLY_TRANSACTION = "25006"  # default_transaction_read_only, a hot standby
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers (console, CLI) run while the listener writes; NORMAL is durable in WAL
-    # at the commit boundary we rely on ("250 only after commit").
+    # WAL lets readers (console, CLI) run while the listener writes. synchronous=FULL syncs
+    # the WAL at every commit, so a commit that returned survives a power cut: a 250 to an
+    # SMTP client, an IMAP flag and a sent mail's record all promise that (NORMAL would
+    # survive a crash of the process only). See README, "What a commit guarantees".
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
+def _postgres_session(dbapi_connection: Any, _record: Any) -> None:
+    # A commit that returned is on disk even where the server runs synchronous_commit=off.
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO on")
+    dbapi_connection.commit()
+
+
+def refused_as_read_only(error: BaseException | None) -> bool:
+    """Whether the database refused a write because it (or this connection) is read-only."""
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF == SQLITE_READONLY
+    return getattr(error, "sqlstate", None) == PG_READ_ONLY_TRANSACTION
+
+
+def _reconnect_when_read_only(context: ExceptionContext) -> None:
+    """A read-only refusal retires the pool's connections, as a lost connection would.
+
+    SQLite opens a file it may not write read-only and keeps it so; PostgreSQL reads
+    default_transaction_read_only when a session starts. A pooled connection made while the
+    database was read-only would refuse every write after it became writable again (451 to
+    every SMTP client for good); new connections see the database as it is now.
+    """
+    if refused_as_read_only(context.original_exception):
+        context.is_disconnect = True
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
     parsed = make_url(url)
+    # Statement parameters are mail text: never in an error message, hence never in a log.
+    kwargs.setdefault("hide_parameters", True)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        event.listen(engine, "connect", _postgres_session)
+    event.listen(engine, "handle_error", _reconnect_when_read_only)
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -58,7 +96,7 @@ def alembic_config(url: str) -> Any:
 
 
 # The newest migration; a test checks it against Alembic's own idea of the head.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0009_db"
 
 
 def current_revision(url: str) -> str | None:

@@ -20,8 +20,6 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
-    String,
-    Text,
     TypeDecorator,
     UniqueConstraint,
     false,
@@ -29,6 +27,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from triage_desk.clock import system_clock
+
+# Not SQLAlchemy's own: these make every value storable (no NUL, no lone surrogate, cut to
+# the column's length), so text from a mail can never make a write fail (storage/values.py).
+from triage_desk.storage.values import String, Text, storable_json
 
 
 class UTCDateTime(TypeDecorator[dt.datetime]):
@@ -67,6 +69,9 @@ class JSONType(TypeDecorator[Any]):
 
     impl = JSON
     cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Any) -> Any:
+        return storable_json(value)
 
     def load_dialect_impl(self, dialect: Any) -> Any:
         if dialect.name == "postgresql":
@@ -342,6 +347,11 @@ class OutboxItem(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     sent_at: Mapped[dt.datetime | None]
+    # Set when a dispatcher takes the item to send it, cleared when the outcome is recorded:
+    # still set at the next claim means that attempt's outcome is unknown (the process died,
+    # or the database refused the record), and it counts in ``unconfirmed_sends``.
+    claimed_at: Mapped[dt.datetime | None]
+    unconfirmed_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     ticket: Mapped[Ticket | None] = relationship()
     message: Mapped[Message | None] = relationship()
