@@ -405,6 +405,12 @@ def test_a_stranger_naming_a_ticket_number_opens_their_own_ticket(env):
     [link] = audits(sessions, "mentions")
     assert link.ticket_id == stranger.ticket_id
     assert link.details == {"tickets": [victim.ticket_number]}
+    # Our own address is on every thread (To of each mail): claiming it joins none.
+    spoofed = ingest(
+        pipeline,
+        make_mail(sender="atbalsts@example.lv", subject=f"[{victim.ticket_number}] x", body="y"),
+    )
+    assert spoofed.ticket_id not in (victim.ticket_id, stranger.ticket_id)
     # Told nothing about the other ticket: the same letter a made-up number would get.
     with sessions() as session:
         reply = session.scalar(select(OutboxItem).where(OutboxItem.ticket_id == stranger.ticket_id))

@@ -592,11 +592,16 @@ class IntakePipeline:
             work.mentions.append(number)
         return None
 
-    @staticmethod
-    def _takes_part(session: Session, work: _Work, ticket: Ticket) -> bool:
-        """Its requester, anyone on its thread, or staff (proven, see ``_proven_staff``)."""
+    def _takes_part(self, session: Session, work: _Work, ticket: Ticket) -> bool:
+        """Its requester, anyone on its thread, or staff (proven, see ``_proven_staff``).
+
+        Our own addresses are on every thread (To of each mail, sender of each reply), so a
+        mail claiming one of them takes part in none.
+        """
         if work.author_kind == "staff":
             return True
+        if self._own_mailbox(work.inbound):
+            return False
         return work.inbound.sender in repo.ticket_participants(
             session, ticket, work.inbound.channel
         )
