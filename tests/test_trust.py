@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import smtplib
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +24,8 @@ from triage_desk.intake.authentication import authenticated_domains, proves_addr
 from triage_desk.intake.email_intake import EmailIntake, RawMail
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.outbox import echoed_subject
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.clients import ClientRecord, representatives_of, upsert_clients
@@ -32,6 +36,7 @@ from triage_desk.storage.models import (
     Message,
     OutboxItem,
     RequesterAddress,
+    SpooledMail,
     Ticket,
     TicketStatus,
 )
@@ -166,6 +171,31 @@ def test_the_same_mail_with_other_transport_headers_is_still_a_duplicate(env):
     second = ingest(pipeline, relayed)
     assert second.duplicate and second.ticket_id == first.ticket_id
     assert (count(sessions, Ticket), len(first_replies(sessions))) == (1, 1)
+
+
+def test_two_mails_sent_over_smtp_with_one_message_id_both_become_tickets(env, example_config):
+    # The reproduction: the second got "250 queued" and then vanished.
+    make, sessions, _clock, _url = env
+    intake = EmailIntake(sessions, make(), EmailConfig())
+    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
+    spooled.start()
+    listener = SmtpListener(
+        SmtpIntakeHandler(Desks(example_config), spooled.submit), "127.0.0.1", 0, 10**6
+    )
+    listener.start()
+    try:
+        with smtplib.SMTP("127.0.0.1", listener.port, timeout=60) as smtp:
+            for n, sender in enumerate(["ilze@novads.example.lv", "janis@citur.example.lv"]):
+                mail = make_mail(sender=sender, body=f"{QUESTION} {n}", message_id="<1@localhost>")
+                assert smtp.sendmail(sender, ["atbalsts@example.lv"], mail) == {}  # 250
+        deadline = time.monotonic() + 60
+        while count(sessions, SpooledMail) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        listener.stop()
+        spooled.close()
+    assert count(sessions, SpooledMail) == 0
+    assert count(sessions, Ticket) == 2 and len(first_replies(sessions)) == 2
 
 
 def test_spooled_mails_that_share_a_message_id_are_neither_lost_nor_quarantined(env):
