@@ -42,7 +42,9 @@ def env(database_url, example_config, classifier):
     engine = make_engine(database_url)
     sessions = make_session_factory(engine)
     rules = EmailConfig(
-        staff_addresses=["janis.staff@example.lv"], acknowledgements_per_sender_per_hour=3
+        staff_addresses=["janis.staff@example.lv"],
+        acknowledgements_per_sender_per_hour=3,
+        trusted_authserv_ids=["mx.example.lv"],
     )
     pipeline = IntakePipeline(
         sessions,
@@ -95,9 +97,15 @@ def test_old_mail_is_imported_without_acknowledgement(env):
     assert fresh.acknowledged
 
 
+# A question, not an emergency: urgent first replies skip the per-sender limit.
+QUESTION = "Labdien! Kā pievienot jaunu lietotāju un piešķirt viņam tiesības?"
+
+
 def test_at_most_n_acknowledgements_per_sender_per_hour(env):
     pipeline, sessions, _intake = env
-    results = [ingest(pipeline, make_mail(subject=f"Jautājums {n}")) for n in range(5)]
+    results = [
+        ingest(pipeline, make_mail(subject=f"Jautājums {n}", body=QUESTION)) for n in range(5)
+    ]
     assert [r.acknowledged for r in results] == [True, True, True, False, False]
     assert "limit of 3" in results[3].no_ack_reason
     assert count(sessions, Ticket) == 5  # every message is still a ticket
@@ -107,7 +115,10 @@ def test_at_most_n_acknowledgements_per_sender_per_hour(env):
 
 def test_the_limit_holds_inside_one_batch_too(env):
     pipeline, _sessions, _intake = env
-    batch = [inbound_from_email(make_mail(subject=f"Q{n}"), "municipal", NOW) for n in range(5)]
+    batch = [
+        inbound_from_email(make_mail(subject=f"Q{n}", body=QUESTION), "municipal", NOW)
+        for n in range(5)
+    ]
     assert [r.acknowledged for r in pipeline.process_many(batch)] == [True] * 3 + [False] * 2
 
 
@@ -125,7 +136,11 @@ def test_a_staff_reply_from_their_own_client_joins_the_ticket(env):
         sender="Jānis <janis.staff@example.lv>",
         subject="Re: Nevaru izveidot",
         body="Labdien, izlabojām.",
-        extra_headers={"In-Reply-To": "<question@novads.example.lv>"},
+        extra_headers={
+            "In-Reply-To": "<question@novads.example.lv>",
+            # Our mail server vouches for it: a From header alone is no proof.
+            "Authentication-Results": "mx.example.lv; dkim=pass header.d=example.lv",
+        },
     )
     later = NOW + dt.timedelta(minutes=40)
     second = ingest(pipeline, reply, received=later)
@@ -168,7 +183,7 @@ def test_a_bounce_joins_the_bounced_ticket_and_marks_the_address(env):
         address = session.scalar(
             select(RequesterAddress).where(RequesterAddress.address == "gone@novads.example.lv")
         )
-        assert address.undeliverable and "Undelivered" in address.undeliverable_reason
+        assert address.undeliverable and first.ticket_number in address.undeliverable_reason
     again = ingest(pipeline, make_mail(sender="gone@novads.example.lv", subject="Vēlreiz"))
     assert again.created_ticket and not again.acknowledged
     assert "undeliverable" in again.no_ack_reason
@@ -237,7 +252,10 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
         desks,
         classifier,
         TemplateRenderer(),
-        rules=EmailConfig(acknowledgements_per_sender_per_hour=1000),
+        rules=EmailConfig(
+            acknowledgements_per_sender_per_hour=1000,
+            automatic_replies_per_desk_per_minute=1000,
+        ),
     )
     intake = EmailIntake(sessions, pipeline, EmailConfig())
     spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)

@@ -30,6 +30,7 @@ KINDS = (
     "staff_reply",
     "resolution",
     "undeliverable_notice",
+    "reply_limit_notice",
     "assistant_answer",
     "assistant_decline",
 )
@@ -144,8 +145,15 @@ def context(desk_key: str, desk: DeskConfig, kind: str, language: str) -> dict[s
         },
         "undeliverable_notice": {
             "address": "anna.berzina@novads.example.lv",
-            "reason": "550 5.1.1 <anna.berzina@novads.example.lv>: Recipient address rejected",
+            "status_code": "5.1.1",
             "affected_ticket_numbers": ["MUN-2026-000123", "MUN-2026-000140"],
+        },
+        "reply_limit_notice": {
+            "held_ticket_numbers": ["MUN-2026-000123", "MUN-2026-000124"],
+            "urgent": False,
+            "category_label": label(language),
+            "limit_per_minute": 30,
+            "limit_per_hour": 300,
         },
         "assistant_answer": {
             "question": "Kā atjaunot paroli?",
@@ -215,7 +223,8 @@ def test_every_kind_renders_cleanly(
     assert_clean(text)
     if kind not in CHAT_KINDS:
         assert desks[desk_key].name in text
-    if kind not in ("undeliverable_notice", "assistant_answer"):  # those list it or need not
+    # those list it or need not
+    if kind not in ("undeliverable_notice", "reply_limit_notice", "assistant_answer"):
         assert ticket in text
 
 
@@ -241,7 +250,8 @@ REQUIRED = {
     ),
     "staff_reply": ("ticket_number", "subject", "body", "staff_name", "desk_name"),
     "resolution": ("ticket_number", "category_label", "resolved_text", "survey_url"),
-    "undeliverable_notice": ("ticket_number", "address", "reason", "affected_ticket_numbers"),
+    "undeliverable_notice": ("ticket_number", "address", "status_code", "affected_ticket_numbers"),
+    "reply_limit_notice": ("ticket_number", "held_ticket_numbers", "urgent", "limit_per_hour"),
     "assistant_answer": ("ticket_number", "article_title", "article_answer", "article_url"),
     "assistant_decline": ("out_of_hours", "clock_start_text", "opening_hours_text", "contacts"),
 }
@@ -779,7 +789,7 @@ def test_resolution_without_a_survey_has_no_survey_sentence(
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
-def test_undeliverable_notice_names_address_reason_and_tickets(
+def test_undeliverable_notice_names_address_status_and_tickets(
     renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str
 ) -> None:
     ctx, subject, text = render(renderer, desks, "undeliverable_notice", "municipal", language)
@@ -794,7 +804,8 @@ def test_undeliverable_notice_names_address_reason_and_tickets(
         + ctx["address"]
     )
     assert ctx["address"] in text
-    assert "\n" + ctx["reason"] + "\n" in text
+    assert " 5.1.1)" in text and ctx["ticket_number"] in text
+    assert f"triage address clear {ctx['address']}\n" in text
     assert "\n- MUN-2026-000123\n- MUN-2026-000140\n" in text
     what_to_do = {
         "lv": ("pārbaudiet, vai adrese pieteikumos ir pareiza", "pa tālruni"),
@@ -817,6 +828,26 @@ def test_undeliverable_notice_names_address_reason_and_tickets(
     assert {"lv": "Skartais pieteikums:", "en": "Affected ticket:", "ru": "Затронутое обращение:"}[
         language
     ] in text
+
+
+# --- reply_limit_notice: for staff, when the desk-wide limits hold first replies ---------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_reply_limit_notice_lists_held_tickets_or_asks_to_call_at_once(
+    renderer: TemplateRenderer, desks: dict[str, DeskConfig], language: str
+) -> None:
+    ctx, subject, text = render(renderer, desks, "reply_limit_notice", "municipal", language)
+    assert "\n- MUN-2026-000123\n- MUN-2026-000124\n" in text
+    assert "30" in text and "300" in text
+    assert_clean(text)
+    ctx, subject, text = render(
+        renderer, desks, "reply_limit_notice", "eparaksts", language, urgent=True
+    )
+    assert {"lv": "STEIDZAMI", "en": "URGENT", "ru": "СРОЧНО"}[language] in subject
+    assert ctx["category_label"] in text and ctx["ticket_number"] in text
+    assert "MUN-2026-000124" not in text
+    assert_clean(text)
 
 
 # --- assistant_answer and assistant_decline: the chat ------------------------------------------

@@ -251,7 +251,7 @@ def _register_rooms() -> None:
     from triage_desk.intake.commands import fetch
     from triage_desk.intake.quarantine_commands import quarantine
     from triage_desk.responders.commands import decide, outbox, reply, resolve
-    from triage_desk.storage.commands import clients
+    from triage_desk.storage.commands import address, clients
 
     for command in (
         classify,
@@ -264,6 +264,7 @@ def _register_rooms() -> None:
         resolve,
         outbox,
         clients,
+        address,
     ):
         main.add_command(command)
     main.add_command(evaluate_command)  # `triage eval`

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +31,10 @@ LANGUAGES = ("lv", "en", "ru")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 FEEDBACK_CATEGORY = "feedback"  # a message that is only feedback, with no request in it
 NO_FEEDBACK = "none"
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})+")
+# RFC 8601 authserv-id: a value token (a host name, in practice).
+_AUTHSERV_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,252}")
 # Key names that look like secrets: refused in the file so nobody commits a password.
 _SECRET_WORDS = ("password", "token", "secret", "api_key")
 
@@ -313,16 +318,55 @@ class EmailConfig(Strict):
     # Old mail found when a mailbox is first connected is imported but not acknowledged.
     acknowledge_max_age_hours: float = Field(default=24.0, gt=0)
     acknowledgements_per_sender_per_hour: int = Field(default=5, ge=0)
-    # Staff who may reply from their own mail client into a desk mailbox.
+    # Every desk's automatic first replies together (forged senders cannot make the desk a
+    # backscatter source): over either, mail is stored, staff alerted, nobody answered.
+    automatic_replies_per_desk_per_minute: int = Field(default=30, ge=0)
+    automatic_replies_per_desk_per_hour: int = Field(default=300, ge=0)
+    # Staff who may reply from their own mail client into a desk mailbox. A From header is
+    # no proof: such mail counts as staff only with the evidence below.
     staff_addresses: list[str] = Field(default_factory=list)
     staff_domains: list[str] = Field(default_factory=list)
+    # The authserv-ids of our own mail servers: their Authentication-Results headers showing
+    # dkim=pass (header.d/header.i) or spf=pass (smtp.mailfrom) for the staff member's domain
+    # prove a staff reply. The server must remove such headers that arrive from outside
+    # (RFC 8601 section 5); none listed: no mail is taken for a staff reply.
+    trusted_authserv_ids: list[str] = Field(default_factory=list)
 
     @field_validator("staff_addresses", "staff_domains")
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         return [v.strip().lower().lstrip("@") for v in value]
 
+    @field_validator("staff_addresses")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v.count("@") != 1 or not all(v.split("@"))]
+        if bad:
+            raise ValueError(f"not an email address: {bad}; write 'name@domain'")
+        return value
+
+    @field_validator("staff_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _DOMAIN.fullmatch(v)]
+        if bad:
+            raise ValueError(f"not a mail domain: {bad}; write e.g. 'example.lv'")
+        return value
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _authserv_ids(cls, value: list[str]) -> list[str]:
+        ids = [v.strip().lower() for v in value]
+        bad = [v for v in ids if not _AUTHSERV_ID.fullmatch(v)]
+        if bad:
+            raise ValueError(
+                f"not an authserv-id: {bad}; use the first word of your mail server's "
+                "Authentication-Results header, usually its host name, e.g. 'mx.example.lv'"
+            )
+        return ids
+
     def is_staff(self, address: str) -> bool:
+        """Whether the address is a staff member's (the claim; evidence is checked apart)."""
         address = address.lower()
         domain = address.rsplit("@", 1)[-1]
         return address in self.staff_addresses or domain in self.staff_domains

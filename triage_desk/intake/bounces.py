@@ -60,6 +60,8 @@ _VALID_ADDRESS = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
 )
+# RFC 3463 enhanced status codes: class 4 (persistent transient) or 5 (permanent).
+_STATUS = re.compile(r"(?<![\d.])([245]\.\d{1,3}\.\d{1,3})(?![\d.])")
 _INLINE_MESSAGE_ID = re.compile(r"^\s*message-id:\s*(<[^<>\s]+>)", re.I | re.M)
 _MAX_SCANNED_TEXT = 200_000
 
@@ -120,17 +122,33 @@ def _clean(addresses: frozenset[bytes] | set[bytes]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
-def _dsn_actions(message: Message) -> set[str]:
-    actions: set[str] = set()
+def _dsn_blocks(message: Message) -> Iterator[Message]:
+    """The per-message and per-recipient field blocks of the DSN's delivery-status parts."""
     for part in _outer_parts(message):
         if part.get_content_type() != "message/delivery-status":
             continue
         payload = stored_payload(part)
-        for block in payload if isinstance(payload, list) else ():
-            action = str(block.get("Action", "") or "").strip().lower()
-            if action:
-                actions.add(action.split()[0])
+        yield from payload if isinstance(payload, list) else ()
+
+
+def _dsn_actions(message: Message) -> set[str]:
+    actions: set[str] = set()
+    for block in _dsn_blocks(message):
+        action = str(block.get("Action", "") or "").strip().lower()
+        if action:
+            actions.add(action.split()[0])
     return actions
+
+
+def _status(message: Message, status_part: bool, text: str) -> str | None:
+    """The first status code: a DSN's Status field, else one in the report's text."""
+    if status_part:
+        for block in _dsn_blocks(message):
+            found = _STATUS.match(str(block.get("Status", "") or "").strip())
+            if found:
+                return found.group(1)
+    found = _STATUS.search(text[:_MAX_SCANNED_TEXT])
+    return found.group(1) if found else None
 
 
 def detect_bounce(
@@ -180,11 +198,12 @@ def detect_bounce(
         if not evidence:
             return None
     ids = _original_ids(message, originals, text)
+    status = _status(message, status_part, text)
     if failed:
-        return Bounce(permanent=True, failed_addresses=failed, original_message_ids=ids)
+        return Bounce(True, failed, ids, status)
     if delayed:
-        return Bounce(permanent=False, failed_addresses=delayed, original_message_ids=ids)
+        return Bounce(False, delayed, ids, status)
     actions = _dsn_actions(message) if status_part else set()
     # A DSN says so in its Action fields; other reports only in their subject.
     permanent = bool(actions & {"failed", "error"}) if actions else not _WARNING.search(subject)
-    return Bounce(permanent=permanent, failed_addresses=(), original_message_ids=ids)
+    return Bounce(permanent, (), ids, status)

@@ -26,6 +26,7 @@ from triage_desk.intake.headers import (
     address_header,
     address_list,
     all_headers,
+    clean_header,
     header_text,
     message_ids,
     raw_header,
@@ -206,4 +207,19 @@ def inbound_from_email(
         attachments=content.attachments,
         bounce=bounce,
         sent_at=sent_at(message),
+        authentication_results=authentication_results(message),
     )
+
+
+_MAX_AUTHENTICATION_RESULTS = 20
+_MAX_AUTHENTICATION_RESULT_CHARS = 2_000
+
+
+def authentication_results(message: Message) -> tuple[str, ...]:
+    """Every Authentication-Results header's value, top (the newest, our server's) first."""
+    values = [
+        clean_header(str(value)[:_MAX_AUTHENTICATION_RESULT_CHARS])
+        for key, value in message.raw_items()
+        if key.lower() == "authentication-results"
+    ]
+    return tuple(values[:_MAX_AUTHENTICATION_RESULTS])

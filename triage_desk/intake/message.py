@@ -27,6 +27,9 @@ class Bounce:
     failed_addresses: tuple[str, ...]
     # The Message-ID(s) of the mail that bounced, from the DSN's attached original.
     original_message_ids: tuple[str, ...] = ()
+    # The RFC 3463 status code ("5.1.1") when the report gives one: the only part of a
+    # bounce's text staff are shown (the rest is whatever its sender wrote).
+    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,3 +53,6 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     bounce: Bounce | None = None
     sent_at: dt.datetime | None = None  # the sender's Date header, when it could be read
+    # Every Authentication-Results header, top first: evidence for staff replies (the
+    # pipeline reads only those of the deployment's trusted servers).
+    authentication_results: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ batch of one. Classification and everything else that needs no database is
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import logging
@@ -31,6 +32,7 @@ from triage_desk.classifier.predict import Classifier, Prediction
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desk, Desks
+from triage_desk.intake.authentication import authenticated_domains, proves_address
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.triage import ArticleFinder, MessageTriage, Triaged, choose_labels
 from triage_desk.responders.acknowledgement import (
@@ -44,6 +46,7 @@ from triage_desk.responders.outbox import (
     base_context,
     dedupe_key,
     prepare_outbound,
+    recipient_key,
     write_outbound,
 )
 from triage_desk.responders.render import TemplateRenderer
@@ -62,7 +65,13 @@ from triage_desk.storage.models import (
 )
 
 log = logging.getLogger(__name__)
-_TICKET_IN_SUBJECT = re.compile(r"\[([A-Z]{2,6}-\d{4}-\d{6})\]")
+# A ticket number as people write it: "[MUN-2026-000027]", "Re: MUN-2026-000027", lower case.
+_TICKET_NUMBER = re.compile(r"(?<![A-Za-z0-9-])([A-Za-z]{2,6}-\d{4}-\d{6})(?![\d-])")
+_MAX_NUMBERS = 5  # read from one subject or text: more is no conversation, only noise
+_MAX_LOOP_SCAN = 200_000  # characters of a text searched for our own reply quoted back
+_QUOTE_MARKS = re.compile(r"(?m)^[ \t]*(?:>[ \t]?)+")
+_MIN_QUOTED_LINE = 30  # a line of our reply this long, found in a mail, is our text quoted
+_MAX_EXTERNAL_ID = Message.__table__.c.external_id.type.length
 # Every automatic first reply (acknowledgement, 24/7 route, refusal) has a dedupe key with
 # this prefix; the per-sender hourly limit counts them together.
 FIRST_REPLY_PREFIX = "ack:"
@@ -96,6 +105,46 @@ def acknowledgement_key(channel: str, external_id: str) -> str:
     return f"{FIRST_REPLY_PREFIX}{digest}"
 
 
+def content_digest(inbound: InboundMessage) -> str:
+    """What makes two deliveries the same mail: sender, subject, text and attachments (names
+    and sizes). Identical bytes give the same digest; so does one mail that came twice with
+    different transport headers (a copy in each of two desk mailboxes)."""
+    digest = hashlib.sha256()
+    for part in (inbound.sender, inbound.subject, inbound.text):
+        digest.update(part.encode("utf-8", "surrogatepass") + b"\0")
+    for attachment in inbound.attachments:
+        size = attachment.size or len(attachment.data)
+        digest.update(f"{attachment.filename}\0{size}\0".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def derived_external_id(external_id: str, digest: str) -> str:
+    """The id a different mail under a known Message-ID is stored under: ``<id>#<digest>``."""
+    suffix = "#" + digest[:12]
+    return external_id[: _MAX_EXTERNAL_ID - len(suffix)] + suffix
+
+
+def ticket_numbers(text: str) -> list[str]:
+    """The ticket numbers written in a subject or text, upper-cased, first ones first."""
+    found: dict[str, None] = {}
+    for match in _TICKET_NUMBER.finditer(text):
+        found.setdefault(match.group(1).upper(), None)
+        if len(found) >= _MAX_NUMBERS:
+            break
+    return list(found)
+
+
+def quotes_text(mail_text: str, ours: str) -> bool:
+    """Whether ``mail_text`` quotes ``ours`` back: at least two of its longer lines (all of
+    them, if it has fewer), whatever quote marks or rewrapping the quoting client added."""
+    flat = " ".join(_QUOTE_MARKS.sub("", mail_text[:_MAX_LOOP_SCAN]).split())
+    lines = [" ".join(line.split()) for line in ours.splitlines()]
+    lines = [line for line in lines if len(line) >= _MIN_QUOTED_LINE]
+    if not lines:
+        return False
+    return sum(line in flat for line in lines) >= min(2, len(lines))
+
+
 @dataclass
 class _Work:
     """One inbound message's progress through a batch."""
@@ -103,7 +152,12 @@ class _Work:
     triaged: Triaged
     desk: Desk
     author_kind: str = "person"
+    staff_unproven: bool = False  # From names staff, but no configured evidence proves it
     duplicate_of: Message | None = None
+    # Set when a different mail came under a Message-ID we know: the id it really carries
+    # (its inbound.external_id is then the derived one it is stored under).
+    reused_id: str | None = None
+    mentions: list[str] = field(default_factory=list)  # ticket numbers it named, not joined
     same_as: _Work | None = None  # an earlier copy of the same message in this batch
     parent: _Work | None = None  # an earlier message of this batch that this one replies to
     ticket: Ticket | None = None
@@ -129,6 +183,23 @@ class _Work:
     @property
     def prediction(self) -> Prediction:
         return self.triaged.prediction
+
+    @cached_property
+    def content_digest(self) -> str:
+        return content_digest(self.inbound)
+
+    @property
+    def sender_message_id(self) -> str | None:
+        """The Message-ID the sender gave (our reply threads under it), None if none."""
+        if self.reused_id is not None:
+            return self.reused_id
+        return self.inbound.external_id if self.inbound.headers.get("Message-ID") else None
+
+    def store_as(self, external_id: str) -> None:
+        """Store this message under ``external_id`` instead of the id it carries."""
+        self.reused_id = self.inbound.external_id
+        inbound = dataclasses.replace(self.inbound, external_id=external_id)
+        self.triaged = dataclasses.replace(self.triaged, inbound=inbound)
 
     @cached_property
     def referenced_ids(self) -> list[str]:
@@ -171,6 +242,53 @@ class _Work:
         )
 
 
+def _same_mail(stored: Message, work: _Work) -> bool:
+    """Whether a stored message is this very mail again (a redelivery or a second copy)."""
+    if stored.content_digest is not None:
+        return stored.content_digest == work.content_digest
+    # Stored before digests were kept: the same bytes, or what the digest is made of.
+    inbound = work.inbound
+    if stored.raw is not None and stored.raw == inbound.raw:
+        return True
+    return (stored.sender, stored.subject, stored.text) == (
+        inbound.sender,
+        inbound.subject,
+        inbound.text,
+    )
+
+
+def _sender_key(inbound: InboundMessage) -> str:
+    """The sender as the per-sender limit counts it (a plus-address as its base address)."""
+    return recipient_key(inbound.channel, inbound.sender)
+
+
+@dataclass
+class _ReplyBudget:
+    """Automatic first replies sent, as the limits count them: per sender (by base address)
+    in the last hour, per desk in the last minute and the last hour."""
+
+    per_sender: Counter[str]
+    desk_minute: Counter[str]
+    desk_hour: Counter[str]
+    held: dict[str, list[_Work]] = field(default_factory=dict)  # desk: over its limits
+
+    def spend(self, work: _Work) -> None:
+        self.per_sender[_sender_key(work.inbound)] += 1
+        self.desk_minute[work.desk.name] += 1
+        self.desk_hour[work.desk.name] += 1
+
+    def desk_limit(self, work: _Work, rules: EmailConfig) -> str | None:
+        """Why the desk may send no more automatic replies now, or None."""
+        desk = work.desk.name
+        per_minute = rules.automatic_replies_per_desk_per_minute
+        if self.desk_minute[desk] >= per_minute:
+            return f"desk-wide limit of {per_minute} automatic replies per minute reached"
+        per_hour = rules.automatic_replies_per_desk_per_hour
+        if self.desk_hour[desk] >= per_hour:
+            return f"desk-wide limit of {per_hour} automatic replies per hour reached"
+        return None
+
+
 def _duplicate_result(existing: Message) -> IntakeResult:
     return IntakeResult(
         existing.ticket.number,
@@ -210,6 +328,12 @@ class IntakePipeline:
             desks, classifier, assistant, semantic_stage, self.rules, clock=now
         )
         self._own_addresses = desks.all_addresses()
+        # The desks' staff notice mailboxes: never answered (they would answer back).
+        self._staff_mailboxes = {
+            desk.config.staff_address.strip().lower()
+            for desk in desks.by_name.values()
+            if desk.config.staff_address
+        }
 
     # ------------------------------------------------------------------ entry points
 
@@ -219,39 +343,47 @@ class IntakePipeline:
     def process_many(self, inbounds: Sequence[InboundMessage]) -> list[IntakeResult]:
         return self.store(self.triage.triage(inbounds))
 
-    def store(self, triaged: Sequence[Triaged]) -> list[IntakeResult]:
+    def store(self, triaged: Sequence[Triaged], *, again: bool = False) -> list[IntakeResult]:
         """Store triaged messages in one transaction (``MessageTriage.triage`` made them)."""
         if not triaged:
             return []
-        works = [
-            _Work(item, self.desks[item.inbound.desk], author_kind=self._author_kind(item.inbound))
-            for item in triaged
-        ]
+        works = [self._work(item) for item in triaged]
         try:
             with self.sessions.begin() as session:
                 self._store(session, works)
                 session.flush()
                 return [work.result() for work in works]
         except IntegrityError:
-            # Another worker stored one of these between our check and our insert.
+            # Another worker stored one of these between our check and our insert: one by
+            # one, each sees what is stored now (the same mail: a duplicate; a different one
+            # under the same Message-ID: stored under a derived id). Never dropped.
             if len(triaged) > 1:
                 return [self.store([item])[0] for item in triaged]
-            with self.sessions() as session:
-                existing = repo.find_message(
-                    session, triaged[0].inbound.channel, triaged[0].inbound.external_id
-                )
-                if existing is None:
-                    raise
-                return [_duplicate_result(existing)]
+            if again:
+                raise
+            return self.store(triaged, again=True)
 
     # ------------------------------------------------------------------ steps
 
-    def _author_kind(self, inbound: InboundMessage) -> str:
+    def _work(self, item: Triaged) -> _Work:
+        inbound = item.inbound
+        work = _Work(item, self.desks[inbound.desk])
         if inbound.bounce is not None or inbound.no_reply_reason:
-            return "robot"
-        if inbound.channel == "email" and self.rules.is_staff(inbound.sender):
-            return "staff"
-        return "person"
+            work.author_kind = "robot"
+        elif inbound.channel == "email" and self.rules.is_staff(inbound.sender):
+            if self._proven_staff(inbound):
+                work.author_kind = "staff"
+            else:
+                work.staff_unproven = True
+        return work
+
+    def _proven_staff(self, inbound: InboundMessage) -> bool:
+        """A From header is no proof: a trusted server's DKIM or SPF pass for the address's
+        domain is (``email.trusted_authserv_ids``)."""
+        domains = authenticated_domains(
+            inbound.authentication_results, self.rules.trusted_authserv_ids
+        )
+        return proves_address(domains, inbound.sender)
 
     def _store(self, session: Session, works: list[_Work]) -> None:
         self._find_duplicates(session, works)
@@ -270,15 +402,7 @@ class IntakePipeline:
             earlier[work.inbound.external_id] = work
             for named in work.referenced_ids:
                 named_by.setdefault(named, work)
-        # Counted before this batch adds anything, so its own items are not counted twice.
-        sent_now: Counter[str] = Counter(
-            repo.replies_by_recipient(
-                session,
-                {w.inbound.sender for w in fresh},
-                FIRST_REPLY_PREFIX,
-                self.now() - dt.timedelta(hours=1),
-            )
-        )
+        budget = self._reply_budget(session, fresh)
         requesters = self._requesters(session, fresh)
         new = [w for w in fresh if w.ticket is None and w.parent is None]
         positions = self._standings(session, new)
@@ -299,13 +423,15 @@ class IntakePipeline:
                 self._follow_up(work)
             if work.inbound.bounce is not None:
                 self._record_bounce(session, work, requesters)
+            self._flag(work)
             address = requesters[(work.inbound.channel, work.inbound.sender)]
-            work.no_ack_reason = self._no_ack_reason(session, work, address, sent_now)
+            work.no_ack_reason = self._no_ack_reason(session, work, address, budget)
             if work.no_ack_reason is None:
                 self._queue_first_reply(session, work)
-                sent_now[work.inbound.sender] += 1
+                budget.spend(work)
             elif work.created_ticket:
                 work.audit("no_acknowledgement", reason=work.no_ack_reason)
+        self._alert_held(session, budget)
         repo.update_tickets(
             session,
             [
@@ -369,13 +495,19 @@ class IntakePipeline:
             session.execute(insert(AuditEvent.__table__), events)
 
     def _find_duplicates(self, session: Session, works: list[_Work]) -> None:
-        by_channel: dict[str, list[str]] = {}
+        """The same mail again (same bytes, or the same content delivered twice) is a
+        duplicate; a different mail under a Message-ID we know (broken mailers send
+        ``<1@localhost>`` every time, an attacker can pre-empt an id) is stored under a
+        derived id, ``<id>#<digest>``, and flagged: never dropped."""
+        by_channel: dict[str, set[str]] = {}
         for work in works:
-            by_channel.setdefault(work.inbound.channel, []).append(work.inbound.external_id)
+            ids = by_channel.setdefault(work.inbound.channel, set())
+            ids.add(work.inbound.external_id)
+            ids.add(derived_external_id(work.inbound.external_id, work.content_digest))
         stored: dict[tuple[str, str], Message] = {}
         for channel, ids in by_channel.items():
             # Usually none: the messages themselves are loaded only when some are stored.
-            known = repo.stored_external_ids(session, channel, ids)
+            known = repo.stored_external_ids(session, channel, sorted(ids))
             if known:
                 stored.update(
                     ((channel, external_id), message)
@@ -385,13 +517,30 @@ class IntakePipeline:
                 )
         first: dict[tuple[str, str], _Work] = {}
         for work in works:
-            key = (work.inbound.channel, work.inbound.external_id)
-            if key in stored:
-                work.duplicate_of = stored[key]
-            elif key in first:
-                work.same_as = first[key]
+            channel, external_id = work.inbound.channel, work.inbound.external_id
+            derived = derived_external_id(external_id, work.content_digest)
+            known = stored.get((channel, external_id))
+            if known is not None and _same_mail(known, work):
+                work.duplicate_of = known
+            elif (channel, derived) in stored:  # this different mail came before
+                work.duplicate_of = stored[(channel, derived)]
+            elif (channel, derived) in first:  # twice in this batch, under the derived id
+                work.same_as = first[(channel, derived)]
+            elif (channel, external_id) not in first and known is None:
+                first[(channel, external_id)] = work
+            elif (earlier := first.get((channel, external_id))) is not None and (
+                earlier.content_digest == work.content_digest
+            ):
+                work.same_as = earlier
             else:
-                first[key] = work
+                log.warning(
+                    "a different mail from %s reuses Message-ID <%s>; stored as <%s>",
+                    work.inbound.sender,
+                    external_id,
+                    derived,
+                )
+                work.store_as(derived)
+                first[(channel, derived)] = work
 
     def _thread(self, session: Session, works: Sequence[_Work]) -> None:
         """The ticket each message continues: bounce original, reply headers, subject number,
@@ -413,11 +562,7 @@ class IntakePipeline:
             for work, ticket in zip(
                 group, repo.tickets_for_message_ids(session, channel, id_lists), strict=True
             ):
-                if ticket is None:
-                    match = _TICKET_IN_SUBJECT.search(work.inbound.subject)
-                    if match:
-                        ticket = repo.ticket_by_number(session, match.group(1))
-                work.ticket = ticket
+                work.ticket = ticket or self._ticket_in_subject(session, work)
             # An original stored after a reply to it joins the reply's ticket.
             orphans = [w for w in group if w.ticket is None]
             later = repo.tickets_referencing(
@@ -425,6 +570,41 @@ class IntakePipeline:
             )
             for work in orphans:
                 work.ticket = later.get(work.inbound.external_id)
+
+    def _ticket_in_subject(self, session: Session, work: _Work) -> Ticket | None:
+        """The ticket a number in the subject names, for its participants on its own desk.
+
+        Numbers are sequential, so anyone can guess one: a mail from someone who takes no part
+        in that ticket opens its own ticket, which staff see "mentions" the other (and the
+        sender is told nothing about it, not even that it exists).
+        """
+        for number in ticket_numbers(work.inbound.subject):
+            ticket = repo.ticket_by_number(session, number)
+            if ticket is None:
+                continue
+            if ticket.desk == work.desk.name and self._takes_part(session, work, ticket):
+                return ticket
+            log.info(
+                "a mail from %s names ticket %s but takes no part in it: not joined",
+                work.inbound.sender,
+                number,
+            )
+            work.mentions.append(number)
+        return None
+
+    def _takes_part(self, session: Session, work: _Work, ticket: Ticket) -> bool:
+        """Its requester, anyone on its thread, or staff (proven, see ``_proven_staff``).
+
+        Our own addresses are on every thread (To of each mail, sender of each reply), so a
+        mail claiming one of them takes part in none.
+        """
+        if work.author_kind == "staff":
+            return True
+        if self._own_mailbox(work.inbound):
+            return False
+        return work.inbound.sender in repo.ticket_participants(
+            session, ticket, work.inbound.channel
+        )
 
     def _requesters(
         self, session: Session, works: list[_Work]
@@ -537,6 +717,7 @@ class IntakePipeline:
             "language": work.prediction.language,
             "received_at": inbound.received_at,
             "author_kind": work.author_kind,
+            "content_digest": work.content_digest,
         }
         work.attachment_values = [
             {
@@ -581,38 +762,58 @@ class IntakePipeline:
     def _record_bounce(
         self, session: Session, work: _Work, senders: dict[tuple[str, str], repo.SenderRow]
     ) -> None:
-        bounce = work.inbound.bounce
+        """A bounce marks an address undeliverable only when it is about mail we sent to that
+        address (its Message-ID is one of our outbound messages'): anyone can write a bounce,
+        but only the recipient's server sees the Message-ID of our mail to them."""
+        bounce, channel = work.inbound.bounce, work.inbound.channel
         assert bounce is not None
-        marked = []
-        if bounce.permanent:
-            for address in bounce.failed_addresses:
-                if repo.mark_undeliverable(
-                    session,
-                    work.inbound.channel,
-                    address.lower(),
-                    f"bounced: {work.inbound.subject[:200]}",
-                ):
-                    marked.append(address.lower())
-                    # A later mail of this batch from that address gets no acknowledgement.
-                    row = senders.get((work.inbound.channel, address.lower()))
-                    if row is not None:
-                        row.undeliverable = True
-        work.audit("bounce", permanent=bounce.permanent, addresses=list(bounce.failed_addresses))
+        ours = repo.sent_mails(session, channel, bounce.original_message_ids)
+        marked, unproven = [], []
+        for address in (a.lower() for a in bounce.failed_addresses if bounce.permanent):
+            sent = next((m for m in ours if address in m.recipients), None)
+            if sent is None:
+                unproven.append(address)
+                continue
+            status = bounce.status or "no status code"
+            reason = f"permanent bounce ({status}) of our mail on {sent.ticket_number}"
+            if repo.mark_undeliverable(session, channel, address, reason, self.now()):
+                marked.append(address)
+                # A later mail of this batch from that address gets no acknowledgement.
+                row = senders.get((channel, address))
+                if row is not None:
+                    row.undeliverable = True
+        if unproven:
+            log.warning(
+                "a bounce from %s names %s, but no mail we sent to them: not marked undeliverable",
+                work.inbound.sender,
+                ", ".join(unproven),
+            )
+        work.audit(
+            "bounce",
+            permanent=bounce.permanent,
+            addresses=list(bounce.failed_addresses),
+            status=bounce.status,
+            marked=marked,
+            not_ours=unproven or None,
+        )
         staff = work.desk.config.staff_address
-        if marked and staff and work.ticket is not None:
-            self._notify_undeliverable(session, work, marked, staff)
+        if staff and work.ticket is not None:
+            for address in marked:
+                self._notify_undeliverable(session, work, address, staff)
 
     def _notify_undeliverable(
-        self, session: Session, work: _Work, addresses: list[str], staff: str
+        self, session: Session, work: _Work, address: str, staff: str
     ) -> None:
-        desk, ticket = work.desk, work.ticket
-        assert ticket is not None
+        """Tell staff in our own words: the address, the status code, the tickets. Nothing of
+        the bounce's free text (it is whatever its sender wrote: a link, a lure)."""
+        desk, ticket, bounce = work.desk, work.ticket, work.inbound.bounce
+        assert ticket is not None and bounce is not None
         language = desk.config.default_language
         context = {
             **base_context(desk, ticket, language),
-            "address": ", ".join(addresses),
-            "reason": work.inbound.new_text[:1000] or work.inbound.subject,
-            "affected_ticket_numbers": repo.open_ticket_numbers_for(session, addresses),
+            "address": address,
+            "status_code": bounce.status,
+            "affected_ticket_numbers": repo.open_ticket_numbers_for(session, [address]),
         }
         rendered = self.renderer.render("undeliverable_notice", desk.name, language, context)
         work.replies.append(
@@ -623,10 +824,51 @@ class IntakePipeline:
                 rendered=rendered,
                 recipient=staff,
                 channel="email",
-                key=dedupe_key("undeliverable", work.inbound.channel, work.inbound.external_id),
+                key=dedupe_key(
+                    "undeliverable", work.inbound.channel, work.inbound.external_id, address
+                ),
                 now=self.now(),
                 sender_name=self.sender_name,
             )
+        )
+
+    def _flag(self, work: _Work) -> None:
+        """What staff should know about where a message came from, on its ticket."""
+        if work.reused_id is not None:
+            work.audit(
+                "message_id_reused",
+                message_id=work.reused_id,
+                stored_as=work.inbound.external_id,
+            )
+        if work.mentions:
+            work.audit("mentions", tickets=work.mentions)
+        if work.staff_unproven:
+            work.audit("staff_claim_unproven", sender=work.inbound.sender)
+
+    # ------------------------------------------------------------------ the reply decision
+
+    def _reply_budget(self, session: Session, works: list[_Work]) -> _ReplyBudget:
+        """What the limits have counted so far, before this batch adds anything."""
+        now = self.now()
+        hour_ago, minute_ago = now - dt.timedelta(hours=1), now - dt.timedelta(minutes=1)
+        senders = {_sender_key(w.inbound) for w in works}
+        desks = {w.desk.name: w.desk.address for w in works}
+        return _ReplyBudget(
+            per_sender=Counter(
+                repo.replies_by_recipient(session, senders, FIRST_REPLY_PREFIX, hour_ago)
+            ),
+            desk_minute=Counter(
+                {
+                    name: repo.replies_from(session, address, FIRST_REPLY_PREFIX, minute_ago)
+                    for name, address in desks.items()
+                }
+            ),
+            desk_hour=Counter(
+                {
+                    name: repo.replies_from(session, address, FIRST_REPLY_PREFIX, hour_ago)
+                    for name, address in desks.items()
+                }
+            ),
         )
 
     def _no_ack_reason(
@@ -634,9 +876,16 @@ class IntakePipeline:
         session: Session,
         work: _Work,
         address: repo.SenderRow,
-        sent_now: Counter[str],
+        budget: _ReplyBudget,
     ) -> str | None:
-        """Why this message gets no acknowledgement, or None when it gets one."""
+        """Why this message gets no automatic first reply, or None when it gets one.
+
+        In this order: what it is (a follow-up, a robot, a bounce, staff, one of our own
+        mailboxes); whether a reply would reach a person (undeliverable, old mail, a robot
+        quoting our reply back); then the limits: per sender, which the 24/7 route and
+        urgent acknowledgements skip, and desk-wide, which holds every reply (a held urgent
+        one alerts staff at once, the others once an hour).
+        """
         inbound = work.inbound
         if not work.created_ticket:
             return "follow-up to an open ticket"
@@ -646,18 +895,113 @@ class IntakePipeline:
             return "bounce"
         if work.author_kind == "staff":
             return "sender is staff"
-        if not inbound.sender or inbound.sender in self._own_addresses:
-            return "sender is one of our own addresses"
+        own = self._own_mailbox(inbound)
+        if own:
+            return own
         if address.undeliverable:
             return "address is known to be undeliverable"
-        now = self.now()
         max_age = dt.timedelta(hours=self.rules.acknowledge_max_age_hours)
-        if now - inbound.received_at > max_age:
+        if self.now() - inbound.received_at > max_age:
             return f"received more than {self.rules.acknowledge_max_age_hours:g} h ago"
+        if self._quotes_our_reply(session, work):
+            return "quotes our own automatic reply back (a mail loop)"
         limit = self.rules.acknowledgements_per_sender_per_hour
-        if sent_now[inbound.sender] >= limit:
+        if not self._urgent(work) and budget.per_sender[_sender_key(inbound)] >= limit:
             return f"limit of {limit} acknowledgements per sender per hour reached"
+        over = budget.desk_limit(work, self.rules)
+        if over:
+            budget.held.setdefault(work.desk.name, []).append(work)
+        return over
+
+    def _own_mailbox(self, inbound: InboundMessage) -> str | None:
+        """Our own addresses, also with a plus part (``atbalsts+x@``), and the staff notice
+        mailboxes: answering them would make the desk answer itself."""
+        if not inbound.sender:
+            return "sender is one of our own addresses"
+        addresses = {inbound.sender, _sender_key(inbound)}
+        if addresses & self._own_addresses:
+            return "sender is one of our own addresses"
+        if addresses & self._staff_mailboxes:
+            return "sender is a desk's staff notice mailbox"
         return None
+
+    @staticmethod
+    def _urgent(work: _Work) -> bool:
+        """Its first reply is the 24/7 route or an urgent (emergency) acknowledgement."""
+        assert work.ticket is not None
+        rules = work.desk.config.categories[work.ticket.category]
+        return not work.refused and bool(
+            rules.reply_template or rules.urgent or rules.around_the_clock
+        )
+
+    @staticmethod
+    def _quotes_our_reply(session: Session, work: _Work) -> bool:
+        """A robot that strips every header answers our acknowledgement with a new mail:
+        one from the address we sent a ticket's first reply to that quotes that reply back
+        gets no second one (the loop stops after one round trip)."""
+        inbound = work.inbound
+        numbers = ticket_numbers(inbound.text[:_MAX_LOOP_SCAN])
+        if not numbers:
+            return False
+        ours = repo.first_replies_to(session, numbers, _sender_key(inbound), FIRST_REPLY_PREFIX)
+        return any(quotes_text(inbound.text, text) for text in ours)
+
+    def _alert_held(self, session: Session, budget: _ReplyBudget) -> None:
+        """Staff learn of first replies the desk-wide limits held: of an urgent one at once,
+        of the others once per desk and clock hour (a flood must not flood them too)."""
+        now = self.now()
+        for desk_name, held in budget.held.items():
+            desk = self.desks[desk_name]
+            urgent = [w for w in held if self._urgent(w)]
+            ordinary = [w for w in held if not self._urgent(w)]
+            log.warning(
+                "desk %s: automatic replies held by the desk-wide limits: %s",
+                desk_name,
+                ", ".join(w.ticket.number for w in held if w.ticket is not None),
+            )
+            for work in urgent:
+                key = dedupe_key("held-urgent", work.inbound.channel, work.inbound.external_id)
+                self._alert_staff(desk, [work], key, urgent=True)
+            if ordinary:
+                hour = now.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0)
+                key = dedupe_key("reply-limit", desk_name, hour.isoformat())
+                if not repo.outbox_keys_present(session, [key]):
+                    self._alert_staff(desk, ordinary, key, urgent=False)
+
+    def _alert_staff(self, desk: Desk, held: list[_Work], key: str, *, urgent: bool) -> None:
+        staff = desk.config.staff_address
+        first = held[0]
+        assert first.ticket is not None
+        if not staff:
+            log.error(
+                "desk %s has no staff_address: nobody is told that %s got no automatic reply",
+                desk.name,
+                first.ticket.number,
+            )
+            return
+        language = desk.config.default_language
+        context = {
+            **base_context(desk, first.ticket, language),
+            "held_ticket_numbers": [w.ticket.number for w in held if w.ticket is not None],
+            "urgent": urgent,
+            "category_label": desk.category_label(first.ticket.category, language),
+            "limit_per_minute": self.rules.automatic_replies_per_desk_per_minute,
+            "limit_per_hour": self.rules.automatic_replies_per_desk_per_hour,
+        }
+        rendered = self.renderer.render("reply_limit_notice", desk.name, language, context)
+        first.replies.append(
+            prepare_outbound(
+                desk=desk,
+                ticket=first.ticket,
+                kind="reply_limit_notice",
+                rendered=rendered,
+                recipient=staff,
+                channel="email",
+                key=key,
+                now=self.now(),
+                sender_name=self.sender_name,
+            )
+        )
 
     def _check_rights(
         self, session: Session, work: _Work, category: str, position: Standing
@@ -719,7 +1063,7 @@ class IntakePipeline:
             )
         rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         # Thread under the person's Message-ID only when they sent one (not our fingerprint).
-        replied_to = inbound.external_id if inbound.headers.get("Message-ID") else None
+        replied_to = work.sender_message_id
         work.replies.append(
             prepare_outbound(
                 desk=desk,

@@ -62,14 +62,24 @@ _AUTOREPLY_HEADERS = (
 # Outlook/Exchange put X-Auto-Response-Suppress on automatic mail and on mail that asks
 # not to be auto-answered; "RN, NRN" alone only declines read receipts.
 _SUPPRESS_ROBOT = re.compile(r"\b(all|oof|autoreply|dr|ndr)\b", re.I)
-# Subjects that only auto-replies start with, in the languages our desks receive. Only the
-# unmistakable ones: "Out of office" as a phrase inside a subject written by a person is left.
+# Subjects that only auto-replies start with, in the languages our desks receive, also under
+# a person's reply prefix ("Re: Automatic reply:") or in brackets ("[Auto-Reply] ..."). Only
+# the unmistakable ones: "Out of office" as a phrase inside a subject written by a person is
+# left, and a bare "Auto" (a car, in Latvian) counts only as "Auto:".
+_REPLY_PREFIXES = r"(?:(?:re|aw|sv|vs|wg|fw|fwd|tr|atb|ответ|отв)\s*(?:\[\d+\])?\s*:\s*)*"
+_AUTOREPLY_WORDS = (
+    r"(?:automatic reply|auto(?:matic)?[- ]?reply|autoreply|auto[- ]?response"
+    r"|auto[- ]?responder|out of (?:the )?office(?: reply| autoreply| notice| message)?"
+    r"|automātiskā atbilde|automātiska atbilde|autoatbilde|prombūtnē|prombūtnes paziņojums"
+    r"|автоматический ответ|автоответ|отсутствую|нет на месте|вне офиса"
+    r"|abwesend|abwesenheitsnotiz|automatische antwort|automatisch antwoord"
+    r"|réponse automatique|risposta automatica|respuesta automática|resposta automática"
+    r"|autosvar|automatisk svar|automaattinen vastaus|odpowiedź automatyczna"
+    r"|automatinis atsakymas|automaatvastus)"
+)
 _AUTOREPLY_SUBJECT = re.compile(
-    r"^\s*(automatic reply|auto(matic)?[- ]?reply|autoreply|auto[- ]?response|out of (the )?office"
-    r"( reply| autoreply| notice)?|automātiskā atbilde|automātiska atbilde|autoatbilde"
-    r"|prombūtnē|автоматический ответ|автоответ|нет на месте|вне офиса|abwesenheitsnotiz"
-    r"|automatische antwort|réponse automatique|risposta automatica|autosvar"
-    r"|automatinis atsakymas|automaatvastus)\s*(:|$)",
+    rf"^\s*{_REPLY_PREFIXES}(?:{_AUTOREPLY_WORDS}\s*(?::|$)|auto\s*:"
+    rf"|[\[(]\s*{_AUTOREPLY_WORDS}\s*[\])])",
     re.I,
 )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,6 +52,34 @@ def reply_headers(
     return headers
 
 
+# The person's subject as our replies echo it: long enough to recognise, never a wall of text.
+MAX_ECHOED_SUBJECT = 200
+
+
+def recipient_key(channel: str, address: str) -> str:
+    """The recipient as the per-sender limit counts it: ``victim+1@x`` is ``victim@x``, so
+    plus-addresses do not each get a fresh allowance."""
+    if channel != "email" or "@" not in address:
+        return address
+    local, domain = address.rsplit("@", 1)
+    return f"{local.split('+', 1)[0] or local}@{domain}".lower()
+
+
+def echoed_subject(subject: str) -> str:
+    """A subject fit to repeat in our own Subject line and letters: control and format
+    characters (NUL, ESC, BEL, bidi overrides) gone, whitespace single, at most
+    ``MAX_ECHOED_SUBJECT`` characters."""
+    kept = "".join(
+        " " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c
+        for c in subject
+        if unicodedata.category(c) not in ("Cf", "Cs", "Co", "Cn")
+    )
+    text = " ".join(kept.split())
+    if len(text) > MAX_ECHOED_SUBJECT:
+        text = text[: MAX_ECHOED_SUBJECT - 1].rstrip() + "…"
+    return text
+
+
 def dedupe_key(kind: str, *parts: object) -> str:
     """A stable key that makes one logical message a single outbox item."""
     digest = hashlib.sha256("\0".join(str(p) for p in parts).encode()).hexdigest()[:40]
@@ -64,7 +93,7 @@ def base_context(desk: Desk, ticket: Ticket, language: str) -> dict[str, Any]:
         "ticket_number": ticket.number,
         "desk": desk.name,
         "desk_name": desk.config.name,
-        "subject": ticket.subject,
+        "subject": echoed_subject(ticket.subject or ""),
         "language": language,
         "opening_hours_text": f"{calendar.open:%H:%M}–{calendar.close:%H:%M}",
         "contacts": dict(desk.config.contacts),
@@ -129,6 +158,7 @@ def prepare_outbound(
         "channel": channel,
         "sender": desk.address,
         "recipient": recipient,
+        "recipient_key": recipient_key(channel, recipient),
         "subject": rendered.subject,
         "body_text": rendered.text,
         "headers": {**headers, "From-Name": sender_name},

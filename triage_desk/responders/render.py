@@ -74,7 +74,8 @@ def join_words(values: Iterable[object], conjunction: str, left: str = "", right
 
 
 def _one_line(value: str) -> str:
-    return " ".join(value.split())
+    """A Subject is one line, and no control character of any origin reaches it."""
+    return " ".join("".join(" " if c < " " or "\x7f" <= c <= "\x9f" else c for c in value).split())
 
 
 class _SplitLoader(jinja2.BaseLoader):

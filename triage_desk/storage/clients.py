@@ -54,6 +54,8 @@ def upsert_clients(session: Session, records: Iterable[ClientRecord]) -> tuple[i
                 membership = Membership(requester_id=requester.id, client_id=client.id)
                 session.add(membership)
             membership.is_representative = representative
+            if name:
+                membership.display_name = name
             members += 1
     session.flush()
     return clients, members
@@ -148,13 +150,17 @@ def standings(
 
 
 def representatives_of(client: Client) -> list[str]:
-    """'Name <address>' of each designated representative, for a refusal to name them."""
+    """'Name <address>' of each designated representative, for a refusal to name them.
+
+    The name is the one configured or imported by staff, else none: never the display name
+    of some mail that claimed the address (anyone can write any From header).
+    """
     names = []
     for membership in client.memberships:
         if membership.is_representative:
             person = membership.requester
             emails = [a.address for a in person.addresses if a.channel == "email"]
-            label = person.display_name or ""
+            label = membership.display_name or ""
             if emails:
                 label = f"{label} <{emails[0]}>" if label else emails[0]
             if label:

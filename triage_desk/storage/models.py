@@ -159,7 +159,9 @@ class RequesterAddress(Base):
     channel: Mapped[str] = mapped_column(String(32))  # "email", "telegram", "web"
     address: Mapped[str] = mapped_column(String(320))  # lower-cased email or chat id
     undeliverable: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Our words, never the bounce's: status code, ticket, when (``triage address list``).
     undeliverable_reason: Mapped[str | None] = mapped_column(Text)
+    undeliverable_at: Mapped[dt.datetime | None]
 
     requester: Mapped[Requester] = relationship(back_populates="addresses")
 
@@ -172,6 +174,9 @@ class Membership(Base):
     requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"), primary_key=True)
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
     is_representative: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The name others are told (a refusal names the representatives): from configuration or
+    # an import by staff, never from a mail's From header.
+    display_name: Mapped[str | None] = mapped_column(String(300))
 
     requester: Mapped[Requester] = relationship(back_populates="memberships")
     client: Mapped[Client] = relationship(back_populates="memberships")
@@ -248,6 +253,9 @@ class Message(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     received_at: Mapped[dt.datetime]
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
+    # sha256 of what makes an inbound mail the same mail (sender, subject, text, attachments):
+    # a second, different mail under a known Message-ID is told apart from a redelivery.
+    content_digest: Mapped[str | None] = mapped_column(String(64))
 
     ticket: Mapped[Ticket] = relationship(back_populates="messages")
     attachments: Mapped[list[StoredAttachment]] = relationship(order_by="StoredAttachment.id")
@@ -327,7 +335,9 @@ class OutboxItem(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         Index("ix_outbox_status_next", "status", "next_attempt_at"),
-        Index("ix_outbox_recipient_created", "recipient", "created_at"),  # per-sender limit
+        # The per-sender limit counts by recipient_key, the desk-wide limits by sender.
+        Index("ix_outbox_recipient_key_created", "recipient_key", "created_at"),
+        Index("ix_outbox_sender_created", "sender", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -338,6 +348,8 @@ class OutboxItem(Base):
     channel: Mapped[str] = mapped_column(String(32))
     sender: Mapped[str] = mapped_column(String(320))
     recipient: Mapped[str] = mapped_column(String(320))
+    # The recipient as the per-sender limit counts it: a plus-address as its base address.
+    recipient_key: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text)
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -97,23 +97,119 @@ def stored_external_ids(
 
 
 def replies_by_recipient(
-    session: Session, recipients: set[str], key_prefix: str, since: dt.datetime
+    session: Session, recipient_keys: set[str], key_prefix: str, since: dt.datetime
 ) -> dict[str, int]:
     """How many outbox items whose dedupe key starts with ``key_prefix`` went (or wait) to
-    each recipient since ``since``."""
-    if not recipients:
+    each recipient since ``since``; recipients by ``OutboxItem.recipient_key`` (a
+    plus-address counts as its base address)."""
+    if not recipient_keys:
         return {}
     outbox = OutboxItem.__table__
     rows = session.execute(
-        select(outbox.c.recipient, func.count())
+        select(outbox.c.recipient_key, func.count())
         .where(
-            outbox.c.recipient.in_(sorted(recipients)),
+            outbox.c.recipient_key.in_(sorted(recipient_keys)),
             outbox.c.dedupe_key.startswith(key_prefix, autoescape=True),
             outbox.c.created_at >= since,
         )
-        .group_by(outbox.c.recipient)
+        .group_by(outbox.c.recipient_key)
     )
     return {recipient: int(number) for recipient, number in rows}
+
+
+def replies_from(session: Session, sender: str, key_prefix: str, since: dt.datetime) -> int:
+    """How many outbox items with a dedupe key starting with ``key_prefix`` one of our
+    addresses sent (or will send) since ``since``: the desk-wide automatic reply limits."""
+    outbox = OutboxItem.__table__
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(outbox)
+            .where(
+                outbox.c.sender == sender,
+                outbox.c.created_at >= since,
+                outbox.c.dedupe_key.startswith(key_prefix, autoescape=True),
+            )
+        )
+        or 0
+    )
+
+
+def outbox_keys_present(session: Session, keys: Sequence[str]) -> set[str]:
+    """Which of these dedupe keys are in the outbox already."""
+    if not keys:
+        return set()
+    outbox = OutboxItem.__table__
+    return set(session.scalars(select(outbox.c.dedupe_key).where(outbox.c.dedupe_key.in_(keys))))
+
+
+@dataclass(frozen=True)
+class SentMail:
+    """One of our outbound mails, as a bounce that names it needs it."""
+
+    external_id: str
+    ticket_number: str
+    recipients: tuple[str, ...]
+
+
+def sent_mails(session: Session, channel: str, external_ids: Sequence[str]) -> list[SentMail]:
+    """Those of ``external_ids`` that are mail we sent (outbound messages), with recipients."""
+    if not external_ids:
+        return []
+    rows = session.execute(
+        select(Message.external_id, Ticket.number, Message.recipients)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(
+            Message.channel == channel,
+            Message.direction == Direction.OUTBOUND,
+            Message.external_id.in_(list(external_ids)),
+        )
+    )
+    return [
+        SentMail(external_id, number, tuple(r.lower() for r in recipients or ()))
+        for external_id, number, recipients in rows
+    ]
+
+
+def ticket_participants(session: Session, ticket: Ticket, channel: str) -> set[str]:
+    """Who takes part in a ticket: its requester's addresses, everyone who wrote on it or was
+    written to (To/Cc of its mail, recipients of ours). Lower-cased."""
+    found = set(
+        session.scalars(
+            select(RequesterAddress.address).where(
+                RequesterAddress.requester_id == ticket.requester_id,
+                RequesterAddress.channel == channel,
+            )
+        )
+    )
+    for direction, sender, recipients in session.execute(
+        select(Message.direction, Message.sender, Message.recipients).where(
+            Message.ticket_id == ticket.id, Message.channel == channel
+        )
+    ):
+        if direction == Direction.INBOUND:
+            found.add(sender)
+        found.update(recipients or ())
+    return {address.lower() for address in found if address}
+
+
+def first_replies_to(
+    session: Session, numbers: Sequence[str], recipient_key: str, key_prefix: str
+) -> list[str]:
+    """The texts of the automatic first replies of these tickets that went to this recipient."""
+    if not numbers:
+        return []
+    return list(
+        session.scalars(
+            select(OutboxItem.body_text)
+            .join(Ticket, OutboxItem.ticket_id == Ticket.id)
+            .where(
+                Ticket.number.in_(list(numbers)),
+                OutboxItem.recipient_key == recipient_key,
+                OutboxItem.dedupe_key.startswith(key_prefix, autoescape=True),
+            )
+        )
+    )
 
 
 @dataclass
@@ -224,7 +320,9 @@ def update_tickets(session: Session, tickets: Sequence[Ticket], columns: Sequenc
         )
 
 
-def mark_undeliverable(session: Session, channel: str, address: str, reason: str) -> bool:
+def mark_undeliverable(
+    session: Session, channel: str, address: str, reason: str, at: dt.datetime
+) -> bool:
     """Flag an address we could not deliver to; False if we do not know the address."""
     row = session.scalar(
         select(RequesterAddress).where(
@@ -235,7 +333,31 @@ def mark_undeliverable(session: Session, channel: str, address: str, reason: str
         return False
     row.undeliverable = True
     row.undeliverable_reason = reason
+    row.undeliverable_at = at
     return True
+
+
+def clear_undeliverable(session: Session, channel: str, address: str) -> RequesterAddress | None:
+    """Lift the mark (staff: mail to it works again); the address row, None if unknown."""
+    row = find_requester_address(session, channel, address.strip().lower())
+    if row is not None:
+        row.undeliverable = False
+        row.undeliverable_reason = None
+        row.undeliverable_at = None
+    return row
+
+
+def undeliverable_addresses(session: Session) -> list[RequesterAddress]:
+    """Every address marked undeliverable, most recently marked first."""
+    return list(
+        session.scalars(
+            select(RequesterAddress)
+            .where(RequesterAddress.undeliverable.is_(True))
+            .order_by(
+                RequesterAddress.undeliverable_at.desc().nulls_last(), RequesterAddress.id.desc()
+            )
+        )
+    )
 
 
 def open_ticket_numbers_for(session: Session, addresses: Sequence[str]) -> list[str]:
