@@ -2,7 +2,7 @@
 outbox recipients counted by base address
 
 Revision ID: 0007_trust
-Revises: 0006
+Revises: 0009_db
 Create Date: 2026-12-08 10:00:00
 """
 
