@@ -8,6 +8,7 @@ through the same charset fallbacks as bodies (``charsets``) instead.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 from email import policy
 from email.message import Message
@@ -174,8 +175,20 @@ def address_list(message: Message, *names: str) -> tuple[str, ...]:
     return tuple(found)
 
 
+# Message-IDs are stored in 512-character columns, and a derived id (a different mail under a
+# known id: ``<id>#<digest>``) must still fit: a longer id is replaced by its digest, the same
+# way wherever it appears (Message-ID, In-Reply-To, References), so threading still works.
+LONGEST_MESSAGE_ID = 400
+
+
+def bounded_message_id(value: str) -> str:
+    if len(value) <= LONGEST_MESSAGE_ID:
+        return value
+    return "sha256:" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def message_ids(value: str | None) -> tuple[str, ...]:
-    return tuple(_MSGID.findall(fix_surrogates(value or "")))
+    return tuple(bounded_message_id(i) for i in _MSGID.findall(fix_surrogates(value or "")))
 
 
 def sent_at(message: Message) -> dt.datetime | None:
