@@ -223,7 +223,7 @@ def test_staff_override_a_refusal(world):
     StaffActions(sessions, desks, TemplateRenderer()).confirm(
         result.ticket_number, "Jānis", "Vadītāja atļāva", now=MONDAY_1000
     )
-    assert [i.kind for i in outbox(sessions)] == ["refusal", "acknowledgement"]
+    assert [i.kind for i in outbox(sessions)] == ["refusal", "refusal_withdrawn"]
     with sessions() as session:
         assert session.get(Ticket, result.ticket_id).status == TicketStatus.OPEN
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desk, Desks
-from triage_desk.responders.acknowledgement import acknowledgement_context
+from triage_desk.responders.acknowledgement import refusal_withdrawn_context
 from triage_desk.responders.outbox import (
     base_context,
     dedupe_key,
@@ -142,12 +142,14 @@ class StaffActions:
             due = due_times(
                 desk.calendar, desk.config.categories[ticket.category], ticket.received_at
             )
-            context = acknowledgement_context(desk, ticket, due, ticket.received_at)
+            # Not the acknowledgement: that would call the category provisional and say the
+            # mail arrived out of hours; the person must hear the refusal is withdrawn.
+            context = refusal_withdrawn_context(desk, ticket, due, now)
             self._send(
                 session,
                 desk,
                 ticket,
-                "acknowledgement",
+                "refusal_withdrawn",
                 context,
                 dedupe_key("override", ticket.id),
                 now,
@@ -156,8 +158,8 @@ class StaffActions:
             return ActionResult(
                 ticket.number,
                 ticket.status,
-                f"{ticket.number}: refusal overridden, acknowledgement queued",
-                "acknowledgement",
+                f"{ticket.number}: refusal withdrawn, notice queued",
+                "refusal_withdrawn",
             )
 
     def change_category(
