@@ -135,3 +135,42 @@ def test_an_override_after_the_due_time_apologises_instead_of_a_past_date(world)
     )
     notice = outbox(sessions)[-1]
     assert SORRY["lv"] in notice.body_text and "30. novembrī" not in notice.body_text
+
+
+def _one_reply(world, staff_names=None):  # type: ignore[no-untyped-def]  # noqa: F811
+    sessions, desks, pipeline = world
+    mail = make_mail(sender="it.vaditajs@ogre.example.lv", subject="Atskaite")
+    result = pipeline("error", MONDAY_1100, language="en").process(
+        inbound_from_email(mail, "municipal", MONDAY_1100)
+    )
+    actions = StaffActions(sessions, desks, TemplateRenderer(), staff_names=staff_names)
+    actions.reply(result.ticket_number, "Fixed, please try again.", "jberzins", now=MONDAY_1100)
+    actions.change_category(
+        result.ticket_number, "consultation", "It is a question.", "jberzins", now=MONDAY_1100
+    )
+    ack, reply, notice = outbox(sessions)
+    return ack, reply, notice, desks["municipal"].config.name
+
+
+def test_a_staff_reply_is_not_marked_automatic_but_our_notices_are(world):  # noqa: F811
+    ack, reply, notice, _ = _one_reply(world)
+    assert "Auto-Submitted" not in reply.headers  # RFC 3834: a person wrote it
+    assert "X-Auto-Response-Suppress" not in reply.headers
+    assert reply.headers["In-Reply-To"].startswith("<")  # still threaded
+    for automatic in (ack, notice):
+        assert automatic.headers["Auto-Submitted"] == "auto-replied"
+        assert automatic.headers["X-Auto-Response-Suppress"] == "All"
+
+
+def test_customers_never_see_a_staff_login(world):  # noqa: F811
+    _, reply, notice, desk_name = _one_reply(world)
+    for item in (reply, notice):
+        assert "jberzins" not in item.body_text
+        assert f"Kind regards,\n{desk_name}\n" in item.body_text  # the desk signs
+
+
+def test_a_configured_display_name_signs_the_reply(world):  # noqa: F811
+    _, reply, notice, desk_name = _one_reply(world, {"jberzins": "Jānis Bērziņš"})
+    for item in (reply, notice):
+        assert f"Kind regards,\nJānis Bērziņš\n{desk_name}\n" in item.body_text
+        assert "jberzins" not in item.body_text

@@ -384,6 +384,8 @@ class OutboundConfig(Strict):
     transport: Literal["file", "smtp"] = "file"
     file_dir: Path = Path("var/outbox")
     from_name: str = "Triage Desk"
+    # Staff login → the name signed under their replies; without one, the desk's name alone.
+    staff_names: dict[str, str] = Field(default_factory=dict)
     smtp: SmtpRelayConfig = Field(default_factory=SmtpRelayConfig)
     max_attempts: int = Field(default=8, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)

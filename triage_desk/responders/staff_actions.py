@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,12 +51,15 @@ class StaffActions:
         renderer: TemplateRenderer,
         sender_name: str = "Triage Desk",
         clock: Clock = system_clock,
+        staff_names: Mapping[str, str] | None = None,
     ) -> None:
         self.clock = clock
         self.sessions = sessions
         self.desks = desks
         self.renderer = renderer
         self.sender_name = sender_name
+        # Login → the name a customer may see under a reply (outbound.staff_names).
+        self.staff_names = dict(staff_names or {})
 
     # ------------------------------------------------------------------ helpers
 
@@ -64,6 +68,11 @@ class StaffActions:
         if ticket is None:
             raise ActionError(f"no ticket {number!r}; `triage tickets` lists them")
         return ticket, self.desks[ticket.desk]
+
+    def _signature(self, staff: str) -> str | None:
+        """The name signed under mail to a customer: the configured display name, or none
+        (the desk's name alone). Never the login, which is an internal account name."""
+        return self.staff_names.get(staff.strip())
 
     @staticmethod
     def _recipient(ticket: Ticket, force: bool) -> str:
@@ -89,6 +98,7 @@ class StaffActions:
         key: str,
         now: dt.datetime,
         force: bool = False,
+        written_by_person: bool = False,
     ) -> None:
         rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         previous = last_inbound(ticket)
@@ -107,6 +117,7 @@ class StaffActions:
             if previous and previous.headers.get("Message-ID")
             else None,
             references=tuple(previous.references) if previous else (),
+            automatic=not written_by_person,
         )
 
     # ------------------------------------------------------------------ actions
@@ -213,7 +224,7 @@ class StaffActions:
                 "old_category_label": desk.category_label(old, lang),
                 "new_category_label": desk.category_label(category, lang),
                 "reason": reason.strip(),
-                "staff_name": staff,
+                "staff_name": self._signature(staff),
                 "response_due_text": local_text(desk, due.response_due, lang),
                 "resolution_due_text": local_text(desk, due.resolution_due, lang),
             }
@@ -294,7 +305,7 @@ class StaffActions:
             context = {
                 **base_context(desk, ticket, ticket.language),
                 "body": text.strip(),
-                "staff_name": staff,
+                "staff_name": self._signature(staff),
             }
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
             self._send(
@@ -306,6 +317,7 @@ class StaffActions:
                 dedupe_key("reply", ticket.id, now.isoformat(), digest),
                 now,
                 force,
+                written_by_person=True,
             )
             if ticket.first_response_at is None:
                 ticket.first_response_at = now
