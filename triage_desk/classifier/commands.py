@@ -78,20 +78,48 @@ def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
         f"coverage on {meta.get('dev_size')} dev examples; trained in "
         f"{meta.get('training_seconds')} s"
     )
-    if outcome.previous is not None:
-        old = outcome.previous
-        err.print(
-            f"active model {old['version']} on the same dev split: category macro-F1 "
-            f"{old['category_macro_f1']}, feedback macro-F1 {old['feedback_macro_f1']}"
-        )
+    if outcome.figures:
+        _print_comparison(outcome)
+    elif with_decisions:
+        err.print("no usable active model to compare with")
     if outcome.activated:
         err.print(f"model {outcome.version} is active")
     else:
+        worse = ", ".join(
+            f"{f.label} {f.change:+.4f} (tolerance {f.tolerance:g})" for f in outcome.worse
+        )
         err.print(
-            f"[yellow]model {outcome.version} is worse on the dev split; "
+            f"[yellow]model {outcome.version} is worse on the dev split ({worse}); "
             f"{store.active_version()} stays active[/yellow] "
             f"('triage model activate {outcome.version}' to use it anyway)"
         )
+
+
+def _print_comparison(outcome: Any) -> None:
+    """The figures that decided whether the new version is activated, with the tolerances."""
+    old = outcome.previous
+    table = Table(
+        "dev split",
+        f"new {outcome.version}",
+        f"active {old['version']}",
+        "change",
+        "may be lower by",
+        "",
+        title="Activated only if no figure is lower than the active model's beyond its tolerance",
+        title_justify="left",
+    )
+    for figure in outcome.figures:
+        shown = [
+            "—" if value is None else f"{value:.4f}"
+            for value in (figure.new, figure.old, figure.change)
+        ]
+        table.add_row(
+            figure.label,
+            *shown,
+            f"{figure.tolerance:g}",
+            "[red]worse[/red]" if figure.worse else "ok",
+        )
+    err.print(table)
 
 
 @click.command("eval")
