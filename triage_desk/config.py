@@ -329,6 +329,11 @@ class SmtpListenerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=0, le=65535)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Each session may hold a whole message in memory: at most this many at once (421 over).
+    max_sessions: int = Field(default=100, ge=1)
+    # A DATA transfer must end within this, however slowly it trickles in; then the session
+    # is closed and its buffer freed (RFC 5321 4.5.3.2.6 asks clients to wait 10 minutes).
+    data_timeout_seconds: float = Field(default=600.0, gt=0)
     # STARTTLS is offered when both files are given.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
