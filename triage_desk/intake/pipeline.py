@@ -652,6 +652,8 @@ class IntakePipeline:
             return "bounce"
         if work.author_kind == "staff":
             return "sender is staff"
+        if inbound.channel == "email" and "@" not in inbound.sender:
+            return "no address to reply to"
         if not inbound.sender or inbound.sender in self._own_addresses:
             return "sender is one of our own addresses"
         if address.undeliverable:

@@ -80,6 +80,11 @@ class StaffActions:
         if not addresses:
             raise ActionError(f"{ticket.number}: the requester has no {ticket.channel} address")
         address = addresses[0]
+        if ticket.channel == "email" and "@" not in address.address:
+            raise ActionError(
+                f"{ticket.number}: the mail gave no address to write to "
+                f"({address.address!r}); contact the person another way"
+            )
         if address.undeliverable and not force:
             raise ActionError(
                 f"{ticket.number}: mail to {address.address} bounces "
