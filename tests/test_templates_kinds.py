@@ -26,6 +26,7 @@ DESKS = ("municipal", "eparaksts")
 KINDS = (
     "urgent_route",
     "refusal",
+    "refusal_withdrawn",
     "recategorisation",
     "staff_reply",
     "resolution",
@@ -58,6 +59,8 @@ TOPIC = {
     ("urgent_route", "municipal"): "emergency",
     ("refusal", "eparaksts"): "application",
     ("refusal", "municipal"): "consultation",
+    ("refusal_withdrawn", "eparaksts"): "application",
+    ("refusal_withdrawn", "municipal"): "consultation",
     ("resolution", "eparaksts"): "application",
     ("resolution", "municipal"): "error",
 }
@@ -128,6 +131,13 @@ def context(desk_key: str, desk: DeskConfig, kind: str, language: str) -> dict[s
             "representatives": ["it.nodala@novads.example.lv"],
             "allowed_category_labels": allowed_labels(desk, language),
             "grounds_text": GROUNDS[language],
+        },
+        "refusal_withdrawn": {
+            "category": topic,
+            "category_label": label(language),
+            "response_due_text": local(RESPONSE_DUE, language),
+            "response_overdue": False,
+            "resolution_due_text": local(RESOLUTION_DUE, language),
         },
         "recategorisation": {
             "old_category_label": desk.categories[OLD_TOPIC[desk_key]].label(language),
@@ -239,6 +249,13 @@ REQUIRED = {
         "representatives",
         "allowed_category_labels",
         "grounds_text",
+    ),
+    "refusal_withdrawn": (
+        "ticket_number",
+        "category_label",
+        "response_due_text",
+        "response_overdue",
+        "resolution_due_text",
     ),
     "recategorisation": (
         "old_category_label",

@@ -83,7 +83,12 @@ def build_staff_actions(config: Config, clock: Clock = system_clock) -> StaffAct
     upgrade(config.database_url())
     sessions = make_session_factory(make_engine(config.database_url()))
     return StaffActions(
-        sessions, Desks(config), TemplateRenderer(), config.outbound.from_name, clock
+        sessions,
+        Desks(config),
+        TemplateRenderer(),
+        config.outbound.from_name,
+        clock,
+        staff_names=config.outbound.staff_names,
     )
 
 

@@ -12,11 +12,14 @@ from rich.table import Table
 
 from triage_desk.cli_support import (
     Context,
+    SafeLogFormatter,
     default_config,
     err,
+    json_line,
     long_lived_start_up,
     out,
     pass_ctx,
+    safe_text,
     workers_option,
 )
 
@@ -33,10 +36,9 @@ from triage_desk.cli_support import (
 @click.pass_context
 def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
     """Triage Desk: email and chat intake with automatic triage and business-hours SLAs."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeLogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     # Alembic narrates every migration step at INFO; only its warnings matter here.
     logging.getLogger("alembic").setLevel(logging.DEBUG if verbose else logging.WARNING)
     # aiosmtpd logs every SMTP command at INFO under "mail.log".
@@ -166,17 +168,36 @@ def due(ctx: Context, desk: str, category: str, received: str) -> None:
 
 @main.command()
 @click.option("--desk", default=None, help="Only this desk.")
-@click.option("--status", default=None, help="Only this status (queued, open, ...).")
+@click.option(
+    "--status",
+    default=None,
+    help="Only this status: queued, open, refused, answered, resolved, or robot "
+    "(automatic mail, not listed otherwise).",
+)
 @click.option("--limit", default=50, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
 @pass_ctx
 def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_json: bool) -> None:
-    """List tickets, newest first, with times in each desk's zone."""
+    """List tickets, newest first, with times in each desk's zone.
+
+    Robot mail (auto-replies, mailing lists, bounces) is left out unless --status robot.
+    Text from mail (sender, subject) is shown with its control characters escaped.
+    """
     from triage_desk.desks import Desks
     from triage_desk.storage import repositories as repo
     from triage_desk.storage.db import make_engine, make_session_factory
+    from triage_desk.storage.models import TicketStatus
 
     desks = Desks(ctx.config)
+    if desk is not None and desk not in desks.by_name:
+        raise click.BadParameter(
+            f"unknown desk {desk!r}; use one of {sorted(desks.by_name)}", param_hint="--desk"
+        )
+    statuses = [s.value for s in TicketStatus]
+    if status is not None and status not in statuses:
+        raise click.BadParameter(
+            f"unknown status {status!r}; use one of {statuses}", param_hint="--status"
+        )
     sessions = make_session_factory(make_engine(ctx.config.database_url()))
     table = Table(
         "number",
@@ -190,7 +211,8 @@ def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_j
         "response due",
     )
     with sessions() as session:
-        for ticket in repo.list_tickets(session, desk, status, limit):
+        found = repo.list_tickets(session, desk, status, limit, exclude=[TicketStatus.ROBOT])
+        for ticket in found:
             zone = desks[ticket.desk].calendar.zone if ticket.desk in desks.by_name else dt.UTC
 
             def local(instant: dt.datetime | None, zone: Any = zone) -> str:
@@ -200,7 +222,7 @@ def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_j
             address = ticket.requester.addresses[0].address if ticket.requester.addresses else ""
             if as_json:
                 click.echo(
-                    json.dumps(
+                    json_line(
                         {
                             "number": ticket.number,
                             "desk": ticket.desk,
@@ -213,8 +235,7 @@ def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_j
                             "clock_start": local(ticket.clock_start),
                             "response_due": local(ticket.response_due),
                             "resolution_due": local(ticket.resolution_due),
-                        },
-                        ensure_ascii=False,
+                        }
                     )
                 )
                 continue
@@ -224,8 +245,8 @@ def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_j
                 ticket.category,
                 ticket.feedback_type,
                 f"{suggestion.confidence:.2f}" if suggestion else "",
-                address,
-                ticket.subject[:40],
+                safe_text(address),
+                safe_text(ticket.subject[:40]),
                 local(ticket.received_at),
                 local(ticket.response_due),
             )

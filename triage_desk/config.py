@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from triage_desk.addresses import is_email_address
 from triage_desk.sla.targets import Target, parse_target
 
 LANGUAGES = ("lv", "en", "ru")
@@ -168,6 +169,18 @@ class CategoryConfig(Strict):
     urgent: bool = False  # staff see it first; the out-of-hours queue releases it first
     priority: int = 100  # lower is more urgent when the queue is released
 
+    @field_validator("reply_template")
+    @classmethod
+    def _route_template(cls, value: str | None) -> str | None:
+        if value == "acknowledgement":
+            return None  # the usual first reply, which is what no reply_template gives
+        if value in _NOT_FIRST_REPLIES:
+            raise ValueError(
+                f"template {value!r} is not a first reply (it is sent for another purpose); "
+                "use a route such as 'urgent_route', or remove the key for the acknowledgement"
+            )
+        return value
+
     @field_validator("labels")
     @classmethod
     def _all_languages(cls, value: dict[str, str]) -> dict[str, str]:
@@ -178,6 +191,22 @@ class CategoryConfig(Strict):
 
     def label(self, language: str) -> str:
         return self.labels.get(language) or self.labels["en"]
+
+
+# Templates with a purpose of their own: they need context a first reply does not have.
+_NOT_FIRST_REPLIES = frozenset(
+    {
+        "refusal",
+        "refusal_withdrawn",
+        "recategorisation",
+        "resolution",
+        "staff_reply",
+        "undeliverable_notice",
+        "assistant_answer",
+        "assistant_decline",
+        "assistant_thanks",
+    }
+)
 
 
 class FeedbackTypeConfig(Strict):
@@ -286,7 +315,18 @@ class ClientConfig(Strict):
     name: str
     desk: str
     domains: list[str] = Field(default_factory=list)
-    representatives: list[str] = Field(default_factory=list)  # addresses or chat ids
+    representatives: list[str] = Field(default_factory=list)  # email addresses
+
+    @field_validator("representatives")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().lower() for v in value]
+        bad = [v for v in cleaned if not is_email_address(v)]
+        if bad:
+            raise ValueError(
+                f"not an email address: {bad}; write each representative as 'name@domain.tld'"
+            )
+        return cleaned
 
 
 class SmtpListenerConfig(Strict):
@@ -294,6 +334,11 @@ class SmtpListenerConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8025, ge=0, le=65535)
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # Each session may hold a whole message in memory: at most this many at once (421 over).
+    max_sessions: int = Field(default=100, ge=1)
+    # A DATA transfer must end within this, however slowly it trickles in; then the session
+    # is closed and its buffer freed (RFC 5321 4.5.3.2.6 asks clients to wait 10 minutes).
+    data_timeout_seconds: float = Field(default=600.0, gt=0)
     # STARTTLS is offered when both files are given.
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
@@ -388,6 +433,8 @@ class OutboundConfig(Strict):
     transport: Literal["file", "smtp"] = "file"
     file_dir: Path = Path("var/outbox")
     from_name: str = "Triage Desk"
+    # Staff login → the name signed under their replies; without one, the desk's name alone.
+    staff_names: dict[str, str] = Field(default_factory=dict)
     smtp: SmtpRelayConfig = Field(default_factory=SmtpRelayConfig)
     max_attempts: int = Field(default=8, ge=1)
     poll_seconds: float = Field(default=1.0, gt=0)
@@ -422,6 +469,8 @@ class Config(Strict):
                 f"service.default_desk = {self.service.default_desk!r} is not a configured "
                 f"desk; use one of {sorted(self.desks)}"
             )
+        self._check_prefixes()
+        self._check_reply_templates()
         seen: dict[str, str] = {}
         for name, desk in self.desks.items():
             for address in desk.addresses:
@@ -460,6 +509,38 @@ class Config(Strict):
                     "variable is not set; export it before starting"
                 )
         return self
+
+    def _check_prefixes(self) -> None:
+        owners: dict[str, str] = {}
+        for name, desk in self.desks.items():
+            if desk.ticket_prefix in owners:
+                raise ValueError(
+                    f"desks.{name}.ticket_prefix = {desk.ticket_prefix!r} is also the prefix of "
+                    f"desk {owners[desk.ticket_prefix]!r}; ticket numbers must tell the desks "
+                    "apart: give each desk its own prefix"
+                )
+            owners[desk.ticket_prefix] = name
+
+    def _check_reply_templates(self) -> None:
+        """A reply_template must name a template that exists (checked now, not at the first
+        mail that needs it, which would be an urgent one)."""
+        from triage_desk.responders.template_files import PACKAGE_TEMPLATES, template_languages
+
+        for name, desk in self.desks.items():
+            for key, category in desk.categories.items():
+                kind = category.reply_template
+                if kind is None:
+                    continue
+                found = template_languages(kind, name, [PACKAGE_TEMPLATES])
+                # The renderer falls back to English, so English alone covers every language.
+                missing = [lang for lang in LANGUAGES if lang not in found and "en" not in found]
+                if missing:
+                    raise ValueError(
+                        f"desks.{name}.categories.{key}.reply_template = {kind!r}: no such "
+                        f"template for {missing} (looked for {kind}.<language>.txt.j2 in "
+                        f"templates/{name}/ and templates/default/); name an existing one "
+                        "such as 'urgent_route', or remove the key"
+                    )
 
     def database_url(self) -> str:
         """TRIAGE_DATABASE_URL wins over the file, so tests and deployments can point elsewhere."""

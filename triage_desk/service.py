@@ -65,7 +65,14 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         spooled.start()  # first what a previous run accepted and did not store
         handler = SmtpIntakeHandler(app.desks, spooled.submit, app.clock)
         listener = SmtpListener(
-            handler, cfg.host, cfg.port, cfg.max_message_bytes, cfg.tls_cert_file, cfg.tls_key_file
+            handler,
+            cfg.host,
+            cfg.port,
+            cfg.max_message_bytes,
+            cfg.tls_cert_file,
+            cfg.tls_key_file,
+            max_sessions=cfg.max_sessions,
+            data_timeout_seconds=cfg.data_timeout_seconds,
         )
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)

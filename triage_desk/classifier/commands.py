@@ -10,7 +10,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import Context, err, out, pass_ctx
+from triage_desk.cli_support import Context, err, json_line, out, pass_ctx, safe_text
 from triage_desk.clock import system_clock
 
 
@@ -78,20 +78,48 @@ def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
         f"coverage on {meta.get('dev_size')} dev examples; trained in "
         f"{meta.get('training_seconds')} s"
     )
-    if outcome.previous is not None:
-        old = outcome.previous
-        err.print(
-            f"active model {old['version']} on the same dev split: category macro-F1 "
-            f"{old['category_macro_f1']}, feedback macro-F1 {old['feedback_macro_f1']}"
-        )
+    if outcome.figures:
+        _print_comparison(outcome)
+    elif with_decisions:
+        err.print("no usable active model to compare with")
     if outcome.activated:
         err.print(f"model {outcome.version} is active")
     else:
+        worse = ", ".join(
+            f"{f.label} {f.change:+.4f} (tolerance {f.tolerance:g})" for f in outcome.worse
+        )
         err.print(
-            f"[yellow]model {outcome.version} is worse on the dev split; "
+            f"[yellow]model {outcome.version} is worse on the dev split ({worse}); "
             f"{store.active_version()} stays active[/yellow] "
             f"('triage model activate {outcome.version}' to use it anyway)"
         )
+
+
+def _print_comparison(outcome: Any) -> None:
+    """The figures that decided whether the new version is activated, with the tolerances."""
+    old = outcome.previous
+    table = Table(
+        "dev split",
+        f"new {outcome.version}",
+        f"active {old['version']}",
+        "change",
+        "may be lower by",
+        "",
+        title="Activated only if no figure is lower than the active model's beyond its tolerance",
+        title_justify="left",
+    )
+    for figure in outcome.figures:
+        shown = [
+            "—" if value is None else f"{value:.4f}"
+            for value in (figure.new, figure.old, figure.change)
+        ]
+        table.add_row(
+            figure.label,
+            *shown,
+            f"{figure.tolerance:g}",
+            "[red]worse[/red]" if figure.worse else "ok",
+        )
+    err.print(table)
 
 
 @click.command("eval")
@@ -167,37 +195,72 @@ def model_activate(ctx: Context, version: str) -> None:
     err.print(f"model {version} is active")
 
 
-def _classify_rows(ctx: Context, jsonl: bool) -> list[dict[str, Any]]:
-    """Read stdin: JSON Lines, or a single RFC 822 email."""
+class _BadMessage(Exception):
+    """One message of ``triage classify`` cannot be classified; the others still are."""
+
+
+def _classify_rows(ctx: Context, jsonl: bool) -> list[tuple[int, dict[str, Any] | str]]:
+    """Read stdin: JSON Lines, or a single RFC 822 email.
+
+    Each message is (its line number, or 1 for a mail; the row, or why it cannot be read).
+    """
     if jsonl:
-        rows = []
+        rows: list[tuple[int, dict[str, Any] | str]] = []
         for number, line in enumerate(sys.stdin, 1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise click.ClickException(f"stdin line {number} is not JSON: {exc}") from None
+                rows.append((number, f"not JSON: {exc}"))
+                continue
+            if not isinstance(row, dict):
+                rows.append((number, f"expected a JSON object, got {type(row).__name__}"))
+                continue
+            rows.append((number, row))
         return rows
     from triage_desk.intake.email_parse import inbound_from_email
+    from triage_desk.intake.errors import MailRejected
 
     raw = sys.stdin.buffer.read()
+    try:
+        inbound = inbound_from_email(raw, ctx.config.service.default_desk, system_clock())
+    except MailRejected as exc:
+        return [(1, f"not an RFC 822 mail: {exc}")]
     desks_by_address = {a: n for n, d in ctx.config.desks.items() for a in d.addresses}
-    inbound = inbound_from_email(raw, ctx.config.service.default_desk)
     # Sent to none of the desks' addresses: the desk is inferred from the text.
     desk = next((desks_by_address[r] for r in inbound.recipients if r in desks_by_address), None)
     date = inbound.headers.get("Date")
     return [
-        {
-            "subject": inbound.subject,
-            "body": inbound.new_text,
-            "channel": "email",
-            "sender": inbound.sender,
-            "desk": desk,
-            "received_at": date or None,
-            "_email_date": True,
-        }
+        (
+            1,
+            {
+                "subject": inbound.subject,
+                "body": inbound.new_text,
+                "channel": "email",
+                "sender": inbound.sender,
+                "desk": desk,
+                "received_at": date or None,
+                "_email_date": True,
+            },
+        )
     ]
+
+
+def _received(row: dict[str, Any], desk: Any) -> dt.datetime:
+    from email.utils import parsedate_to_datetime
+
+    from triage_desk.sla import parse_instant
+
+    text = row.get("received_at")
+    try:
+        if not text:
+            return system_clock()
+        if row.get("_email_date"):
+            return parsedate_to_datetime(str(text)).astimezone(dt.UTC)
+        return parse_instant(str(text), desk.calendar.zone)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _BadMessage(f"bad received_at {text!r}: {exc}") from None
 
 
 def _infer_desks(classifier: Any, desks: Any, rows: list[dict], chosen: list) -> set[int]:
@@ -235,66 +298,105 @@ def _infer_desks(classifier: Any, desks: Any, rows: list[dict], chosen: list) ->
 @click.option("--jsonl", is_flag=True, help="stdin is JSON Lines instead of one RFC 822 email.")
 @pass_ctx
 def classify(ctx: Context, jsonl: bool) -> None:
-    """Classify messages from stdin; one JSON result per message on stdout."""
-    from email.utils import parsedate_to_datetime
+    """Classify messages from stdin; one JSON result per message on stdout.
 
+    A message that cannot be classified (not JSON, not a mail, an unknown desk, an
+    impossible receipt time) gets {"error": ..., "line": N} on its output line instead;
+    the others are still classified, and the exit status is then 1.
+    """
     from triage_desk.app import load_classifier
-    from triage_desk.classifier.predict import ClassifierInput
     from triage_desk.desks import Desks
-    from triage_desk.sla import due_times, parse_instant
 
     config = ctx.config
     desks = Desks(config)
-    classifier = load_classifier(config.service.models_dir)
-    rows = _classify_rows(ctx, jsonl)
-    inputs, chosen = [], []
-    for number, row in enumerate(rows, 1):
+    messages = _classify_rows(ctx, jsonl)
+    results: dict[int, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    chosen: list[Any] = []
+    positions: list[int] = []
+    for position, (number, row) in enumerate(messages):
+        if isinstance(row, str):
+            results[position] = {"error": row, "line": number}
+            continue
         desk_name = row.get("desk")
-        if desk_name and desk_name not in desks.by_name:
-            raise click.ClickException(
-                f"message {number}: unknown desk {desk_name!r}; use one of {sorted(desks.by_name)}"
-            )
+        if desk_name and (not isinstance(desk_name, str) or desk_name not in desks.by_name):
+            results[position] = {
+                "error": f"unknown desk {desk_name!r}; use one of {sorted(desks.by_name)}",
+                "line": number,
+            }
+            continue
+        rows.append(row)
         chosen.append(desks[desk_name] if desk_name else None)
-    inferred = _infer_desks(classifier, desks, rows, chosen)
-    for row, desk in zip(rows, chosen, strict=True):
-        inputs.append(
-            ClassifierInput(
-                subject=str(row.get("subject") or ""),
-                body=str(row.get("body") or ""),
-                allowed_categories=desk.categories,
-                default_language=desk.config.default_language,
-            )
-        )
-    predictions = classifier.classify_many(inputs)
-    from triage_desk.intake.pipeline import choose_labels
+        positions.append(position)
+    if rows:
+        classifier = load_classifier(config.service.models_dir)
+        for position, result in zip(
+            positions, _classified(classifier, desks, rows, chosen), strict=True
+        ):
+            if "error" in result:
+                result["line"] = messages[position][0]
+            results[position] = result
+    failed = 0
+    for position in range(len(messages)):
+        result = results[position]
+        if "error" in result:
+            failed += 1
+            where = f"line {result['line']}: " if jsonl else ""
+            err.print(safe_text(where + result["error"]), highlight=False)
+            if not jsonl:
+                del result["line"]  # one mail: there are no lines to point at
+        click.echo(json_line(result))
+    if failed:
+        err.print(f"{failed} of {len(messages)} message(s) could not be classified")
+        raise SystemExit(1)
 
-    for number, (row, desk, prediction) in enumerate(
-        zip(rows, chosen, predictions, strict=True), 1
-    ):
-        received_text = row.get("received_at")
-        try:
-            if not received_text:
-                received = system_clock()
-            elif row.get("_email_date"):
-                received = parsedate_to_datetime(received_text).astimezone(dt.UTC)
-            else:
-                received = parse_instant(str(received_text), desk.calendar.zone)
-        except (ValueError, TypeError) as exc:
-            raise click.ClickException(f"message {number}: bad received_at: {exc}") from None
+
+def _classified(
+    classifier: Any, desks: Any, rows: list[dict[str, Any]], chosen: list[Any]
+) -> list[dict[str, Any]]:
+    """The result object of each row (the desk is inferred where the row names none)."""
+    from triage_desk.classifier.predict import ClassifierInput
+    from triage_desk.intake.pipeline import choose_labels
+    from triage_desk.sla import due_times
+
+    inferred = _infer_desks(classifier, desks, rows, chosen)
+    inputs = [
+        ClassifierInput(
+            subject=str(row.get("subject") or ""),
+            body=str(row.get("body") or ""),
+            allowed_categories=desk.categories,
+            default_language=desk.config.default_language,
+        )
+        for row, desk in zip(rows, chosen, strict=True)
+    ]
+    predictions = classifier.classify_many(inputs)
+    results = []
+    for index, (row, desk, prediction) in enumerate(zip(rows, chosen, predictions, strict=True)):
         category, feedback = choose_labels(desk, prediction)
-        times = due_times(desk.calendar, desk.config.categories[category], received)
-        result = {
-            "category": category,
-            "feedback_type": feedback,
-            "confidence": prediction.confidence,
-            "category_confidence": prediction.category_confidence,
-            "feedback_confidence": prediction.feedback_confidence,
-            "auto_accept": prediction.auto_accept,
-            "language": prediction.language,
-            "desk": desk.name,
-            "desk_inferred": number - 1 in inferred,
-            **times.as_json(desk.calendar.zone),
-            "model_version": prediction.model_version,
-            "stage": prediction.stage,
-        }
-        click.echo(json.dumps(result, ensure_ascii=False))
+        try:
+            received = _received(row, desk)
+            times = due_times(desk.calendar, desk.config.categories[category], received)
+            due = times.as_json(desk.calendar.zone)
+        except _BadMessage as exc:
+            results.append({"error": str(exc)})
+            continue
+        except (OverflowError, ValueError) as exc:  # e.g. a Date in the year 9999
+            results.append({"error": f"no due times for received_at {received}: {exc}"})
+            continue
+        results.append(
+            {
+                "category": category,
+                "feedback_type": feedback,
+                "confidence": prediction.confidence,
+                "category_confidence": prediction.category_confidence,
+                "feedback_confidence": prediction.feedback_confidence,
+                "auto_accept": prediction.auto_accept,
+                "language": prediction.language,
+                "desk": desk.name,
+                "desk_inferred": index in inferred,
+                **due,
+                "model_version": prediction.model_version,
+                "stage": prediction.stage,
+            }
+        )
+    return results

@@ -9,12 +9,14 @@ import threading
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from triage_desk.cli_support import (
     Context,
     err,
     long_lived_start_up,
     pass_ctx,
+    visible,
     workers_option,
 )
 
@@ -112,7 +114,7 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
                 f"mailbox {result.mailbox} → desk {result.desk}: {s.fetched} fetched "
                 f"({s.stored} stored, {s.duplicates} duplicates, {s.quarantined} quarantined), "
                 f"{s.skipped} skipped, in {result.seconds:.2f} s ({rate:.0f} msg/s)"
-                + (f"; [red]FAILED[/red]: {result.error}" if result.error else ""),
+                + (f"; [red]FAILED[/red]: {escape(visible(result.error))}" if result.error else ""),
                 highlight=False,
             )
             failed = failed or result.error is not None

@@ -18,6 +18,7 @@ from email.parser import BytesParser
 from email.policy import EmailPolicy
 from typing import Any
 
+from triage_desk.addresses import is_email_address
 from triage_desk.clock import system_clock
 from triage_desk.config import EmailConfig
 from triage_desk.intake.bounces import detect_bounce
@@ -159,6 +160,29 @@ def external_id(message: Message, raw: bytes) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
+def reply_address(message: Message, found: str, envelope_sender: str | None) -> str:
+    """The sender's address, lower-cased: where an answer to this mail goes.
+
+    ``found`` is the first address the From, Reply-To or Sender header gave. When it is only
+    a word ("From: Nobody"), an answer could not reach it: Reply-To, then Sender, then the
+    envelope sender (for mail read over IMAP, the Return-Path its last server recorded) give
+    the address instead, if one of them is a real one. Otherwise the word stays (staff see
+    what the mail said; intake sends nothing to it).
+    """
+    address = found.strip().lower()
+    if "@" in address:
+        return address
+    for candidate in (
+        address_header(message, "Reply-To")[1],
+        address_header(message, "Sender")[1],
+        envelope_sender if envelope_sender is not None else raw_header(message, "Return-Path"),
+    ):
+        fallback = (candidate or "").strip().strip("<>").strip().lower()
+        if is_email_address(fallback):
+            return fallback
+    return address
+
+
 def safe_header(message: Message, name: str) -> str:
     return header_text(message, name)
 
@@ -178,6 +202,7 @@ def inbound_from_email(
     name, address = address_header(message, "From", "Reply-To", "Sender")
     if not address and envelope_sender:
         address = envelope_sender
+    reply_to = reply_address(message, address, envelope_sender)
     subject = header_text(message, "Subject")
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
     content = extract(message, rules or _DEFAULT_RULES, deadline, linesep)
@@ -192,7 +217,7 @@ def inbound_from_email(
         channel="email",
         external_id=external_id(message, raw),
         desk=desk,
-        sender=address.strip().lower(),
+        sender=reply_to,
         sender_name=name or None,
         subject=subject,
         text=content.text,

@@ -97,17 +97,13 @@ def _parsed_addresses(name: str, raw: str) -> list[tuple[str, str]]:
         if "=?" in display:
             display = decode_encoded_words(display)
         return [(" ".join(display.split()), simple.group(3) or simple.group(4))]
-    pairs = [(n, a) for n, a in getaddresses([text]) if "@" in a]
+    # An encoded word is one token, whatever it encodes ("=?utf-8?Q?Support:_info@x.lv?="
+    # holds a colon and an @): getaddresses splits inside it, the RFC 5322 parser does not.
+    pairs = _rfc5322_pairs(name, text) if "=?" in text else []
     if not pairs:
-        try:
-            header = policy.default.header_factory(name, text)
-            pairs = [
-                (a.display_name or "", a.addr_spec or "")
-                for a in getattr(header, "addresses", ())
-                if "@" in (a.addr_spec or "")
-            ]
-        except Exception:  # header parsing bugs in the stdlib must never stop intake
-            pairs = []
+        pairs = [(n, a) for n, a in getaddresses([text]) if "@" in a]
+    if not pairs and "=?" not in text:
+        pairs = _rfc5322_pairs(name, text)
     if not pairs:
         decoded = decode_encoded_words(text)
         found = _BARE_ADDRESS.findall(decoded)
@@ -129,6 +125,19 @@ def _parsed_addresses(name: str, raw: str) -> list[tuple[str, str]]:
             display = ""
         cleaned.append((display, address.strip().strip("<>")))
     return cleaned
+
+
+def _rfc5322_pairs(name: str, text: str) -> list[tuple[str, str]]:
+    """(display name, address) pairs as the stdlib's RFC 5322 header parser reads them."""
+    try:
+        header = policy.default.header_factory(name, text)
+        return [
+            (a.display_name or "", a.addr_spec or "")
+            for a in getattr(header, "addresses", ())
+            if "@" in (a.addr_spec or "")
+        ]
+    except Exception:  # header parsing bugs in the stdlib must never stop intake
+        return []
 
 
 def address_header(message: Message, *names: str) -> tuple[str, str]:

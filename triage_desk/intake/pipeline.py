@@ -33,6 +33,7 @@ from triage_desk.clock import Clock, system_clock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.authentication import authenticated_domains, proves_address
+from triage_desk.intake.lifecycle import reopen, set_apart_as_robot
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.triage import ArticleFinder, MessageTriage, Triaged, choose_labels
 from triage_desk.responders.acknowledgement import (
@@ -695,6 +696,8 @@ class IntakePipeline:
             resolution_due=work.due.resolution_due,
             first_response_at=None,
         )
+        if work.author_kind == "robot":
+            work.due = set_apart_as_robot(work.ticket)
         work.created_ticket = True
         self._check_rights(session, work, category, position)
 
@@ -757,6 +760,9 @@ class IntakePipeline:
                 ticket.first_response_at = work.inbound.received_at
             if ticket.status in (TicketStatus.OPEN, TicketStatus.QUEUED):
                 ticket.status = TicketStatus.ANSWERED
+        elif work.author_kind == "person" and ticket.status == TicketStatus.RESOLVED:
+            desk = self.desks[ticket.desk]
+            work.audit("reopened", **reopen(ticket, desk, work.inbound.received_at))
         work.audit("follow_up", author=work.author_kind, external_id=work.inbound.external_id)
 
     def _record_bounce(
@@ -898,6 +904,8 @@ class IntakePipeline:
         own = self._own_mailbox(inbound)
         if own:
             return own
+        if inbound.channel == "email" and "@" not in inbound.sender:
+            return "no address to reply to"
         if address.undeliverable:
             return "address is known to be undeliverable"
         max_age = dt.timedelta(hours=self.rules.acknowledge_max_age_hours)

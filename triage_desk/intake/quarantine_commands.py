@@ -7,7 +7,15 @@ import sys
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import Context, err, out, pass_ctx
+from triage_desk.cli_support import (
+    Context,
+    err,
+    out,
+    pass_ctx,
+    safe_text,
+    stdout_is_terminal,
+    visible,
+)
 
 
 @click.group()
@@ -37,11 +45,11 @@ def list_(ctx: Context, include_released: bool) -> None:
                 str(item.id),
                 item.status,
                 f"{item.received_at:%Y-%m-%d %H:%M}",
-                item.source,
-                item.reason,
-                sender,
-                subject,
-                item.detail[:60],
+                safe_text(item.source),
+                safe_text(item.reason),
+                safe_text(sender),
+                safe_text(subject),
+                safe_text(item.detail[:60]),
             )
     out.print(table)
 
@@ -58,25 +66,51 @@ def _headline(raw: bytes, safe_header) -> tuple[str, str]:  # type: ignore[no-un
 
 @quarantine.command()
 @click.argument("quarantine_id", type=int)
-@click.option("--raw", "raw_only", is_flag=True, help="Write only the raw mail to stdout.")
+@click.option(
+    "--raw",
+    "raw_only",
+    is_flag=True,
+    help="Write only the raw bytes to stdout (for a file or a pipe; refused on a terminal "
+    "without --force).",
+)
+@click.option("--force", is_flag=True, help="With --raw: write the raw bytes even to a terminal.")
 @pass_ctx
-def show(ctx: Context, quarantine_id: int, raw_only: bool) -> None:
-    """One held mail: the reason, then the raw bytes as received."""
+def show(ctx: Context, quarantine_id: int, raw_only: bool, force: bool) -> None:
+    """One held mail: the reason, then the mail.
+
+    On a terminal the mail is shown as text with its control characters escaped (an
+    escape sequence in a mail could otherwise clear or retitle the terminal, or hide
+    text); into a file or a pipe it is written as the raw bytes received. --raw writes
+    only the bytes, and on a terminal only with --force.
+    """
     from triage_desk.storage.models import QuarantinedMail
 
+    terminal = stdout_is_terminal()
+    if raw_only and terminal and not force:
+        raise click.UsageError(
+            "--raw would write the mail's bytes, escape sequences included, to the terminal; "
+            "redirect stdout to a file (> mail.eml), or add --force"
+        )
     with _sessions(ctx)() as session:
         item = session.get(QuarantinedMail, quarantine_id)
         if item is None:
             raise click.ClickException(f"no quarantined mail #{quarantine_id}")
         if not raw_only:
             err.print(
-                f"#{item.id} {item.status} from {item.source} at "
-                f"{item.received_at:%Y-%m-%d %H:%M:%S} UTC, desk {item.desk}, "
-                f"{item.attempts} attempt(s)\nreason: {item.reason}: {item.detail}\n",
+                safe_text(
+                    f"#{item.id} {item.status} from {item.source} at "
+                    f"{item.received_at:%Y-%m-%d %H:%M:%S} UTC, desk {item.desk}, "
+                    f"{item.attempts} attempt(s)\nreason: {item.reason}: {item.detail}\n",
+                    multiline=True,
+                ),
                 highlight=False,
             )
-        sys.stdout.buffer.write(item.raw)
-        sys.stdout.flush()
+        if raw_only or not terminal:
+            sys.stdout.buffer.write(item.raw)
+            sys.stdout.flush()
+            return
+        # Undecodable bytes are shown as \xNN, never passed through.
+        click.echo(visible(item.raw.decode("utf-8", "backslashreplace"), multiline=True))
 
 
 @quarantine.command("retry")
@@ -99,13 +133,13 @@ def retry_(ctx: Context, quarantine_ids: tuple[int, ...], time_limit: float | No
         try:
             result = retry(app.sessions, app.email_intake, quarantine_id, time_limit)
         except LookupError as exc:
-            err.print(f"[red]{exc}[/red]")
+            err.print(safe_text(str(exc)), style="red")
             failed += 1
             continue
         if result.released:
             out.print(f"#{quarantine_id} released as {result.ticket_number}")
         else:
             failed += 1
-            out.print(f"#{quarantine_id} still held: {result.reason}")
+            out.print(safe_text(f"#{quarantine_id} still held: {result.reason}"))
     if failed:
         raise SystemExit(1)

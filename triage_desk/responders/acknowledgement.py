@@ -1,4 +1,5 @@
-"""The first answer to a new ticket: acknowledgement, 24/7 route, or refusal.
+"""The first answer to a new ticket: acknowledgement, 24/7 route, or refusal (and the notice
+that withdraws a refusal).
 
 Each builder returns the template context for its kind; every context starts from
 ``base_context`` so all templates can rely on the same common variables.
@@ -83,4 +84,21 @@ def refusal_context(
         "representatives": list(representatives),
         "allowed_category_labels": allowed,
         "grounds_text": grounds.get(lang) or grounds.get("en") or "",
+    }
+
+
+def refusal_withdrawn_context(
+    desk: Desk, ticket: Ticket, due: DueTimes, now: dt.datetime
+) -> dict[str, Any]:
+    """Staff overrode a refusal: the request is accepted, with the due times it has had since
+    it arrived. A due time already past is not promised again (``response_overdue``)."""
+    lang = ticket.language
+    resolution = due.resolution_due if due.resolution_due and due.resolution_due > now else None
+    return {
+        **base_context(desk, ticket, lang),
+        "category": ticket.category,
+        "category_label": desk.category_label(ticket.category, lang),
+        "response_due_text": local_text(desk, due.response_due, lang),
+        "response_overdue": due.response_due is not None and due.response_due <= now,
+        "resolution_due_text": local_text(desk, resolution, lang),
     }

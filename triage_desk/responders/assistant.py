@@ -142,8 +142,9 @@ class Article:
 
     @property
     def summary(self) -> str:
-        """The first paragraph of the body that is not a heading, as one line of plain text."""
-        return plain_text(first_paragraph(self.body))
+        """The first paragraph of the body that is not a heading, as one line of plain text;
+        when it ends with a colon, the steps or list it introduces follow, a line each."""
+        return plain_text(summary_text(self.body))
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,47 @@ def first_paragraph(markdown: str) -> str:
             continue
         lines.append(line)
     return " ".join(lines)
+
+
+def _blocks(markdown: str) -> list[list[str]]:
+    """The body's blocks (separated by blank lines) as stripped lines, headings left out."""
+    blocks: list[list[str]] = [[]]
+    for raw in markdown.strip().splitlines():
+        line = raw.strip()
+        if not line:
+            if blocks[-1]:
+                blocks.append([])
+            continue
+        if line.startswith("#") and not blocks[-1]:
+            continue
+        blocks[-1].append(line)
+    return [b for b in blocks if b]
+
+
+_MARKDOWN_ITEM_RE = re.compile(r"^(?:[-*+]|\d+[.)])\s")  # a list item; a table row starts "|"
+_TABLE_RULE_RE = re.compile(r"^\|?[\s:|-]+\|?$")
+
+
+def summary_text(markdown: str) -> str:
+    """``first_paragraph``; and when it ends with a colon ("Check in this order:"), the list
+    after it, one item a line: a heading and a link without the steps answers nothing."""
+    blocks = _blocks(markdown)
+    if not blocks:
+        return ""
+    text = " ".join(blocks[0])
+    for block in blocks[1:]:
+        if not text.endswith(":"):
+            break
+        items: list[str] = []
+        for line in block:
+            if _TABLE_RULE_RE.match(line):
+                continue  # the |---|---| under a table's header row
+            if items and not _MARKDOWN_ITEM_RE.match(line) and not line.startswith("|"):
+                items[-1] += " " + line  # a wrapped line of the item above
+            else:
+                items.append(line)
+        text += "\n" + "\n".join(items)
+    return text
 
 
 def plain_text(markdown: str) -> str:

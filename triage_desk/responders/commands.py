@@ -8,7 +8,7 @@ import os
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import Context, err, out, pass_ctx
+from triage_desk.cli_support import Context, err, out, pass_ctx, safe_text, visible
 
 
 def _staff_default() -> str:
@@ -27,8 +27,9 @@ def _run(action) -> None:  # type: ignore[no-untyped-def]
     try:
         result = action()
     except ActionError as exc:
-        raise click.ClickException(str(exc)) from None
-    out.print(result.message, highlight=False)
+        # The reason an address bounces quotes the bounce's subject: mail-controlled.
+        raise click.ClickException(visible(exc)) from None
+    out.print(safe_text(result.message), highlight=False)
 
 
 staff_option = click.option(
@@ -134,10 +135,10 @@ def outbox_list(ctx: Context, status: str | None, limit: int) -> None:
                 item.status,
                 item.kind,
                 number or "",
-                item.recipient,
+                safe_text(item.recipient),
                 str(item.attempts),
                 f"{item.created_at:%Y-%m-%d %H:%M}",
-                (item.last_error or "")[:60],
+                safe_text((item.last_error or "")[:60]),
             )
     out.print(table)
     if status == "dead":

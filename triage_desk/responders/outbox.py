@@ -37,14 +37,23 @@ def new_message_id(desk: Desk, ticket_number: str) -> str:
 
 
 def reply_headers(
-    message_id: str, in_reply_to: str | None, references: tuple[str, ...]
+    message_id: str,
+    in_reply_to: str | None,
+    references: tuple[str, ...],
+    automatic: bool = True,
 ) -> dict[str, str]:
-    """Threading plus the RFC 3834 marks that stop other robots from answering us."""
-    headers = {
-        "Message-ID": f"<{message_id}>",
-        "Auto-Submitted": "auto-replied",
-        "X-Auto-Response-Suppress": "All",
-    }
+    """Threading plus, on automatic mail, the RFC 3834 marks that stop other robots from
+    answering us.
+
+    A reply a person wrote carries neither: RFC 3834 reserves ``Auto-Submitted`` for mail no
+    person wrote, and a person's reply may rightly get an out-of-office notice back (staff
+    learn the person is away). Loops stay impossible: that notice is marked automatic by its
+    sender, and robot mail never gets an automatic answer from us.
+    """
+    headers = {"Message-ID": f"<{message_id}>"}
+    if automatic:
+        headers["Auto-Submitted"] = "auto-replied"
+        headers["X-Auto-Response-Suppress"] = "All"
     if in_reply_to:
         headers["In-Reply-To"] = f"<{in_reply_to}>"
         chain = [*references, in_reply_to] if in_reply_to not in references else list(references)
@@ -133,9 +142,10 @@ def prepare_outbound(
     in_reply_to: str | None = None,
     references: Sequence[str] = (),
     author_kind: str = "desk",
+    automatic: bool = True,
 ) -> PendingOutbound:
     our_id = new_message_id(desk, ticket.number)
-    headers = reply_headers(our_id, in_reply_to, tuple(references))
+    headers = reply_headers(our_id, in_reply_to, tuple(references), automatic)
     message = {
         "direction": Direction.OUTBOUND,
         "channel": channel,

@@ -17,12 +17,15 @@ from typing import Any
 import jinja2
 
 from triage_desk.responders.localtime import DEFAULT_LANGUAGE, normalise_language
+from triage_desk.responders.template_files import (
+    DEFAULT_DESK,
+    PACKAGE_TEMPLATES,
+    SUFFIX,
+    template_languages,
+)
+from triage_desk.responders.template_files import NAME_RE as _NAME_RE
 
-PACKAGE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-DEFAULT_DESK = "default"
-SUFFIX = ".txt.j2"
 _SUBJECT_PREFIX = "Subject:"
-_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")  # desk and kind: never a path
 # Part markers on template names handed to Jinja: "default/acknowledgement.lv.txt.j2#body".
 _SUBJECT_PART = "#subject"
 _BODY_PART = "#body"
@@ -198,11 +201,4 @@ class TemplateRenderer:
     def languages(self, kind: str, desk: str) -> set[str]:
         """Languages that have their own ``kind`` template for ``desk`` (its own or default)."""
         self.candidates(kind, desk, DEFAULT_LANGUAGE)  # validates the names
-        found: set[str] = set()
-        for directory in self.directories:
-            for folder in dict.fromkeys([desk, DEFAULT_DESK]):
-                for path in (directory / folder).glob(f"{kind}.*{SUFFIX}"):
-                    language = path.name[len(kind) + 1 : -len(SUFFIX)]
-                    if _NAME_RE.match(language):
-                        found.add(language)
-        return found
+        return template_languages(kind, desk, self.directories)

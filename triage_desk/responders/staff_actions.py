@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desk, Desks
-from triage_desk.responders.acknowledgement import acknowledgement_context
+from triage_desk.responders.acknowledgement import refusal_withdrawn_context
 from triage_desk.responders.outbox import (
     base_context,
     dedupe_key,
@@ -50,12 +51,15 @@ class StaffActions:
         renderer: TemplateRenderer,
         sender_name: str = "Triage Desk",
         clock: Clock = system_clock,
+        staff_names: Mapping[str, str] | None = None,
     ) -> None:
         self.clock = clock
         self.sessions = sessions
         self.desks = desks
         self.renderer = renderer
         self.sender_name = sender_name
+        # Login → the name a customer may see under a reply (outbound.staff_names).
+        self.staff_names = dict(staff_names or {})
 
     # ------------------------------------------------------------------ helpers
 
@@ -65,12 +69,22 @@ class StaffActions:
             raise ActionError(f"no ticket {number!r}; `triage tickets` lists them")
         return ticket, self.desks[ticket.desk]
 
+    def _signature(self, staff: str) -> str | None:
+        """The name signed under mail to a customer: the configured display name, or none
+        (the desk's name alone). Never the login, which is an internal account name."""
+        return self.staff_names.get(staff.strip())
+
     @staticmethod
     def _recipient(ticket: Ticket, force: bool) -> str:
         addresses = [a for a in ticket.requester.addresses if a.channel == ticket.channel]
         if not addresses:
             raise ActionError(f"{ticket.number}: the requester has no {ticket.channel} address")
         address = addresses[0]
+        if ticket.channel == "email" and "@" not in address.address:
+            raise ActionError(
+                f"{ticket.number}: the mail gave no address to write to "
+                f"({address.address!r}); contact the person another way"
+            )
         if address.undeliverable and not force:
             raise ActionError(
                 f"{ticket.number}: mail to {address.address} bounces "
@@ -89,6 +103,7 @@ class StaffActions:
         key: str,
         now: dt.datetime,
         force: bool = False,
+        written_by_person: bool = False,
     ) -> None:
         rendered = self.renderer.render(kind, desk.name, ticket.language, context)
         previous = last_inbound(ticket)
@@ -107,6 +122,7 @@ class StaffActions:
             if previous and previous.headers.get("Message-ID")
             else None,
             references=tuple(previous.references) if previous else (),
+            automatic=not written_by_person,
         )
 
     # ------------------------------------------------------------------ actions
@@ -142,12 +158,14 @@ class StaffActions:
             due = due_times(
                 desk.calendar, desk.config.categories[ticket.category], ticket.received_at
             )
-            context = acknowledgement_context(desk, ticket, due, ticket.received_at)
+            # Not the acknowledgement: that would call the category provisional and say the
+            # mail arrived out of hours; the person must hear the refusal is withdrawn.
+            context = refusal_withdrawn_context(desk, ticket, due, now)
             self._send(
                 session,
                 desk,
                 ticket,
-                "acknowledgement",
+                "refusal_withdrawn",
                 context,
                 dedupe_key("override", ticket.id),
                 now,
@@ -156,8 +174,8 @@ class StaffActions:
             return ActionResult(
                 ticket.number,
                 ticket.status,
-                f"{ticket.number}: refusal overridden, acknowledgement queued",
-                "acknowledgement",
+                f"{ticket.number}: refusal withdrawn, notice queued",
+                "refusal_withdrawn",
             )
 
     def change_category(
@@ -211,7 +229,7 @@ class StaffActions:
                 "old_category_label": desk.category_label(old, lang),
                 "new_category_label": desk.category_label(category, lang),
                 "reason": reason.strip(),
-                "staff_name": staff,
+                "staff_name": self._signature(staff),
                 "response_due_text": local_text(desk, due.response_due, lang),
                 "resolution_due_text": local_text(desk, due.resolution_due, lang),
             }
@@ -292,7 +310,7 @@ class StaffActions:
             context = {
                 **base_context(desk, ticket, ticket.language),
                 "body": text.strip(),
-                "staff_name": staff,
+                "staff_name": self._signature(staff),
             }
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
             self._send(
@@ -304,6 +322,7 @@ class StaffActions:
                 dedupe_key("reply", ticket.id, now.isoformat(), digest),
                 now,
                 force,
+                written_by_person=True,
             )
             if ticket.first_response_at is None:
                 ticket.first_response_at = now

@@ -113,6 +113,9 @@ class TicketStatus(StrEnum):
     REFUSED = "refused"  # submitter may not submit this category (terms clause 28)
     ANSWERED = "answered"  # staff replied
     RESOLVED = "resolved"
+    # Automatic mail (auto-replies, mailing lists, bulk mail, bounces) that opened a ticket:
+    # kept, but apart from the work queue, with no due times.
+    ROBOT = "robot"
 
 
 class OutboxStatus(StrEnum):

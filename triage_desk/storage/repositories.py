@@ -496,13 +496,20 @@ def tickets_referencing(
 
 
 def list_tickets(
-    session: Session, desk: str | None = None, status: str | None = None, limit: int = 50
+    session: Session,
+    desk: str | None = None,
+    status: str | None = None,
+    limit: int = 50,
+    exclude: Sequence[str] = (),
 ) -> list[Ticket]:
+    """Newest first; ``exclude`` leaves out statuses (robot mail) unless ``status`` asks."""
     query = select(Ticket).order_by(Ticket.id.desc()).limit(limit)
     if desk:
         query = query.where(Ticket.desk == desk)
     if status:
         query = query.where(Ticket.status == status)
+    elif exclude:
+        query = query.where(Ticket.status.not_in(list(exclude)))
     return list(session.scalars(query))
 
 
