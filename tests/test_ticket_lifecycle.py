@@ -150,13 +150,19 @@ def test_robots_and_staff_do_not_reopen(world, example_config, changes):  # noqa
             desks,
             FixedClassifier("error"),
             TemplateRenderer(),
-            rules=EmailConfig(staff_addresses=["janis@example.lv"]),
+            rules=EmailConfig(
+                staff_addresses=["janis@example.lv"], trusted_authserv_ids=["mx.example.lv"]
+            ),
             now=lambda: TUESDAY_1000,
         )
         mail = make_mail(
             sender="janis@example.lv",
             subject="Re: Kļūda atskaitē",
-            extra_headers={"In-Reply-To": resolution_id},
+            # A proven staff reply (an unproven one is an ordinary follow-up, and reopens).
+            extra_headers={
+                "In-Reply-To": resolution_id,
+                "Authentication-Results": "mx.example.lv; dkim=pass header.d=example.lv",
+            },
         )
         staff_pipeline.process(inbound_from_email(mail, "municipal", TUESDAY_1000))
     else:
