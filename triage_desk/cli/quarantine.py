@@ -7,15 +7,8 @@ import sys
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import (
-    Context,
-    err,
-    out,
-    pass_ctx,
-    safe_text,
-    stdout_is_terminal,
-    visible,
-)
+from triage_desk.cli.display import safe_text, stdout_is_terminal, visible
+from triage_desk.cli.support import Context, err, out, pass_ctx
 
 
 @click.group()

@@ -1,14 +1,17 @@
-"""`triage decide|reply|resolve` and `triage outbox list`: staff actions from the shell."""
+"""`triage tickets|decide|reply|resolve`: the work queue and staff actions on a ticket."""
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import os
+from typing import Any
 
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import Context, err, out, pass_ctx, safe_text, visible
+from triage_desk.cli.display import json_line, safe_text, visible
+from triage_desk.cli.support import Context, out, pass_ctx
 
 
 def _staff_default() -> str:
@@ -97,52 +100,89 @@ def resolve(ctx: Context, ticket: str, note: str | None, force: bool, staff: str
     _run(lambda: actions.resolve(ticket, staff, note, force=force))
 
 
-@click.group()
-def outbox() -> None:
-    """Outgoing messages."""
-
-
-@outbox.command("list")
+@click.command()
+@click.option("--desk", default=None, help="Only this desk.")
 @click.option(
     "--status",
-    type=click.Choice(["pending", "sent", "dead", "suppressed"]),
     default=None,
-    help="Only this status (dead letters: --status dead).",
+    help="Only this status: queued, open, refused, answered, resolved, or robot "
+    "(automatic mail, not listed otherwise).",
 )
 @click.option("--limit", default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines instead of a table.")
 @pass_ctx
-def outbox_list(ctx: Context, status: str | None, limit: int) -> None:
-    """Outbox items, newest first, with attempts and the last error."""
-    from sqlalchemy import select
+def tickets(ctx: Context, desk: str | None, status: str | None, limit: int, as_json: bool) -> None:
+    """List tickets, newest first, with times in each desk's zone.
 
+    Robot mail (auto-replies, mailing lists, bounces) is left out unless --status robot.
+    Text from mail (sender, subject) is shown with its control characters escaped.
+    """
+    from triage_desk.desks import Desks
+    from triage_desk.storage import repositories as repo
     from triage_desk.storage.db import make_engine, make_session_factory
-    from triage_desk.storage.models import OutboxItem, Ticket
+    from triage_desk.storage.models import TicketStatus
 
+    desks = Desks(ctx.config)
+    if desk is not None and desk not in desks.by_name:
+        raise click.BadParameter(
+            f"unknown desk {desk!r}; use one of {sorted(desks.by_name)}", param_hint="--desk"
+        )
+    statuses = [s.value for s in TicketStatus]
+    if status is not None and status not in statuses:
+        raise click.BadParameter(
+            f"unknown status {status!r}; use one of {statuses}", param_hint="--status"
+        )
     sessions = make_session_factory(make_engine(ctx.config.database_url()))
-    table = Table("id", "status", "kind", "ticket", "to", "attempts", "created (UTC)", "last error")
+    table = Table(
+        "number",
+        "status",
+        "category",
+        "feedback",
+        "conf.",
+        "from",
+        "subject",
+        "received",
+        "response due",
+    )
     with sessions() as session:
-        query = (
-            select(OutboxItem, Ticket.number)
-            .outerjoin(Ticket)
-            .order_by(OutboxItem.id.desc())
-            .limit(limit)
-        )
-        if status:
-            query = query.where(OutboxItem.status == status)
-        for item, number in session.execute(query):
+        found = repo.list_tickets(session, desk, status, limit, exclude=[TicketStatus.ROBOT])
+        for ticket in found:
+            zone = desks[ticket.desk].calendar.zone if ticket.desk in desks.by_name else dt.UTC
+
+            def local(instant: dt.datetime | None, zone: Any = zone) -> str:
+                return instant.astimezone(zone).isoformat(timespec="minutes") if instant else "—"
+
+            suggestion = ticket.suggestions[0] if ticket.suggestions else None
+            address = ticket.requester.addresses[0].address if ticket.requester.addresses else ""
+            if as_json:
+                click.echo(
+                    json_line(
+                        {
+                            "number": ticket.number,
+                            "desk": ticket.desk,
+                            "status": ticket.status,
+                            "category": ticket.category,
+                            "feedback_type": ticket.feedback_type,
+                            "from": address,
+                            "subject": ticket.subject,
+                            "received_at": local(ticket.received_at),
+                            "clock_start": local(ticket.clock_start),
+                            "response_due": local(ticket.response_due),
+                            "resolution_due": local(ticket.resolution_due),
+                        }
+                    )
+                )
+                continue
             table.add_row(
-                str(item.id),
-                item.status,
-                item.kind,
-                number or "",
-                safe_text(item.recipient),
-                str(item.attempts),
-                f"{item.created_at:%Y-%m-%d %H:%M}",
-                safe_text((item.last_error or "")[:60]),
+                ticket.number,
+                ticket.status,
+                ticket.category,
+                ticket.feedback_type,
+                f"{suggestion.confidence:.2f}" if suggestion else "",
+                safe_text(address),
+                safe_text(ticket.subject[:40]),
+                local(ticket.received_at),
+                local(ticket.response_due),
             )
-    out.print(table)
-    if status == "dead":
-        err.print(
-            "Dead letters are kept; fix the cause and requeue them with your database "
-            "tools, or reply again with `triage reply`."
-        )
+    if not as_json:
+        out.print(table)
