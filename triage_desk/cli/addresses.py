@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import getpass
-import os
+import json
 
 import click
 from rich.table import Table
 from rich.text import Text
 
-from triage_desk.cli.support import Context, err, out, pass_ctx
+from triage_desk.cli.support import (
+    Context,
+    desk_errors,
+    desk_service,
+    err,
+    out,
+    pass_ctx,
+    staff_option,
+)
 
 
 def _plain(value: object) -> Text:
@@ -27,38 +34,30 @@ def address() -> None:
 @pass_ctx
 def address_list(ctx: Context, as_json: bool) -> None:
     """Addresses that bounce: no acknowledgement goes to them, staff replies need --force."""
-    import json
-
-    from triage_desk.storage import repositories as repo
-    from triage_desk.storage.db import make_engine, make_session_factory, upgrade
-
-    upgrade(ctx.config.database_url())
-    sessions = make_session_factory(make_engine(ctx.config.database_url()))
+    with desk_errors():
+        rows = desk_service(ctx).undeliverable_addresses()
     table = Table("address", "channel", "marked", "reason")
-    with sessions() as session:
-        for row in repo.undeliverable_addresses(session):
-            marked = (
-                row.undeliverable_at.isoformat(timespec="minutes") if row.undeliverable_at else ""
-            )
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {
-                            "address": row.address,
-                            "channel": row.channel,
-                            "marked_at": marked or None,
-                            "reason": row.undeliverable_reason,
-                        },
-                        ensure_ascii=False,
-                    )
+    for row in rows:
+        marked = row.undeliverable_at.isoformat(timespec="minutes") if row.undeliverable_at else ""
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "address": row.address,
+                        "channel": row.channel,
+                        "marked_at": marked or None,
+                        "reason": row.undeliverable_reason,
+                    },
+                    ensure_ascii=False,
                 )
-                continue
-            table.add_row(
-                _plain(row.address),
-                _plain(row.channel),
-                marked,
-                _plain(row.undeliverable_reason or ""),
             )
+            continue
+        table.add_row(
+            _plain(row.address),
+            _plain(row.channel),
+            marked,
+            _plain(row.undeliverable_reason or ""),
+        )
     if not as_json:
         out.print(table)
 
@@ -66,29 +65,25 @@ def address_list(ctx: Context, as_json: bool) -> None:
 @address.command("clear")
 @click.argument("addresses", nargs=-1, required=True)
 @click.option("--channel", default="email", show_default=True)
-@click.option(
-    "--staff",
-    default=lambda: os.environ.get("TRIAGE_STAFF") or getpass.getuser(),
-    show_default="$TRIAGE_STAFF or your login",
-    help="Who is acting (recorded in the audit log).",
-)
+@click.option("--reason", default=None, help="Why (recorded in the audit log).")
+@staff_option()
 @pass_ctx
-def address_clear(ctx: Context, addresses: tuple[str, ...], channel: str, staff: str) -> None:
+def address_clear(
+    ctx: Context, addresses: tuple[str, ...], channel: str, reason: str | None, staff: str
+) -> None:
     """Lift the undeliverable mark of ADDRESSES (mail to them works again)."""
-    from triage_desk.storage import repositories as repo
-    from triage_desk.storage.db import make_engine, make_session_factory, upgrade
+    from triage_desk.desk_service import NotFound
 
-    upgrade(ctx.config.database_url())
-    sessions = make_session_factory(make_engine(ctx.config.database_url()))
+    service = desk_service(ctx)
     unknown = []
-    with sessions.begin() as session:
+    with desk_errors():
         for value in addresses:
-            row = repo.clear_undeliverable(session, channel, value)
-            if row is None:
+            try:
+                result = service.clear_address(value, staff, channel, reason)
+            except NotFound:
                 unknown.append(value)
                 continue
-            repo.audit(session, staff, "undeliverable_cleared", address=row.address)
-            err.print(_plain(f"{row.address}: mark cleared; mail goes to it again"))
+            err.print(_plain(result.message))
     if unknown:
         raise click.ClickException(
             f"no known {channel} address {', '.join(unknown)}; `triage address list` shows "

@@ -1,4 +1,4 @@
-"""`triage outbox list`: outgoing messages, attempts and dead letters."""
+"""`triage outbox list|retry`: outgoing messages, attempts and dead letters."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import click
 from rich.table import Table
 
 from triage_desk.cli.display import safe_text
-from triage_desk.cli.support import Context, err, out, pass_ctx
+from triage_desk.cli.support import (
+    Context,
+    desk_errors,
+    desk_service,
+    err,
+    out,
+    pass_ctx,
+    staff_option,
+)
 
 
 @click.group()
@@ -25,36 +33,36 @@ def outbox() -> None:
 @pass_ctx
 def outbox_list(ctx: Context, status: str | None, limit: int) -> None:
     """Outbox items, newest first, with attempts and the last error."""
-    from sqlalchemy import select
-
-    from triage_desk.storage.db import make_engine, make_session_factory
-    from triage_desk.storage.models import OutboxItem, Ticket
-
-    sessions = make_session_factory(make_engine(ctx.config.database_url()))
+    with desk_errors():
+        items = desk_service(ctx).outbox(status, limit)
     table = Table("id", "status", "kind", "ticket", "to", "attempts", "created (UTC)", "last error")
-    with sessions() as session:
-        query = (
-            select(OutboxItem, Ticket.number)
-            .outerjoin(Ticket)
-            .order_by(OutboxItem.id.desc())
-            .limit(limit)
+    for item in items:
+        table.add_row(
+            str(item.id),
+            item.status,
+            item.kind,
+            item.ticket_number or "",
+            safe_text(item.recipient),
+            str(item.attempts),
+            f"{item.created_at:%Y-%m-%d %H:%M}",
+            safe_text((item.last_error or "")[:60]),
         )
-        if status:
-            query = query.where(OutboxItem.status == status)
-        for item, number in session.execute(query):
-            table.add_row(
-                str(item.id),
-                item.status,
-                item.kind,
-                number or "",
-                safe_text(item.recipient),
-                str(item.attempts),
-                f"{item.created_at:%Y-%m-%d %H:%M}",
-                safe_text((item.last_error or "")[:60]),
-            )
     out.print(table)
     if status == "dead":
         err.print(
-            "Dead letters are kept; fix the cause and requeue them with your database "
-            "tools, or reply again with `triage reply`."
+            "Dead letters are kept; fix the cause and requeue one with `triage outbox retry "
+            "ID`, or reply again with `triage reply`."
         )
+
+
+@outbox.command("retry")
+@click.argument("item_id", metavar="ID", type=int)
+@click.option("--reason", default=None, help="Why (recorded in the audit log).")
+@staff_option()
+@pass_ctx
+def outbox_retry(ctx: Context, item_id: int, reason: str | None, staff: str) -> None:
+    """Requeue dead letter ID: pending again, its attempts counted afresh; the dispatcher
+    of `triage run` sends it at its next round."""
+    with desk_errors():
+        result = desk_service(ctx).requeue_outbox(item_id, staff, reason)
+    out.print(safe_text(result.message), highlight=False)

@@ -1,4 +1,4 @@
-"""`triage quarantine list|show|retry`."""
+"""`triage quarantine list|show|retry|discard`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ import click
 from rich.table import Table
 
 from triage_desk.cli.display import safe_text, stdout_is_terminal, visible
-from triage_desk.cli.support import Context, err, out, pass_ctx
+from triage_desk.cli.support import (
+    Context,
+    desk_errors,
+    desk_service,
+    err,
+    out,
+    pass_ctx,
+    refusal,
+    staff_option,
+)
 
 
 @click.group()
@@ -16,45 +25,26 @@ def quarantine() -> None:
     """Mail that could not be processed: kept raw with the reason, never dropped."""
 
 
-def _sessions(ctx: Context):  # type: ignore[no-untyped-def]
-    from triage_desk.storage.db import make_engine, make_session_factory
-
-    return make_session_factory(make_engine(ctx.config.database_url()))
-
-
 @quarantine.command("list")
-@click.option("--all", "include_released", is_flag=True, help="Also mail already released.")
+@click.option("--all", "include_all", is_flag=True, help="Also mail already released or discarded.")
 @pass_ctx
-def list_(ctx: Context, include_released: bool) -> None:
+def list_(ctx: Context, include_all: bool) -> None:
     """Held mail, oldest first."""
-    from triage_desk.intake.email_parse import safe_header
-    from triage_desk.intake.quarantine import held
-
+    with desk_errors():
+        items = desk_service(ctx).quarantine(include_all)
     table = Table("id", "status", "received (UTC)", "source", "reason", "from", "subject", "detail")
-    with _sessions(ctx)() as session:
-        for item in held(session, include_released):
-            sender, subject = _headline(item.raw, safe_header)
-            table.add_row(
-                str(item.id),
-                item.status,
-                f"{item.received_at:%Y-%m-%d %H:%M}",
-                safe_text(item.source),
-                safe_text(item.reason),
-                safe_text(sender),
-                safe_text(subject),
-                safe_text(item.detail[:60]),
-            )
+    for item in items:
+        table.add_row(
+            str(item.id),
+            item.status,
+            f"{item.received_at:%Y-%m-%d %H:%M}",
+            safe_text(item.source),
+            safe_text(item.reason),
+            safe_text(item.sender[:40]),
+            safe_text(item.subject[:50]),
+            safe_text(item.detail[:60]),
+        )
     out.print(table)
-
-
-def _headline(raw: bytes, safe_header) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    from triage_desk.intake.email_parse import parse_bytes
-
-    try:
-        message = parse_bytes(raw[:65536])
-        return safe_header(message, "From")[:40], safe_header(message, "Subject")[:50]
-    except Exception:
-        return "?", "?"
 
 
 @quarantine.command()
@@ -76,34 +66,37 @@ def show(ctx: Context, quarantine_id: int, raw_only: bool, force: bool) -> None:
     text); into a file or a pipe it is written as the raw bytes received. --raw writes
     only the bytes, and on a terminal only with --force.
     """
-    from triage_desk.storage.models import QuarantinedMail
-
     terminal = stdout_is_terminal()
     if raw_only and terminal and not force:
         raise click.UsageError(
             "--raw would write the mail's bytes, escape sequences included, to the terminal; "
             "redirect stdout to a file (> mail.eml), or add --force"
         )
-    with _sessions(ctx)() as session:
-        item = session.get(QuarantinedMail, quarantine_id)
-        if item is None:
-            raise click.ClickException(f"no quarantined mail #{quarantine_id}")
-        if not raw_only:
-            err.print(
-                safe_text(
-                    f"#{item.id} {item.status} from {item.source} at "
-                    f"{item.received_at:%Y-%m-%d %H:%M:%S} UTC, desk {item.desk}, "
-                    f"{item.attempts} attempt(s)\nreason: {item.reason}: {item.detail}\n",
-                    multiline=True,
-                ),
-                highlight=False,
+    with desk_errors():
+        item = desk_service(ctx).quarantined_mail(quarantine_id)
+    raw = item.raw or b""
+    if not raw_only:
+        discarded = ""
+        if item.discarded_at is not None:
+            discarded = (
+                f"discarded by {item.discarded_by} at {item.discarded_at:%Y-%m-%d %H:%M:%S} "
+                f"UTC: {item.discard_reason or 'no reason given'}\n"
             )
-        if raw_only or not terminal:
-            sys.stdout.buffer.write(item.raw)
-            sys.stdout.flush()
-            return
-        # Undecodable bytes are shown as \xNN, never passed through.
-        click.echo(visible(item.raw.decode("utf-8", "backslashreplace"), multiline=True))
+        err.print(
+            safe_text(
+                f"#{item.id} {item.status} from {item.source} at "
+                f"{item.received_at:%Y-%m-%d %H:%M:%S} UTC, desk {item.desk}, "
+                f"{item.attempts} attempt(s)\nreason: {item.reason}: {item.detail}\n{discarded}",
+                multiline=True,
+            ),
+            highlight=False,
+        )
+    if raw_only or not terminal:
+        sys.stdout.buffer.write(raw)
+        sys.stdout.flush()
+        return
+    # Undecodable bytes are shown as \xNN, never passed through.
+    click.echo(visible(raw.decode("utf-8", "backslashreplace"), multiline=True))
 
 
 @quarantine.command("retry")
@@ -114,25 +107,39 @@ def show(ctx: Context, quarantine_id: int, raw_only: bool, force: bool) -> None:
     default=None,
     help="Seconds allowed for this retry (default: email.processing_time_limit_seconds).",
 )
+@staff_option()
 @pass_ctx
-def retry_(ctx: Context, quarantine_ids: tuple[int, ...], time_limit: float | None) -> None:
+def retry_(
+    ctx: Context, quarantine_ids: tuple[int, ...], time_limit: float | None, staff: str
+) -> None:
     """Process held mail again; what succeeds becomes a ticket."""
-    from triage_desk.app import build_app
-    from triage_desk.intake.quarantine import retry
+    from triage_desk.app import build_app, build_desk_service
+    from triage_desk.desk_service import Conflict, NotFound
 
-    app = build_app(ctx.config)
+    service = build_desk_service(build_app(ctx.config))
     failed = 0
-    for quarantine_id in quarantine_ids:
-        try:
-            result = retry(app.sessions, app.email_intake, quarantine_id, time_limit)
-        except LookupError as exc:
-            err.print(safe_text(str(exc)), style="red")
-            failed += 1
-            continue
-        if result.released:
-            out.print(f"#{quarantine_id} released as {result.ticket_number}")
-        else:
-            failed += 1
-            out.print(safe_text(f"#{quarantine_id} still held: {result.reason}"))
+    with desk_errors():
+        for quarantine_id in quarantine_ids:
+            try:
+                result = service.release_quarantined(quarantine_id, staff, time_limit)
+            except (NotFound, Conflict) as exc:  # this one; the others are still tried
+                err.print(safe_text(refusal(exc).message), style="red")
+                failed += 1
+                continue
+            failed += result.status != "released"
+            out.print(safe_text(result.message))
     if failed:
         raise SystemExit(1)
+
+
+@quarantine.command("discard")
+@click.argument("quarantine_id", metavar="ID", type=int)
+@click.option("--reason", default=None, help="Why (kept with the mail and in the audit log).")
+@staff_option()
+@pass_ctx
+def discard(ctx: Context, quarantine_id: int, reason: str | None, staff: str) -> None:
+    """Give up on held mail ID: it leaves the list of held mail; its raw bytes are kept,
+    with who discarded it, when and why (`quarantine list --all`, `quarantine show`)."""
+    with desk_errors():
+        result = desk_service(ctx).discard_quarantined(quarantine_id, staff, reason)
+    out.print(safe_text(result.message), highlight=False)
