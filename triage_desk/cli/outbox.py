@@ -50,8 +50,9 @@ def outbox_list(ctx: Context, status: str | None, limit: int) -> None:
     out.print(table)
     if status == "dead":
         err.print(
-            "Dead letters are kept; fix the cause and requeue one with `triage outbox retry "
-            "ID`, or reply again with `triage reply`."
+            "Dead letters are kept; once the cause is fixed, `triage outbox retry ID` requeues "
+            "one (or reply again with `triage reply`).",
+            soft_wrap=True,
         )
 
 

@@ -86,7 +86,7 @@ def needs_review_condition() -> ColumnElement[bool]:
         refined.category != Ticket.category,
         not_(
             exists().where(
-                decided.ticket_id == Ticket.id,
+                decided.ticket_id == refined.ticket_id,
                 decided.field == "category",
                 decided.created_at >= refined.created_at,
             )
