@@ -22,7 +22,7 @@ from click.testing import CliRunner
 
 from tests.conftest import EXAMPLE_CONFIG
 from triage_desk.cli import main
-from triage_desk.cli_support import json_line, visible
+from triage_desk.cli.display import json_line, visible
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
     QuarantinedMail,

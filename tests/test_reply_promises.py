@@ -15,10 +15,11 @@ from tests.conftest import EXAMPLE_CONFIG
 from tests.helpers import make_mail
 from tests.test_render import ARTICLES, NO_ARTICLE, context
 from tests.test_responders import outbox, world  # noqa: F401  (world is a fixture)
+from triage_desk.clock import FixedClock
 from triage_desk.config import load_config
+from triage_desk.desk_service.actions import StaffActions
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.responders.staff_actions import StaffActions
 from triage_desk.storage.models import Ticket, TicketStatus
 
 LANGUAGES = ("lv", "en", "ru")
@@ -109,8 +110,8 @@ def test_overriding_a_refusal_tells_the_person_it_is_withdrawn(world, language):
     result = pipeline("consultation", SUNDAY_0300, language=language).process(
         inbound_from_email(mail, "municipal", SUNDAY_0300)
     )
-    done = StaffActions(sessions, desks, TemplateRenderer()).confirm(
-        result.ticket_number, "janis", "Vadītāja atļāva", now=MONDAY_1100
+    done = StaffActions(sessions, desks, TemplateRenderer(), clock=FixedClock(MONDAY_1100)).confirm(
+        result.ticket_number, "janis", "Vadītāja atļāva"
     )
     assert done.outbox_kind == "refusal_withdrawn"
     refusal, notice = outbox(sessions)
@@ -130,8 +131,8 @@ def test_an_override_after_the_due_time_apologises_instead_of_a_past_date(world)
     result = pipeline("consultation", SUNDAY_0300).process(
         inbound_from_email(mail, "municipal", SUNDAY_0300)
     )
-    StaffActions(sessions, desks, TemplateRenderer()).confirm(
-        result.ticket_number, "janis", now=TUESDAY_1100
+    StaffActions(sessions, desks, TemplateRenderer(), clock=FixedClock(TUESDAY_1100)).confirm(
+        result.ticket_number, "janis"
     )
     notice = outbox(sessions)[-1]
     assert SORRY["lv"] in notice.body_text and "30. novembrī" not in notice.body_text
@@ -143,11 +144,15 @@ def _one_reply(world, staff_names=None):  # type: ignore[no-untyped-def]  # noqa
     result = pipeline("error", MONDAY_1100, language="en").process(
         inbound_from_email(mail, "municipal", MONDAY_1100)
     )
-    actions = StaffActions(sessions, desks, TemplateRenderer(), staff_names=staff_names)
-    actions.reply(result.ticket_number, "Fixed, please try again.", "jberzins", now=MONDAY_1100)
-    actions.change_category(
-        result.ticket_number, "consultation", "It is a question.", "jberzins", now=MONDAY_1100
+    actions = StaffActions(
+        sessions,
+        desks,
+        TemplateRenderer(),
+        clock=FixedClock(MONDAY_1100),
+        staff_names=staff_names,
     )
+    actions.reply(result.ticket_number, "Fixed, please try again.", "jberzins")
+    actions.change_category(result.ticket_number, "consultation", "It is a question.", "jberzins")
     ack, reply, notice = outbox(sessions)
     return ack, reply, notice, desks["municipal"].config.name
 

@@ -9,12 +9,14 @@ from sqlalchemy import select
 
 from tests.helpers import make_mail
 from triage_desk.classifier.predict import Prediction
+from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
+from triage_desk.desk_service.actions import StaffActions
+from triage_desk.desk_service.errors import Conflict, InvalidInput
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.responders.staff_actions import ActionError, StaffActions
 from triage_desk.scheduler import release_queued
 from triage_desk.storage.clients import ClientRecord, read_clients_csv, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory
@@ -184,16 +186,16 @@ def test_staff_change_the_category_and_the_person_is_told_why_and_when(world):
     result = pipeline("consultation", MONDAY_1000).process(
         inbound_from_email(mail, "municipal", MONDAY_1000)
     )
-    actions = StaffActions(sessions, desks, TemplateRenderer())
-    with pytest.raises(ActionError, match="--reason"):
-        actions.change_category(result.ticket_number, "serious_error", "", "Jānis")
     later = MONDAY_1000 + dt.timedelta(minutes=30)
+    actions = StaffActions(sessions, desks, TemplateRenderer(), clock=FixedClock(later))
+    with pytest.raises(InvalidInput, match="needs a reason") as refused:
+        actions.change_category(result.ticket_number, "serious_error", "", "Jānis")
+    assert refused.value.field == "reason"
     actions.change_category(
         result.ticket_number,
         "serious_error",
         "Atskaišu modulis nedarbojas un apiešanas ceļa nav.",
         "Jānis",
-        now=later,
     )
     notice = outbox(sessions)[-1]
     assert notice.kind == "recategorisation"
@@ -220,8 +222,8 @@ def test_staff_override_a_refusal(world):
     result = pipeline("consultation", MONDAY_1000).process(
         inbound_from_email(mail, "municipal", MONDAY_1000)
     )
-    StaffActions(sessions, desks, TemplateRenderer()).confirm(
-        result.ticket_number, "Jānis", "Vadītāja atļāva", now=MONDAY_1000
+    StaffActions(sessions, desks, TemplateRenderer(), clock=FixedClock(MONDAY_1000)).confirm(
+        result.ticket_number, "Jānis", "Vadītāja atļāva"
     )
     assert [i.kind for i in outbox(sessions)] == ["refusal", "refusal_withdrawn"]
     with sessions() as session:
@@ -234,18 +236,19 @@ def test_reply_and_resolve_send_their_messages(world):
     result = pipeline("error", MONDAY_1000, language="en").process(
         inbound_from_email(mail, "municipal", MONDAY_1000)
     )
-    actions = StaffActions(
-        sessions, desks, TemplateRenderer(), staff_names={"jberzins": "Jānis Bērziņš"}
-    )
     replied_at = MONDAY_1000 + dt.timedelta(hours=1)
-    actions.reply(
-        result.ticket_number,
-        "Please use CSV export\nuntil Friday.",
-        "jberzins",
-        now=replied_at,
+    clock = FixedClock(replied_at)
+    actions = StaffActions(
+        sessions,
+        desks,
+        TemplateRenderer(),
+        clock=clock,
+        staff_names={"jberzins": "Jānis Bērziņš"},
     )
+    actions.reply(result.ticket_number, "Please use CSV export\nuntil Friday.", "jberzins")
     resolved_at = MONDAY_1000 + dt.timedelta(days=2)
-    actions.resolve(result.ticket_number, "Jānis Bērziņš", now=resolved_at)
+    clock.set(resolved_at)
+    actions.resolve(result.ticket_number, "Jānis Bērziņš")
     items = outbox(sessions)
     assert [i.kind for i in items] == ["acknowledgement", "staff_reply", "resolution"]
     assert "Please use CSV export\nuntil Friday." in items[1].body_text
@@ -257,7 +260,7 @@ def test_reply_and_resolve_send_their_messages(world):
         ticket = session.get(Ticket, result.ticket_id)
         assert ticket.first_response_at == replied_at and ticket.resolved_at == resolved_at
         assert ticket.status == TicketStatus.RESOLVED
-    with pytest.raises(ActionError, match="already resolved"):
+    with pytest.raises(Conflict, match="already resolved"):
         actions.resolve(result.ticket_number, "Jānis")
 
 

@@ -14,9 +14,11 @@ from sqlalchemy import select
 
 from tests.helpers import make_mail
 from tests.test_responders import outbox, world  # noqa: F401  (world is a fixture)
+from triage_desk.clock import FixedClock
+from triage_desk.desk_service.actions import StaffActions
+from triage_desk.desk_service.errors import NotAllowed
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.responders.staff_actions import ActionError, StaffActions
 from triage_desk.storage.models import AuditEvent
 
 WHEN = dt.datetime(2026, 11, 30, 9, 0, tzinfo=dt.UTC)
@@ -92,7 +94,7 @@ def test_a_mail_with_no_address_anywhere_is_kept_and_not_answered(world):  # noq
             select(AuditEvent.details).where(AuditEvent.action == "no_acknowledgement")
         ).all()
         assert reasons == [{"reason": "no address to reply to"}]
-    with pytest.raises(ActionError, match="no address to write to"):
-        StaffActions(sessions, desks, TemplateRenderer()).reply(
-            result.ticket_number, "Labdien!", "janis", now=WHEN
+    with pytest.raises(NotAllowed, match="no address to write to"):
+        StaffActions(sessions, desks, TemplateRenderer(), clock=FixedClock(WHEN)).reply(
+            result.ticket_number, "Labdien!", "janis"
         )

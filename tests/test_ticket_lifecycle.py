@@ -9,9 +9,10 @@ from sqlalchemy import select
 
 from tests.helpers import make_mail
 from tests.test_responders import outbox, world  # noqa: F401  (world is a fixture)
+from triage_desk.clock import FixedClock
+from triage_desk.desk_service.actions import StaffActions
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.responders.staff_actions import StaffActions
 from triage_desk.scheduler import release_queued
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import AuditEvent, Ticket, TicketStatus
@@ -78,9 +79,11 @@ def _resolved_ticket(world):  # type: ignore[no-untyped-def]  # noqa: F811
     result = pipeline("error", MONDAY_1100).process(
         inbound_from_email(mail, "municipal", MONDAY_1100)
     )
-    actions = StaffActions(sessions, desks, TemplateRenderer())
-    actions.reply(result.ticket_number, "Izlabots.", "janis", now=MONDAY_1100)
-    actions.resolve(result.ticket_number, "janis", now=MONDAY_1500)
+    clock = FixedClock(MONDAY_1100)
+    actions = StaffActions(sessions, desks, TemplateRenderer(), clock=clock)
+    actions.reply(result.ticket_number, "Izlabots.", "janis")
+    clock.set(MONDAY_1500)
+    actions.resolve(result.ticket_number, "janis")
     resolution = outbox(sessions)[-1]
     assert resolution.kind == "resolution"
     return result, resolution.headers["Message-ID"]

@@ -16,13 +16,15 @@ from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config
+from triage_desk.desk_service import DeskService
+from triage_desk.desk_service.actions import Reprocess
 from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.responders.staff_actions import StaffActions
 from triage_desk.responders.transports import FileTransport, SmtpTransport, Transport
 from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
@@ -78,18 +80,22 @@ def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
             upsert_clients(session, records)
 
 
-def build_staff_actions(config: Config, clock: Clock = system_clock) -> StaffActions:
-    """Staff actions need no model: the CLI builds them without loading the classifier."""
-    upgrade(config.database_url())
-    sessions = make_session_factory(make_engine(config.database_url()))
-    return StaffActions(
-        sessions,
-        Desks(config),
-        TemplateRenderer(),
-        config.outbound.from_name,
-        clock,
-        staff_names=config.outbound.staff_names,
+def build_desk_service(app: App) -> DeskService:
+    """The desk service over this app's database, able to release quarantined mail through
+    its intake (``DeskService.from_config`` is the one without a model, for queries and
+    staff actions)."""
+    return DeskService.from_config(
+        app.config, app.clock, sessions=app.sessions, reprocess=quarantine_reprocessor(app)
     )
+
+
+def quarantine_reprocessor(app: App) -> Reprocess:
+    """How the desk service processes a quarantined mail again: through this app's intake."""
+
+    def reprocess(quarantine_id: int, time_limit: float | None) -> RetryResult:
+        return retry(app.sessions, app.email_intake, quarantine_id, time_limit)
+
+    return reprocess
 
 
 def outbound_transports(config: Config) -> dict[str, Transport]:

@@ -405,6 +405,7 @@ class StoredAttachment(Base):
 class QuarantineStatus(StrEnum):
     HELD = "held"
     RELEASED = "released"  # a retry processed it into a ticket
+    DISCARDED = "discarded"  # staff gave up on it; the raw mail is kept (who, when, why)
 
 
 class QuarantinedMail(Base):
@@ -427,6 +428,9 @@ class QuarantinedMail(Base):
     received_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
+    discarded_by: Mapped[str | None] = mapped_column(String(120))
+    discarded_at: Mapped[dt.datetime | None]
+    discard_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class SpooledMail(Base):

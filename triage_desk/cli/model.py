@@ -10,7 +10,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from triage_desk.cli_support import Context, err, json_line, out, pass_ctx, safe_text
+from triage_desk.cli.display import json_line, safe_text
+from triage_desk.cli.support import Context, err, out, pass_ctx
 from triage_desk.clock import system_clock
 
 

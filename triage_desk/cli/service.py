@@ -1,4 +1,4 @@
-"""`triage fetch`: the configured IMAP mailboxes, once or for as long as it runs."""
+"""`triage run|fetch|refine|demo` and `triage db upgrade`: the service and its data."""
 
 from __future__ import annotations
 
@@ -11,16 +11,101 @@ from typing import Any
 import click
 from rich.markup import escape
 
-from triage_desk.cli_support import (
+from triage_desk.cli.display import visible
+from triage_desk.cli.support import (
     Context,
     err,
     long_lived_start_up,
+    out,
     pass_ctx,
-    visible,
     workers_option,
 )
 
 log = logging.getLogger(__name__)
+
+
+@click.command()
+@workers_option
+@pass_ctx
+def run(ctx: Context, workers: int | None) -> None:
+    """Run all configured listeners, the dispatcher and the scheduler."""
+    with long_lived_start_up():
+        from triage_desk.app import build_app
+        from triage_desk.service import serve
+
+        app = build_app(ctx.config)
+    listener = ctx.config.smtp_listener
+    err.print(
+        f"Triage Desk running: SMTP {listener.host}:{listener.port}, database "
+        f"{app.engine.url.render_as_string(hide_password=True)}, model "
+        f"{app.classifier.version}. Ctrl+C stops."
+    )
+    import asyncio  # only `run` needs it (~50 ms of every other command's start-up)
+
+    asyncio.run(serve(app, workers=workers))
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per refined ticket.")
+@pass_ctx
+def refine(ctx: Context, as_json: bool) -> None:
+    """Ask the semantic stage about every suggestion intake stored unsure, then exit.
+
+    `triage run` does this in the background when service.semantic_stage is "deferred";
+    this is for a mailbox read by `triage fetch --once` with no service running.
+    """
+    from triage_desk.app import build_app
+    from triage_desk.refiner import refine_all
+
+    app = build_app(ctx.config)
+    if not app.classifier.semantic:
+        raise click.ClickException(
+            'the active model has no semantic stage, or service.semantic_stage is "off"'
+        )
+    done = refine_all(app.sessions, app.desks, app.classifier)
+    changed = 0
+    for item in done:
+        changed += item.before != item.after
+        if as_json:
+            out.print_json(
+                json.dumps(
+                    {
+                        "ticket": item.ticket_number,
+                        "before": list(item.before),
+                        "after": list(item.after),
+                        "stage": item.stage,
+                        "auto_accepted": item.auto_accepted,
+                    }
+                )
+            )
+    err.print(
+        f"refined {len(done)} suggestion(s); {changed} differ from the fast stage's "
+        "(staff see both; tickets keep their category until staff decide)"
+    )
+
+
+@click.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@pass_ctx
+def db_upgrade(ctx: Context) -> None:
+    """Create or migrate the schema to the newest version."""
+    from triage_desk.storage.db import upgrade
+
+    upgrade(ctx.config.database_url())
+    err.print("database schema is up to date")
+
+
+@click.command()
+@pass_ctx
+def demo(ctx: Context) -> None:
+    """Run bundled sample messages through the whole pipeline (temporary SQLite, no network)."""
+    from triage_desk.demo import run_demo
+
+    run_demo(out, ctx.config)
 
 
 @click.command()

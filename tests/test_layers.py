@@ -1,0 +1,60 @@
+"""Imports only go down the layers: cli → app, service → desk_service → intake, responders,
+classifier, sla → storage, clock, config, desks. Read from the source (lazy imports inside
+functions included), so a command or an import of the application cannot creep back into
+a domain package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "triage_desk"
+DOMAIN = ("desk_service", "intake", "responders", "classifier", "sla", "storage")
+BASE_MODULES = ("clock.py", "config.py", "desks.py")
+APPLICATION = ("triage_desk.app", "triage_desk.service", "triage_desk.demo")
+COMMAND_LINE = ("click", "triage_desk.cli")
+
+
+def imported(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def reaching(paths: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    return sorted(
+        f"{path.relative_to(PACKAGE)} imports {name}"
+        for path in paths
+        for name in imported(path)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    )
+
+
+def _domain_files() -> list[Path]:
+    files = [p for package in DOMAIN for p in (PACKAGE / package).rglob("*.py")]
+    return files + [PACKAGE / name for name in BASE_MODULES]
+
+
+@pytest.mark.parametrize("package", DOMAIN)
+def test_domain_packages_exist(package):
+    assert (PACKAGE / package / "__init__.py").exists()
+
+
+def test_no_domain_module_imports_the_application_or_the_command_line():
+    assert reaching(_domain_files(), APPLICATION + COMMAND_LINE) == []
+
+
+def test_the_application_does_not_import_the_command_line():
+    top = [PACKAGE / name for name in ("app.py", "service.py", "demo.py")]
+    assert reaching(top, COMMAND_LINE) == []
+
+
+def test_the_desk_service_is_below_every_front_end():
+    files = list((PACKAGE / "desk_service").rglob("*.py"))
+    assert reaching(files, ("triage_desk.cli", "triage_desk.console", "rich")) == []

@@ -1,0 +1,187 @@
+"""What the desk service answers: plain frozen values, no ORM objects, no presentation.
+
+Times of a ticket are aware datetimes in its desk's zone (``isoformat()`` gives the local
+time with its offset); times that belong to no desk (outbox, quarantine, address marks) are
+UTC. Text from mail is as stored: a front end makes it safe for its medium.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class AddressView:
+    address: str
+    channel: str
+    undeliverable: bool = False
+    undeliverable_reason: str | None = None  # our words: status code, ticket
+    undeliverable_at: dt.datetime | None = None  # UTC
+
+
+@dataclass(frozen=True)
+class RequesterView:
+    display_name: str | None
+    addresses: tuple[AddressView, ...]
+    client: str | None  # the organisation the ticket was counted for
+    representative: bool  # a designated representative of that client (terms clause 28)
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    number: str
+    desk: str
+    status: str
+    category: str
+    feedback_type: str
+    category_confirmed: bool
+    urgent: bool
+    confidence: float | None  # the first suggestion's
+    sender: str  # the requester's first address
+    subject: str
+    received_at: dt.datetime
+    clock_start: dt.datetime
+    response_due: dt.datetime | None
+    resolution_due: dt.datetime | None
+    first_response_at: dt.datetime | None
+    overdue: bool  # response due passed with no first response
+    needs_review: bool  # category neither confirmed nor auto-accepted, or refined otherwise
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    md5: str
+    inline: bool
+    content_id: str | None
+    stored: bool  # the bytes are kept (over the size limit only the metadata is)
+    dropped_reason: str | None
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    direction: str  # "in" or "out"
+    channel: str
+    sender: str
+    sender_name: str | None
+    recipients: tuple[str, ...]
+    subject: str
+    text: str
+    received_at: dt.datetime
+    author_kind: str  # person, staff, robot, desk
+    external_id: str
+    attachments: tuple[AttachmentView, ...] = ()
+    outbox_kind: str | None = None  # ours: acknowledgement, staff_reply, resolution, ...
+    outbox_status: str | None = None  # ours: pending, sent, dead, suppressed
+
+
+@dataclass(frozen=True)
+class SuggestionView:
+    category: str
+    feedback_type: str
+    confidence: float
+    category_confidence: float
+    feedback_confidence: float
+    auto_accept: bool
+    model_version: str
+    stage: str  # "fast" or "semantic"
+    pending_refinement: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    field: str  # "category" or "feedback_type"
+    from_value: str
+    to_value: str
+    staff: str
+    reason: str | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AuditView:
+    at: dt.datetime
+    actor: str
+    action: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    summary: TicketSummary
+    channel: str
+    language: str
+    resolved_at: dt.datetime | None
+    requester: RequesterView
+    messages: tuple[MessageView, ...]  # the thread across channels, oldest first
+    suggestions: tuple[SuggestionView, ...]
+    decisions: tuple[DecisionView, ...]
+    audit: tuple[AuditView, ...]
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    id: int
+    status: str
+    kind: str
+    ticket_number: str | None
+    channel: str
+    recipient: str
+    subject: str
+    attempts: int
+    created_at: dt.datetime  # UTC
+    next_attempt_at: dt.datetime  # UTC
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class QuarantineView:
+    id: int
+    status: str  # held, released, discarded
+    channel: str
+    source: str
+    desk: str | None
+    received_at: dt.datetime  # UTC
+    reason: str
+    detail: str
+    attempts: int
+    sender: str  # what the mail's From says ("?" when it cannot be read)
+    subject: str
+    size: int
+    ticket_number: str | None = None  # released: the ticket it became
+    discarded_by: str | None = None
+    discarded_at: dt.datetime | None = None
+    discard_reason: str | None = None
+    raw: bytes | None = None  # only when one mail is shown
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    ticket_number: str | None
+    status: str  # the ticket's (or outbox item's, quarantined mail's) status afterwards
+    message: str  # one line for the person who acted
+    outbox_kind: str | None = None  # the message the action queued, if any
+
+
+__all__ = [
+    "ActionResult",
+    "AddressView",
+    "AttachmentView",
+    "AuditView",
+    "DecisionView",
+    "MessageView",
+    "OutboxView",
+    "QuarantineView",
+    "RequesterView",
+    "SuggestionView",
+    "TicketDetail",
+    "TicketSummary",
+]

@@ -1,0 +1,154 @@
+"""``DeskService``: the one door every staff front end goes through.
+
+The command line uses it now; the web console and the Telegram bot will. It reads and acts
+in its own short transactions and answers with frozen values (``results``) or a typed
+refusal (``errors``). It never reads the wall clock: "now" is the injected clock's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage_desk.clock import Clock, system_clock
+from triage_desk.config import Config
+from triage_desk.desk_service import queries
+from triage_desk.desk_service.actions import Reprocess, StaffActions
+from triage_desk.desk_service.queries import TicketFilter
+from triage_desk.desk_service.results import (
+    ActionResult,
+    AddressView,
+    OutboxView,
+    QuarantineView,
+    TicketDetail,
+    TicketSummary,
+)
+from triage_desk.desks import Desks
+from triage_desk.responders.render import TemplateRenderer
+from triage_desk.storage.db import make_engine, make_session_factory, upgrade
+
+
+class DeskService:
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        desks: Desks,
+        renderer: TemplateRenderer,
+        sender_name: str = "Triage Desk",
+        staff_names: Mapping[str, str] | None = None,
+        clock: Clock = system_clock,
+        reprocess: Reprocess | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.desks = desks
+        self.clock = clock
+        self.actions = StaffActions(
+            sessions, desks, renderer, sender_name, clock, staff_names, reprocess
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        clock: Clock = system_clock,
+        sessions: sessionmaker[Session] | None = None,
+        reprocess: Reprocess | None = None,
+    ) -> DeskService:
+        """From configuration alone: no model is loaded, so a front end starts fast. Without
+        ``sessions`` the configured database is migrated to the newest schema and opened."""
+        if sessions is None:
+            upgrade(config.database_url())
+            sessions = make_session_factory(make_engine(config.database_url()))
+        return cls(
+            sessions,
+            Desks(config),
+            TemplateRenderer(),
+            config.outbound.from_name,
+            staff_names=config.outbound.staff_names,
+            clock=clock,
+            reprocess=reprocess,
+        )
+
+    # ------------------------------------------------------------------ queries
+
+    def tickets(self, wanted: TicketFilter | None = None) -> list[TicketSummary]:
+        """The work queue: by response due (none last) unless ``newest_first``."""
+        with self.sessions() as session:
+            return queries.list_tickets(session, self.desks, wanted or TicketFilter(), self.clock())
+
+    def ticket(self, number: str) -> TicketDetail:
+        with self.sessions() as session:
+            return queries.ticket_detail(session, self.desks, number, self.clock())
+
+    def outbox(self, status: str | None = None, limit: int = 50) -> list[OutboxView]:
+        with self.sessions() as session:
+            return queries.outbox_items(session, status, limit)
+
+    def outbox_item(self, item_id: int) -> OutboxView:
+        with self.sessions() as session:
+            return queries.outbox_item(session, item_id)
+
+    def quarantine(self, include_all: bool = False) -> list[QuarantineView]:
+        with self.sessions() as session:
+            return queries.quarantined(session, include_all)
+
+    def quarantined_mail(self, quarantine_id: int) -> QuarantineView:
+        """One quarantined mail, its raw bytes included."""
+        with self.sessions() as session:
+            return queries.quarantined_mail(session, quarantine_id)
+
+    def undeliverable_addresses(self) -> list[AddressView]:
+        with self.sessions() as session:
+            return queries.undeliverable_addresses(session)
+
+    def zone(self, desk: str) -> dt.tzinfo:
+        """The zone a desk's times are shown in (UTC for a desk no longer configured)."""
+        found = self.desks.by_name.get(desk)
+        return found.calendar.zone if found else dt.UTC
+
+    # ------------------------------------------------------------------ actions
+
+    def confirm(self, number: str, staff: str, reason: str | None = None) -> ActionResult:
+        return self.actions.confirm(number, staff, reason)
+
+    def change_category(self, number: str, category: str, reason: str, staff: str) -> ActionResult:
+        return self.actions.change_category(number, category, reason, staff)
+
+    def change_feedback_type(
+        self, number: str, feedback_type: str, staff: str, reason: str | None = None
+    ) -> ActionResult:
+        return self.actions.change_feedback_type(number, feedback_type, staff, reason)
+
+    def reply(self, number: str, text: str, staff: str, force: bool = False) -> ActionResult:
+        return self.actions.reply(number, text, staff, force)
+
+    def resolve(
+        self, number: str, staff: str, note: str | None = None, force: bool = False
+    ) -> ActionResult:
+        return self.actions.resolve(number, staff, note, force)
+
+    def reopen(self, number: str, staff: str, reason: str | None = None) -> ActionResult:
+        return self.actions.reopen(number, staff, reason)
+
+    def requeue_outbox(self, item_id: int, staff: str, reason: str | None = None) -> ActionResult:
+        return self.actions.requeue_outbox(item_id, staff, reason)
+
+    def release_quarantined(
+        self, quarantine_id: int, staff: str, time_limit: float | None = None
+    ) -> ActionResult:
+        return self.actions.release_quarantined(quarantine_id, staff, time_limit)
+
+    def discard_quarantined(
+        self, quarantine_id: int, staff: str, reason: str | None = None
+    ) -> ActionResult:
+        return self.actions.discard_quarantined(quarantine_id, staff, reason)
+
+    def clear_address(
+        self, address: str, staff: str, channel: str = "email", reason: str | None = None
+    ) -> ActionResult:
+        return self.actions.clear_address(address, staff, channel, reason)
+
+
+__all__ = ["DeskService"]
