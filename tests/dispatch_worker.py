@@ -15,6 +15,7 @@ import time
 
 from sqlalchemy import func, select
 
+import tests.conftest  # noqa: F401  (under faketime it gives this process a working time.sleep)
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import OutboxItem, OutboxStatus
