@@ -79,7 +79,7 @@ def test_file_transport_writes_a_real_mail(sessions, tmp_path):
     assert "ā ē ī ū" in mail.get_content()
     with sessions() as session:
         item = session.scalar(select(OutboxItem))
-        assert item.status == OutboxStatus.SENT and item.attempts == 1 and item.sent_at
+        assert item.status == OutboxStatus.SENT and item.attempts == 1 and item.claimed_at is None
 
 
 def test_failures_are_retried_with_backoff_then_sent(sessions):

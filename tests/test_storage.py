@@ -262,6 +262,7 @@ def test_queued_tickets_are_released_most_urgent_first(sessions):
             ticket.urgent = urgent
             ticket.clock_start = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
     with sessions() as session:
-        assert repo.release_queued(session, dt.datetime(2026, 11, 30, 6, 59, tzinfo=dt.UTC)) == []
-        released = repo.release_queued(session, dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC))
+        opening = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
+        assert repo.queued_tickets_due(session, opening - dt.timedelta(minutes=1)) == []
+        released = repo.queued_tickets_due(session, opening)
         assert [t.number[-1] for t in released] == ["B", "A", "C"]

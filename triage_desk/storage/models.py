@@ -305,6 +305,9 @@ class Suggestion(Base):
     needs_refinement: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), index=True
     )
+    # A refiner's claim: no other refiner takes the suggestion before this instant (a
+    # refiner that died leaves it to be taken again then).
+    refining_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     ticket: Mapped[Ticket] = relationship(back_populates="suggestions")
@@ -361,7 +364,6 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
-    sent_at: Mapped[dt.datetime | None]
     # Set when a dispatcher takes the item to send it, cleared when the outcome is recorded:
     # still set at the next claim means that attempt's outcome is unknown (the process died,
     # or the database refused the record), and it counts in ``unconfirmed_sends``.
