@@ -546,13 +546,6 @@ class Config(Strict):
         """TRIAGE_DATABASE_URL wins over the file, so tests and deployments can point elsewhere."""
         return os.environ.get("TRIAGE_DATABASE_URL") or self.service.database_url
 
-    def desk_for_address(self, address: str) -> str | None:
-        address = address.strip().lower()
-        for name, desk in self.desks.items():
-            if address in desk.addresses:
-                return name
-        return None
-
 
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
