@@ -131,7 +131,7 @@ class CalendarConfig(Strict):
         if not value:
             return None
         # The registry's codes, not holidays.list_supported_countries(): that imports every
-        # country's module (~250 of them, ~60 ms at each start) to list their subdivisions.
+        # country's module, at each start, to list their subdivisions (bench/README.md).
         from holidays.registry import EntityLoader
 
         if value.upper() not in EntityLoader.get_country_codes():

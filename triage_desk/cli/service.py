@@ -40,7 +40,7 @@ def run(ctx: Context, workers: int | None) -> None:
         f"{app.engine.url.render_as_string(hide_password=True)}, model "
         f"{app.classifier.version}. Ctrl+C stops."
     )
-    import asyncio  # only `run` needs it (~50 ms of every other command's start-up)
+    import asyncio  # only `run` needs it; every other command's start-up would pay for it
 
     asyncio.run(serve(app, workers=workers))
 

@@ -63,8 +63,9 @@ class JSONType(TypeDecorator[Any]):
     """JSON, stored as JSONB on PostgreSQL.
 
     The PostgreSQL dialect is imported only when a PostgreSQL engine asks for it. Importing it
-    pulls in every driver's dialect (asyncpg, pg8000, …), about 35 ms of each start-up, which
-    a ``with_variant(JSONB())`` at import time would cost SQLite users too.
+    pulls in every driver's dialect (asyncpg, pg8000, …), a noticeable part of each start-up
+    (bench/README.md), which a ``with_variant(JSONB())`` at import time would cost SQLite
+    users too.
     """
 
     impl = JSON
