@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @workers_option
 @pass_ctx
 def run(ctx: Context, workers: int | None) -> None:
-    """Run all configured listeners, the dispatcher and the scheduler."""
+    """Run all configured listeners and the runners (dispatcher, scheduler, refiner)."""
     with long_lived_start_up():
         from triage_desk.app import build_app
         from triage_desk.service import serve
@@ -62,7 +62,7 @@ def refine(ctx: Context, as_json: bool) -> None:
         raise click.ClickException(
             'the active model has no semantic stage, or service.semantic_stage is "off"'
         )
-    done = refine_all(app.sessions, app.desks, app.classifier)
+    done = refine_all(app.sessions, app.desks, app.classifier, clock=app.clock)
     changed = 0
     for item in done:
         changed += item.before != item.after
