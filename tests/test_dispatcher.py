@@ -7,11 +7,11 @@ from email import policy
 from email.parser import BytesParser
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, update
 
 from triage_desk.responders.dispatcher import LEASE, Dispatcher, backoff
 from triage_desk.responders.transports import FileTransport, TransportError
-from triage_desk.storage.db import make_engine, make_session_factory
+from triage_desk.storage.db import make_engine, make_session_factory, take_write_lock
 from triage_desk.storage.models import OutboxItem, OutboxStatus
 
 
@@ -79,7 +79,7 @@ def test_file_transport_writes_a_real_mail(sessions, tmp_path):
     assert "ā ē ī ū" in mail.get_content()
     with sessions() as session:
         item = session.scalar(select(OutboxItem))
-        assert item.status == OutboxStatus.SENT and item.attempts == 1 and item.sent_at
+        assert item.status == OutboxStatus.SENT and item.attempts == 1 and item.claimed_at is None
 
 
 def test_failures_are_retried_with_backoff_then_sent(sessions):
@@ -145,6 +145,51 @@ def test_a_crash_after_sending_resends_that_item_once_its_lease_ends(sessions, t
         assert {item.status for item in items} == {OutboxStatus.SENT}
         assert [item.unconfirmed_sends for item in items] == [0, 0, 1, 0, 0]
         assert all(item.claimed_at is None for item in items)
+
+
+def test_nothing_is_locked_while_the_transport_sends(sessions, database_url):
+    """During a send the dispatcher holds no connection (so no transaction, no row lock):
+    another process locks and updates the very row being sent, and its neighbour, without
+    waiting (PostgreSQL: FOR UPDATE NOWAIT; SQLite: BEGIN IMMEDIATE with no busy wait)."""
+    _queue(sessions, count=2)
+    dispatcher_engine = sessions.kw["bind"]
+    other_engine = make_engine(database_url)
+    if other_engine.dialect.name == "sqlite":
+        event.listen(
+            other_engine,
+            "connect",
+            lambda connection, _record: connection.execute("PRAGMA busy_timeout=0"),
+        )
+    others = make_session_factory(other_engine)
+    seen: list[tuple[int, int, int]] = []
+
+    class Meddling(FlakyTransport):
+        def send(self, item: OutboxItem) -> None:
+            checked_out = dispatcher_engine.pool.checkedout()
+            table = OutboxItem.__table__
+            with others.begin() as session:
+                take_write_lock(session)  # SQLite: fails at once if anyone is writing
+                locked = session.scalars(
+                    select(table.c.id)
+                    .order_by(table.c.id)
+                    .with_for_update(nowait=True)  # PostgreSQL: fails at once if held
+                ).all()
+                changed = session.execute(
+                    update(table)
+                    .where(table.c.id.in_(locked))
+                    .values(recipient_key=table.c.recipient)
+                ).rowcount
+            seen.append((checked_out, len(locked), changed))
+            super().send(item)
+
+    try:
+        report = Dispatcher(sessions, {"email": Meddling(failures=0)}, now=Clock()).run_once()
+    finally:
+        other_engine.dispose()
+    assert seen == [(0, 2, 2), (0, 2, 2)]  # both sends: no connection held, both rows free
+    assert report.sent == 2
+    with sessions() as session:
+        assert set(session.scalars(select(OutboxItem.status))) == {OutboxStatus.SENT}
 
 
 def test_backoff_grows_and_is_capped():

@@ -1,5 +1,6 @@
-"""Imports only go down the layers: cli → app, service → desk_service → intake, responders,
-classifier, sla → storage, clock, config, desks. Read from the source (lazy imports inside
+"""Imports only go down the layers: cli → app, service → runners, refiner, scheduler,
+desk_service → intake, responders, classifier → storage, clock, config, desks; sla below
+them all, the configuration included. Read from the source (lazy imports inside
 functions included), so a command or an import of the application cannot creep back into
 a domain package."""
 
@@ -58,3 +59,25 @@ def test_the_application_does_not_import_the_command_line():
 def test_the_desk_service_is_below_every_front_end():
     files = list((PACKAGE / "desk_service").rglob("*.py"))
     assert reaching(files, ("triage_desk.cli", "triage_desk.console", "rich")) == []
+
+
+def test_the_runners_are_below_the_application():
+    files = [
+        *(PACKAGE / "runners").rglob("*.py"),
+        PACKAGE / "refiner.py",
+        PACKAGE / "scheduler.py",
+    ]
+    assert reaching(files, APPLICATION + COMMAND_LINE) == []
+
+
+def test_sla_imports_nothing_of_the_project_but_itself():
+    """Not even the configuration for its types (config imports sla.targets): due times
+    are arithmetic on a calendar, whatever file it was read from."""
+    files = list((PACKAGE / "sla").rglob("*.py"))
+    assert reaching(files, ("triage_desk.config",)) == []
+    outside = [
+        found
+        for found in reaching(files, ("triage_desk",))
+        if not found.split(" imports ")[1].startswith("triage_desk.sla")
+    ]
+    assert outside == []

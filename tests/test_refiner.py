@@ -14,7 +14,7 @@ from triage_desk.clock import FixedClock
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.refiner import pending_count, refine_all, refine_pending
+from triage_desk.refiner import Refiner, pending_count, refine_all, refine_pending
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import AuditEvent, Message, OutboxItem, Suggestion, Ticket
@@ -174,29 +174,60 @@ def test_refine_all_drains_a_backlog_in_batches(world, classifier):
     assert len({d.ticket_number for d in done}) == waiting
 
 
-def test_two_refiners_at_once_refine_each_suggestion_once(world, classifier):
-    sessions, desks, pipeline = world
-    text = unsure_text(classifier, desks, "municipal")
-    pipeline("deferred").process(
-        inbound_from_email(_mail("municipal", text), "municipal", MONDAY_1000_RIGA)
+def _unsure_backlog(sessions, desks: Desks, count: int) -> None:
+    """``count`` suggestions waiting for the semantic stage (the fast stage pinned unsure)."""
+    pipeline = IntakePipeline(
+        sessions,
+        desks,
+        TwoStages("error", semantic="error"),
+        TemplateRenderer(),
+        semantic_stage="deferred",
+        now=CLOCK,
     )
-    both_read = threading.Barrier(2, timeout=30)
+    pipeline.process_many(
+        [
+            inbound_from_email(
+                _mail("municipal", f"Sistēma nestrādā ({n}).", n), "municipal", MONDAY_1000_RIGA
+            )
+            for n in range(count)
+        ]
+    )
+    assert pending_count(sessions) == count
 
-    class InStep:
-        """The real classifier, but both refiners must have read the row before either
-        writes: the race the conditional update exists for."""
 
+def _semantic_per_ticket(sessions) -> list[int]:
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(func.count())
+                .select_from(Suggestion)
+                .where(Suggestion.stage == "semantic")
+                .group_by(Suggestion.ticket_id)
+            )
+        )
+
+
+def test_two_refiners_at_once_refine_disjoint_sets_and_together_all(world):
+    """Each claims before it embeds: both hold their claims at the same moment (neither
+    embeds until both have claimed), and no suggestion is in both."""
+    sessions, desks, _pipeline = world
+    _unsure_backlog(sessions, desks, 6)
+    both_claimed = threading.Barrier(2, timeout=60)
+
+    class InStep(TwoStages):
         def classify_many(self, items, semantic=None):
-            result = classifier.classify_many(items, semantic=semantic)
-            both_read.wait()
-            return result
+            if semantic:
+                both_claimed.wait()
+            return super().classify_many(items, semantic)
 
-    results: list[int] = []
+    stages = InStep("error", semantic="error")
+    refined: list[list[str]] = []
     errors: list[BaseException] = []
 
     def refiner() -> None:
         try:
-            results.append(len(refine_pending(sessions, desks, InStep())))
+            done = Refiner(sessions, desks, stages, batch=3).refine(CLOCK())
+            refined.append([d.ticket_number for d in done])
         except BaseException as error:
             errors.append(error)
 
@@ -206,8 +237,36 @@ def test_two_refiners_at_once_refine_each_suggestion_once(world, classifier):
     for thread in threads:
         thread.join()
     assert not errors
-    assert sorted(results) == [0, 1]
-    assert [s.stage for s in _suggestions(sessions)] == ["fast", "semantic"]
+    first, second = refined
+    assert len(first) == len(second) == 3
+    assert set(first).isdisjoint(second)
+    assert stages.semantic_asked == 6  # each suggestion embedded once
+    assert pending_count(sessions) == 0
+    assert _semantic_per_ticket(sessions) == [1] * 6
+
+
+def test_a_claim_left_by_a_crashed_refiner_is_taken_again_after_its_lease(world):
+    sessions, desks, _pipeline = world
+    _unsure_backlog(sessions, desks, 3)
+    clock = FixedClock(CLOCK())
+    stages = TwoStages("error", semantic="error")
+    crashed = Refiner(sessions, desks, stages, lease=dt.timedelta(minutes=10))
+    claims = crashed.claim(clock())  # committed; then the process dies before embedding
+    assert len(claims) == 3
+
+    other = Refiner(sessions, desks, stages)
+    assert other.refine(clock()) == []  # held by the claims
+    clock.advance(minutes=10, seconds=-1)
+    assert other.refine(clock()) == []
+    assert stages.semantic_asked == 0
+    clock.advance(seconds=1)  # the lease ends
+    assert len(other.refine(clock())) == 3
+    assert pending_count(sessions) == 0
+
+    # The "crashed" refiner was only slow: it comes back after losing its claims and
+    # stores nothing, so no suggestion gets two second opinions.
+    assert crashed.commit(claims, crashed.work(claims), clock()) == []
+    assert _semantic_per_ticket(sessions) == [1] * 3
 
 
 class TwoStages:

@@ -17,7 +17,7 @@ from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.scheduler import release_queued
+from triage_desk.scheduler import release_due_tickets
 from triage_desk.storage.clients import ClientRecord, read_clients_csv, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import Decision, OutboxItem, Ticket, TicketStatus
@@ -110,14 +110,15 @@ def test_friday_evening_is_queued_and_released_monday_at_opening(world):
             FRIDAY_1930 + dt.timedelta(hours=1),
         )
     )
-    assert release_queued(sessions, desks, MONDAY_0900 - dt.timedelta(seconds=1)) == []
-    released = release_queued(sessions, desks, MONDAY_0900)
+    assert release_due_tickets(sessions, desks, MONDAY_0900 - dt.timedelta(seconds=1)) == []
+    released = release_due_tickets(sessions, desks, MONDAY_0900)
     # Most urgent category first, then oldest.
     assert [r.number for r in released] == [urgent.ticket_number, result.ticket_number]
     with sessions() as session:
         statuses = session.scalars(select(Ticket.status)).all()
         assert set(statuses) == {TicketStatus.OPEN}
-    assert release_queued(sessions, desks, MONDAY_0900) == []  # a restart releases nothing twice
+    # a restart releases nothing twice
+    assert release_due_tickets(sessions, desks, MONDAY_0900) == []
 
 
 def test_a_consultation_from_a_non_representative_is_refused_with_reason_and_grounds(world):

@@ -28,6 +28,8 @@ from triage_desk.storage.models import (
     Message,
     MessageReference,
     OutboxItem,
+    OutboxStatus,
+    Suggestion,
     Ticket,
     TicketStatus,
 )
@@ -126,6 +128,71 @@ def test_migration_0006_records_the_references_of_stored_messages(database_url):
         assert named == ["<older@x.lv>", "<original@x.lv>"]
         found = repo.tickets_referencing(session, "email", ["<original@x.lv>", "<reply@x.lv>"])
         assert {key: t.id for key, t in found.items()} == {"<original@x.lv>": ticket_id}
+    engine.dispose()
+
+
+def test_migration_0012_keeps_the_outbox_and_the_waiting_suggestions(database_url):
+    """0012 rebuilds the outbox without sent_at (SQLite copies the table) and gives
+    suggestions a claim column: rows written before it are all there after it, and a
+    suggestion that waited for the refiner still waits, unclaimed."""
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    received = dt.datetime(2026, 11, 2, 8, 0, tzinfo=dt.UTC)
+    with sessions.begin() as session:
+        ticket = _ticket(session, "MUN-2026-000001", received)
+        message = Message(
+            ticket=ticket,
+            direction=Direction.INBOUND,
+            channel="email",
+            external_id="<m@x.lv>",
+            sender="a@x.lv",
+            received_at=received,
+        )
+        session.add(message)
+        session.flush()
+        session.add(
+            Suggestion(
+                ticket=ticket,
+                message_id=message.id,
+                category="error",
+                category_confidence=0.5,
+                feedback_type="none",
+                feedback_confidence=0.9,
+                confidence=0.5,
+                model_version="v",
+                needs_refinement=True,
+                created_at=received,
+            )
+        )
+        session.add(
+            OutboxItem(
+                dedupe_key="ack:1",
+                kind="acknowledgement",
+                ticket=ticket,
+                channel="email",
+                sender="desk@x.lv",
+                recipient="a@x.lv",
+                body_text="Labdien!",
+                status=OutboxStatus.PENDING,
+                next_attempt_at=received,
+                created_at=received,
+            )
+        )
+    engine.dispose()
+    downgrade(database_url, "0011_desk")
+    assert "sent_at" in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    engine.dispose()
+    upgrade(database_url)
+    assert "sent_at" not in {c["name"] for c in inspect(engine).get_columns("outbox")}
+    with sessions() as session:
+        [item] = session.scalars(select(OutboxItem)).all()
+        assert (item.dedupe_key, item.body_text, item.status) == (
+            "ack:1",
+            "Labdien!",
+            OutboxStatus.PENDING,
+        )
+        [waiting] = session.scalars(select(Suggestion)).all()
+        assert waiting.needs_refinement and waiting.refining_until is None
     engine.dispose()
 
 
@@ -262,6 +329,7 @@ def test_queued_tickets_are_released_most_urgent_first(sessions):
             ticket.urgent = urgent
             ticket.clock_start = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
     with sessions() as session:
-        assert repo.release_queued(session, dt.datetime(2026, 11, 30, 6, 59, tzinfo=dt.UTC)) == []
-        released = repo.release_queued(session, dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC))
+        opening = dt.datetime(2026, 11, 30, 7, 0, tzinfo=dt.UTC)
+        assert repo.queued_tickets_due(session, opening - dt.timedelta(minutes=1)) == []
+        released = repo.queued_tickets_due(session, opening)
         assert [t.number[-1] for t in released] == ["B", "A", "C"]

@@ -13,7 +13,7 @@ from triage_desk.clock import FixedClock
 from triage_desk.desk_service.actions import StaffActions
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.scheduler import release_queued
+from triage_desk.scheduler import release_due_tickets
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import AuditEvent, Ticket, TicketStatus
 
@@ -59,7 +59,7 @@ def test_robot_mail_is_stored_apart_with_no_due_times(world, headers):  # noqa: 
         assert [t.number for t in repo.list_tickets(session, status="robot")] == [
             result.ticket_number
         ]
-    assert release_queued(sessions, desks, MONDAY_1100) == []  # never enters the work queue
+    assert release_due_tickets(sessions, desks, MONDAY_1100) == []  # never enters the work queue
 
 
 def test_a_person_writing_on_the_same_topic_still_opens_an_emergency(world):  # noqa: F811
@@ -131,7 +131,7 @@ def test_a_reply_out_of_hours_reopens_it_queued_for_the_next_opening(world):  # 
         assert ticket.status == TicketStatus.QUEUED
         assert ticket.clock_start == NEXT_MONDAY_0900
         assert ticket.response_due == dt.datetime(2026, 12, 7, 15, 0, tzinfo=UTC)
-    released = release_queued(sessions, desks, NEXT_MONDAY_1300)
+    released = release_due_tickets(sessions, desks, NEXT_MONDAY_1300)
     assert [t.number for t in released] == [result.ticket_number]
 
 

@@ -141,7 +141,7 @@ def build_app(
     )
     renderer = TemplateRenderer()
     # Vectorised knowledge-base articles are kept beside the models, like them derived data
-    # (responders/index_cache.py): a process loads them in ms instead of building them.
+    # (responders/index_cache.py): a process loads them instead of building them.
     assistant = Assistant(
         KnowledgeBase.load(), cache_dir=config.service.models_dir / KB_INDEX_FOLDER
     )

@@ -131,7 +131,7 @@ class CalendarConfig(Strict):
         if not value:
             return None
         # The registry's codes, not holidays.list_supported_countries(): that imports every
-        # country's module (~250 of them, ~60 ms at each start) to list their subdivisions.
+        # country's module, at each start, to list their subdivisions (bench/README.md).
         from holidays.registry import EntityLoader
 
         if value.upper() not in EntityLoader.get_country_codes():
@@ -545,13 +545,6 @@ class Config(Strict):
     def database_url(self) -> str:
         """TRIAGE_DATABASE_URL wins over the file, so tests and deployments can point elsewhere."""
         return os.environ.get("TRIAGE_DATABASE_URL") or self.service.database_url
-
-    def desk_for_address(self, address: str) -> str | None:
-        address = address.strip().lower()
-        for name, desk in self.desks.items():
-            if address in desk.addresses:
-                return name
-        return None
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -1,7 +1,10 @@
 """The scheduler: releases out-of-hours tickets into the work queue when their desk opens.
 
 All state is in the database (status ``queued`` and the computed clock start), so a restart
-loses nothing: the next run releases whatever is due.
+loses nothing: the next run releases whatever is due. It is a runner (``runners/``) whose
+claim and commit are one short transaction: it locks the due tickets first (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL; on SQLite ``BEGIN IMMEDIATE``, the database's one write lock),
+so two processes never release, or audit, the same ticket twice.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.clock import system_clock
 from triage_desk.desks import Desks
 from triage_desk.storage import repositories as repo
-from triage_desk.storage.models import TicketStatus
+from triage_desk.storage.db import take_write_lock
+from triage_desk.storage.models import Ticket, TicketStatus
 
 
 @dataclass(frozen=True)
@@ -24,19 +28,40 @@ class Released:
     received_at: dt.datetime
 
 
-def release_queued(
+class Scheduler:
+    """The runner: ``release_due_tickets`` every ``idle_seconds``."""
+
+    name = "scheduler"
+
+    def __init__(
+        self, sessions: sessionmaker[Session], desks: Desks, idle_seconds: float = 30.0
+    ) -> None:
+        self.sessions = sessions
+        self.desks = desks
+        self.idle_seconds = idle_seconds
+
+    def run_once(self, now: dt.datetime) -> int:
+        return len(release_due_tickets(self.sessions, self.desks, now))
+
+
+def release_due_tickets(
     sessions: sessionmaker[Session], desks: Desks, now: dt.datetime | None = None
 ) -> list[Released]:
     """Open every queued ticket whose clock has started: most urgent category, then oldest."""
     now = now or system_clock()
     with sessions.begin() as session:
-        tickets = repo.release_queued(session, now)
+        # Claim: lock the due tickets; another scheduler skips them (PostgreSQL) or waits
+        # for this commit (SQLite), and then finds them open.
+        take_write_lock(session)
+        tickets = repo.queued_tickets_due(session, now, lock=True)
 
-        def priority(ticket) -> tuple[int, dt.datetime, int]:  # type: ignore[no-untyped-def]
+        # Work: the order staff meet them in.
+        def priority(ticket: Ticket) -> tuple[int, dt.datetime, int]:
             desk = desks.by_name.get(ticket.desk)
             rules = desk.config.categories.get(ticket.category) if desk else None
             return (rules.priority if rules else 1000, ticket.received_at, ticket.id)
 
+        # Commit: open and audit each once, with the lock still held.
         released = []
         for ticket in sorted(tickets, key=priority):
             ticket.status = TicketStatus.OPEN

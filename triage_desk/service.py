@@ -1,4 +1,4 @@
-"""`triage run`: the listeners, the dispatcher and the scheduler in one process."""
+"""`triage run`: the listeners and every runner (``runners``) in one process."""
 
 from __future__ import annotations
 
@@ -12,37 +12,27 @@ from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_lis
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.intake.workers import default_processes
-from triage_desk.refiner import refine_pending
-from triage_desk.scheduler import release_queued
+from triage_desk.refiner import Refiner
+from triage_desk.runners import Runner, drive
+from triage_desk.runners.dispatch import DispatchRunner
+from triage_desk.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 
-async def _every(seconds: float, job, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
-    while not stop.is_set():
-        try:
-            await asyncio.to_thread(job)
-        except Exception:
-            log.exception("background job %s failed; it will run again", job)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def _drain(job, idle_seconds: float, stop: asyncio.Event) -> None:  # type: ignore[no-untyped-def]
-    """Run ``job`` back to back while it finds work, then every ``idle_seconds``."""
-    while not stop.is_set():
-        found = False
-        try:
-            found = bool(await asyncio.to_thread(job))
-        except Exception:
-            log.exception("background job %s failed; it will run again", job)
-        if not found:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=idle_seconds)
+def runners(app: App) -> list[Runner]:
+    """Every runner ``triage run`` starts (see ``triage_desk/runners/``)."""
+    found: list[Runner] = [
+        DispatchRunner(app.dispatcher, app.config.outbound.poll_seconds),
+        Scheduler(app.sessions, app.desks),
+    ]
+    if app.config.service.semantic_stage == "deferred" and app.classifier.semantic:
+        found.append(Refiner(app.sessions, app.desks, app.classifier))
+    return found
 
 
 async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
-    """Until ``stop``: the listeners, the dispatcher, the scheduler and the refiner.
+    """Until ``stop``: the listeners, the SMTP spool and the runners (``runners``).
 
     ``workers``: prepare worker processes for intake (``intake.workers``); default one with
     two or more cores.
@@ -78,35 +68,15 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
     # IMAP intake: one thread per configured mailbox (IDLE or polling, reconnects itself).
     imap_listeners = start_imap_listeners(app)
-    tasks = [
-        asyncio.create_task(
-            _every(app.config.outbound.poll_seconds, app.dispatcher.run_once, stop)
-        ),
-        asyncio.create_task(
-            _every(30.0, lambda: release_queued(app.sessions, app.desks, app.clock()), stop)
-        ),
-    ]
-    if app.config.service.semantic_stage == "deferred" and app.classifier.semantic:
-        tasks.append(
-            asyncio.create_task(
-                _drain(
-                    lambda: refine_pending(
-                        app.sessions, app.desks, app.classifier, now=app.clock()
-                    ),
-                    2.0,
-                    stop,
-                )
-            )
-        )
+    tasks = [asyncio.create_task(drive(runner, app.clock, stop)) for runner in runners(app)]
     try:
         await stop.wait()
     finally:
+        stop.set()  # the runners end after the run in hand
         await asyncio.to_thread(stop_imap_listeners, imap_listeners)
         if listener is not None:
             listener.stop()
             await asyncio.to_thread(spooled.close)
-        for task in tasks:
-            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")

@@ -3,8 +3,8 @@
 The same features as two scikit-learn ``TfidfVectorizer``s side by side (``analyzer="word"``
 with the default token pattern, and ``analyzer="char_wb"``; sublinear TF, smooth IDF, each
 block L2-normalised), built for speed. scikit-learn's analyzers are Python loops over every
-n-gram (≈ 0.5 ms for a short email), which alone would cap intake far below the 5,000
-messages/s the fast path must reach. Here a whole batch becomes one array of code points and
+n-gram, which alone would cap intake far below the 5,000 messages/s the fast path must reach
+(bench/README.md). Here a whole batch becomes one array of code points and
 every n-gram gets a 64-bit polynomial hash in a handful of NumPy operations:
 
 * character n-grams never hold a space inside (like ``char_wb``): they may start or end at
@@ -50,8 +50,8 @@ _WORD_CHAR_LIMIT = 0x3000  # above: CJK and beyond, all counted as word characte
 # × classes) to a few MB.
 _PRODUCT_ROWS = 256
 # From this many rows, FeatureRows.__matmul__ hands the product to SciPy: its compiled loop
-# is ~4x quicker on thousands of rows (5,000 messages: 0.08 s against 0.3 s), which pays for
-# importing it (~0.1 s, once). Intake's batches (at most a few hundred) stay below, so
+# is several times quicker on thousands of rows, which pays for importing it once
+# (bench/README.md). Intake's batches (at most a few hundred) stay below, so
 # `triage run` and `triage fetch` never import SciPy.
 _SCIPY_ROWS = 1024
 
@@ -274,7 +274,7 @@ class TextFeatures:
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.pop("_table", None)  # 8 MB of lookup table, rebuilt from terms_ on load
+        state.pop("_table", None)  # the lookup table, the bulk; rebuilt from terms_ on load
         return state
 
     def __setstate__(self, state: dict) -> None:

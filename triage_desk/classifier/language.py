@@ -1,9 +1,9 @@
 """Which language a message is written in: Latvian, English or Russian.
 
 Lingua is restricted to the three languages the desks answer in, which makes it both faster
-and more accurate on short chat messages than an all-languages detector. It costs ~100 µs a
-message, as much as the whole fast classifier, so the intake path asks it only when the text
-does not say so plainly:
+and more accurate on short chat messages than an all-languages detector. It costs as much a
+message as the whole fast classifier (bench/README.md), so the intake path asks it only when
+the text does not say so plainly:
 
 * Cyrillic text is Russian (the only Cyrillic language we answer in);
 * text whose letters are ≥ 4 % Latvian-only letters (ā č ē ģ ī ķ ļ ņ š ū ž) is Latvian —
@@ -120,9 +120,10 @@ SAMPLE_CHARS = 200
 
 @lru_cache(maxsize=1)
 def _detector() -> LanguageDetector:
-    # Low-accuracy mode (trigram models only) needs 13 MB instead of 169 MB and agrees with
-    # the writers' language slightly more often on the bundled examples (99.4 % against
-    # 99.0 %): the texts it sees have passed the shortcuts above, and trigrams suffice.
+    # Low-accuracy mode (trigram models only) needs a fraction of the memory (bench/README.md)
+    # and agrees with the writers' language slightly more often on the bundled examples
+    # (99.4 % against 99.0 %): the texts it sees have passed the shortcuts above, and
+    # trigrams suffice.
     return (
         LanguageDetectorBuilder.from_languages(*_CODES)
         .with_low_accuracy_mode()

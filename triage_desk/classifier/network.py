@@ -29,8 +29,8 @@ import numpy as np
 HIDDEN_UNITS = 256
 PENALTY = 0.1
 # Networks from different random starts, averaged. Five were a little better (0.8925) but
-# cost 8 MB of model files and ~11 s of training (issue 4: ≤ 20 MB, ≤ 120 s); three cost
-# 4.8 MB and ~6 s.
+# cost two thirds more model files and training time, against issue 4's limits (≤ 20 MB,
+# ≤ 120 s); bench/README.md has the figures.
 MEMBERS = 3
 # Epochs without improvement on the held-out tenth before a network stops: 5 and 10 alike
 # (five members: 0.8921 and 0.8925; three: 0.8914 and 0.8916), 5 takes two thirds of the

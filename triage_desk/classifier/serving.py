@@ -5,8 +5,9 @@ evaluation and retraining) and as a serving pair, ``serving.npz`` (arrays only, 
 ``allow_pickle=False``, so nothing in it can run code) plus ``serving.json`` (labels,
 settings, scalars). Prediction needs only each head's coefficients, intercepts and classes,
 the network heads' layers, the feature vocabulary and the acceptance model's weights;
-loading the pair instead of the skops file keeps scikit-learn (~70 MB and ~1 s of imports)
-out of every intake process. A test checks that both give the same probabilities and confidences.
+loading the pair instead of the skops file keeps scikit-learn (a heavy import in memory and
+time; bench/README.md) out of every intake process. A test checks that both give the same
+probabilities and confidences.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @workers_option
 @pass_ctx
 def run(ctx: Context, workers: int | None) -> None:
-    """Run all configured listeners, the dispatcher and the scheduler."""
+    """Run all configured listeners and the runners (dispatcher, scheduler, refiner)."""
     with long_lived_start_up():
         from triage_desk.app import build_app
         from triage_desk.service import serve
@@ -40,7 +40,7 @@ def run(ctx: Context, workers: int | None) -> None:
         f"{app.engine.url.render_as_string(hide_password=True)}, model "
         f"{app.classifier.version}. Ctrl+C stops."
     )
-    import asyncio  # only `run` needs it (~50 ms of every other command's start-up)
+    import asyncio  # only `run` needs it; every other command's start-up would pay for it
 
     asyncio.run(serve(app, workers=workers))
 
@@ -62,7 +62,7 @@ def refine(ctx: Context, as_json: bool) -> None:
         raise click.ClickException(
             'the active model has no semantic stage, or service.semantic_stage is "off"'
         )
-    done = refine_all(app.sessions, app.desks, app.classifier)
+    done = refine_all(app.sessions, app.desks, app.classifier, clock=app.clock)
     changed = 0
     for item in done:
         changed += item.before != item.after

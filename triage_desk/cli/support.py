@@ -66,12 +66,11 @@ def long_lived_start_up() -> Iterator[None]:
 
     What is built here (modules, the model, mappers, templates) lives until exit. The cyclic
     garbage collector is paused meanwhile: start-up makes some 200,000 such objects and
-    almost no garbage (about 1,300 objects, 0.4 MB), yet its allocations would start
-    collections that walk everything built so far, again and again (~0.1 s). On success it
-    is all frozen out of the collector (gc.freeze), so later full collections and
-    interpreter shutdown skip it (~0.15 s). No full collection before freezing: it would
-    walk everything once more (~0.07 s) to find only that bit of garbage. Never in tests:
-    what is frozen is never collected.
+    almost no garbage, yet its allocations would start collections that walk everything
+    built so far, again and again. On success it is all frozen out of the collector
+    (gc.freeze), so later full collections and interpreter shutdown skip it. No full
+    collection before freezing: it would walk everything once more to find only that bit of
+    garbage (figures: bench/README.md). Never in tests: what is frozen is never collected.
     """
     enabled = gc.isenabled()
     gc.disable()

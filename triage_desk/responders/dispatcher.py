@@ -224,7 +224,6 @@ class Dispatcher:
                     item,
                     claim.attempts,
                     status=OutboxStatus.SENT,
-                    sent_at=now,
                     last_error=None,
                     claimed_at=None,
                 ):

@@ -1,12 +1,12 @@
 """Character n-gram TF-IDF for the knowledge base, without scikit-learn at run time.
 
 The assistant's retrieval was built on scikit-learn's ``TfidfVectorizer(analyzer="char_wb",
-sublinear_tf=True)``. Importing scikit-learn costs the intake process ~70 MB and ~1 s at
-start-up for twenty documents per desk and language, so this module computes the same
-numbers with NumPy alone (a test checks it against scikit-learn, which stays a training-time
-dependency). SciPy is not needed either: a query is one short row, scored against the
-documents' postings (``Postings``) with two NumPy calls, where a SciPy product spends more
-time checking its arguments than multiplying.
+sublinear_tf=True)``. Importing scikit-learn costs the intake process much memory and
+start-up time (bench/README.md) for twenty documents per desk and language, so this module
+computes the same numbers with NumPy alone (a test checks it against scikit-learn, which
+stays a training-time dependency). SciPy is not needed either: a query is one short row,
+scored against the documents' postings (``Postings``) with two NumPy calls, where a SciPy
+product spends more time checking its arguments than multiplying.
 
 * n-grams of each whitespace-separated word padded with one space on each side, as
   ``char_wb`` makes them (a word shorter than n gives itself once);

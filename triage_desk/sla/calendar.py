@@ -12,15 +12,13 @@ as ``parse_instant``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 import holidays
-
-if TYPE_CHECKING:  # config imports sla.targets, so importing config here at runtime is a cycle
-    from triage_desk.config import CalendarConfig
 
 UTC = dt.UTC
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -28,6 +26,38 @@ _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MAX_SEARCH_DAYS = 3700
 
 Hours = tuple[dt.datetime, dt.datetime]
+
+
+# What a calendar is built from, as shapes rather than the config's classes: sla sits below
+# the configuration (config imports sla.targets) and knows nothing of its file format.
+class ShortenedDaySettings(Protocol):
+    @property
+    def date(self) -> dt.date: ...
+    @property
+    def close(self) -> dt.time: ...
+
+
+class CalendarSettings(Protocol):
+    """A desk's days and hours (``config.CalendarConfig`` is one)."""
+
+    @property
+    def zone(self) -> str: ...
+    @property
+    def workdays(self) -> Sequence[str]: ...
+    @property
+    def open(self) -> dt.time: ...
+    @property
+    def close(self) -> dt.time: ...
+    @property
+    def holidays_country(self) -> str | None: ...
+    @property
+    def holidays_subdivision(self) -> str | None: ...
+    @property
+    def extra_working_days(self) -> Sequence[dt.date]: ...
+    @property
+    def extra_days_off(self) -> Sequence[dt.date]: ...
+    @property
+    def shortened_days(self) -> Sequence[ShortenedDaySettings]: ...
 
 
 @lru_cache(maxsize=512)
@@ -77,7 +107,7 @@ class BusinessCalendar:
             raise ValueError(f"open {self.open:%H:%M} is not before close {self.close:%H:%M}")
 
     @classmethod
-    def from_config(cls, cfg: CalendarConfig) -> BusinessCalendar:
+    def from_config(cls, cfg: CalendarSettings) -> BusinessCalendar:
         return cls(
             zone=ZoneInfo(cfg.zone),
             workdays=frozenset(_WEEKDAYS.index(d) for d in cfg.workdays),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -12,8 +12,16 @@ from dateutil.relativedelta import relativedelta
 from triage_desk.sla.calendar import UTC, BusinessCalendar
 from triage_desk.sla.targets import Target, Unit
 
-if TYPE_CHECKING:  # config imports sla.targets, so importing config here at runtime is a cycle
-    from triage_desk.config import CategoryConfig
+
+class DueRules(Protocol):
+    """A category's targets (``config.CategoryConfig`` is one; sla knows no config)."""
+
+    @property
+    def around_the_clock(self) -> bool: ...
+    @property
+    def response(self) -> Target | None: ...
+    @property
+    def resolution(self) -> Target | None: ...
 
 
 @dataclass(frozen=True)
@@ -62,9 +70,7 @@ def add_target(calendar: BusinessCalendar, start: dt.datetime, target: Target) -
     raise ValueError(f"unknown target unit {target.unit!r}")
 
 
-def due_times(
-    calendar: BusinessCalendar, category: CategoryConfig, received: dt.datetime
-) -> DueTimes:
+def due_times(calendar: BusinessCalendar, category: DueRules, received: dt.datetime) -> DueTimes:
     """Clock start and due times for a message of ``category`` received at ``received``.
 
     A naive ``received`` is local time in the desk's zone. Out of hours the clock starts at the

@@ -85,6 +85,16 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def take_write_lock(session: Session) -> None:
+    """Make this transaction exclusive on SQLite from its start (``BEGIN IMMEDIATE``, the
+    database's one write lock), so what it reads cannot change before it commits; another
+    writer waits for the commit (busy_timeout). Only as a transaction's first statement.
+    PostgreSQL needs nothing here: its row locks (``FOR UPDATE``) do this per row."""
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config as AlembicConfig
 
@@ -96,7 +106,7 @@ def alembic_config(url: str) -> Any:
 
 
 # The newest migration; a test checks it against Alembic's own idea of the head.
-HEAD_REVISION = "0011_desk"
+HEAD_REVISION = "0012_runners"
 
 
 def current_revision(url: str) -> str | None:

@@ -63,8 +63,9 @@ class JSONType(TypeDecorator[Any]):
     """JSON, stored as JSONB on PostgreSQL.
 
     The PostgreSQL dialect is imported only when a PostgreSQL engine asks for it. Importing it
-    pulls in every driver's dialect (asyncpg, pg8000, …), about 35 ms of each start-up, which
-    a ``with_variant(JSONB())`` at import time would cost SQLite users too.
+    pulls in every driver's dialect (asyncpg, pg8000, …), a noticeable part of each start-up
+    (bench/README.md), which a ``with_variant(JSONB())`` at import time would cost SQLite
+    users too.
     """
 
     impl = JSON
@@ -305,6 +306,9 @@ class Suggestion(Base):
     needs_refinement: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false(), index=True
     )
+    # A refiner's claim: no other refiner takes the suggestion before this instant (a
+    # refiner that died leaves it to be taken again then).
+    refining_until: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
 
     ticket: Mapped[Ticket] = relationship(back_populates="suggestions")
@@ -361,7 +365,6 @@ class OutboxItem(Base):
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
-    sent_at: Mapped[dt.datetime | None]
     # Set when a dispatcher takes the item to send it, cleared when the outcome is recorded:
     # still set at the next claim means that attempt's outcome is unknown (the process died,
     # or the database refused the record), and it counts in ``unconfirmed_sends``.

@@ -513,15 +513,17 @@ def list_tickets(
     return list(session.scalars(query))
 
 
-def release_queued(session: Session, now: dt.datetime) -> list[Ticket]:
-    """Queued tickets whose clock has started, most urgent first, then oldest."""
-    return list(
-        session.scalars(
-            select(Ticket)
-            .where(Ticket.status == TicketStatus.QUEUED, Ticket.clock_start <= now)
-            .order_by(Ticket.urgent.desc(), Ticket.received_at, Ticket.id)
-        )
+def queued_tickets_due(session: Session, now: dt.datetime, lock: bool = False) -> list[Ticket]:
+    """Queued tickets whose clock has started, most urgent first, then oldest; ``lock``
+    locks them for this transaction and passes over those another one holds (PostgreSQL)."""
+    query = (
+        select(Ticket)
+        .where(Ticket.status == TicketStatus.QUEUED, Ticket.clock_start <= now)
+        .order_by(Ticket.urgent.desc(), Ticket.received_at, Ticket.id)
     )
+    if lock:
+        query = query.with_for_update(skip_locked=True, of=Ticket)
+    return list(session.scalars(query))
 
 
 def audit(
@@ -544,7 +546,7 @@ __all__ = [
     "get_or_create_requester",
     "list_tickets",
     "next_ticket_number",
-    "release_queued",
+    "queued_tickets_due",
     "ticket_by_number",
     "tickets_for_message_ids",
 ]
