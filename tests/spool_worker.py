@@ -21,6 +21,7 @@ from triage_desk.desks import Desks
 from triage_desk.intake.email_intake import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.spool import MailSpool, SpoolDrainer
+from triage_desk.intake.steps import Batch
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 
@@ -39,14 +40,12 @@ if __name__ == "__main__":
     )
     spool = MailSpool(sessions)
     if point == "before-commit":
-        write_rows = pipeline._write_rows
 
-        def write_then_die(session, works):  # type: ignore[no-untyped-def]
-            write_rows(session, works)
-            session.flush()  # the rows are in the database's transaction, uncommitted
+        def write_then_die(batch: Batch) -> None:
+            batch.session.flush()  # the rows are in the database's transaction, uncommitted
             die()
 
-        pipeline._write_rows = write_then_die  # type: ignore[method-assign]
+        pipeline.steps = (*pipeline.steps, write_then_die)  # after the last step, write_rows
     elif point == "after-commit":
         spool.remove = die  # type: ignore[method-assign]
     else:

@@ -21,6 +21,7 @@ from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held, retry
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.spool import SpooledSmtpIntake
+from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
@@ -160,7 +161,7 @@ def test_a_bounce_joins_the_bounced_ticket_and_marks_the_address(env):
     pipeline, sessions, _intake = env
     first = ingest(pipeline, make_mail(sender="gone@novads.example.lv"))
     with sessions() as session:
-        our_id = session.scalar(select(OutboxItem)).headers["Message-ID"].strip("<>")
+        our_id = build_email(session.scalar(select(OutboxItem)))["Message-ID"].strip("<>")
     bounce_mail = make_mail(
         sender="MAILER-DAEMON@mx.novads.example.lv",
         subject="Undelivered Mail Returned to Sender",

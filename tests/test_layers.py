@@ -81,3 +81,60 @@ def test_sla_imports_nothing_of_the_project_but_itself():
         if not found.split(" imports ")[1].startswith("triage_desk.sla")
     ]
     assert outside == []
+
+
+# What knows mail: the stdlib and third-party mail packages and intake's email adapter.
+EMAIL_MODULES = (
+    "email",
+    "smtplib",
+    "imaplib",
+    "aiosmtpd",
+    "imapclient",
+    "authres",
+    *(
+        f"triage_desk.intake.{name}"
+        for name in (
+            "authentication",
+            "bounces",
+            "charsets",
+            "email_intake",
+            "email_parse",
+            "forwarded",
+            "headers",
+            "html_text",
+            "imap_listener",
+            "mime",
+            "quotes",
+            "robots",
+            "smtp_listener",
+            "spool",
+        )
+    ),
+    "triage_desk.responders.email_sender",
+    "triage_desk.responders.transports",
+)
+# The channel-neutral intake core: the steps and what they alone build on.
+CORE = (
+    "steps/*.py",
+    "reply_policy.py",
+    "message.py",
+    "pipeline.py",
+    "triage.py",
+    "lifecycle.py",
+)
+
+
+def test_the_intake_core_imports_no_email_module():
+    files = [path for pattern in CORE for path in (PACKAGE / "intake").glob(pattern)]
+    assert len(files) > len(CORE)  # the steps package is there
+    assert reaching(files, EMAIL_MODULES) == []
+
+
+def test_the_email_check_sees_an_email_import(tmp_path):
+    module = tmp_path / "step.py"
+    module.write_text("from email.message import Message\nimport triage_desk.intake.headers\n")
+    names = imported(module)
+    assert {n for n in names if any(n == f or n.startswith(f + ".") for f in EMAIL_MODULES)} == {
+        "email.message",
+        "triage_desk.intake.headers",
+    }

@@ -12,6 +12,7 @@ from triage_desk.clock import FixedClock
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
@@ -66,10 +67,10 @@ def test_a_mail_becomes_a_ticket_with_suggestion_and_acknowledgement(env):
         assert item.sender == "atbalsts@example.lv"
         assert "[MUN-2026-000001]" in item.subject
         assert "MUN-2026-000001" in item.body_text
-        assert item.headers["Auto-Submitted"] == "auto-replied"
-        assert item.headers["In-Reply-To"] == f"<{inbound.external_id}>"
+        assert build_email(item)["Auto-Submitted"] == "auto-replied"
+        assert build_email(item)["In-Reply-To"] == f"<{inbound.external_id}>"
         outbound = session.get(Message, item.message_id)
-        assert item.headers["Message-ID"] == f"<{outbound.external_id}>"
+        assert build_email(item)["Message-ID"] == f"<{outbound.external_id}>"
 
 
 def test_a_mail_without_message_id_is_still_stored_once_and_answered(env):
@@ -80,7 +81,7 @@ def test_a_mail_without_message_id_is_still_stored_once_and_answered(env):
     assert again.duplicate and again.ticket_id == first.ticket_id
     with sessions() as session:
         item = session.scalar(select(OutboxItem))
-        assert "In-Reply-To" not in item.headers  # nothing real to thread under
+        assert "In-Reply-To" not in build_email(item)  # nothing real to thread under
 
 
 def test_the_same_message_twice_makes_one_ticket_and_one_acknowledgement(env):
@@ -137,7 +138,7 @@ def test_a_reply_to_our_acknowledgement_joins_the_ticket(env):
     first = pipeline.process(inbound_from_email(make_mail(), "municipal", MONDAY_1000_RIGA))
     with sessions() as session:
         ack = session.scalar(select(OutboxItem))
-        our_id = ack.headers["Message-ID"]
+        our_id = build_email(ack)["Message-ID"]
     reply = make_mail(
         subject=ack.subject.replace("[MUN-2026-000001] ", ""),
         body="Paldies, gaidīsim.",

@@ -276,12 +276,15 @@ class TwoStages:
     def __init__(self, fast: str, semantic: str) -> None:
         self.fast, self.semantic_category = fast, semantic
         self.semantic_asked = 0
+        # Two refiner threads count at the same moment: `+=` alone would lose one count.
+        self._count_lock = threading.Lock()
 
     def classify_many(self, items, semantic=None):
         from triage_desk.classifier.predict import Prediction
 
         if semantic:
-            self.semantic_asked += len(items)
+            with self._count_lock:
+                self.semantic_asked += len(items)
             return [
                 Prediction(
                     self.semantic_category,

@@ -19,6 +19,7 @@ from triage_desk.clock import FixedClock
 from triage_desk.config import load_config
 from triage_desk.desk_service.actions import StaffActions
 from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.models import Ticket, TicketStatus
 
@@ -159,12 +160,12 @@ def _one_reply(world, staff_names=None):  # type: ignore[no-untyped-def]  # noqa
 
 def test_a_staff_reply_is_not_marked_automatic_but_our_notices_are(world):  # noqa: F811
     ack, reply, notice, _ = _one_reply(world)
-    assert "Auto-Submitted" not in reply.headers  # RFC 3834: a person wrote it
-    assert "X-Auto-Response-Suppress" not in reply.headers
-    assert reply.headers["In-Reply-To"].startswith("<")  # still threaded
+    assert "Auto-Submitted" not in build_email(reply)  # RFC 3834: a person wrote it
+    assert "X-Auto-Response-Suppress" not in build_email(reply)
+    assert build_email(reply)["In-Reply-To"].startswith("<")  # still threaded
     for automatic in (ack, notice):
-        assert automatic.headers["Auto-Submitted"] == "auto-replied"
-        assert automatic.headers["X-Auto-Response-Suppress"] == "All"
+        assert build_email(automatic)["Auto-Submitted"] == "auto-replied"
+        assert build_email(automatic)["X-Auto-Response-Suppress"] == "All"
 
 
 def test_customers_never_see_a_staff_login(world):  # noqa: F811

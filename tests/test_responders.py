@@ -16,6 +16,7 @@ from triage_desk.desk_service.errors import Conflict, InvalidInput
 from triage_desk.desks import Desks
 from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.scheduler import release_due_tickets
 from triage_desk.storage.clients import ClientRecord, read_clients_csv, upsert_clients
@@ -254,7 +255,7 @@ def test_reply_and_resolve_send_their_messages(world):
     assert [i.kind for i in items] == ["acknowledgement", "staff_reply", "resolution"]
     assert "Please use CSV export\nuntil Friday." in items[1].body_text
     assert "Jānis Bērziņš" in items[1].body_text and "jberzins" not in items[1].body_text
-    assert items[1].headers["In-Reply-To"].startswith("<")  # threaded under the person's mail
+    assert build_email(items[1])["In-Reply-To"].startswith("<")  # threaded under the person's mail
     assert "https://atbalsts.example.lv/aptauja" in items[2].body_text
     assert result.ticket_number in items[2].subject
     with sessions() as session:

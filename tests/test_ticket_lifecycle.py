@@ -12,6 +12,7 @@ from tests.test_responders import outbox, world  # noqa: F401  (world is a fixtu
 from triage_desk.clock import FixedClock
 from triage_desk.desk_service.actions import StaffActions
 from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.scheduler import release_due_tickets
 from triage_desk.storage import repositories as repo
@@ -86,7 +87,7 @@ def _resolved_ticket(world):  # type: ignore[no-untyped-def]  # noqa: F811
     actions.resolve(result.ticket_number, "janis")
     resolution = outbox(sessions)[-1]
     assert resolution.kind == "resolution"
-    return result, resolution.headers["Message-ID"]
+    return result, build_email(resolution)["Message-ID"]
 
 
 def _reply(world, message_id: str, when: dt.datetime, **changes):  # type: ignore[no-untyped-def]  # noqa: F811

@@ -26,6 +26,7 @@ from triage_desk.intake.email_parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.spool import SpooledSmtpIntake
+from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.outbox import echoed_subject
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.clients import ClientRecord, representatives_of, upsert_clients
@@ -127,11 +128,12 @@ def test_a_different_mail_under_a_known_message_id_gets_its_own_ticket_and_is_fl
         stored = session.get(Message, second.message_id)
         assert stored.external_id.startswith("1@localhost#") and len(stored.external_id) == 24
         reply = session.scalar(select(OutboxItem).where(OutboxItem.ticket_id == second.ticket_id))
-        assert reply.headers["In-Reply-To"] == "<1@localhost>"  # the id the person's client knows
+        # The id the person's client knows:
+        assert build_email(reply)["In-Reply-To"] == "<1@localhost>"
     [flag] = audits(sessions, "message_id_reused")
     assert flag.ticket_id == second.ticket_id
     assert flag.details == {"message_id": "1@localhost", "stored_as": stored.external_id}
-    assert "reuses Message-ID <1@localhost>" in caplog.text
+    assert "reuses the id <1@localhost>" in caplog.text
     # Delivered again, each of the two is a duplicate: no third ticket, no third reply.
     again = ingest(
         pipeline,
@@ -244,7 +246,7 @@ def dsn(original_id: str, failed: str, status: str = "5.1.1") -> bytes:
 def our_first_reply_id(sessions, ticket_id) -> str:
     with sessions() as session:
         item = session.scalar(select(OutboxItem).where(OutboxItem.ticket_id == ticket_id))
-        return item.headers["Message-ID"].strip("<>")
+        return build_email(item)["Message-ID"].strip("<>")
 
 
 def undeliverable(sessions, address) -> bool:

@@ -2,8 +2,9 @@
 
 A From header is typed by the sender and proves nothing. Our own mail server checks DKIM and
 SPF and writes what it found in an ``Authentication-Results`` header (RFC 8601) under its
-authserv-id; only headers with an authserv-id the deployment trusts are read (the server
-removes ones that arrive from outside with its id, RFC 8601 section 5). Parsing is
+authserv-id. The parser turns every pass into a ``Vouch`` (authserv-id, domain) on the
+inbound message; the core believes only those of authserv-ids the deployment trusts (the
+server removes ones that arrive from outside with its id, RFC 8601 section 5). Parsing is
 ``authres``, the reference parser of the format (also used by dkimpy and OpenDMARC's tools).
 """
 
@@ -14,18 +15,18 @@ from collections.abc import Collection, Iterable
 
 import authres
 
+from triage_desk.intake.message import Vouch
+from triage_desk.intake.reply_policy import proves_address
+
 log = logging.getLogger(__name__)
 _MAX_HEADERS = 20  # more than any real path adds; a mail listing hundreds gets no more read
+__all__ = ["authenticated_domains", "proves_address", "vouches"]
 
 
-def authenticated_domains(
-    values: Iterable[str], trusted_authserv_ids: Collection[str]
-) -> frozenset[str]:
-    """The domains trusted servers authenticated: of each DKIM signature (header.d,
-    header.i) and SPF check (smtp.mailfrom) that passed."""
-    found: set[str] = set()
-    if not trusted_authserv_ids:
-        return frozenset()
+def vouches(values: Iterable[str]) -> tuple[Vouch, ...]:
+    """The domains each server authenticated: of each DKIM signature (header.d, header.i)
+    and SPF check (smtp.mailfrom) that passed, with the server's authserv-id."""
+    found: dict[Vouch, None] = {}
     for count, value in enumerate(values):
         if count >= _MAX_HEADERS:
             break
@@ -34,8 +35,7 @@ def authenticated_domains(
         except Exception as exc:  # a malformed header is no evidence, never an error
             log.debug("unreadable Authentication-Results header: %s", exc)
             continue
-        if (header.authserv_id or "").lower() not in trusted_authserv_ids:
-            continue
+        authority = (header.authserv_id or "").lower()
         for result in header.results:
             if str(result.result).lower() != "pass":
                 continue
@@ -48,14 +48,14 @@ def authenticated_domains(
                 if (method == "dkim" and key in ("header.d", "header.i")) or (
                     method == "spf" and key == "smtp.mailfrom"
                 ):
-                    found.add(identity.rsplit("@", 1)[-1])
-    return frozenset(found)
+                    found.setdefault(Vouch(authority, identity.rsplit("@", 1)[-1]))
+    return tuple(found)
 
 
-def proves_address(domains: Collection[str], address: str) -> bool:
-    """Whether an authenticated domain vouches for ``address``: its own domain or a parent
-    of it (DMARC's relaxed alignment)."""
-    if "@" not in address:
-        return False
-    domain = address.rsplit("@", 1)[1].lower()
-    return any(domain == d or domain.endswith("." + d) for d in domains)
+def authenticated_domains(
+    values: Iterable[str], trusted_authserv_ids: Collection[str]
+) -> frozenset[str]:
+    """The domains trusted servers authenticated."""
+    if not trusted_authserv_ids:
+        return frozenset()
+    return frozenset(v.identity for v in vouches(values) if v.authority in trusted_authserv_ids)

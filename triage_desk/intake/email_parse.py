@@ -21,6 +21,7 @@ from typing import Any
 from triage_desk.addresses import is_email_address
 from triage_desk.clock import system_clock
 from triage_desk.config import EmailConfig
+from triage_desk.intake.authentication import vouches
 from triage_desk.intake.bounces import detect_bounce
 from triage_desk.intake.errors import Deadline, Unparseable
 from triage_desk.intake.headers import (
@@ -157,6 +158,11 @@ def external_id(message: Message, raw: bytes) -> str:
     ids = message_ids(raw_header(message, "Message-ID"))
     if ids:
         return ids[0]
+    return fingerprint(raw)
+
+
+def fingerprint(raw: bytes) -> str:
+    """The id of a mail that has no Message-ID: its bytes' digest."""
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
@@ -213,9 +219,10 @@ def inbound_from_email(
         no_reply_reason = "delivery failure report (bounce)"
     recipients = address_list(message, "To", "Cc")
     in_reply_to = message_ids(raw_header(message, "In-Reply-To"))
+    own_ids = message_ids(raw_header(message, "Message-ID"))
     return InboundMessage(
         channel="email",
-        external_id=external_id(message, raw),
+        external_id=own_ids[0] if own_ids else fingerprint(raw),
         desk=desk,
         sender=reply_to,
         sender_name=name or None,
@@ -232,7 +239,9 @@ def inbound_from_email(
         attachments=content.attachments,
         bounce=bounce,
         sent_at=sent_at(message),
-        authentication_results=authentication_results(message),
+        vouches=vouches(authentication_results(message)),
+        own_id=bool(own_ids),
+        replyable="@" in reply_to,
     )
 
 

@@ -1,4 +1,9 @@
-"""The one normalised inbound message type, whatever channel it came through."""
+"""The one normalised inbound message type, whatever channel it came through.
+
+Each channel's adapter (for email: ``intake/email_parse.py``) fills these fields; the
+channel-neutral core (``intake/steps/``, ``intake/reply_policy.py``) reads only them, never a
+header or any other channel detail.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +38,16 @@ class Bounce:
 
 
 @dataclass(frozen=True)
+class Vouch:
+    """A check of the sender that passed: ``authority`` (who checked: for email a mail
+    server's authserv-id, for a chat the platform) vouches for ``identity`` (a mail domain,
+    an account). The core believes only the authorities the deployment trusts."""
+
+    authority: str
+    identity: str
+
+
+@dataclass(frozen=True)
 class InboundMessage:
     channel: str  # "email", "telegram", "web"
     external_id: str  # unique per channel: Message-ID, chat message id, form submission id
@@ -44,6 +59,8 @@ class InboundMessage:
     new_text: str  # what the person wrote this time, without quotes and signature
     received_at: dt.datetime  # UTC-aware: when we received it
     recipients: tuple[str, ...] = ()
+    # The external id of the message this one answers, and of the earlier messages of its
+    # conversation, oldest first (email: In-Reply-To and References).
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     headers: dict[str, Any] = field(default_factory=dict)
@@ -53,6 +70,21 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     bounce: Bounce | None = None
     sent_at: dt.datetime | None = None  # the sender's Date header, when it could be read
-    # Every Authentication-Results header, top first: evidence for staff replies (the
-    # pipeline reads only those of the deployment's trusted servers).
-    authentication_results: tuple[str, ...] = ()
+    # Checks of the sender that passed (email: DKIM and SPF passes in Authentication-Results):
+    # the evidence a staff member's reply needs (``reply_policy.Authors``).
+    vouches: tuple[Vouch, ...] = ()
+    # Whether ``external_id`` is the sender's own id for the message, one an answer can refer
+    # to; False when the channel gave none and the adapter made one up (a fingerprint).
+    own_id: bool = True
+    # Whether an answer can reach ``sender`` (an email From that is only a word cannot).
+    replyable: bool = True
+
+    @property
+    def thread_refs(self) -> tuple[str, ...]:
+        """The ids of earlier messages this one continues: the one it answers first."""
+        return tuple(i for i in (self.in_reply_to, *self.references) if i)
+
+    @property
+    def is_robot(self) -> bool:
+        """No person wrote it (an auto-reply, a list, a bounce): it is never answered."""
+        return self.bounce is not None or self.no_reply_reason is not None

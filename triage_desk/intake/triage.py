@@ -20,6 +20,7 @@ from triage_desk.clock import Clock, system_clock
 from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
+from triage_desk.intake.reply_policy import ReplyPolicy
 from triage_desk.responders.acknowledgement import ArticleSuggestion
 from triage_desk.sla import DueTimes, due_times
 
@@ -74,6 +75,7 @@ class MessageTriage:
         semantic_stage: str = "deferred",
         rules: EmailConfig | None = None,
         clock: Clock = system_clock,
+        policy: ReplyPolicy | None = None,
     ) -> None:
         self.clock = clock
         self.desks = desks
@@ -81,7 +83,7 @@ class MessageTriage:
         self.assistant = assistant
         self.semantic_stage = semantic_stage  # see ServiceConfig.semantic_stage
         self.rules = rules or EmailConfig()
-        self._own_addresses = desks.all_addresses()
+        self.policy = policy or ReplyPolicy(desks, self.rules)
         # A property that walks every category: asked once per desk, not once per message.
         self._settle_desks = {
             name for name, desk in desks.by_name.items() if desk.has_around_the_clock_category
@@ -117,7 +119,9 @@ class MessageTriage:
             category, feedback = choose_labels(desk, prediction)
             due = due_times(desk.calendar, desk.config.categories[category], inbound.received_at)
             articles = None
-            if self._may_be_acknowledged(inbound):
+            # Suggestions only for a message that may be answered at all (not a robot, staff,
+            # one of our own mailboxes: reply_policy); the rest is decided when storing.
+            if self.policy.may_be_answered(inbound):
                 articles = self.articles(inbound, desk, category, prediction.language, due)
             triaged.append(Triaged(inbound, prediction, category, feedback, due, articles))
         return triaged
@@ -147,7 +151,7 @@ class MessageTriage:
         come too late: there unsure messages are settled now. Elsewhere the first reply only
         states the provisional category, and the refiner improves the suggestion for staff
         afterwards; until then the message is never auto-accepted, and never refused
-        (``IntakePipeline._check_rights``: a refusal on an unsure guess would turn away a
+        (the ``check_rights`` step: a refusal on an unsure guess would turn away a
         request the person may well submit; staff decide).
         """
         now = [
@@ -161,15 +165,6 @@ class MessageTriage:
             for index, prediction in zip(now, settled, strict=True):
                 result[index] = prediction
         return result
-
-    def _may_be_acknowledged(self, inbound: InboundMessage) -> bool:
-        """False for mail that never gets an acknowledgement, whatever the database says
-        (robots, bounces, staff, our own addresses): no suggestions are looked up for it."""
-        if inbound.no_reply_reason or inbound.bounce is not None:
-            return False
-        if inbound.channel == "email" and self.rules.is_staff(inbound.sender):
-            return False
-        return bool(inbound.sender) and inbound.sender not in self._own_addresses
 
     def articles(
         self, inbound: InboundMessage, desk: Desk, category: str, language: str, due: DueTimes

@@ -30,35 +30,11 @@ from triage_desk.storage.models import (
 )
 
 
-def new_message_id(desk: Desk, ticket_number: str) -> str:
-    """Our own Message-ID (without <>), fixed before sending so a resend reuses it."""
+def new_reference(desk: Desk, ticket_number: str) -> str:
+    """Our own id for an outbound message, fixed before sending so a resend reuses it. It
+    is unique and has the form of a Message-ID (the email sender sends it as one)."""
     domain = desk.address.split("@", 1)[1]
     return f"{uuid.uuid4().hex}.{ticket_number.lower()}@{domain}"
-
-
-def reply_headers(
-    message_id: str,
-    in_reply_to: str | None,
-    references: tuple[str, ...],
-    automatic: bool = True,
-) -> dict[str, str]:
-    """Threading plus, on automatic mail, the RFC 3834 marks that stop other robots from
-    answering us.
-
-    A reply a person wrote carries neither: RFC 3834 reserves ``Auto-Submitted`` for mail no
-    person wrote, and a person's reply may rightly get an out-of-office notice back (staff
-    learn the person is away). Loops stay impossible: that notice is marked automatic by its
-    sender, and robot mail never gets an automatic answer from us.
-    """
-    headers = {"Message-ID": f"<{message_id}>"}
-    if automatic:
-        headers["Auto-Submitted"] = "auto-replied"
-        headers["X-Auto-Response-Suppress"] = "All"
-    if in_reply_to:
-        headers["In-Reply-To"] = f"<{in_reply_to}>"
-        chain = [*references, in_reply_to] if in_reply_to not in references else list(references)
-        headers["References"] = " ".join(f"<{ref}>" for ref in chain[-20:])
-    return headers
 
 
 # The person's subject as our replies echo it: long enough to recognise, never a wall of text.
@@ -144,12 +120,12 @@ def prepare_outbound(
     author_kind: str = "desk",
     automatic: bool = True,
 ) -> PendingOutbound:
-    our_id = new_message_id(desk, ticket.number)
-    headers = reply_headers(our_id, in_reply_to, tuple(references), automatic)
+    reference = new_reference(desk, ticket.number)
     message = {
         "direction": Direction.OUTBOUND,
         "channel": channel,
-        "external_id": our_id,
+        # Where a bounce that names this message finds it (steps/record_bounces).
+        "external_id": reference,
         "in_reply_to": in_reply_to,
         "references": [],
         "sender": desk.address,
@@ -157,7 +133,7 @@ def prepare_outbound(
         "subject": rendered.subject,
         "text": rendered.text,
         "new_text": rendered.text,
-        "headers": headers,
+        "headers": {},
         "language": ticket.language,
         "received_at": now,
         "author_kind": author_kind,
@@ -171,7 +147,15 @@ def prepare_outbound(
         "recipient_key": recipient_key(channel, recipient),
         "subject": rendered.subject,
         "body_text": rendered.text,
-        "headers": {**headers, "From-Name": sender_name},
+        # Channel-neutral: each channel's sender makes its own threading of these
+        # (responders/email_sender.py: Message-ID, In-Reply-To, References, RFC 3834).
+        "headers": {
+            "reference": reference,
+            "in_reply_to": in_reply_to,
+            "references": list(references),
+            "automatic": automatic,
+            "sender_name": sender_name,
+        },
         "status": OutboxStatus.PENDING,
         "created_at": now,
         "next_attempt_at": now,

@@ -1,6 +1,7 @@
 """How an outbox item leaves the building: as an .eml file, or through an SMTP relay.
 
-Transports know nothing about tickets; they turn one item into one sent message.
+Transports know nothing about tickets; they turn one item into one sent message (for mail,
+``email_sender.build_email``).
 """
 
 from __future__ import annotations
@@ -8,17 +9,12 @@ from __future__ import annotations
 import os
 import smtplib
 import ssl
-from email.message import EmailMessage
-from email.utils import format_datetime, formataddr
 from pathlib import Path
 from typing import Protocol
 
-from triage_desk.clock import system_clock
 from triage_desk.config import SmtpRelayConfig
+from triage_desk.responders.email_sender import build_email
 from triage_desk.storage.models import OutboxItem
-
-# Header keys in OutboxItem.headers that are instructions to us, not mail headers.
-_INTERNAL_HEADERS = {"From-Name"}
 
 
 class TransportError(Exception):
@@ -30,20 +26,9 @@ class TransportError(Exception):
 
 
 class Transport(Protocol):
+    """A channel's sender: the dispatcher hands it each outbox item of its channel."""
+
     def send(self, item: OutboxItem) -> None: ...
-
-
-def build_email(item: OutboxItem) -> EmailMessage:
-    mail = EmailMessage()
-    mail["From"] = formataddr((item.headers.get("From-Name", ""), item.sender))
-    mail["To"] = item.recipient
-    mail["Subject"] = item.subject
-    mail["Date"] = format_datetime(item.created_at or system_clock())
-    for key, value in item.headers.items():
-        if key not in _INTERNAL_HEADERS and key not in mail:
-            mail[key] = value
-    mail.set_content(item.body_text)
-    return mail
 
 
 class FileTransport:

@@ -359,6 +359,9 @@ class OutboxItem(Base):
     recipient_key: Mapped[str | None] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text, default="")
     body_text: Mapped[str] = mapped_column(Text)
+    # Channel-neutral threading (reference, in_reply_to, references, automatic, sender_name);
+    # each channel's sender makes its own of it (responders/email_sender.py). Items queued
+    # before that hold mail headers, which the email sender still sends as they are.
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     status: Mapped[str] = mapped_column(String(16), default=OutboxStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
