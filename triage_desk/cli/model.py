@@ -330,7 +330,9 @@ def classify(ctx: Context, jsonl: bool) -> None:
         chosen.append(desks[desk_name] if desk_name else None)
         positions.append(position)
     if rows:
-        classifier = load_classifier(config.service.models_dir)
+        classifier = load_classifier(
+            config.service.models_dir, max_input_chars=config.classifier.max_input_chars
+        )
         for position, result in zip(
             positions, _classified(classifier, desks, rows, chosen), strict=True
         ):
