@@ -225,7 +225,9 @@ def _classify_rows(ctx: Context, jsonl: bool) -> list[tuple[int, dict[str, Any] 
 
     raw = sys.stdin.buffer.read()
     try:
-        inbound = inbound_from_email(raw, ctx.config.service.default_desk, system_clock())
+        inbound = inbound_from_email(
+            raw, ctx.config.service.default_desk, system_clock(), rules=ctx.config.email
+        )
     except MailRejected as exc:
         return [(1, f"not an RFC 822 mail: {exc}")]
     desks_by_address = {a: n for n, d in ctx.config.desks.items() for a in d.addresses}

@@ -37,7 +37,7 @@ from triage_desk.intake.headers import (
 )
 from triage_desk.intake.html_text import html_to_text
 from triage_desk.intake.message import InboundMessage
-from triage_desk.intake.mime import extract, text_of
+from triage_desk.intake.mime import cut_marker, extract, text_of
 from triage_desk.intake.quotes import split_new_text
 from triage_desk.intake.robots import robot_reason
 
@@ -122,6 +122,15 @@ def parse_bytes(raw: bytes) -> EmailMessage:
 _SINGLE_PART_SHORTCUT_BYTES = 64 * 1024
 
 
+def _body_start(raw: bytes) -> int | None:
+    """Where the body begins: after the first blank line (None when there is none)."""
+    end = raw.find(b"\r\n\r\n")
+    bare = raw.find(b"\n\n", 0, end if end >= 0 else len(raw))
+    if bare >= 0:
+        return bare + 2
+    return end + 4 if end >= 0 else None
+
+
 def _single_part(raw: bytes) -> EmailMessage | None:
     """A mail of one part, parsed as the stdlib parses it but without its line-by-line walk
     over the body (a second per 10 MB of text); None when the mail is not that simple.
@@ -130,13 +139,9 @@ def _single_part(raw: bytes) -> EmailMessage | None:
     text after the blank line that ends the header; here only the header is parsed, and
     only when it parses cleanly to that very line is the rest set as the payload.
     """
-    end = raw.find(b"\r\n\r\n")
-    bare = raw.find(b"\n\n", 0, end if end >= 0 else len(raw))
-    if bare >= 0:
-        end = bare
-    if end < 0:
+    start = _body_start(raw)
+    if start is None:
         return None
-    start = end + (2 if raw.startswith(b"\n\n", end) else 4)
     try:
         message = BytesParser(policy=POLICY).parsebytes(raw[:start])
         kind = message.get_content_maintype()
@@ -251,14 +256,20 @@ def inbound_from_email(
         reply_to = reply_address(message, address, envelope_sender)
         subject = header_text(message, "Subject")
     linesep = "\r\n" if b"\r\n" in raw[:4096] else "\n"
+    rules = rules or _DEFAULT_RULES
     with deadline.at("MIME"):
-        content = extract(message, rules or _DEFAULT_RULES, deadline, linesep)
+        content = extract(message, rules, deadline, linesep)
+        text = content.text
+        if content.cut:
+            body = memoryview(raw)[_body_start(raw) or 0 :]
+            text = f"{text}\n\n{cut_marker(rules.max_text_chars, body)}"
     with deadline.at("bounce and robot checks"):
         bounce = detect_bounce(message, address, name, subject, content.text, envelope_sender)
         no_reply_reason = robot_reason(message, envelope_sender)
     if bounce is not None and no_reply_reason is None:
         no_reply_reason = "delivery failure report (bounce)"
     with deadline.at("quotes"):
+        # The marker is for staff, not the classifier.
         new_text = split_new_text(content.text, deadline, subject)
     recipients = address_list(message, "To", "Cc")
     in_reply_to = message_ids(raw_header(message, "In-Reply-To"))
@@ -270,7 +281,7 @@ def inbound_from_email(
         sender=reply_to,
         sender_name=name or None,
         subject=subject,
-        text=content.text,
+        text=text,
         new_text=new_text,
         received_at=received_at or system_clock(),
         recipients=recipients or tuple(r.lower() for r in envelope_recipients),

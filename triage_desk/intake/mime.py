@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import mimetypes
 import quopri
 import re
@@ -58,7 +59,8 @@ HTML_MARKUP_FACTOR = 10
 _DATA_URI = re.compile(rb"data:[^\"'\s<>()]{256,}+", re.I)
 _UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
 CUT_MARKER = (
-    "[text cut at {limit:,} characters (email.max_text_chars): the raw mail keeps all of it]"
+    "[text cut at {limit:,} characters (email.max_text_chars): the raw mail keeps all of it; "
+    "body sha256 {digest}]"
 )
 
 
@@ -67,6 +69,7 @@ class MimeContent:
     text: str
     attachments: tuple[Attachment, ...]
     html_only: bool  # the text was rendered from HTML (no usable text/plain)
+    cut: bool = False  # there was more text than max_text_chars: ``text`` is its start
 
 
 def content_type(part: Message) -> str:
@@ -508,15 +511,17 @@ def extract(
     texts: list[str] = []
     walker.walk(message, 0, texts, root=True)
     text = "\n\n".join(texts).strip("\n")
-    if walker.cut or len(text) > rules.max_text_chars:
-        text = cut_text(text, rules.max_text_chars)
+    cut = walker.cut or len(text) > rules.max_text_chars
     return MimeContent(
-        text=text,
+        text=text[: rules.max_text_chars].rstrip() if cut else text,
         attachments=tuple(walker.attachments),
         html_only=walker.used_html and not walker.used_plain,
+        cut=cut,
     )
 
 
-def cut_text(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with the marker that says so."""
-    return text[:limit].rstrip() + "\n\n" + CUT_MARKER.format(limit=limit)
+def cut_marker(limit: int, body: bytes | memoryview) -> str:
+    """The line that ends a cut text. The body's digest tells two long mails apart that
+    differ only after the cut (deduplication compares the stored text)."""
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return CUT_MARKER.format(limit=limit, digest=digest)
