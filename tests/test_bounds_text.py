@@ -290,6 +290,20 @@ def test_a_part_is_decoded_only_as_far_as_the_text_needs_and_never_mid_character
         assert_cut(inbound.text, 1_001)
 
 
+def test_a_hard_limit_quarantines_the_mail_naming_the_key_to_raise(recorded):
+    """Too many attachments is a hard limit (quarantine, reason ``limit``); long text is not."""
+    parts = b"".join(
+        b"--b\r\nContent-Type: application/octet-stream\r\n"
+        b'Content-Disposition: attachment; filename="f%d.bin"\r\n\r\nx\r\n' % i
+        for i in range(RULES.max_attachments + 1)
+    )
+    raw = mail("Content-Type: multipart/mixed; boundary=b", parts + b"--b--\r\n", tag="parts")
+    preparer, _model, _finder = recorded
+    prepared = prepare_one(preparer, raw)
+    assert prepared.triaged is None and prepared.reason == "limit"
+    assert "email.max_attachments" in (prepared.detail or "")
+
+
 # --- the time limit covers every step --------------------------------------------------------
 
 

@@ -40,9 +40,10 @@ class Deadline:
     (parsing, HTML conversion, quote splitting, classification, knowledge-base lookup)
     checks the budget as it goes, and says which ``step`` was running when it ran out.
 
-    Only the time spent on this mail counts: the budget runs from creation, ``paused()``
-    while other mails of its batch are worked on, and a step done for a whole batch at once
-    ``charge``s each mail its share. ``timer`` is a monotonic clock (tests pass their own).
+    Only the time spent on this mail counts: the budget runs from creation, is paused
+    while other mails of its batch are worked on (``pause``, ``running``), and a step done
+    for a whole batch at once ``charge``s each mail its share. ``timer`` is a monotonic
+    clock (tests pass their own).
     """
 
     def __init__(
@@ -101,16 +102,6 @@ class Deadline:
     def resume(self) -> None:
         if self._since is None:
             self._since = self.timer()
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        running = self._since is not None
-        self.pause()
-        try:
-            yield
-        finally:
-            if running:
-                self.resume()
 
     @contextmanager
     def running(self, step: str) -> Iterator[None]:

@@ -83,9 +83,9 @@ _PARAGRAPH = frozenset(
 _CHECK_EVERY = 256
 MAX_NESTING = 500  # far deeper than any mail client nests; Lexbor is quick up to here
 DEFAULT_QUOTE_DEPTH = 20
-# A tag name where a tag opens or closes: `*+` (possessive) so text that never closes a tag
-# costs one scan, not one per character.
-_TAG = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9-]*+)[^<>]*+>")
+# A tag that opens or closes, its name ("/div" when it closes): `*+` (possessive) so text
+# that never closes a tag costs one scan, not one per character.
+_TAG = re.compile(r"<(/?[A-Za-z][A-Za-z0-9-]*+)[^<>]*+>")
 # Elements that do not nest: void, or closed by the next one of their kind.
 _FLAT = frozenset(
     {
@@ -312,6 +312,7 @@ class _Renderer:
             self.walk(root)
         except _Full:
             self.cut = True
+            self.out.max_chars = None  # what was written is kept as it is
         return self.out.result()
 
     def walk(self, root: LexborNode) -> None:
@@ -344,30 +345,52 @@ class _Renderer:
                 self.leave(node.tag or "")
 
 
+def _tag_kind(tag: str) -> tuple[bool, bool]:
+    """(whether the tag nests, whether it closes) for a name as ``_TAG`` finds it."""
+    closing = tag.startswith("/")
+    return tag.lstrip("/").lower() not in _FLAT, closing
+
+
+def _nested_deeper(markup: str, limit: int) -> bool:
+    """Whether tags nest deeper than ``limit``: the names found at C speed, then counted."""
+    kinds: dict[str, tuple[bool, bool]] = {}
+    depth = 0
+    for tag in _TAG.findall(markup):
+        kind = kinds.get(tag)
+        if kind is None:
+            kind = kinds[tag] = _tag_kind(tag)
+        if not kind[0]:
+            continue
+        if kind[1]:
+            depth -= 1 if depth else 0
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
 def flatten_nesting(markup: str, limit: int = MAX_NESTING) -> str:
     """``markup`` with the tags nested deeper than ``limit`` taken out, their text kept.
 
     The nesting is counted from the tags as written (elements that do not nest left out),
-    which is what Lexbor's cost follows; one pass, and none when there are fewer tags than
-    ``limit``.
+    which is what Lexbor's cost follows; none of it when the tags do not nest that deep.
     """
-    if markup.count("<") <= limit:
+    if markup.count("<") <= limit or not _nested_deeper(markup, limit):
         return markup
     pieces: list[str] = []
     position = depth = 0
     for match in _TAG.finditer(markup):
-        if match.group(2).lower() in _FLAT:
+        nests, closing = _tag_kind(match.group(1))
+        if not nests:
             continue
-        closing = bool(match.group(1))
         if not closing:
             depth += 1
         if depth > limit:
             pieces.append(markup[position : match.start()])
             position = match.end()
         if closing:
-            depth = max(0, depth - 1)
-    if not pieces:
-        return markup
+            depth -= 1 if depth else 0
     pieces.append(markup[position:])
     return "".join(pieces)
 

@@ -11,7 +11,8 @@ attachment too many raises ``LimitExceeded`` (the mail is quarantined).
 
 The text is bounded by ``max_text_chars``: a body part is decoded (transfer encoding and
 charset) only as far as that many characters need, HTML converted only that far, and the
-text is cut there with ``CUT_MARKER``; the raw mail keeps everything.
+text is cut there (``MimeContent.cut``; the parser then ends it with ``CUT_MARKER``); the
+raw mail keeps everything.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ _ENRICHED_TAG = re.compile(r"<(/?[A-Za-z][\w-]*|/?param)>", re.I)
 _NOT_SPACE = re.compile(r"\S")
 # HTML is markup around the text: it may be this many times the text's size before it is
 # cut unread.
-HTML_MARKUP_FACTOR = 10
+HTML_MARKUP_FACTOR = 5
 # Inline images (data: URIs) are markup, not text: they are taken out before that cut.
 _DATA_URI = re.compile(rb"data:[^\"'\s<>()]{256,}+", re.I)
 _UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
@@ -472,7 +473,9 @@ class _Walker:
     def add(self, part: Message, kind: str, data: bytes, name: str | None = None) -> None:
         limit = self.rules.max_attachments
         if len(self.attachments) >= limit:
-            raise LimitExceeded(f"more than {limit} attachments (max_attachments)")
+            raise LimitExceeded(
+                f"more than {limit} attachments; raise email.max_attachments to take it"
+            )
         name = name or filename_of(part)
         if not name:
             name = _numbered(fallback_name(part, kind), {a.filename for a in self.attachments})
