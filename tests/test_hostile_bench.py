@@ -71,6 +71,7 @@ def test_the_nested_quotes_go_deep():
     (mail,) = build_case("quotes", 0.1, "t5", DESK)
     depths = [len(m.group(1)) // 2 for m in re.finditer(rb"(?m)^((?:> )+)", mail.raw)]
     assert max(depths) >= 400
+    check_rfc5322(mail.raw)
 
 
 def test_the_base64_case_decodes_to_invalid_utf8():
