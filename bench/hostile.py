@@ -385,10 +385,11 @@ def alive(pid: int) -> bool:
         return False
 
 
-def wait_idle(pid: int, limit: float) -> float:
+def wait_idle(pid: int, limit: float) -> tuple[bool, float]:
     """Wait until the service's processes have used less than IDLE_CPU_SHARE of a core over
-    the last IDLE_WINDOW_SECONDS (at most ``limit`` seconds). Returns when they were last
-    busy (a tenth of a second at more than BUSY_CPU_SHARE of a core), as a monotonic time."""
+    the last IDLE_WINDOW_SECONDS, at most ``limit`` seconds. Returns whether they did, and
+    when they were last busy (a tenth of a second at more than BUSY_CPU_SHARE of a core) as
+    a monotonic time."""
     began = time.monotonic()
     samples = [(began, cpu_seconds(process_tree(pid)))]
     last_busy = began
@@ -405,8 +406,8 @@ def wait_idle(pid: int, limit: float) -> float:
             (t, c) for t, c in reversed(samples) if t <= now - IDLE_WINDOW_SECONDS
         )
         if used - start_used < IDLE_CPU_SHARE * (now - start):
-            break
-    return last_busy
+            return True, last_busy
+    return False, last_busy
 
 
 class MemoryWatch:
@@ -752,7 +753,7 @@ def run_case(
         if handled and replied and waited_for_send:
             break
         time.sleep(POLL_SECONDS)
-    busy_until = wait_idle(pid, max(0.0, deadline - time.monotonic()))
+    _idle, busy_until = wait_idle(pid, max(0.0, deadline - time.monotonic()))
     figures = memory.stop()
 
     first_data = min((s.data_sent for s in sents if s.data_sent is not None), default=None)
@@ -847,7 +848,7 @@ def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:
         memory = r["memory"]
         rows.append(
             (
-                r["case"],
+                r["case"] + ("" if r["idle_before"] else " *"),
                 _size(r["bytes"]) + (f" ({r['mails']})" if r["mails"] > 1 else ""),
                 _seconds(r["accepted_s"]),
                 _seconds(r["handled_s"]),
@@ -864,6 +865,8 @@ def print_table(results: list[dict[str, Any]], header: dict[str, Any]) -> None:
     widths = [max(len(str(x)) for x in col) for col in zip(columns, *rows, strict=False)]
     for row in (columns, *rows):
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)).rstrip())
+    if not all(r["idle_before"] for r in results):
+        print("* the service was still busy when the case began (not idle within --timeout)")
 
 
 def summary(results: list[dict[str, Any]]) -> str:
@@ -953,7 +956,13 @@ def main(argv: list[str] | None = None) -> int:
     method = "-"
     for name in names:
         print(f"{name}: waiting for the service to be idle …", file=sys.stderr, flush=True)
-        wait_idle(pid, args.timeout)
+        idle, _ = wait_idle(pid, args.timeout)
+        if not idle:
+            print(
+                f"{name}: note: the service is still busy after {args.timeout:g} s (the last "
+                "case's work?); this case's figures include that work",
+                file=sys.stderr,
+            )
         waiting = db.spool_waiting()
         if waiting:
             print(f"{name}: note: {waiting} mail(s) still in the spool", file=sys.stderr)
@@ -970,6 +979,7 @@ def main(argv: list[str] | None = None) -> int:
             args.timeout,
             sent_grace=3 * config.outbound.poll_seconds + 2.0,
         )
+        result["idle_before"] = idle
         result["spool_waiting_before"] = waiting
         results.append(result)
         method = result["memory"]["method"]
