@@ -41,6 +41,7 @@ import smtplib
 import sys
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -680,7 +681,7 @@ def observe(db: Observer, sent: Sent, fate: Fate, want_reply: bool) -> None:
             fate.message_row, fate.ticket_id, fate.ticket, fate.text_chars = found
             fate.outcome, fate.at = "stored", now
         elif (reason := db.quarantined(sent.mail.sender)) is not None:
-            fate.outcome, fate.at = f"quarantined: {reason}", now
+            fate.outcome, fate.at = f"quarantined: {_safe(reason)}", now
         else:
             attempts = db.spooled(sent.mail.sender)
             if attempts is not None:
@@ -702,11 +703,18 @@ def observe(db: Observer, sent: Sent, fate: Fate, want_reply: bool) -> None:
             if reply[1] == "sent":
                 fate.reply_sent_at = now
         elif (reason := db.no_reply_reason(fate.ticket_id)) is not None:
-            fate.reply, fate.reply_at = f"none: {reason}", now
+            fate.reply, fate.reply_at = f"none: {_safe(reason)}", now
     elif fate.reply_sent_at is None and not (fate.reply or "").startswith("none"):
         reply = db.first_reply(sent.mail.message_id)
         if reply is not None and reply[1] == "sent":
             fate.reply_sent_at = now
+
+
+def _safe(text: str, longest: int = 60) -> str:
+    """A reason the service recorded, fit for a terminal: some quote the mail's headers
+    (a robot's reason names its header), so no control character, and short."""
+    shown = "".join("?" if unicodedata.category(c)[0] == "C" else c for c in text)
+    return shown if len(shown) <= longest else shown[: longest - 1] + "…"
 
 
 def _rel(at: float | None, since: float | None) -> float | None:

@@ -99,3 +99,13 @@ def test_the_normal_mail_is_an_ordinary_request():
     message = BytesParser(policy=policy.default).parsebytes(mail.raw)
     assert "nestrādā" in message.get_content()
     assert message["To"] == DESK
+
+
+def test_a_reason_from_the_service_is_printed_without_control_characters():
+    """Some reasons quote a mail's header (a robot's): the bench shows them tamed."""
+    from bench.hostile import _safe
+
+    shown = _safe("auto-reply subject: \x1b]0;owned\x07\x1b[2J" + "x" * 200)
+    assert not any(ord(c) < 32 or ord(c) == 127 for c in shown)
+    assert len(shown) <= 60
+    assert shown.startswith("auto-reply subject: ?]0;owned??[2J")
