@@ -14,7 +14,7 @@ ordinary mail. For each case it prints:
 * what happened to it: stored (ticket, characters of text stored) or quarantined (reason);
 * the service's peak RSS above its resting RSS, from before the case until the service is
   idle again (so work done after the mail was stored, such as the refiner's, counts too):
-  the main process and its children (the prepare workers), each against its own resting
+  the main process and its descendants (prepare workers, a forker), each against its resting
   RSS, summed. The kernel's high-water mark is reset before the case (``clear_refs``) and
   read after; RSS is also sampled every 20 ms, which is all there is where the reset is
   not permitted;
@@ -345,7 +345,7 @@ def _parent_or_none(pid: int) -> int | None:
 
 
 def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (the prepare workers)."""
+    """``pid`` and its descendants (prepare workers, and a forker of them if there is one)."""
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
