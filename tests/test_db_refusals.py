@@ -224,6 +224,19 @@ def smtp_code(port: int, n: int) -> int:
     return code
 
 
+def _open_files(pid: int, database: Path) -> list[str]:
+    """The database's files (``name``, ``name-wal``, ``name-shm``) process ``pid`` holds open."""
+    found = []
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:  # closed meanwhile
+            continue
+        if target.startswith(str(database)):
+            found.append(target)
+    return found
+
+
 def spooled(url: str) -> int:
     engine = make_engine(url)
     with Session(engine) as session:
@@ -281,6 +294,9 @@ def test_a_service_started_while_the_sqlite_file_was_read_only_recovers(sqlite_u
         assert worker.stdout is not None
         port = int(worker.stdout.readline())
         assert [smtp_code(port, n) for n in range(3)] == [451, 451, 451]
+        # Each refused connection is really closed: one left open would keep the file's
+        # shared memory read-only for every connection the process opens after it.
+        assert _open_files(worker.pid, database) == []
         # Writable again: the file, and the -wal and -shm files SQLite made with its mode.
         for path in database.parent.glob(database.name + "*"):
             path.chmod(0o644)

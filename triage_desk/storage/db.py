@@ -62,6 +62,13 @@ def _reconnect_when_read_only(context: ExceptionContext) -> None:
     """
     if refused_as_read_only(context.original_exception):
         context.is_disconnect = True
+        # SQLite only really closes a connection once its statements are finalised; the
+        # failed statement's cursor lives on in the traceback until a garbage collection,
+        # and until then the process keeps the file's shared memory open read-only for
+        # every new connection too.
+        cursor = getattr(context.execution_context, "cursor", None)
+        if cursor is not None:
+            cursor.close()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
