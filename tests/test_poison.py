@@ -237,6 +237,27 @@ def test_failed_attempts_are_not_taken_for_deaths(intake):
         assert session.scalar(select(func.count()).select_from(QuarantinedMail)) == 0
 
 
+def test_an_error_the_process_survives_is_not_counted_as_a_death(intake, monkeypatch):
+    """The database fails while a batch is stored and while the failure is recorded: the
+    drain gives up, and the starts it counted are taken back (the process did not die)."""
+    sessions, email_intake = intake
+    spool = MailSpool(sessions, FixedClock(NOW))
+    spool.add_many([mail(n) for n in range(4)])
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr(email_intake.pipeline, "store", refuse)
+    monkeypatch.setattr(spool, "postpone", refuse)
+    drainer = SpoolDrainer(spool, email_intake, max_batch=2)
+    with pytest.raises(RuntimeError):
+        drainer.drain()
+    with sessions() as session:
+        assert session.scalars(select(SpooledMail.starts)).all() == [0, 0, 0, 0]
+    monkeypatch.undo()
+    assert drainer.drain() == 4  # and then all four are stored
+
+
 def test_migration_0013_keeps_the_spooled_mail(database_url, example_config, classifier):
     """Mail spooled before 0013 is all there after it, with no start counted, and drains."""
     engine = make_engine(database_url)

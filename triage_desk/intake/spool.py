@@ -151,6 +151,19 @@ class MailSpool:
                 update(table).where(table.c.id.in_(list(ids))).values(starts=table.c.starts + 1)
             )
 
+    def unstart(self, ids: Sequence[int]) -> None:
+        """Take back a start of ``ids`` (their processing ended in an error, not a death)."""
+        if not ids:
+            return
+        table = SpooledMail.__table__
+        with self.sessions.begin() as session:
+            session.execute(
+                update(table)
+                # A row whose failed attempt was recorded meanwhile has its start accounted.
+                .where(table.c.id.in_(list(ids)), table.c.starts > table.c.attempts)
+                .values(starts=table.c.starts - 1)
+            )
+
     def remove(self, ids: Sequence[int]) -> None:
         if not ids:
             return
@@ -242,16 +255,26 @@ class SpoolDrainer:
         the next begins once it is, so a death then counts against it only.
         """
         done = 0
-        current = self._begin(0)
-        while current is not None:
-            batch, pending = current
-            following = None
-            if not self._stop.is_set() and not batch[0].unfinished:
-                following = self._begin(batch[-1].id, ahead=True)
-            done += self._finish(batch, pending)
-            if following is None and not self._stop.is_set():
-                following = self._begin(batch[-1].id)
-            current = following
+        current = following = None
+        try:
+            current = self._begin(0)
+            while current is not None:
+                batch, pending = current
+                following = None
+                if not self._stop.is_set() and not batch[0].unfinished:
+                    following = self._begin(batch[-1].id, ahead=True)
+                done += self._finish(batch, pending)
+                current = None
+                if following is None and not self._stop.is_set():
+                    following = self._begin(batch[-1].id)
+                current, following = following, None
+        except Exception:
+            # This process lives on (the database went away, say): the starts it counted
+            # were not deaths.
+            self._hand_back(
+                [entry.id for begun in (current, following) if begun for entry in begun[0]]
+            )
+            raise
         return done
 
     def _begin(
@@ -275,10 +298,26 @@ class SpoolDrainer:
         else:
             batch = list(itertools.takewhile(lambda entry: not entry.unfinished, waiting))
         self.spool.start([entry.id for entry in batch])
-        pending = self.intake.begin(
-            [entry.mail for entry in batch], [entry.label for entry in batch]
-        )
+        try:
+            pending = self.intake.begin(
+                [entry.mail for entry in batch], [entry.label for entry in batch]
+            )
+        except Exception:
+            self._hand_back([entry.id for entry in batch])
+            raise
         return batch, pending
+
+    def _hand_back(self, ids: list[int]) -> None:
+        """Take back the starts of ``ids``, begun and left unfinished by an error this
+        process survived; when the database refuses that too, they count as deaths."""
+        try:
+            self.spool.unstart(ids)
+        except Exception as exc:
+            log.warning(
+                "could not take back the starts of %d spooled mail(s) (%s)",
+                len(ids),
+                type(exc).__name__,
+            )
 
     def _crashed_too_often(self, entry: Spooled) -> bool:
         """Quarantine ``entry`` unprocessed when the process died in it ``max_starts`` times."""

@@ -366,7 +366,10 @@ def _reap() -> None:
 
 
 def _fork_workers(
-    preparer: MailPreparer, connection: Connection, main_side: Connection, warm_desks: tuple
+    preparer: MailPreparer,
+    connection: Connection,
+    main_side: Connection,
+    warm_desks: tuple[str, ...],
 ) -> None:
     """The forker: on each request, fork a worker and send the main process its end of the
     worker's pipe; until told to stop or the main process goes away."""
@@ -387,7 +390,13 @@ def _fork_workers(
             connection.send("the forker's language detector is loaded")
             continue
         ours, theirs = socket.socketpair()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:  # out of memory or processes, say: the main process goes on
+            ours.close()
+            theirs.close()
+            connection.send(f"{type(exc).__name__}: {exc}")
+            continue
         if pid == 0:  # the worker
             code = 0
             try:
@@ -395,6 +404,7 @@ def _fork_workers(
                 ours.close()
                 _serve(preparer, Connection(theirs.detach()), warm_desks)
             except BaseException:
+                log.exception("prepare worker %d failed", os.getpid())
                 code = 1
             finally:
                 os._exit(code)
