@@ -191,13 +191,17 @@ class _Forker:
         theirs.close()
         self.connection = ours
         self.lock = threading.Lock()
+        self.broken = False  # it once did not answer: a late answer would be misread
 
     def fork(self) -> _Worker:
         """A new worker, started; ``WorkerLost`` when none can be had."""
         with self.lock:
+            if self.broken:
+                raise WorkerLost("the prepare worker forker stopped answering")
             try:
                 self.connection.send("fork")
                 if not self.connection.poll(FORK_TIMEOUT_SECONDS):
+                    self.broken = True
                     raise WorkerLost("the prepare worker forker does not answer")
                 answer = self.connection.recv()
                 if not isinstance(answer, int):
