@@ -360,6 +360,9 @@ class EmailConfig(Strict):
     max_attachments: int = Field(default=50, ge=0)
     # A mail whose processing takes longer is quarantined, so it never blocks the ones behind.
     processing_time_limit_seconds: float = Field(default=10.0, gt=0)
+    # A spooled mail whose processing began this many times without ever ending (the
+    # process died each time: out of memory, a crash in a C parser) is quarantined.
+    max_processing_starts: int = Field(default=3, ge=1)
     # Old mail found when a mailbox is first connected is imported but not acknowledged.
     acknowledge_max_age_hours: float = Field(default=24.0, gt=0)
     acknowledgements_per_sender_per_hour: int = Field(default=5, ge=0)
