@@ -15,7 +15,7 @@ from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.clock import Clock, system_clock
-from triage_desk.config import Config
+from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config
 from triage_desk.desk_service import DeskService
 from triage_desk.desk_service.actions import Reprocess
 from triage_desk.desks import Desks
@@ -41,7 +41,10 @@ def train_and_save(store: ModelStore, say: Callable[[str], None] | None = None) 
 
 
 def load_classifier(
-    models_dir: Path, train_if_missing: bool = True, semantic: bool = True
+    models_dir: Path,
+    train_if_missing: bool = True,
+    semantic: bool = True,
+    max_input_chars: int = DEFAULT_MAX_INPUT_CHARS,
 ) -> Classifier:
     store = ModelStore(models_dir)
     try:
@@ -54,7 +57,7 @@ def load_classifier(
         )
         train_and_save(store)
         model, meta = store.load_for_serving()
-    return Classifier(model, meta, semantic=semantic)
+    return Classifier(model, meta, semantic=semantic, max_input_chars=max_input_chars)
 
 
 def sync_clients(sessions: sessionmaker[Session], config: Config) -> None:
@@ -137,7 +140,9 @@ def build_app(
     sync_clients(sessions, config)
     desks = Desks(config)
     classifier = classifier or load_classifier(
-        config.service.models_dir, semantic=config.service.semantic_stage != "off"
+        config.service.models_dir,
+        semantic=config.service.semantic_stage != "off",
+        max_input_chars=config.classifier.max_input_chars,
     )
     renderer = TemplateRenderer()
     # Vectorised knowledge-base articles are kept beside the models, like them derived data

@@ -358,11 +358,17 @@ class EmailConfig(Strict):
 
     max_attachment_bytes: int = Field(default=20 * 1024 * 1024, gt=0)
     max_attachments: int = Field(default=50, ge=0)
-    # A mail whose processing takes longer is quarantined, so it never blocks the ones behind.
+    # A mail whose processing (parsing, HTML, quotes, language, classification, knowledge
+    # base) takes longer is quarantined, so it never blocks the ones behind.
     processing_time_limit_seconds: float = Field(default=10.0, gt=0)
     # A spooled mail whose processing began this many times without ever ending (the
     # process died each time: out of memory, a crash in a C parser) is quarantined.
     max_processing_starts: int = Field(default=3, ge=1)
+    # The text kept for a ticket is cut here, with a marker saying so (the raw mail keeps
+    # everything); a body part is decoded only as far as this needs.
+    max_text_chars: int = Field(default=200_000, gt=0)
+    # Quotes nested deeper (HTML <blockquote>, "> " lines) are kept at this depth.
+    max_quote_depth: int = Field(default=20, gt=0)
     # Old mail found when a mailbox is first connected is imported but not acknowledged.
     acknowledge_max_age_hours: float = Field(default=24.0, gt=0)
     acknowledgements_per_sender_per_hour: int = Field(default=5, ge=0)
@@ -420,6 +426,17 @@ class EmailConfig(Strict):
         return address in self.staff_addresses or domain in self.staff_domains
 
 
+DEFAULT_MAX_INPUT_CHARS = 20_000
+
+
+class ClassifierConfig(Strict):
+    """What the classifier reads, whatever the channel."""
+
+    # Subject and body together: the classifier, language detection and the knowledge-base
+    # lookup never read more of a message (long mails say what they are about early).
+    max_input_chars: int = Field(default=DEFAULT_MAX_INPUT_CHARS, gt=0)
+
+
 class SmtpRelayConfig(Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=587, ge=1, le=65535)
@@ -461,6 +478,7 @@ class Config(Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     smtp_listener: SmtpListenerConfig = Field(default_factory=SmtpListenerConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
+    classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
     desks: dict[str, DeskConfig] = Field(min_length=1)
     clients: list[ClientConfig] = Field(default_factory=list)

@@ -8,13 +8,14 @@ whose opinion is blended in. ``semantic=False`` keeps everything on the fast pat
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from triage_desk.classifier.embedding import embedding_text
 from triage_desk.classifier.language import detect_languages
 from triage_desk.classifier.model import TriageModel
-from triage_desk.classifier.text import model_text
+from triage_desk.classifier.text import clip, model_text
+from triage_desk.config import DEFAULT_MAX_INPUT_CHARS
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,32 @@ class ClassifierInput:
     allowed_categories: set[str] | None = None
     default_language: str = "lv"
 
+    def clipped(self, max_chars: int) -> ClassifierInput:
+        """This input with subject and body cut to ``max_chars`` together (``text.clip``)."""
+        subject, body = clip(self.subject, self.body, max_chars)
+        if subject is self.subject and body is self.body:
+            return self
+        return replace(self, subject=subject, body=body)
+
 
 class Classifier:
-    def __init__(self, model: TriageModel, meta: dict[str, Any], semantic: bool = True) -> None:
+    """``max_input_chars`` (``classifier.max_input_chars``): no stage, language detection
+    included, reads more of a message than that, whoever asks (intake, the refiner,
+    ``triage classify``)."""
+
+    def __init__(
+        self,
+        model: TriageModel,
+        meta: dict[str, Any],
+        semantic: bool = True,
+        max_input_chars: int = DEFAULT_MAX_INPUT_CHARS,
+    ) -> None:
         self.model = model
         self.meta = meta
         self.version: str = meta.get("version", "unknown")
         self.threshold: float = float(meta.get("auto_accept_threshold", 1.01))
         self.semantic = semantic and model.has_semantic_stage
+        self.max_input_chars = max_input_chars
 
     def warm_up(self) -> None:
         """Load the language models and the embedder now rather than on the first message."""
@@ -78,6 +97,7 @@ class Classifier:
         if not items:
             return []
         use_semantic = self.semantic if semantic is None else semantic and self.semantic
+        items = [item.clipped(self.max_input_chars) for item in items]
         texts = [model_text(i.subject, i.body) for i in items]
         probabilities = self.model.probabilities(
             texts,

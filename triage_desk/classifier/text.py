@@ -12,6 +12,19 @@ _SPACE = re.compile(r"\s+")
 _COMBINING = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]+")
 
 
+def clip(subject: str, body: str, max_chars: int) -> tuple[str, str]:
+    """Subject and body cut to ``max_chars`` together, the subject to a quarter of them.
+
+    What the model costs grows with the text, and a long mail says what it is about early:
+    the rest is never read. The subject's share is bounded so a huge subject cannot crowd
+    the body out.
+    """
+    if len(subject) + len(body) <= max_chars:
+        return subject, body
+    subject = subject[: max(1, max_chars // 4)]
+    return subject, body[: max(0, max_chars - len(subject))]
+
+
 def fold_diacritics(text: str) -> str:
     """Strip diacritics so 'kļūda' and 'kluda' (typed on a phone) read the same."""
     if text.isascii():

@@ -225,7 +225,9 @@ def _classify_rows(ctx: Context, jsonl: bool) -> list[tuple[int, dict[str, Any] 
 
     raw = sys.stdin.buffer.read()
     try:
-        inbound = inbound_from_email(raw, ctx.config.service.default_desk, system_clock())
+        inbound = inbound_from_email(
+            raw, ctx.config.service.default_desk, system_clock(), rules=ctx.config.email
+        )
     except MailRejected as exc:
         return [(1, f"not an RFC 822 mail: {exc}")]
     desks_by_address = {a: n for n, d in ctx.config.desks.items() for a in d.addresses}
@@ -330,7 +332,9 @@ def classify(ctx: Context, jsonl: bool) -> None:
         chosen.append(desks[desk_name] if desk_name else None)
         positions.append(position)
     if rows:
-        classifier = load_classifier(config.service.models_dir)
+        classifier = load_classifier(
+            config.service.models_dir, max_input_chars=config.classifier.max_input_chars
+        )
         for position, result in zip(
             positions, _classified(classifier, desks, rows, chosen), strict=True
         ):

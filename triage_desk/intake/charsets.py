@@ -346,6 +346,52 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     return guess_decode(data)
 
 
+# No charset we read needs more bytes for a character (UTF-8 and UTF-32 at most four).
+MAX_BYTES_PER_CHAR = 4
+_LINE_BREAK_WINDOW = 4096
+
+
+def byte_bound(max_chars: int) -> int:
+    """How many bytes of a text part can hold its first ``max_chars`` characters."""
+    return max_chars * MAX_BYTES_PER_CHAR
+
+
+def _head(data: bytes, limit: int, declared: str | None) -> bytes:
+    """``data`` cut to at most ``limit`` bytes where a character ends: after a line break
+    near the end, else (UTF-16/32) at a whole code unit, else before a cut UTF-8 sequence."""
+    head = data[:limit]
+    codec = codec_for(declared)
+    if (codec is not None and codec.startswith(_WIDE)) or _wide_codec(head) is not None:
+        return head[: len(head) - len(head) % 4]
+    line = head.rfind(b"\n", max(0, len(head) - _LINE_BREAK_WINDOW))
+    if line >= 0:
+        return head[: line + 1]
+    end = len(head)
+    while end > len(head) - 3 and end > 0 and 0x80 <= head[end - 1] <= 0xBF:
+        end -= 1
+    if end > 0 and head[end - 1] >= 0xC0:  # the lead byte of the cut sequence
+        end -= 1
+    return head[:end]
+
+
+def decode_head(
+    data: bytes, declared: str | None, max_chars: int, more: bool = False
+) -> tuple[str, bool]:
+    """The first ``max_chars`` characters of ``data`` (as ``decode_bytes`` reads it), and
+    whether anything was left out. Only ``byte_bound(max_chars)`` bytes are decoded; ``more``
+    says ``data`` is itself only the start of the part."""
+    cut = more
+    limit = byte_bound(max_chars)
+    if len(data) > limit:
+        data = _head(data, limit, declared)
+        cut = True
+    text = decode_bytes(data, declared)
+    if len(text) > max_chars:
+        text = text[:max_chars]
+        cut = True
+    return text, cut
+
+
 def fix_surrogates(text: str) -> str:
     """Text read with ``surrogateescape`` (raw 8-bit header bytes) → properly decoded text."""
     if not _SURROGATES.search(text):

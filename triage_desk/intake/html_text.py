@@ -1,9 +1,16 @@
-"""HTML mail → readable plain text, fast and with a time limit.
+"""HTML mail → readable plain text, fast, bounded and with a time limit.
 
 One job: render an HTML body as the text a person would read. Parsing is done by Lexbor
 (through ``selectolax``), a C HTML5 parser that handles whatever browsers handle and parses
 megabytes in milliseconds; the rendering walk is our own, iterative (10,000 nested ``<div>``s
 cannot overflow a stack) and checks the cooperative ``Deadline`` as it goes.
+
+Bounded: Lexbor's time grows with the square of the nesting of block elements (it walks its
+stack of open elements for each one) and cannot be interrupted, so tags nested deeper than
+``MAX_NESTING`` are taken out before it parses (their text stays). The walk stops once the
+text is ``max_chars`` long (a node counts as one character at least, so markup without text
+is bounded too), and quotes deeper than ``max_quote_depth`` keep that depth's prefix:
+the output is linear in the input.
 
 Readable means: paragraphs and line breaks kept, links kept as ``text <url>``, list items as
 ``- item``, table cells joined by `` | ``, quoted HTML replies (``<blockquote>``) prefixed with
@@ -74,20 +81,81 @@ _PARAGRAPH = frozenset(
     {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre", "blockquote"}
 )
 _CHECK_EVERY = 256
+MAX_NESTING = 500  # far deeper than any mail client nests; Lexbor is quick up to here
+DEFAULT_QUOTE_DEPTH = 20
+# A tag that opens or closes, its name ("/div" when it closes): `*+` (possessive) so text
+# that never closes a tag costs one scan, not one per character.
+_TAG = re.compile(r"<(/?[A-Za-z][A-Za-z0-9-]*+)[^<>]*+>")
+# Elements that do not nest: void, or closed by the next one of their kind.
+_FLAT = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+        "p",
+        "li",
+        "dt",
+        "dd",
+        "tr",
+        "td",
+        "th",
+        "option",
+        "optgroup",
+        "thead",
+        "tbody",
+        "tfoot",
+        "colgroup",
+        "caption",
+        "rb",
+        "rt",
+        "rp",
+    }
+)
 _SPACES = re.compile(r"[ \t\r\n\f\u200b\u200c\u200d\u2060\ufeff]+")
 _ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 _LINK_SCHEMES = ("http://", "https://", "ftp://", "mailto:", "tel:")
 
 
-class _Writer:
-    """Collects text into lines; a line remembers the blockquote depth it was written at."""
+class _Full(Exception):
+    """The text has reached its limit: the walk stops there."""
 
-    def __init__(self) -> None:
+
+class _Writer:
+    """Collects text into lines; a line remembers the blockquote depth it was written at.
+
+    ``size`` counts what was written (a line break as one character): past ``max_chars``
+    the writer raises ``_Full``.
+    """
+
+    def __init__(self, max_chars: int | None, max_quote_depth: int) -> None:
         self.lines: list[str] = []
         self.current: list[str] = []
         self.depth = 0
         self.line_depth = 0
         self.pending_blank = False
+        self.size = 0
+        self.max_chars = max_chars
+        # One prefix string per depth, made once: deeper quotes keep the deepest prefix.
+        self.prefixes = ["> " * depth for depth in range(max_quote_depth + 1)]
+
+    def prefix(self, depth: int) -> str:
+        return self.prefixes[min(depth, len(self.prefixes) - 1)]
+
+    def grow(self, chars: int) -> None:
+        self.size += chars
+        if self.max_chars is not None and self.size > self.max_chars:
+            raise _Full
 
     def text(self, value: str, keep_spaces: bool = False) -> None:
         if not value:
@@ -99,15 +167,19 @@ class _Writer:
                 return
             if self.pending_blank and self.lines and self.lines[-1] != "":
                 self.lines.append("")
+                self.grow(1)
             self.pending_blank = False
             self.line_depth = self.depth
         self.current.append(value)
+        self.grow(len(value))
 
     def newline(self) -> None:
         if self.current:
             line = "".join(self.current).rstrip()
-            self.lines.append("> " * self.line_depth + line if self.line_depth else line)
+            prefix = self.prefix(self.line_depth)
+            self.lines.append(prefix + line)
             self.current = []
+            self.grow(len(prefix) + 1)
 
     def paragraph(self) -> None:
         self.newline()
@@ -117,7 +189,9 @@ class _Writer:
         if self.current:
             self.newline()
         else:
-            self.lines.append("> " * self.depth if self.depth else "")
+            prefix = self.prefix(self.depth)
+            self.lines.append(prefix)
+            self.grow(len(prefix) + 1)
 
     def result(self) -> str:
         self.newline()
@@ -150,9 +224,10 @@ def _same_target(label: str, href: str) -> bool:
 
 
 class _Renderer:
-    def __init__(self, deadline: Deadline) -> None:
+    def __init__(self, deadline: Deadline, max_chars: int | None, max_quote_depth: int) -> None:
         self.deadline = deadline
-        self.out = _Writer()
+        self.out = _Writer(max_chars, max_quote_depth)
+        self.cut = False  # the walk stopped at max_chars
         self.pre = 0
         self.links: list[tuple[str, int]] = []  # href, position in output when opened
         self.ordered: list[int] = []  # counters of open <ol>s (0 for <ul>)
@@ -232,6 +307,15 @@ class _Renderer:
                     out.text(f" <{target}>" if label.strip() else target)
 
     def render(self, root: LexborNode) -> str:
+        """The text, up to max_chars (then ``cut`` is set)."""
+        try:
+            self.walk(root)
+        except _Full:
+            self.cut = True
+            self.out.max_chars = None  # what was written is kept as it is
+        return self.out.result()
+
+    def walk(self, root: LexborNode) -> None:
         """Depth-first walk over sibling/child/parent links: no recursion, any depth."""
         root_id = root.mem_id
         node: LexborNode | None = root.child
@@ -240,6 +324,7 @@ class _Renderer:
             count += 1
             if count % _CHECK_EVERY == 0:
                 self.deadline.check()
+                self.out.grow(_CHECK_EVERY)  # markup without text counts too
             tag = node.tag or ""
             descend = self.enter(node, tag)
             child = node.child if descend else None
@@ -258,18 +343,84 @@ class _Renderer:
                     node = None
                     break
                 self.leave(node.tag or "")
-        return self.out.result()
 
 
-def html_to_text(markup: str, deadline: Deadline | None = None) -> str:
-    """Readable text of an HTML document or fragment (raises ProcessingTimeout when late)."""
+def _tag_kind(tag: str) -> tuple[bool, bool]:
+    """(whether the tag nests, whether it closes) for a name as ``_TAG`` finds it."""
+    closing = tag.startswith("/")
+    return tag.lstrip("/").lower() not in _FLAT, closing
+
+
+def _nested_deeper(markup: str, limit: int) -> bool:
+    """Whether tags nest deeper than ``limit``: the names found at C speed, then counted."""
+    kinds: dict[str, tuple[bool, bool]] = {}
+    depth = 0
+    for tag in _TAG.findall(markup):
+        kind = kinds.get(tag)
+        if kind is None:
+            kind = kinds[tag] = _tag_kind(tag)
+        if not kind[0]:
+            continue
+        if kind[1]:
+            depth -= 1 if depth else 0
+        else:
+            depth += 1
+            if depth > limit:
+                return True
+    return False
+
+
+def flatten_nesting(markup: str, limit: int = MAX_NESTING) -> str:
+    """``markup`` with the tags nested deeper than ``limit`` taken out, their text kept.
+
+    The nesting is counted from the tags as written (elements that do not nest left out),
+    which is what Lexbor's cost follows; none of it when the tags do not nest that deep.
+    """
+    if markup.count("<") <= limit or not _nested_deeper(markup, limit):
+        return markup
+    pieces: list[str] = []
+    position = depth = 0
+    for match in _TAG.finditer(markup):
+        nests, closing = _tag_kind(match.group(1))
+        if not nests:
+            continue
+        if not closing:
+            depth += 1
+        if depth > limit:
+            pieces.append(markup[position : match.start()])
+            position = match.end()
+        if closing:
+            depth -= 1 if depth else 0
+    pieces.append(markup[position:])
+    return "".join(pieces)
+
+
+def render_html(
+    markup: str,
+    deadline: Deadline | None = None,
+    max_chars: int | None = None,
+    max_quote_depth: int = DEFAULT_QUOTE_DEPTH,
+) -> tuple[str, bool]:
+    """Readable text of an HTML document or fragment, and whether it was cut at
+    ``max_chars`` (raises ProcessingTimeout when late)."""
     deadline = deadline or Deadline.none()
     if not markup.strip():
-        return ""
-    tree = LexborHTMLParser(markup)
+        return "", False
+    tree = LexborHTMLParser(flatten_nesting(markup))
     deadline.check()
     root = tree.body or tree.root
     if root is None:
-        return ""
-    text = _Renderer(deadline).render(root)
-    return _ZERO_WIDTH.sub("", text.replace("\xa0", " "))
+        return "", False
+    renderer = _Renderer(deadline, max_chars, max_quote_depth)
+    text = renderer.render(root)
+    return _ZERO_WIDTH.sub("", text.replace("\xa0", " ")), renderer.cut
+
+
+def html_to_text(
+    markup: str,
+    deadline: Deadline | None = None,
+    max_chars: int | None = None,
+    max_quote_depth: int = DEFAULT_QUOTE_DEPTH,
+) -> str:
+    """Readable text of an HTML document or fragment (``render_html`` without the flag)."""
+    return render_html(markup, deadline, max_chars, max_quote_depth)[0]

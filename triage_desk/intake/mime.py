@@ -8,19 +8,31 @@ kept as an ``.eml`` attachment, its own attachments extracted too. Every other l
 ``Attachment`` with its decoded name, type, Content-ID, inline flag, size and bytes, within
 ``EmailConfig``'s limits: an oversized attachment keeps its metadata without the bytes; one
 attachment too many raises ``LimitExceeded`` (the mail is quarantined).
+
+The text is bounded by ``max_text_chars``: a body part is decoded (transfer encoding and
+charset) only as far as that many characters need, HTML converted only that far, and the
+text is cut there (``MimeContent.cut``; the parser then ends it with ``CUT_MARKER``); the
+raw mail keeps everything.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import mimetypes
+import quopri
 import re
 from dataclasses import dataclass
 from email.message import Message
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.charsets import decode_bytes, decode_encoded_words, fix_surrogates
+from triage_desk.intake.charsets import (
+    byte_bound,
+    decode_encoded_words,
+    decode_head,
+    fix_surrogates,
+)
 from triage_desk.intake.errors import Deadline, LimitExceeded, Unparseable
 from triage_desk.intake.forwarded import (
     eml_filename,
@@ -30,8 +42,9 @@ from triage_desk.intake.forwarded import (
     stored_payload,
 )
 from triage_desk.intake.headers import header_text
-from triage_desk.intake.html_text import html_to_text
+from triage_desk.intake.html_text import render_html
 from triage_desk.intake.message import Attachment
+from triage_desk.intake.quotes import flatten_quotes
 
 MAX_DEPTH = 40  # MIME nesting deeper than this is not a real mail
 _BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})
@@ -39,6 +52,17 @@ _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f]+")
 _NOT_BASE64 = re.compile(r"[^A-Za-z0-9+/=]+")
 _BASE64_CHUNK = re.compile(r"[A-Za-z0-9+/]+=*")
 _ENRICHED_TAG = re.compile(r"<(/?[A-Za-z][\w-]*|/?param)>", re.I)
+_NOT_SPACE = re.compile(r"\S")
+# HTML is markup around the text: it may be this many times the text's size before it is
+# cut unread.
+HTML_MARKUP_FACTOR = 5
+# Inline images (data: URIs) are markup, not text: they are taken out before that cut.
+_DATA_URI = re.compile(rb"data:[^\"'\s<>()]{256,}+", re.I)
+_UUENCODE = frozenset({"x-uuencode", "uuencode", "uue", "x-uue"})
+CUT_MARKER = (
+    "[text cut at {limit:,} characters (email.max_text_chars): the raw mail keeps all of it; "
+    "body sha256 {digest}]"
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +70,7 @@ class MimeContent:
     text: str
     attachments: tuple[Attachment, ...]
     html_only: bool  # the text was rendered from HTML (no usable text/plain)
+    cut: bool = False  # there was more text than max_text_chars: ``text`` is its start
 
 
 def content_type(part: Message) -> str:
@@ -102,6 +127,50 @@ def payload_bytes(part: Message) -> bytes:
     return b""
 
 
+def _transfer_encoding(part: Message) -> str:
+    return str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+
+
+def _line_end(text: str, limit: int) -> int:
+    """``limit``, moved back to just after a line break when there is one near it."""
+    line = text.rfind("\n", max(0, limit - 4096), limit)
+    return line + 1 if line >= 0 else limit
+
+
+def payload_head(part: Message, limit: int) -> tuple[bytes, bool]:
+    """The first ``limit`` bytes or so of ``payload_bytes(part)``, and whether it has more.
+
+    Only the start of the transfer-encoded text is decoded: base64 needs 4 characters for
+    3 bytes (and its line breaks), quoted-printable at most 3 for one.
+    """
+    raw = stored_payload(part)
+    cte = _transfer_encoding(part)
+    if not isinstance(raw, str) or cte in _UUENCODE:
+        data = payload_bytes(part)
+        return data[:limit], len(data) > limit
+    if cte == "base64":
+        need = limit * 3 // 2 + 1024
+    elif cte == "quoted-printable":
+        need = limit * 3 + 1024
+    else:
+        need = limit + 1
+    more = False
+    if len(raw) > need:
+        end = _line_end(raw, need)
+        more = _NOT_SPACE.search(raw, end) is not None
+        raw = raw[:end]
+    if cte == "base64":
+        data = _lenient_base64(raw)
+    else:
+        try:
+            data = raw.encode("ascii", "surrogateescape")
+        except UnicodeEncodeError:  # a part built from text (not parsed from bytes)
+            data = raw.encode("utf-8", "surrogateescape")
+        if cte == "quoted-printable":
+            data = quopri.decodestring(data)
+    return data[:limit], more or len(data) > limit
+
+
 def part_charset(part: Message) -> str | None:
     try:
         charset = part.get_param("charset")
@@ -112,17 +181,41 @@ def part_charset(part: Message) -> str | None:
     return str(charset) if charset else None
 
 
-def text_of(part: Message, deadline: Deadline) -> str:
-    """Readable text of a body part (HTML rendered), newlines normalised to \\n."""
-    text = decode_bytes(payload_bytes(part), part_charset(part))
+@dataclass(frozen=True)
+class PartText:
+    text: str
+    cut: bool  # the part has more than max_chars of text: only its start is here
+
+
+def part_text(part: Message, deadline: Deadline, max_chars: int, max_quote_depth: int) -> PartText:
+    """Readable text of a body part (HTML rendered), newlines normalised to \\n, at most
+    ``max_chars`` of it, quotes at most ``max_quote_depth`` deep."""
+    kind = content_type(part)
+    markup = HTML_MARKUP_FACTOR if kind == "text/html" else 1
+    with deadline.at("decoding"):
+        data, more = payload_head(part, byte_bound(max_chars * markup))
+        if markup > 1 and _DATA_URI.search(data):
+            data = _DATA_URI.sub(b"data:", data)
+        text, cut = decode_head(data, part_charset(part), max_chars * markup, more)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    kind = content_type(part)
     if kind == "text/html":
-        return html_to_text(text, deadline)
-    if kind in ("text/enriched", "text/richtext"):
-        return _ENRICHED_TAG.sub("", text).replace("<<", "<")
-    return text
+        with deadline.at("HTML"):
+            text, cut_html = render_html(text, deadline, max_chars, max_quote_depth)
+        cut = cut or cut_html
+    elif kind in ("text/enriched", "text/richtext"):
+        text = _ENRICHED_TAG.sub("", text).replace("<<", "<")
+    if kind != "text/html":
+        text = flatten_quotes(text, max_quote_depth)
+    if len(text) > max_chars:
+        return PartText(text[:max_chars], True)
+    return PartText(text, cut)
+
+
+def text_of(part: Message, deadline: Deadline, rules: EmailConfig | None = None) -> str:
+    """Readable text of a body part (``part_text`` within ``rules``' limits)."""
+    rules = rules or EmailConfig()
+    return part_text(part, deadline, rules.max_text_chars, rules.max_quote_depth).text
 
 
 def filename_of(part: Message) -> str | None:
@@ -228,13 +321,33 @@ class _Walker:
         self.attachments: list[Attachment] = []
         self.used_html = False
         self.used_plain = False
-        self._texts: dict[int, str] = {}
+        self._texts: dict[int, PartText] = {}
+        self.chars = 0  # of text collected so far
+        self.cut = False  # some text was left out (max_text_chars)
 
     def text(self, part: Message) -> str:
         key = id(part)
         if key not in self._texts:
-            self._texts[key] = text_of(part, self.deadline)
-        return self._texts[key]
+            self._texts[key] = part_text(
+                part, self.deadline, self.rules.max_text_chars, self.rules.max_quote_depth
+            )
+        return self._texts[key].text
+
+    def collect(self, part: Message, texts: list[str], kind: str) -> None:
+        """The body part's text into ``texts`` while there is room; past it, only noted."""
+        if self.chars >= self.rules.max_text_chars:
+            self.cut = True
+            return
+        text = self.text(part).strip("\n")
+        if not text.strip():
+            return
+        self.cut = self.cut or self._texts[id(part)].cut
+        self.chars += len(text)
+        texts.append(text)
+        if kind == "text/html":
+            self.used_html = True
+        else:
+            self.used_plain = True
 
     # texts is None when only attachments are wanted (an alternative that was not chosen).
     def walk(
@@ -279,13 +392,7 @@ class _Walker:
             kind = "text/plain"
         if not resource and self.is_body(part, kind, root):
             if texts is not None:
-                text = self.text(part).strip("\n")
-                if text.strip():
-                    texts.append(text)
-                    if kind == "text/html":
-                        self.used_html = True
-                    else:
-                        self.used_plain = True
+                self.collect(part, texts, kind)
             return
         self.add(part, kind, payload_bytes(part))
 
@@ -366,7 +473,9 @@ class _Walker:
     def add(self, part: Message, kind: str, data: bytes, name: str | None = None) -> None:
         limit = self.rules.max_attachments
         if len(self.attachments) >= limit:
-            raise LimitExceeded(f"more than {limit} attachments (max_attachments)")
+            raise LimitExceeded(
+                f"more than {limit} attachments; raise email.max_attachments to take it"
+            )
         name = name or filename_of(part)
         if not name:
             name = _numbered(fallback_name(part, kind), {a.filename for a in self.attachments})
@@ -400,11 +509,22 @@ def extract(
     linesep: str = "\n",
 ) -> MimeContent:
     """The readable text and the attachments of a parsed mail."""
-    walker = _Walker(rules or EmailConfig(), deadline or Deadline.none(), linesep)
+    rules = rules or EmailConfig()
+    walker = _Walker(rules, deadline or Deadline.none(), linesep)
     texts: list[str] = []
     walker.walk(message, 0, texts, root=True)
+    text = "\n\n".join(texts).strip("\n")
+    cut = walker.cut or len(text) > rules.max_text_chars
     return MimeContent(
-        text="\n\n".join(texts).strip("\n"),
+        text=text[: rules.max_text_chars].rstrip() if cut else text,
         attachments=tuple(walker.attachments),
         html_only=walker.used_html and not walker.used_plain,
+        cut=cut,
     )
+
+
+def cut_marker(limit: int, body: bytes | memoryview) -> str:
+    """The line that ends a cut text. The body's digest tells two long mails apart that
+    differ only after the cut (deduplication compares the stored text)."""
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return CUT_MARKER.format(limit=limit, digest=digest)

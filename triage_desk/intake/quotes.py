@@ -61,9 +61,23 @@ _SIGNATURE = [
         re.I,
     ),
 ]
+_ANY_SIGNATURE = re.compile("|".join(f"(?:{p.pattern})" for p in _SIGNATURE), re.I)
 _FORWARD_SUBJECT = re.compile(r"^\s*(fw|fwd|pārs|tr|wg|пересл|fw\s?\[\d+\])\s*:", re.I)
 _CHECK_EVERY = 2_000
 _MAX_HEADER_LINES = 12
+_QUOTE_MARK = r"[ \t]*+>"
+
+
+def flatten_quotes(text: str, max_depth: int) -> str:
+    """``text`` with quote markers (``>``) deeper than ``max_depth`` taken out of each line.
+
+    Thousands of nested ``> > > …`` say nothing the first few do not, and would be stored
+    and read again at every step. One regular-expression pass, linear in the text.
+    """
+    if ">" * (max_depth + 1) not in text.replace(" ", "").replace("\t", ""):
+        return text
+    deeper = re.compile(rf"^((?:{_QUOTE_MARK}){{{max_depth}}})(?:{_QUOTE_MARK})++", re.M)
+    return deeper.sub(r"\1", text)
 
 
 def _outlook_block(lines: list[str], index: int) -> bool:
@@ -118,6 +132,15 @@ def _skip_header_block(lines: list[str], index: int) -> int:
     return index
 
 
+def _may_start_history(lines: list[str], index: int, stripped: str) -> bool:
+    """Whether a forward marker or history can start at this line: every one of them has a
+    colon in this line or the next (an attribution over two lines), or begins with a dash
+    or an underscore. Most lines have none, and skip the patterns."""
+    if ":" in stripped or stripped[:1] in ("-", "_"):
+        return True
+    return index + 1 < len(lines) and ":" in lines[index + 1]
+
+
 def split_new_text(text: str, deadline: Deadline | None = None, subject: str = "") -> str:
     """The part of ``text`` before quoted history and signature (whole text if none found).
 
@@ -139,8 +162,10 @@ def split_new_text(text: str, deadline: Deadline | None = None, subject: str = "
         if stripped.startswith(">"):
             index += 1
             continue
-        forward = bool(_FORWARD.match(stripped))
-        history = not forward and _history_starts(lines, index)
+        forward = history = False
+        if _may_start_history(lines, index, stripped):
+            forward = bool(_FORWARD.match(stripped))
+            history = not forward and _history_starts(lines, index)
         if forward or (
             history and forwarded_subject and not segments and not _attribution(lines, index)
         ):
@@ -151,7 +176,7 @@ def split_new_text(text: str, deadline: Deadline | None = None, subject: str = "
             continue
         if history:
             break
-        if in_signature or any(p.match(stripped) for p in _SIGNATURE):
+        if in_signature or _ANY_SIGNATURE.match(stripped):
             in_signature = True
         else:
             kept.append(line)

@@ -6,6 +6,10 @@ knowledge-base suggestions of its acknowledgement. None of it reads or writes th
 and the result (``Triaged``) pickles, so this can run in a forked worker (``intake.workers``)
 while the main process stores the batch before it. Whether a message really opens a ticket
 (threading, dedup), who sent it (rights) and the reply itself are decided when storing.
+
+Bounded: the classifier and the knowledge base read at most ``classifier.max_input_chars``
+of a message, and ``triage_within`` keeps each message to its own time budget (``Deadline``):
+one that runs out is taken out of the batch, the others go on.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from triage_desk.classifier.predict import Classifier, ClassifierInput, Prediction
+from triage_desk.classifier.text import clip
 from triage_desk.clock import Clock, system_clock
-from triage_desk.config import FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
+from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, FEEDBACK_CATEGORY, NO_FEEDBACK, EmailConfig
 from triage_desk.desks import Desk, Desks
+from triage_desk.intake.errors import Deadline, ProcessingTimeout
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.reply_policy import ReplyPolicy
 from triage_desk.responders.acknowledgement import ArticleSuggestion
@@ -55,6 +61,36 @@ class Triaged:
     articles: tuple[ArticleSuggestion, ...] | None = None
 
 
+# What a message weighs in a batch beside its text: a share of the batch's fixed costs.
+_ITEM_WEIGHT = 100
+
+
+class _SharedStep:
+    """A step done for a whole batch at once (classification): its time is charged to each
+    message's budget in proportion to how much of the batch's text is the message's."""
+
+    def __init__(self, deadlines: Sequence[Deadline], weights: Sequence[int], step: str) -> None:
+        total = sum(weights) or 1
+        self.deadlines = deadlines
+        self.shares = [weight / total for weight in weights]
+        self.step = step
+
+    def __enter__(self) -> None:
+        self.started = [deadline.timer() for deadline in self.deadlines]
+
+    def __exit__(self, *_exc: object) -> None:
+        for deadline, share, started in zip(self.deadlines, self.shares, self.started, strict=True):
+            deadline.charge((deadline.timer() - started) * share, self.step)
+
+
+def _late(deadline: Deadline) -> ProcessingTimeout | None:
+    try:
+        deadline.check()
+    except ProcessingTimeout as timeout:
+        return timeout
+    return None
+
+
 def choose_labels(desk: Desk, prediction: Prediction) -> tuple[str, str]:
     """The category and feedback type the ticket starts with, consistent with each other."""
     category = prediction.category
@@ -88,6 +124,9 @@ class MessageTriage:
         self._settle_desks = {
             name for name, desk in desks.by_name.items() if desk.has_around_the_clock_category
         }
+        # The classifier's own limit (classifier.max_input_chars), which the knowledge base
+        # shares; a stand-in classifier without one gets the default.
+        self.max_input_chars: int = getattr(classifier, "max_input_chars", DEFAULT_MAX_INPUT_CHARS)
 
     def load(self, desks: Iterable[str]) -> None:
         """What the first message of these desks would load and a forked process can share:
@@ -110,39 +149,96 @@ class MessageTriage:
         language.warm_up()
 
     def triage(self, inbounds: Sequence[InboundMessage]) -> list[Triaged]:
-        if not inbounds:
-            return []
-        desks = [self.desks[inbound.desk] for inbound in inbounds]
-        predictions = self.classify(inbounds, desks)
-        triaged = []
-        for inbound, desk, prediction in zip(inbounds, desks, predictions, strict=True):
+        """Every message triaged, with no time limit (``triage_within`` has one)."""
+        results = self.triage_within(inbounds, [Deadline.none() for _ in inbounds])
+        return [result for result in results if isinstance(result, Triaged)]
+
+    def triage_within(
+        self, inbounds: Sequence[InboundMessage], deadlines: Sequence[Deadline]
+    ) -> list[Triaged | ProcessingTimeout]:
+        """Each message triaged within its own time budget, or the timeout that ended it.
+
+        The budgets are paused: each is resumed for its message's own steps, and charged
+        its share of the steps done for the batch at once (``_SharedStep``). A message
+        found over its budget between steps leaves the batch; the others go on.
+        """
+        results: list[Triaged | ProcessingTimeout | None] = [None] * len(inbounds)
+        live: list[int] = []
+        for index, deadline in enumerate(deadlines):
+            late = _late(deadline)
+            if late is None:
+                live.append(index)
+            else:
+                results[index] = late
+        desks = {index: self.desks[inbounds[index].desk] for index in live}
+        predictions = self.classify(
+            [inbounds[i] for i in live], [desks[i] for i in live], [deadlines[i] for i in live]
+        )
+        for index, prediction in zip(live, predictions, strict=True):
+            try:
+                results[index] = self._finish(
+                    inbounds[index], desks[index], prediction, deadlines[index]
+                )
+            except ProcessingTimeout as late:
+                results[index] = late
+        return [result for result in results if result is not None]
+
+    def _finish(
+        self, inbound: InboundMessage, desk: Desk, prediction: Prediction, deadline: Deadline
+    ) -> Triaged:
+        """One message's own steps after classification: labels, due times, suggestions."""
+        deadline.check()  # its share of the batch's classification may have used it up
+        with deadline.running("due times"):
             category, feedback = choose_labels(desk, prediction)
             due = due_times(desk.calendar, desk.config.categories[category], inbound.received_at)
-            articles = None
-            # Suggestions only for a message that may be answered at all (not a robot, staff,
-            # one of our own mailboxes: reply_policy); the rest is decided when storing.
-            if self.policy.may_be_answered(inbound):
+        articles = None
+        # Suggestions only for a message that may be answered at all (not a robot, staff,
+        # one of our own mailboxes: reply_policy); the rest is decided when storing.
+        if self.policy.may_be_answered(inbound):
+            with deadline.running("knowledge base"):
                 articles = self.articles(inbound, desk, category, prediction.language, due)
-            triaged.append(Triaged(inbound, prediction, category, feedback, due, articles))
-        return triaged
+        return Triaged(inbound, prediction, category, feedback, due, articles)
 
-    def classify(self, inbounds: Sequence[InboundMessage], desks: list[Desk]) -> list[Prediction]:
-        items = [
-            ClassifierInput(
-                subject=inbound.subject,
-                body=inbound.new_text or inbound.text,
-                allowed_categories=desk.categories,
-                default_language=desk.config.default_language,
+    def classify(
+        self,
+        inbounds: Sequence[InboundMessage],
+        desks: list[Desk],
+        deadlines: Sequence[Deadline] | None = None,
+    ) -> list[Prediction]:
+        """The batch classified at once; its time is shared out among ``deadlines``."""
+        items = []
+        for inbound, desk in zip(inbounds, desks, strict=True):
+            subject, body = clip(
+                inbound.subject, inbound.new_text or inbound.text, self.max_input_chars
             )
-            for inbound, desk in zip(inbounds, desks, strict=True)
-        ]
-        predictions = self.classifier.classify_many(items, semantic=self.semantic_stage == "inline")
+            items.append(
+                ClassifierInput(
+                    subject=subject,
+                    body=body,
+                    allowed_categories=desk.categories,
+                    default_language=desk.config.default_language,
+                )
+            )
+        if not items:
+            return []
+        deadlines = deadlines or [Deadline.none() for _ in items]
+        weights = [len(item.subject) + len(item.body) + _ITEM_WEIGHT for item in items]
+        # Language detection runs inside the classifier's call, on the text's start.
+        with _SharedStep(deadlines, weights, "classification and language detection"):
+            predictions = self.classifier.classify_many(
+                items, semantic=self.semantic_stage == "inline"
+            )
         if self.semantic_stage == "deferred":
-            predictions = self._settle_now(items, desks, predictions)
+            predictions = self._settle_now(items, desks, predictions, deadlines, weights)
         return predictions
 
     def _settle_now(
-        self, items: list[ClassifierInput], desks: list[Desk], predictions: list[Prediction]
+        self,
+        items: list[ClassifierInput],
+        desks: list[Desk],
+        predictions: list[Prediction],
+        deadlines: Sequence[Deadline],
+        weights: list[int],
     ) -> list[Prediction]:
         """Deferred mode: which unsure messages still get the semantic stage before replying.
 
@@ -161,7 +257,10 @@ class MessageTriage:
         ]
         result = [replace(p, auto_accept=False) if p.needs_refinement else p for p in predictions]
         if now:
-            settled = self.classifier.classify_many([items[i] for i in now], semantic=True)
+            with _SharedStep(
+                [deadlines[i] for i in now], [weights[i] for i in now], "semantic classification"
+            ):
+                settled = self.classifier.classify_many([items[i] for i in now], semantic=True)
             for index, prediction in zip(now, settled, strict=True):
                 result[index] = prediction
         return result
@@ -174,7 +273,9 @@ class MessageTriage:
         wanted = due.clock_start > inbound.received_at or category in settings.in_hours_categories
         if self.assistant is None or not settings.enabled or not wanted:
             return ()
-        question = f"{inbound.subject}\n{inbound.new_text or inbound.text}"
+        text = inbound.new_text or inbound.text
+        subject, body = clip(inbound.subject, text, self.max_input_chars)
+        question = f"{subject}\n{body}"
         try:
             matches = self.assistant.answer(
                 question,
