@@ -40,13 +40,13 @@ NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Riga
 def install_hook(record: Path) -> None:
     parse = MailPreparer.parse
 
-    def parse_or_die(self: MailPreparer, mail: RawMail):  # type: ignore[no-untyped-def]
+    def parse_or_die(self: MailPreparer, mail: RawMail, *rest):  # type: ignore[no-untyped-def]
         poisoned = MARKER in mail.raw
         with record.open("a", encoding="ascii") as out:
             out.write(f"{os.getpid()} {'poison' if poisoned else 'mail'}\n")
         if poisoned:
             os.kill(os.getpid(), signal.SIGKILL)
-        return parse(self, mail)
+        return parse(self, mail, *rest)
 
     MailPreparer.parse = parse_or_die  # type: ignore[method-assign]
 
