@@ -143,13 +143,7 @@ class MailSpool:
     def start(self, ids: Sequence[int]) -> None:
         """Count a start of processing for ``ids``, committed before the work begins: a
         process that dies in it leaves the count behind."""
-        if not ids:
-            return
-        table = SpooledMail.__table__
-        with self.sessions.begin() as session:
-            session.execute(
-                update(table).where(table.c.id.in_(list(ids))).values(starts=table.c.starts + 1)
-            )
+        self._commit((), ids)
 
     def unstart(self, ids: Sequence[int]) -> None:
         """Take back a start of ``ids`` (their processing ended in an error, not a death)."""
@@ -164,12 +158,24 @@ class MailSpool:
                 .values(starts=table.c.starts - 1)
             )
 
-    def remove(self, ids: Sequence[int]) -> None:
-        if not ids:
+    def remove(self, ids: Sequence[int], starting: Sequence[int] = ()) -> None:
+        """Delete ``ids`` (their mail is stored or quarantined) and, in the same commit,
+        count a start for ``starting`` (see ``start``): the drainer's one commit per batch."""
+        self._commit(ids, starting)
+
+    def _commit(self, removed: Sequence[int], started: Sequence[int]) -> None:
+        if not removed and not started:
             return
         table = SpooledMail.__table__
         with self.sessions.begin() as session:
-            session.execute(delete(table).where(table.c.id.in_(list(ids))))
+            if removed:
+                session.execute(delete(table).where(table.c.id.in_(list(removed))))
+            if started:
+                session.execute(
+                    update(table)
+                    .where(table.c.id.in_(list(started)))
+                    .values(starts=table.c.starts + 1)
+                )
 
     def postpone(self, spool_id: int, attempts: int, error: str) -> dt.datetime:
         """Record a failed attempt; the next one waits longer each time (up to an hour)."""
@@ -252,37 +258,38 @@ class SpoolDrainer:
         Batch N+1 is handed to a prepare worker before batch N is stored, so parsing and
         classifying overlap with the database work, as in IMAP intake. Not around a mail a
         process died in: that one is begun alone, once the batch before it is stored, and
-        the next begins once it is, so a death then counts against it only.
+        the next begins once it is, so a death then counts against it only. A stored
+        batch's rows are deleted in the commit that counts the next batch's start.
         """
         done = 0
+        stored: list[int] = []  # rows whose mail is stored: deleted with the next start
         current = following = None
         try:
-            current = self._begin(0)
+            current = self._begin(0, stored)
             while current is not None:
                 batch, pending = current
-                following = None
                 if not self._stop.is_set() and not batch[0].unfinished:
-                    following = self._begin(batch[-1].id, ahead=True)
-                done += self._finish(batch, pending)
+                    following = self._begin(batch[-1].id, stored, ahead=True)
+                done += self._finish(batch, pending, stored)
                 current = None
                 if following is None and not self._stop.is_set():
-                    following = self._begin(batch[-1].id)
+                    following = self._begin(batch[-1].id, stored)
                 current, following = following, None
+            self.spool.remove(stored)
         except Exception:
             # This process lives on (the database went away, say): the starts it counted
             # were not deaths.
-            self._hand_back(
-                [entry.id for begun in (current, following) if begun for entry in begun[0]]
-            )
+            begun = [entry.id for pair in (current, following) if pair for entry in pair[0]]
+            self._hand_back(stored, begun)
             raise
         return done
 
     def _begin(
-        self, after_id: int, ahead: bool = False
+        self, after_id: int, stored: list[int], ahead: bool = False
     ) -> tuple[list[Spooled], PendingMails] | None:
-        """The next batch, its starts committed, handed to preparation: mails with no
-        unfinished start together, a mail with one alone (None for it when ``ahead``).
-        Mails past ``max_starts`` are quarantined on the way."""
+        """The next batch, its starts committed (with the deletion of ``stored``), handed to
+        preparation: mails with no unfinished start together, a mail with one alone (None
+        for it when ``ahead``). Mails past ``max_starts`` are quarantined on the way."""
         while True:
             due = self.spool.due(self.max_batch, after_id)
             if not due:
@@ -297,25 +304,32 @@ class SpoolDrainer:
             batch = waiting[:1]
         else:
             batch = list(itertools.takewhile(lambda entry: not entry.unfinished, waiting))
-        self.spool.start([entry.id for entry in batch])
+        ids = [entry.id for entry in batch]
+        if stored:
+            self.spool.remove(stored, starting=ids)
+            stored.clear()
+        else:
+            self.spool.start(ids)
         try:
             pending = self.intake.begin(
                 [entry.mail for entry in batch], [entry.label for entry in batch]
             )
         except Exception:
-            self._hand_back([entry.id for entry in batch])
+            self._hand_back([], ids)
             raise
         return batch, pending
 
-    def _hand_back(self, ids: list[int]) -> None:
-        """Take back the starts of ``ids``, begun and left unfinished by an error this
-        process survived; when the database refuses that too, they count as deaths."""
+    def _hand_back(self, stored: list[int], begun: list[int]) -> None:
+        """After an error this process survived: delete what is stored, and take back the
+        starts of what was begun and not finished; if the database refuses, those starts
+        count as deaths (and the stored mail is found a duplicate next time)."""
         try:
-            self.spool.unstart(ids)
+            self.spool.remove(stored)
+            self.spool.unstart(begun)
         except Exception as exc:
             log.warning(
                 "could not take back the starts of %d spooled mail(s) (%s)",
-                len(ids),
+                len(begun),
                 type(exc).__name__,
             )
 
@@ -331,7 +345,8 @@ class SpoolDrainer:
         self.spool.remove([entry.id])
         return True
 
-    def _finish(self, batch: list[Spooled], pending: PendingMails) -> int:
+    def _finish(self, batch: list[Spooled], pending: PendingMails, stored: list[int]) -> int:
+        """Store the batch; its ids go to ``stored`` (mail by mail on failure: removed)."""
         try:
             self.intake.finish(pending)
         except Exception as exc:
@@ -343,7 +358,7 @@ class SpoolDrainer:
                 type(exc).__name__,
             )
             return sum(self._store_alone(entry) for entry in batch)
-        self.spool.remove([entry.id for entry in batch])
+        stored.extend(entry.id for entry in batch)
         return len(batch)
 
     def _store_alone(self, entry: Spooled) -> int:
