@@ -81,6 +81,7 @@ _PARAGRAPH = frozenset(
     {"p", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "table", "pre", "blockquote"}
 )
 _CHECK_EVERY = 256
+_CHECK_TAGS_EVERY = 4096
 MAX_NESTING = 500  # far deeper than any mail client nests; Lexbor is quick up to here
 DEFAULT_QUOTE_DEPTH = 20
 # A tag that opens or closes, its name ("/div" when it closes): `*+` (possessive) so text
@@ -351,11 +352,13 @@ def _tag_kind(tag: str) -> tuple[bool, bool]:
     return tag.lstrip("/").lower() not in _FLAT, closing
 
 
-def _nested_deeper(markup: str, limit: int) -> bool:
+def _nested_deeper(markup: str, limit: int, deadline: Deadline) -> bool:
     """Whether tags nest deeper than ``limit``: the names found at C speed, then counted."""
     kinds: dict[str, tuple[bool, bool]] = {}
     depth = 0
-    for tag in _TAG.findall(markup):
+    for count, tag in enumerate(_TAG.findall(markup)):
+        if count % _CHECK_TAGS_EVERY == 0:
+            deadline.check()
         kind = kinds.get(tag)
         if kind is None:
             kind = kinds[tag] = _tag_kind(tag)
@@ -370,17 +373,20 @@ def _nested_deeper(markup: str, limit: int) -> bool:
     return False
 
 
-def flatten_nesting(markup: str, limit: int = MAX_NESTING) -> str:
+def flatten_nesting(markup: str, limit: int = MAX_NESTING, deadline: Deadline | None = None) -> str:
     """``markup`` with the tags nested deeper than ``limit`` taken out, their text kept.
 
     The nesting is counted from the tags as written (elements that do not nest left out),
     which is what Lexbor's cost follows; none of it when the tags do not nest that deep.
     """
-    if markup.count("<") <= limit or not _nested_deeper(markup, limit):
+    deadline = deadline or Deadline.none()
+    if markup.count("<") <= limit or not _nested_deeper(markup, limit, deadline):
         return markup
     pieces: list[str] = []
     position = depth = 0
-    for match in _TAG.finditer(markup):
+    for count, match in enumerate(_TAG.finditer(markup)):
+        if count % _CHECK_TAGS_EVERY == 0:
+            deadline.check()
         nests, closing = _tag_kind(match.group(1))
         if not nests:
             continue
@@ -406,7 +412,7 @@ def render_html(
     deadline = deadline or Deadline.none()
     if not markup.strip():
         return "", False
-    tree = LexborHTMLParser(flatten_nesting(markup))
+    tree = LexborHTMLParser(flatten_nesting(markup, MAX_NESTING, deadline))
     deadline.check()
     root = tree.body or tree.root
     if root is None:
