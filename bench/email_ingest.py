@@ -440,8 +440,8 @@ class Recorder:
     def pipelined(self) -> bool:
         return bool(self.intake.pipelined)
 
-    def begin(self, mails: Any) -> Any:
-        return self.intake.begin(mails)
+    def begin(self, mails: Any, labels: Any = None) -> Any:
+        return self.intake.begin(mails, labels) if labels is not None else self.intake.begin(mails)
 
     def finish(self, pending: Any) -> Any:
         return self._record(pending.mails, self.intake.finish(pending))

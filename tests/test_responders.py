@@ -140,6 +140,27 @@ def test_a_consultation_from_a_non_representative_is_refused_with_reason_and_gro
         assert session.get(Ticket, result.ticket_id).status == TicketStatus.REFUSED
 
 
+def test_a_refusal_never_names_the_representative_as_a_mail_claimed(world):
+    """Issue 16 item 3: the representative's display name in a mail is not taken for the
+    name others read in a refusal (it carried a lure in the test)."""
+    sessions, _desks, pipeline = world
+    lure = "URGENT call +371 20000000 or pay at http://pay.example"
+    pipeline("error", MONDAY_1000).process(
+        inbound_from_email(
+            make_mail(sender=f'"{lure}" <it.vaditajs@ogre.example.lv>', subject="Kļūda"),
+            "municipal",
+            MONDAY_1000,
+        )
+    )
+    mail = make_mail(sender="Pēteris <peteris@ogre.example.lv>", subject="Kā izveidot atskaiti?")
+    pipeline("consultation", MONDAY_1000).process(
+        inbound_from_email(mail, "municipal", MONDAY_1000)
+    )
+    [refusal] = [item for item in outbox(sessions) if item.kind == "refusal"]
+    assert "it.vaditajs@ogre.example.lv" in refusal.body_text
+    assert "URGENT" not in refusal.body_text and "pay.example" not in refusal.body_text
+
+
 def test_a_representative_may_submit_a_consultation(world):
     sessions, _desks, pipeline = world
     mail = make_mail(sender="it.vaditajs@ogre.example.lv", subject="Kā izveidot atskaiti?")

@@ -89,6 +89,13 @@ def test_robot_senders(sender):
         "Automātiskā atbilde: Nevaru izveidot atskaiti",
         "Автоматический ответ: Отчёт",
         "Abwesenheitsnotiz: Anfrage",
+        # The six of issue 16 (item 3), acknowledged before: no robot header at all.
+        "Re: Automatic reply: Atskaite",
+        "Abwesend: Anfrage",
+        "Auto: Atskaite",
+        "[Auto-Reply] Atskaite",
+        "Отсутствую: Отчёт",
+        "Prombūtnes paziņojums: Atskaite",
     ],
 )
 def test_out_of_office_subjects(subject):

@@ -7,6 +7,10 @@ so the listener can make the sender (SMTP 451) or the mailbox (IMAP: not flagged
 A batch goes in two steps: ``begin`` hands it to a worker process, when there is one, for the
 work that needs no database (``intake.prepare``); ``finish`` stores it. A listener that begins
 the next batch before finishing this one keeps both the worker and the main process busy.
+
+A mail that kills its worker (out of memory, a crash in a C parser) must not then run
+unbounded here: when a worker dies in a batch, the batch is prepared again mail by mail in
+its replacement, and a mail a worker dies on alone is quarantined (``crashed_processing``).
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ __all__ = ["EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
 # A worker batch may take this long beyond the per-message limits of its mails before the
 # worker is given up for hung (forked with a lock some other thread held, say).
 WORKER_GRACE_SECONDS = 60.0
+# The quarantine reason of a mail whose processing the process (or its worker) died in.
+CRASHED = "crashed_processing"
 KEEP_WHEN_BEHIND = 2
 
 
@@ -59,6 +65,8 @@ class PendingMails:
 
     mails: list[RawMail]
     future: Future[list[Prepared]] | None  # None: prepared in the main process at finish
+    # What the log calls each mail when it is quarantined (e.g. its spool row); None: its source.
+    labels: list[str] | None = None
 
 
 class EmailIntake:
@@ -97,7 +105,11 @@ class EmailIntake:
             )
             return
         self.preparer.triage.load(desks)  # shared with the workers, and ready here too
-        self.workers = PrepareWorkers(self.preparer, processes, desks)
+        try:
+            self.workers = PrepareWorkers(self.preparer, processes, desks)
+        except WorkerLost as exc:
+            log.error("%s; preparing mail in this process", exc)
+            return
         log.info(
             "%d prepare worker(s) forked: pid %s",
             processes,
@@ -141,9 +153,10 @@ class EmailIntake:
         """Like ``ingest_many``, but a bad mail is reported, not quarantined (again)."""
         return self._ingest(mails, quarantine=False)
 
-    def begin(self, mails: Sequence[RawMail]) -> PendingMails:
-        """Start preparing ``mails`` in a worker, if there is one; ``finish`` stores them."""
-        future = None
+    def begin(self, mails: Sequence[RawMail], labels: Sequence[str] | None = None) -> PendingMails:
+        """Start preparing ``mails`` in a worker, if there is one; ``finish`` stores them.
+        ``labels``: what the log calls each mail if it is quarantined."""
+        names = None if labels is None else list(labels)
         if (
             self.workers is not None
             and mails
@@ -152,15 +165,22 @@ class EmailIntake:
         ):
             # The workers are behind: this process prepares this batch itself (at finish)
             # rather than wait for them then.
-            return PendingMails(list(mails), None)
-        if self.workers is not None and mails:
-            try:
-                future = self.workers.submit(mails)
-            except WorkerLost as exc:
-                log.error("%s; preparing mail in the main process from now on", exc)
-                self.workers.close()
+            return PendingMails(list(mails), None, names)
+        return PendingMails(list(mails), self._submit(mails) if mails else None, names)
+
+    def _submit(self, mails: Sequence[RawMail]) -> Future[list[Prepared]] | None:
+        """The batch handed to a worker; None when there is no worker (nor can be)."""
+        workers = self.workers
+        if workers is None:
+            return None
+        try:
+            return workers.submit(mails)
+        except WorkerLost as exc:
+            log.error("%s; preparing mail in the main process from now on", exc)
+            if self.workers is workers:
                 self.workers = None
-        return PendingMails(list(mails), future)
+                workers.close()
+            return None
 
     def finish(self, pending: PendingMails, quarantine: bool = True) -> list[IngestOutcome]:
         """Quarantine the mails that cannot be taken in, store the rest in one transaction."""
@@ -171,7 +191,11 @@ class EmailIntake:
         for index, (mail, item) in enumerate(zip(mails, prepared, strict=True)):
             if item.triaged is None:
                 outcomes[index] = self._reject(
-                    mail, item.reason or "unprocessable", item.detail or "", quarantine
+                    mail,
+                    item.reason or "unprocessable",
+                    item.detail or "",
+                    quarantine,
+                    None if pending.labels is None else pending.labels[index],
                 )
             else:
                 ready.append((index, item))
@@ -183,38 +207,74 @@ class EmailIntake:
         return [outcome for outcome in outcomes if outcome is not None]
 
     def _prepared(self, pending: PendingMails) -> list[Prepared]:
-        """The worker's result, or the same work done here when the worker could not."""
-        if pending.future is not None:
-            limit = (
-                self.rules.processing_time_limit_seconds * len(pending.mails)
-                + self.worker_grace_seconds
+        """The worker's result; the main process prepares only what no worker can."""
+        if pending.future is None:
+            return self.preparer.prepare(pending.mails)
+        return self._awaited(pending.mails, pending.future)
+
+    def _awaited(self, mails: list[RawMail], future: Future[list[Prepared]]) -> list[Prepared]:
+        """What the worker answers for ``mails``. When it dies (or overruns) in this batch,
+        each mail again alone in a new worker; when it died with the batch only queued, the
+        batch again as it is."""
+        while True:
+            limit = self.rules.processing_time_limit_seconds * len(mails) + (
+                self.worker_grace_seconds
             )
             try:
-                return with_raw(pending.future.result(timeout=limit), pending.mails)
+                return with_raw(future.result(timeout=limit), mails)
             except WorkerFailed as exc:
+                # It raised (a bug, not a crash): this process will see why again.
                 log.warning("prepare worker failed (%s); preparing the batch here", exc)
-            except WorkerLost as exc:
-                log.error("%s; preparing its batch here", exc)
+                return self.preparer.prepare(mails)
             except FutureTimeout:
                 log.error(
-                    "prepare worker overran %.1f s; stopping it and preparing its batch here", limit
+                    "prepare worker overran %.1f s on %d mail(s); stopping it", limit, len(mails)
                 )
                 if self.workers is not None:
-                    pid = self.workers.worker_of(pending.future)
+                    pid = self.workers.worker_of(future)
                     if pid is not None:
                         self.workers.stop(pid)
-        return self.preparer.prepare(pending.mails)
+                if len(mails) == 1:
+                    return [Prepared(None, "timeout", f"no answer from its worker in {limit:g} s")]
+                return self._each_alone(mails)
+            except WorkerLost as exc:
+                if exc.started:
+                    log.error("%s while preparing %d mail(s)", exc, len(mails))
+                    if len(mails) == 1:
+                        return [Prepared(None, CRASHED, "its prepare worker died preparing it")]
+                    return self._each_alone(mails)
+            # Not begun: it waited behind the batch that went down with the worker.
+            again = self._submit(mails)
+            if again is None:
+                return self.preparer.prepare(mails)
+            future = again
+
+    def _each_alone(self, mails: list[RawMail]) -> list[Prepared]:
+        """Each mail in a worker of its own batch: only a mail that kills it is lost to it."""
+        prepared: list[Prepared] = []
+        for mail in mails:
+            future = self._submit([mail])
+            if future is None:  # no worker can be had: this process, as without workers
+                prepared.extend(self.preparer.prepare([mail]))
+            else:
+                prepared.extend(self._awaited([mail], future))
+        return prepared
 
     def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
         return self.finish(self.begin(mails), quarantine)
 
-    def _reject(self, mail: RawMail, reason: str, detail: str, quarantine: bool) -> IngestOutcome:
+    def _reject(
+        self, mail: RawMail, reason: str, detail: str, quarantine: bool, label: str | None = None
+    ) -> IngestOutcome:
         if quarantine:
-            return self.quarantine(mail, reason, detail)
+            return self.quarantine(mail, reason, detail, label)
         return IngestOutcome(None, None, reason, detail)
 
-    def quarantine(self, mail: RawMail, reason: str, detail: str) -> IngestOutcome:
-        log.warning("quarantined mail from %s: %s (%s)", mail.source, reason, detail)
+    def quarantine(
+        self, mail: RawMail, reason: str, detail: str, label: str | None = None
+    ) -> IngestOutcome:
+        """Keep ``mail`` raw with the reason; ``label`` names it in the log line."""
+        log.warning("quarantined %s: %s (%s)", label or f"mail from {mail.source}", reason, detail)
         with self.sessions.begin() as session:
             # A batch retried mail by mail must not quarantine the same mail twice.
             existing = session.scalar(

@@ -11,11 +11,19 @@ Nothing is lost in between: a row leaves the spool only after its ticket (or qua
 entry) is committed. A crash after that commit and before the delete processes the mail
 again at the next start, and Message-ID deduplication (a fingerprint of the raw bytes when
 there is none) turns that into a duplicate: no second ticket, no second acknowledgement.
+
+Nor does a mail that kills the process (out of memory, a crash in a C parser) crash it at
+every start for ever: each row's ``starts`` goes up, committed, before its batch is handed to
+preparation. A start that ended in neither a stored mail nor a recorded failed attempt is one
+the process died in; such a row is taken alone afterwards, never in a batch nor read ahead
+of one, so only the mail that kills the process gathers more of them, and at
+``email.max_processing_starts`` it is quarantined (``crashed_processing``) unprocessed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import threading
 from collections.abc import Sequence
@@ -26,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.intake.batching import IngestBatcher
-from triage_desk.intake.email_intake import EmailIntake, PendingMails
+from triage_desk.intake.email_intake import CRASHED, EmailIntake, PendingMails
 from triage_desk.intake.prepare import RawMail
 from triage_desk.storage.models import SpooledMail
 
@@ -41,11 +49,23 @@ LONGEST_RETRY_SECONDS = 3600.0
 
 @dataclass(frozen=True)
 class Spooled:
-    """One spooled mail: its row id, the mail, and how often storing it failed."""
+    """One spooled mail: its row id, the mail, how often storing it failed, and how often
+    its processing began."""
 
     id: int
     mail: RawMail
     attempts: int
+    starts: int = 0
+
+    @property
+    def unfinished(self) -> int:
+        """Starts that ended in neither a stored mail nor a recorded failure: the process
+        died in them (or while storing a batch next to it)."""
+        return max(self.starts - self.attempts, 0)
+
+    @property
+    def label(self) -> str:
+        return f"spooled mail {self.id}"
 
 
 class MailSpool:
@@ -70,6 +90,7 @@ class MailSpool:
                 "raw": mail.raw,
                 "received_at": mail.received_at,
                 "attempts": 0,
+                "starts": 0,
                 "next_attempt_at": now,
             }
             for mail in mails
@@ -96,6 +117,7 @@ class MailSpool:
                     table.c.envelope_sender,
                     table.c.recipients,
                     table.c.attempts,
+                    table.c.starts,
                 )
                 .where(table.c.id > after_id, table.c.next_attempt_at <= (now or self.clock()))
                 .order_by(table.c.id)
@@ -113,16 +135,47 @@ class MailSpool:
                     tuple(row.recipients or ()),
                 ),
                 row.attempts,
+                row.starts,
             )
             for row in rows
         ]
 
-    def remove(self, ids: Sequence[int]) -> None:
+    def start(self, ids: Sequence[int]) -> None:
+        """Count a start of processing for ``ids``, committed before the work begins: a
+        process that dies in it leaves the count behind."""
+        self._commit((), ids)
+
+    def unstart(self, ids: Sequence[int]) -> None:
+        """Take back a start of ``ids`` (their processing ended in an error, not a death)."""
         if not ids:
             return
         table = SpooledMail.__table__
         with self.sessions.begin() as session:
-            session.execute(delete(table).where(table.c.id.in_(list(ids))))
+            session.execute(
+                update(table)
+                # A row whose failed attempt was recorded meanwhile has its start accounted.
+                .where(table.c.id.in_(list(ids)), table.c.starts > table.c.attempts)
+                .values(starts=table.c.starts - 1)
+            )
+
+    def remove(self, ids: Sequence[int], starting: Sequence[int] = ()) -> None:
+        """Delete ``ids`` (their mail is stored or quarantined) and, in the same commit,
+        count a start for ``starting`` (see ``start``): the drainer's one commit per batch."""
+        self._commit(ids, starting)
+
+    def _commit(self, removed: Sequence[int], started: Sequence[int]) -> None:
+        if not removed and not started:
+            return
+        table = SpooledMail.__table__
+        with self.sessions.begin() as session:
+            if removed:
+                session.execute(delete(table).where(table.c.id.in_(list(removed))))
+            if started:
+                session.execute(
+                    update(table)
+                    .where(table.c.id.in_(list(started)))
+                    .values(starts=table.c.starts + 1)
+                )
 
     def postpone(self, spool_id: int, attempts: int, error: str) -> dt.datetime:
         """Record a failed attempt; the next one waits longer each time (up to an hour)."""
@@ -147,6 +200,8 @@ class SpoolDrainer:
 
     ``wake`` after adding to the spool; without it, the spool is still looked at every
     ``idle_seconds`` (mail whose attempt was postponed, mail left by a previous run).
+    ``max_starts``: unfinished starts after which a mail is quarantined (default: the
+    intake's ``email.max_processing_starts``).
     """
 
     def __init__(
@@ -156,12 +211,14 @@ class SpoolDrainer:
         max_batch: int = 200,
         idle_seconds: float = 5.0,
         max_attempts: int = MAX_ATTEMPTS,
+        max_starts: int | None = None,
     ) -> None:
         self.spool = spool
         self.intake = intake
         self.max_batch = max_batch
         self.idle_seconds = idle_seconds
         self.max_attempts = max_attempts
+        self._max_starts = max_starts
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -189,28 +246,107 @@ class SpoolDrainer:
                 log.exception("draining the SMTP spool failed; trying again")
             self._wake.wait(timeout=self.idle_seconds)
 
+    @property
+    def max_starts(self) -> int:
+        if self._max_starts is not None:
+            return self._max_starts
+        return self.intake.rules.max_processing_starts
+
     def drain(self) -> int:
         """Store everything due in the spool now; how many mails left it.
 
         Batch N+1 is handed to a prepare worker before batch N is stored, so parsing and
-        classifying overlap with the database work, as in IMAP intake.
+        classifying overlap with the database work, as in IMAP intake. Not around a mail a
+        process died in: that one is begun alone, once the batch before it is stored, and
+        the next begins once it is, so a death then counts against it only. A stored
+        batch's rows are deleted in the commit that counts the next batch's start.
         """
         done = 0
-        current = self._begin(0)
-        while current is not None:
-            batch, pending = current
-            following = None if self._stop.is_set() else self._begin(batch[-1].id)
-            done += self._finish(batch, pending)
-            current = following
+        stored: list[int] = []  # rows whose mail is stored: deleted with the next start
+        current = following = None
+        try:
+            current = self._begin(0, stored)
+            while current is not None:
+                batch, pending = current
+                if not self._stop.is_set() and not batch[0].unfinished:
+                    following = self._begin(batch[-1].id, stored, ahead=True)
+                done += self._finish(batch, pending, stored)
+                current = None
+                if following is None and not self._stop.is_set():
+                    following = self._begin(batch[-1].id, stored)
+                current, following = following, None
+            self.spool.remove(stored)
+        except Exception:
+            # This process lives on (the database went away, say): the starts it counted
+            # were not deaths.
+            begun = [entry.id for pair in (current, following) if pair for entry in pair[0]]
+            self._hand_back(stored, begun)
+            raise
         return done
 
-    def _begin(self, after_id: int) -> tuple[list[Spooled], PendingMails] | None:
-        batch = self.spool.due(self.max_batch, after_id)
-        if not batch:
-            return None
-        return batch, self.intake.begin([entry.mail for entry in batch])
+    def _begin(
+        self, after_id: int, stored: list[int], ahead: bool = False
+    ) -> tuple[list[Spooled], PendingMails] | None:
+        """The next batch, its starts committed (with the deletion of ``stored``), handed to
+        preparation: mails with no unfinished start together, a mail with one alone (None
+        for it when ``ahead``). Mails past ``max_starts`` are quarantined on the way."""
+        while True:
+            due = self.spool.due(self.max_batch, after_id)
+            if not due:
+                return None
+            waiting = [entry for entry in due if not self._crashed_too_often(entry)]
+            if waiting:
+                break
+            after_id = due[-1].id
+        if waiting[0].unfinished:
+            if ahead:
+                return None
+            batch = waiting[:1]
+        else:
+            batch = list(itertools.takewhile(lambda entry: not entry.unfinished, waiting))
+        ids = [entry.id for entry in batch]
+        if stored:
+            self.spool.remove(stored, starting=ids)
+            stored.clear()
+        else:
+            self.spool.start(ids)
+        try:
+            pending = self.intake.begin(
+                [entry.mail for entry in batch], [entry.label for entry in batch]
+            )
+        except Exception:
+            self._hand_back([], ids)
+            raise
+        return batch, pending
 
-    def _finish(self, batch: list[Spooled], pending: PendingMails) -> int:
+    def _hand_back(self, stored: list[int], begun: list[int]) -> None:
+        """After an error this process survived: delete what is stored, and take back the
+        starts of what was begun and not finished; if the database refuses, those starts
+        count as deaths (and the stored mail is found a duplicate next time)."""
+        try:
+            self.spool.remove(stored)
+            self.spool.unstart(begun)
+        except Exception as exc:
+            log.warning(
+                "could not take back the starts of %d spooled mail(s) (%s)",
+                len(begun),
+                type(exc).__name__,
+            )
+
+    def _crashed_too_often(self, entry: Spooled) -> bool:
+        """Quarantine ``entry`` unprocessed when the process died in it ``max_starts`` times."""
+        if entry.unfinished < self.max_starts:
+            return False
+        detail = f"processing began {entry.starts} times"
+        if entry.attempts:
+            detail += f" ({entry.attempts} of them ended in a failed attempt to store it)"
+        detail += f"; {entry.unfinished} never ended: the process died in them"
+        self.intake.quarantine(entry.mail, CRASHED, detail, entry.label)
+        self.spool.remove([entry.id])
+        return True
+
+    def _finish(self, batch: list[Spooled], pending: PendingMails, stored: list[int]) -> int:
+        """Store the batch; its ids go to ``stored`` (mail by mail on failure: removed)."""
         try:
             self.intake.finish(pending)
         except Exception as exc:
@@ -222,7 +358,7 @@ class SpoolDrainer:
                 type(exc).__name__,
             )
             return sum(self._store_alone(entry) for entry in batch)
-        self.spool.remove([entry.id for entry in batch])
+        stored.extend(entry.id for entry in batch)
         return len(batch)
 
     def _store_alone(self, entry: Spooled) -> int:
@@ -234,7 +370,7 @@ class SpoolDrainer:
         hides statement parameters), so no log line repeats what the mail says.
         """
         try:
-            self.intake.ingest_many([entry.mail])
+            self.intake.finish(self.intake.begin([entry.mail], [entry.label]))
         except Exception as exc:
             attempts = entry.attempts + 1
             error = f"{type(exc).__name__}: {exc}"
@@ -246,7 +382,7 @@ class SpoolDrainer:
                     type(exc).__name__,
                 )
                 self.intake.quarantine(
-                    entry.mail, "storage_failed", f"{attempts} attempts; last: {error}"
+                    entry.mail, "storage_failed", f"{attempts} attempts; last: {error}", entry.label
                 )
             else:
                 next_at = self.spool.postpone(entry.id, attempts, error)

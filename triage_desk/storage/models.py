@@ -460,6 +460,9 @@ class SpooledMail(Base):
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed storing attempts
+    # Times its processing began, counted (and committed) before the work: a start that
+    # ended in neither a stored mail nor a recorded attempt is one the process died in.
+    starts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=system_clock, index=True)
 
