@@ -133,7 +133,7 @@ def _body_start(raw: bytes) -> int | None:
 
 def _single_part(raw: bytes) -> EmailMessage | None:
     """A mail of one part, parsed as the stdlib parses it but without its line-by-line walk
-    over the body (a second per 10 MB of text); None when the mail is not that simple.
+    over the body, the slow part of a big mail; None when the mail is not that simple.
 
     For a part that is neither multipart nor message/*, the stdlib's payload is exactly the
     text after the blank line that ends the header; here only the header is parsed, and
