@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import make_mail  # noqa: E402
-from triage_desk.intake.prepare import RawMail  # noqa: E402
-from triage_desk.intake.spool import MailSpool  # noqa: E402
+from triage_desk.intake.email.prepare import RawMail  # noqa: E402
+from triage_desk.intake.email.spool import MailSpool  # noqa: E402
 from triage_desk.responders.dispatcher import Dispatcher  # noqa: E402
 from triage_desk.responders.transports import FileTransport  # noqa: E402
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade  # noqa: E402

@@ -44,7 +44,7 @@ def smtp_alone(mails: list[bytes], clients: int, ours: bool) -> tuple[float, flo
     ``ours``: with our session class (``DeskSMTP``, quicker envelope addresses)."""
     from aiosmtpd.controller import Controller
 
-    from triage_desk.intake.smtp_listener import DeskController, _free_port
+    from triage_desk.intake.email.smtp_listener import DeskController, _free_port
 
     class Accept:
         async def handle_DATA(self, server, session, envelope) -> str:
@@ -102,7 +102,7 @@ def ours_alone(mails: list[bytes]) -> float:
     header values, our header decoding, text, quotes, attachments, robot checks)."""
     import datetime as dt
 
-    from triage_desk.intake.email_parse import inbound_from_email
+    from triage_desk.intake.email.parse import inbound_from_email
 
     now = dt.datetime.now(dt.UTC)
     cpu = cpu_seconds()

@@ -177,7 +177,7 @@ def peak_rss_mb(app: Any = None) -> Any:
     main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if app is None:
         return main
-    workers = app.email_intake.workers
+    workers = app.email_intake.email.workers
     peaks = []
     for pid in workers.pids if workers else []:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -256,7 +256,7 @@ def cpu_seconds(pid: int | None = None) -> float:
 
 def intake_cpu(app: Any) -> float:
     """CPU of the intake: this process and its prepare workers."""
-    workers = app.email_intake.workers
+    workers = app.email_intake.email.workers
     return cpu_seconds() + sum(cpu_seconds(pid) for pid in (workers.pids if workers else []))
 
 
@@ -337,8 +337,8 @@ def _smtp_client(port: int, mails: list[bytes], start: Any, results: Any) -> Non
 
 
 def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
-    from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-    from triage_desk.intake.spool import SpooledSmtpIntake
+    from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
+    from triage_desk.intake.email.spool import SpooledSmtpIntake
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-smtp-"))
     try:
@@ -509,7 +509,7 @@ def mailbox_options(account: Any, **extra: Any) -> dict[str, Any]:
 
 
 def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
-    from triage_desk.intake.imap_listener import ImapListener
+    from triage_desk.intake.email.imap_listener import ImapListener
 
     server, account = imap_server(args)
     workdir = Path(tempfile.mkdtemp(prefix="bench-imap-"))
@@ -877,7 +877,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.models_dir = args.models_dir.resolve()
     if args.workers is None:
-        from triage_desk.intake.workers import default_processes
+        from triage_desk.intake.email.workers import default_processes
 
         args.workers = default_processes()
 

@@ -4,7 +4,7 @@ Twenty clients each send 20 MB of DATA and never finish it (no final dot); then 
 hang up (``close``) or they stall until the listener's DATA deadline cuts them off
 (``deadline``). Prints the process's RSS at rest, with the sessions open, and after they have
 ended, without and then with a full garbage collection. The clients run in the same process
-as the listener (the real aiosmtpd listener of ``intake.smtp_listener``, on loopback); its
+as the listener (the real aiosmtpd listener of ``intake.email.smtp_listener``, on loopback); its
 handler only answers, so nothing is stored.
 
     .venv/bin/python bench/smtp_sessions.py close
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from triage_desk.config import load_config
 from triage_desk.desks import Desks
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE = b"A" * 76 + b"\r\n"

@@ -26,10 +26,10 @@ from triage_desk.classifier.store import ModelStore
 from triage_desk.clock import FixedClock
 from triage_desk.config import load_config
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake
+from triage_desk.intake.email.ingest import EmailIntake
+from triage_desk.intake.email.prepare import MailPreparer, RawMail
+from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.prepare import MailPreparer, RawMail
-from triage_desk.intake.spool import MailSpool, SpoolDrainer
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 
@@ -70,16 +70,16 @@ if __name__ == "__main__":
     intake = EmailIntake(sessions, pipeline, rules)
     if mode == "worker":
         intake.start_workers(1, ["municipal"])
-        assert intake.workers is not None, "no worker was forked"
+        assert intake.email.workers is not None, "no worker was forked"
     elif mode != "main":
         raise SystemExit(f"unknown mode {mode!r}")
-    first = list(intake.workers.pids) if intake.workers else []
+    first = list(intake.email.workers.pids) if intake.email.workers else []
     SpoolDrainer(MailSpool(sessions, FixedClock(NOW)), intake, max_batch=5).drain()
     facts = {
         "pid": os.getpid(),
         "first_workers": first,
-        "workers": list(intake.workers.pids) if intake.workers else [],
-        "replaced": intake.workers.replaced if intake.workers else 0,
+        "workers": list(intake.email.workers.pids) if intake.email.workers else [],
+        "replaced": intake.email.workers.replaced if intake.email.workers else 0,
     }
     intake.close()
     print(json.dumps(facts))

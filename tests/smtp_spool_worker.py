@@ -14,10 +14,10 @@ import sys
 from tests.conftest import EXAMPLE_CONFIG
 from triage_desk.config import load_config
 from triage_desk.desks import Desks
-from triage_desk.intake.batching import IngestBatcher
-from triage_desk.intake.prepare import RawMail
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.spool import MailSpool
+from triage_desk.intake.email.batching import IngestBatcher
+from triage_desk.intake.email.prepare import RawMail
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.spool import MailSpool
 from triage_desk.storage.db import make_engine, make_session_factory
 
 if __name__ == "__main__":

@@ -18,9 +18,9 @@ from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelStore
 from triage_desk.config import load_config
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake
+from triage_desk.intake.email.ingest import EmailIntake
+from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.steps import Batch
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory

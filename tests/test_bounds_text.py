@@ -24,12 +24,12 @@ from tests.conftest import EXAMPLE_CONFIG
 from triage_desk.classifier.predict import Classifier, ClassifierInput
 from triage_desk.config import ClassifierConfig, ConfigError, EmailConfig, parse_config
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake, RawMail
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.html_text import MAX_NESTING, flatten_nesting, html_to_text
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
+from triage_desk.intake.email.parse import inbound_from_email
+from triage_desk.intake.email.prepare import MailPreparer, Prepared
 from triage_desk.intake.errors import Deadline, ProcessingTimeout
-from triage_desk.intake.html_text import MAX_NESTING, flatten_nesting, html_to_text
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.prepare import MailPreparer, Prepared
 from triage_desk.intake.quarantine import held
 from triage_desk.intake.triage import MessageTriage
 from triage_desk.responders.render import TemplateRenderer

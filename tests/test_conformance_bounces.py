@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import IN_CI, SHARED
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.errors import MailRejected
 from triage_desk.intake.message import InboundMessage
 

@@ -24,10 +24,10 @@ from tests.helpers import make_mail
 from tests.refusal import WriteRefusal, write_refusal
 from triage_desk.config import SmtpRelayConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.batching import IngestBatcher
-from triage_desk.intake.prepare import RawMail
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener, _free_port
-from triage_desk.intake.spool import MailSpool
+from triage_desk.intake.email.batching import IngestBatcher
+from triage_desk.intake.email.prepare import RawMail
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener, _free_port
+from triage_desk.intake.email.spool import MailSpool
 from triage_desk.responders.dispatcher import LEASE, Dispatcher
 from triage_desk.responders.transports import SmtpTransport
 from triage_desk.storage.db import make_engine, make_session_factory, normalise_url

@@ -22,7 +22,7 @@ from triage_desk.desk_service import (
     TicketFilter,
 )
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake
+from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import retry
 from triage_desk.responders.dispatcher import Dispatcher

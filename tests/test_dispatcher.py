@@ -202,7 +202,7 @@ def test_smtp_transport_delivers_to_a_real_relay(sessions):
     from aiosmtpd.controller import Controller
 
     from triage_desk.config import SmtpRelayConfig
-    from triage_desk.intake.smtp_listener import _free_port
+    from triage_desk.intake.email.smtp_listener import _free_port
     from triage_desk.responders.transports import SmtpTransport
 
     received: list[tuple[str, list[str], bytes]] = []

@@ -14,13 +14,13 @@ from sqlalchemy import func, select
 from tests.helpers import make_mail
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake, RawMail
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
+from triage_desk.intake.email.parse import inbound_from_email
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.spool import SpooledSmtpIntake
 from triage_desk.intake.message import Attachment, Bounce
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held, retry
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory

@@ -16,12 +16,12 @@ from tests.helpers import make_mail
 from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.charsets import codec_for, decode_bytes
-from triage_desk.intake.email_intake import EmailIntake, RawMail
+from triage_desk.intake.email.charsets import codec_for, decode_bytes
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.spool import MailSpool, SpoolDrainer
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
@@ -222,7 +222,7 @@ def test_a_storage_failure_logs_no_mail_data_and_its_traceback_once(env, databas
     assert all(
         str(spool_id) in record.getMessage()
         for record in caplog.records
-        if record.name == "triage_desk.intake.spool"
+        if record.name == "triage_desk.intake.email.spool"
     )
 
 

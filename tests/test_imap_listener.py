@@ -20,7 +20,7 @@ from tests.dovecot import Account, Dovecot, serve_for_tests
 from tests.helpers import make_mail
 from triage_desk.app import App, build_app
 from triage_desk.config import Config, parse_config
-from triage_desk.intake.imap_listener import (
+from triage_desk.intake.email.imap_listener import (
     KEYWORD,
     ImapListener,
     MailboxFetcher,

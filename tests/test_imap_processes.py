@@ -21,7 +21,7 @@ from tests.dovecot import Account, Dovecot, serve_for_tests
 from tests.helpers import make_mail
 from triage_desk.classifier.store import ModelStore
 from triage_desk.cli import main
-from triage_desk.intake.imap_listener import KEYWORD
+from triage_desk.intake.email.imap_listener import KEYWORD
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import Direction, ImapCheckpoint, Message, OutboxItem, Ticket
 
@@ -32,7 +32,7 @@ CHILD = r"""
 import os, sys, time
 from triage_desk.app import build_app
 from triage_desk.config import load_config
-from triage_desk.intake import imap_listener
+from triage_desk.intake.email import imap_listener
 
 config_path, marker, point, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 workers = int(sys.argv[5]) if len(sys.argv) > 5 else 0
@@ -40,7 +40,7 @@ group = int(sys.argv[6]) if len(sys.argv) > 6 else 5
 app = build_app(load_config(config_path))
 calls = {"ingest": 0, "mark": 0, "stored": 0}
 app.email_intake.start_workers(workers, ["municipal"])
-worker_pids = app.email_intake.workers.pids if app.email_intake.workers else []
+worker_pids = app.email_intake.email.workers.pids if app.email_intake.email.workers else []
 
 def pause():
     with open(marker + ".tmp", "w") as f:

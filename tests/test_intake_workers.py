@@ -1,4 +1,4 @@
-"""Intake with forked prepare workers (intake.workers): the same tickets, replies and
+"""Intake with forked prepare workers (intake.email.workers): the same tickets, replies and
 quarantine as without them, and nothing lost when a worker dies, hangs or fails.
 
 Workers are forked, and lingua's threads do not survive a fork: a worker must come from a
@@ -26,7 +26,7 @@ from tests.dovecot import Account, Dovecot, serve_for_tests
 from tests.helpers import make_mail
 from triage_desk.classifier import language
 from triage_desk.classifier.store import ModelStore
-from triage_desk.intake.imap_listener import KEYWORD
+from triage_desk.intake.email.imap_listener import KEYWORD
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 from triage_desk.storage.models import (
     Direction,
@@ -237,8 +237,8 @@ import datetime as dt, json, os, signal, sys, time
 from tests.helpers import make_mail
 from triage_desk.app import build_app
 from triage_desk.config import load_config
-from triage_desk.intake.email_intake import EmailIntake
-from triage_desk.intake.prepare import RawMail
+from triage_desk.intake.email.ingest import EmailIntake
+from triage_desk.intake.email.prepare import RawMail
 
 config_path, scenario = sys.argv[1], sys.argv[2]
 app = build_app(load_config(config_path))
@@ -286,7 +286,7 @@ if scenario == "fails":
     triage.classifier = real                # this process keeps the real one
 else:
     intake.start_workers(2 if scenario == "two" else 1, ["municipal"])
-workers = intake.workers
+workers = intake.email.workers
 pids = list(workers.pids)
 facts["workers"] = len(pids)
 if scenario == "dies":
@@ -295,7 +295,7 @@ if scenario == "dies":
     os.kill(pids[0], signal.SIGKILL)
     facts["stored"] = stored(intake.finish(pending))
     facts["after"] = stored(intake.ingest_many(mails(2, "after")))
-    facts["workers_left"] = intake.workers is not None
+    facts["workers_left"] = intake.email.workers is not None
     facts["replaced"] = workers.replaced
     facts["new_worker"] = workers.pids != pids and all(running(p) for p in workers.pids)
 elif scenario == "hangs":
@@ -307,7 +307,7 @@ elif scenario == "hangs":
     facts["replaced"] = workers.replaced
 elif scenario == "fails":
     facts["stored"] = stored(intake.ingest_many(mails(3, "fails")))
-    facts["alive"] = intake.workers.alive
+    facts["alive"] = intake.email.workers.alive
 elif scenario == "behind":
     os.kill(pids[0], signal.SIGSTOP)  # the worker is busy (here: stopped)
     batches = [intake.begin(mails(2, f"behind{i}")) for i in range(3)]
@@ -317,7 +317,7 @@ elif scenario == "behind":
 elif scenario == "two":
     facts["stored"] = stored(intake.ingest_many(mails(4, "two")))
     intake.close()
-    facts["workers_left"] = intake.workers is not None
+    facts["workers_left"] = intake.email.workers is not None
     facts["running"] = sum(1 for p in pids if not gone(p))
     facts["after"] = stored(intake.ingest_many(mails(1, "closed")))
 intake.close()
@@ -387,4 +387,4 @@ def test_no_worker_is_forked_once_the_language_detector_is_loaded(
     language.warm_up()
     app = build_app(example_config, migrate=False, classifier=classifier, database_url=sqlite_url)
     app.email_intake.start_workers(1, ["municipal"])
-    assert app.email_intake.workers is None
+    assert app.email_intake.email.workers is None

@@ -91,25 +91,7 @@ EMAIL_MODULES = (
     "aiosmtpd",
     "imapclient",
     "authres",
-    *(
-        f"triage_desk.intake.{name}"
-        for name in (
-            "authentication",
-            "bounces",
-            "charsets",
-            "email_intake",
-            "email_parse",
-            "forwarded",
-            "headers",
-            "html_text",
-            "imap_listener",
-            "mime",
-            "quotes",
-            "robots",
-            "smtp_listener",
-            "spool",
-        )
-    ),
+    "triage_desk.intake.email",
     "triage_desk.responders.email_sender",
     "triage_desk.responders.transports",
 )
@@ -132,9 +114,11 @@ def test_the_intake_core_imports_no_email_module():
 
 def test_the_email_check_sees_an_email_import(tmp_path):
     module = tmp_path / "step.py"
-    module.write_text("from email.message import Message\nimport triage_desk.intake.headers\n")
+    module.write_text(
+        "from email.message import Message\nimport triage_desk.intake.email.headers\n"
+    )
     names = imported(module)
     assert {n for n in names if any(n == f or n.startswith(f + ".") for f in EMAIL_MODULES)} == {
         "email.message",
-        "triage_desk.intake.headers",
+        "triage_desk.intake.email.headers",
     }

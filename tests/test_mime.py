@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from tests.helpers import make_mail
 from triage_desk.config import EmailConfig
-from triage_desk.intake.charsets import decode_bytes, decode_encoded_words
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.charsets import decode_bytes, decode_encoded_words
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.errors import Deadline, LimitExceeded, MailRejected, Unparseable
 
 MAIL = Path(__file__).parent / "mail"

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from tests.helpers import make_mail
 from triage_desk.clock import FixedClock
 from triage_desk.desks import Desks
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer

@@ -24,9 +24,9 @@ from triage_desk.classifier.store import ModelStore
 from triage_desk.clock import FixedClock
 from triage_desk.config import ConfigError, EmailConfig, parse_config
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake, RawMail
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
+from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.spool import MailSpool, SpoolDrainer
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import current_revision, downgrade, make_engine, make_session_factory
 from triage_desk.storage.db import upgrade as migrate

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
+from triage_desk.intake.email.quotes import split_new_text
 from triage_desk.intake.errors import Deadline, ProcessingTimeout
-from triage_desk.intake.quotes import split_new_text
 
 NEW = "Paldies, bet atskaite joprojām ir tukša."
 

@@ -12,7 +12,7 @@ from tests.helpers import make_mail
 from triage_desk.classifier.predict import ClassifierInput
 from triage_desk.clock import FixedClock
 from triage_desk.desks import Desks
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.refiner import Refiner, pending_count, refine_all, refine_pending
 from triage_desk.responders.render import TemplateRenderer

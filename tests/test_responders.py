@@ -14,7 +14,7 @@ from triage_desk.config import EmailConfig
 from triage_desk.desk_service.actions import StaffActions
 from triage_desk.desk_service.errors import Conflict, InvalidInput
 from triage_desk.desks import Desks
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_mail
-from triage_desk.intake.email_parse import inbound_from_email, parse_bytes
-from triage_desk.intake.robots import ROBOT_CHECKS, robot_reason
+from triage_desk.intake.email.parse import inbound_from_email, parse_bytes
+from triage_desk.intake.email.robots import ROBOT_CHECKS, robot_reason
 
 MAIL = Path(__file__).parent / "mail"
 

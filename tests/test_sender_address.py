@@ -17,7 +17,7 @@ from tests.test_responders import outbox, world  # noqa: F401  (world is a fixtu
 from triage_desk.clock import FixedClock
 from triage_desk.desk_service.actions import StaffActions
 from triage_desk.desk_service.errors import NotAllowed
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.models import AuditEvent
 

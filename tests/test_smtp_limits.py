@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from triage_desk.desks import Desks
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
 
 LINE = b"A" * 76 + b"\r\n"
 BUFFERED = 4 * 1024 * 1024  # what the unfinished transfer sends before it stalls

@@ -18,10 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tests.helpers import make_mail
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake
+from triage_desk.intake.email.ingest import EmailIntake
+from triage_desk.intake.email.smtp_listener import DeskSMTP, SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.spool import SpooledSmtpIntake
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.smtp_listener import DeskSMTP, SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import Message, OutboxItem, SpooledMail, Ticket

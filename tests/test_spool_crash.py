@@ -17,9 +17,9 @@ from tests.helpers import make_mail
 from triage_desk.classifier.store import ModelStore
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake, RawMail
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
+from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.spool import MailSpool, SpoolDrainer
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import Direction, Message, OutboxItem, SpooledMail, Ticket

@@ -11,7 +11,7 @@ from tests.helpers import make_mail
 from tests.test_responders import outbox, world  # noqa: F401  (world is a fixture)
 from triage_desk.clock import FixedClock
 from triage_desk.desk_service.actions import StaffActions
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.scheduler import release_due_tickets

@@ -20,12 +20,12 @@ from triage_desk.cli import main
 from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.authentication import authenticated_domains, proves_address
-from triage_desk.intake.email_intake import EmailIntake, RawMail
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.authentication import authenticated_domains, proves_address
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
+from triage_desk.intake.email.parse import inbound_from_email
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.spool import SpooledSmtpIntake
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.spool import SpooledSmtpIntake
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.outbox import echoed_subject
 from triage_desk.responders.render import TemplateRenderer

@@ -1,7 +1,7 @@
 """What counts as an email address we can write to: ``local@domain.tld``.
 
 Used where an address is a promise that mail can reach it (a representative in the
-configuration, the sender an acknowledgement goes to), not to read headers (``intake.headers``
+configuration, the sender an acknowledgement goes to), not to read headers (``intake.email.headers``
 reads whatever a mail says).
 """
 

@@ -19,7 +19,7 @@ from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config
 from triage_desk.desk_service import DeskService
 from triage_desk.desk_service.actions import Reprocess
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import EmailIntake
+from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.responders.assistant import Assistant, KnowledgeBase

@@ -18,7 +18,7 @@ from triage_desk.app import build_app
 from triage_desk.classifier.predict import Classifier
 from triage_desk.clock import FixedClock, system_clock
 from triage_desk.config import Config
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.storage.models import OutboxItem, Ticket, TicketStatus
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -8,10 +8,10 @@ import logging
 import signal
 
 from triage_desk.app import App
-from triage_desk.intake.imap_listener import start_imap_listeners, stop_imap_listeners
-from triage_desk.intake.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.spool import SpooledSmtpIntake
-from triage_desk.intake.workers import default_processes
+from triage_desk.intake.email.imap_listener import start_imap_listeners, stop_imap_listeners
+from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
+from triage_desk.intake.email.spool import SpooledSmtpIntake
+from triage_desk.intake.email.workers import default_processes
 from triage_desk.refiner import Refiner
 from triage_desk.runners import Runner, drive
 from triage_desk.runners.dispatch import DispatchRunner
@@ -34,7 +34,7 @@ def runners(app: App) -> list[Runner]:
 async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
     """Until ``stop``: the listeners, the SMTP spool and the runners (``runners``).
 
-    ``workers``: prepare worker processes for intake (``intake.workers``); default one with
+    ``workers``: prepare worker processes for intake (``intake.email.workers``); default one with
     two or more cores.
     """
     stop = stop or asyncio.Event()

@@ -220,7 +220,7 @@ def _classify_rows(ctx: Context, jsonl: bool) -> list[tuple[int, dict[str, Any] 
                 continue
             rows.append((number, row))
         return rows
-    from triage_desk.intake.email_parse import inbound_from_email
+    from triage_desk.intake.email.parse import inbound_from_email
     from triage_desk.intake.errors import MailRejected
 
     raw = sys.stdin.buffer.read()

@@ -135,8 +135,8 @@ def fetch(
     """
     with long_lived_start_up():
         from triage_desk.app import build_app
-        from triage_desk.intake.imap_listener import fetch_once  # noqa: F401  (at start-up)
-        from triage_desk.intake.workers import default_processes
+        from triage_desk.intake.email.imap_listener import fetch_once  # noqa: F401  (at start-up)
+        from triage_desk.intake.email.workers import default_processes
 
         config = ctx.config
         known = {m.name for d in config.desks.values() for m in d.mailboxes}
@@ -169,7 +169,11 @@ def fetch(
 
 
 def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
-    from triage_desk.intake.imap_listener import fetch_once, listeners_for, stop_imap_listeners
+    from triage_desk.intake.email.imap_listener import (
+        fetch_once,
+        listeners_for,
+        stop_imap_listeners,
+    )
 
     config = app.config
     if once:

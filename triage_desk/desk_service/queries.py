@@ -435,7 +435,7 @@ def _quarantine(
 def headline(raw: bytes) -> tuple[str, str]:
     """From and Subject of a mail that may not parse (its first 64 KiB are read): ("?", "?")
     when they cannot be read."""
-    from triage_desk.intake.email_parse import parse_bytes, safe_header
+    from triage_desk.intake.email.parse import parse_bytes, safe_header
 
     try:
         message = parse_bytes(raw[:65536])

@@ -1,6 +1,6 @@
 """The one normalised inbound message type, whatever channel it came through.
 
-Each channel's adapter (for email: ``intake/email_parse.py``) fills these fields; the
+Each channel's adapter (for email: ``intake/email/parse.py``) fills these fields; the
 channel-neutral core (``intake/steps/``, ``intake/reply_policy.py``) reads only them, never a
 header or any other channel detail.
 """

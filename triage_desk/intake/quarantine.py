@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage_desk.intake.email_intake import EmailIntake, RawMail
+from triage_desk.intake.email.ingest import EmailIntake, RawMail
 from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
 
 

@@ -3,7 +3,7 @@
 ``MessageTriage.triage`` classifies a batch of normalised messages and works out, for each,
 what a new ticket would start with: category and feedback type, due times, and the
 knowledge-base suggestions of its acknowledgement. None of it reads or writes the database,
-and the result (``Triaged``) pickles, so this can run in a forked worker (``intake.workers``)
+and the result (``Triaged``) pickles, so this can run in a forked worker (``intake.email.workers``)
 while the main process stores the batch before it. Whether a message really opens a ticket
 (threading, dedup), who sent it (rights) and the reply itself are decided when storing.
 

@@ -27,7 +27,7 @@ The runners (``service.runners``):
   nothing slow between them, so it locks the due tickets (``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and releases and audits each once.
 
-The SMTP spool drainer (``intake/spool.py``, ``SpoolDrainer``) is not one of them yet; it
+The SMTP spool drainer (``intake/email/spool.py``, ``SpoolDrainer``) is not one of them yet; it
 runs its own thread. It becomes a runner without a change here: ``drain()`` is its
 ``run_once`` (claim: ``MailSpool.due`` and the batch handed to a prepare worker; work: the
 worker parses and classifies; commit: ``EmailIntake.finish`` stores the tickets and the rows

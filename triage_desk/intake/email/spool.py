@@ -33,9 +33,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
-from triage_desk.intake.batching import IngestBatcher
-from triage_desk.intake.email_intake import CRASHED, EmailIntake, PendingMails
-from triage_desk.intake.prepare import RawMail
+from triage_desk.intake.email.batching import IngestBatcher
+from triage_desk.intake.email.ingest import CRASHED, EmailIntake, PendingMails
+from triage_desk.intake.email.prepare import RawMail
 from triage_desk.storage.models import SpooledMail
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from email.message import Message
 
-from triage_desk.intake.headers import address_header, header_text, raw_header
+from triage_desk.intake.email.headers import address_header, header_text, raw_header
 
 RobotCheck = Callable[[Message, str | None], str | None]
 

@@ -15,7 +15,7 @@ from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from triage_desk.intake.charsets import (
+from triage_desk.intake.email.charsets import (
     decode_encoded_words,
     decode_header_text,
     fix_surrogates,

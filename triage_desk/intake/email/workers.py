@@ -1,4 +1,4 @@
-"""Forked worker processes for the per-mail work that needs no database (``intake.prepare``).
+"""Forked worker processes for the per-mail work that needs no database (``intake.email.prepare``).
 
 Parsing, classifying and looking up suggestions are about half of a mail's Python time and
 read nothing from the database, but threads cannot share that work out (the interpreter
@@ -36,7 +36,7 @@ from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-from triage_desk.intake.prepare import MailPreparer, Prepared, RawMail
+from triage_desk.intake.email.prepare import MailPreparer, Prepared, RawMail
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """SMTP intake on aiosmtpd: accepts mail for desk addresses only and answers 250 only after
 the raw message is committed to the database (a crash before that makes the sender retry);
-``intake.spool`` stores it as a ticket right after."""
+``intake.email.spool`` stores it as a ticket right after."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desks
-from triage_desk.intake.email_intake import RawMail
+from triage_desk.intake.email.ingest import RawMail
 from triage_desk.storage.models import SpooledMail
 
 log = logging.getLogger(__name__)

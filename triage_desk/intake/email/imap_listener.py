@@ -37,7 +37,7 @@ from imapclient import IMAPClient
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config, MailboxConfig
-from triage_desk.intake.email_intake import RawMail
+from triage_desk.intake.email.ingest import RawMail
 from triage_desk.storage import checkpoints
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ never raises for a bad mail (that is quarantined) and raises only when storing i
 so the listener can make the sender (SMTP 451) or the mailbox (IMAP: not flagged) retry.
 
 A batch goes in two steps: ``begin`` hands it to a worker process, when there is one, for the
-work that needs no database (``intake.prepare``); ``finish`` stores it. A listener that begins
+work that needs no database (``intake.email.prepare``); ``finish`` stores it. A listener that begins
 the next batch before finishing this one keeps both the worker and the main process busy.
 
 A mail that kills its worker (out of memory, a crash in a C parser) must not then run
@@ -26,15 +26,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
-from triage_desk.intake.prepare import MailPreparer, Prepared, RawMail
-from triage_desk.intake.workers import (
+from triage_desk.intake.email.prepare import MailPreparer, Prepared, RawMail
+from triage_desk.intake.email.workers import (
     PrepareWorkers,
     WorkerFailed,
     WorkerLost,
     fork_is_safe,
     with_raw,
 )
+from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
 from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
 
 log = logging.getLogger(__name__)

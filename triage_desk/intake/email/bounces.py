@@ -19,8 +19,8 @@ from email.message import Message
 
 from flufl.bounce import all_failures
 
-from triage_desk.intake.forwarded import stored_payload
-from triage_desk.intake.headers import message_ids, raw_header
+from triage_desk.intake.email.forwarded import stored_payload
+from triage_desk.intake.email.headers import message_ids, raw_header
 from triage_desk.intake.message import Bounce
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from email import policy
 from email.generator import BytesGenerator
 from email.message import Message
 
-from triage_desk.intake.headers import header_text
+from triage_desk.intake.email.headers import header_text
 
 FORWARD_MARKER = "---------- Forwarded message ----------"
 _SHOWN = ("From", "Date", "Subject", "To", "Cc")

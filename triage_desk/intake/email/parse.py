@@ -21,11 +21,10 @@ from typing import Any
 from triage_desk.addresses import is_email_address
 from triage_desk.clock import system_clock
 from triage_desk.config import EmailConfig
-from triage_desk.intake.authentication import vouches
-from triage_desk.intake.bounces import detect_bounce
-from triage_desk.intake.errors import Deadline, Unparseable
-from triage_desk.intake.forwarded import stored_payload
-from triage_desk.intake.headers import (
+from triage_desk.intake.email.authentication import vouches
+from triage_desk.intake.email.bounces import detect_bounce
+from triage_desk.intake.email.forwarded import stored_payload
+from triage_desk.intake.email.headers import (
     address_header,
     address_list,
     all_headers,
@@ -35,11 +34,12 @@ from triage_desk.intake.headers import (
     raw_header,
     sent_at,
 )
-from triage_desk.intake.html_text import html_to_text
+from triage_desk.intake.email.html_text import html_to_text
+from triage_desk.intake.email.mime import cut_marker, extract, text_of
+from triage_desk.intake.email.quotes import split_new_text
+from triage_desk.intake.email.robots import robot_reason
+from triage_desk.intake.errors import Deadline, Unparseable
 from triage_desk.intake.message import InboundMessage
-from triage_desk.intake.mime import cut_marker, extract, text_of
-from triage_desk.intake.quotes import split_new_text
-from triage_desk.intake.robots import robot_reason
 
 _UNSTORED_HEADERS = frozenset(
     {

@@ -27,24 +27,24 @@ from dataclasses import dataclass
 from email.message import Message
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.charsets import (
+from triage_desk.intake.email.charsets import (
     byte_bound,
     decode_encoded_words,
     decode_head,
     fix_surrogates,
 )
-from triage_desk.intake.errors import Deadline, LimitExceeded, Unparseable
-from triage_desk.intake.forwarded import (
+from triage_desk.intake.email.forwarded import (
     eml_filename,
     header_block,
     message_bytes,
     source_linesep,
     stored_payload,
 )
-from triage_desk.intake.headers import header_text
-from triage_desk.intake.html_text import render_html
+from triage_desk.intake.email.headers import header_text
+from triage_desk.intake.email.html_text import render_html
+from triage_desk.intake.email.quotes import flatten_quotes
+from triage_desk.intake.errors import Deadline, LimitExceeded, Unparseable
 from triage_desk.intake.message import Attachment
-from triage_desk.intake.quotes import flatten_quotes
 
 MAX_DEPTH = 40  # MIME nesting deeper than this is not a real mail
 _BODY_TYPES = frozenset({"text/plain", "text/html", "text/enriched", "text/richtext"})

@@ -4,7 +4,7 @@ This is the per-mail work before storing: MIME parsing and normalisation, then
 ``MessageTriage`` (classification, due times, suggestions), all of it within each mail's own
 time budget (``email.processing_time_limit_seconds``): a mail that runs out of it, in any
 step, is quarantined with reason ``timeout`` and the step named; the rest of its batch goes on.
-It neither reads nor writes the database and its result pickles, so ``intake.workers`` can
+It neither reads nor writes the database and its result pickles, so ``intake.email.workers`` can
 run it in a forked process while the main process stores the batch before.
 """
 
@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.email_parse import inbound_from_email
+from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.errors import Deadline, DeadlineFactory, MailRejected
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.triage import MessageTriage, Triaged
