@@ -177,7 +177,7 @@ def peak_rss_mb(app: Any = None) -> Any:
     main = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if app is None:
         return main
-    workers = app.email_intake.email.workers
+    workers = app.email_intake.workers
     peaks = []
     for pid in workers.pids if workers else []:
         with open(f"/proc/{pid}/status", encoding="ascii") as status:
@@ -256,7 +256,7 @@ def cpu_seconds(pid: int | None = None) -> float:
 
 def intake_cpu(app: Any) -> float:
     """CPU of the intake: this process and its prepare workers."""
-    workers = app.email_intake.email.workers
+    workers = app.email_intake.workers
     return cpu_seconds() + sum(cpu_seconds(pid) for pid in (workers.pids if workers else []))
 
 

@@ -70,16 +70,16 @@ if __name__ == "__main__":
     intake = EmailIntake(sessions, pipeline, rules)
     if mode == "worker":
         intake.start_workers(1, ["municipal"])
-        assert intake.email.workers is not None, "no worker was forked"
+        assert intake.workers is not None, "no worker was forked"
     elif mode != "main":
         raise SystemExit(f"unknown mode {mode!r}")
-    first = list(intake.email.workers.pids) if intake.email.workers else []
+    first = list(intake.workers.pids) if intake.workers else []
     SpoolDrainer(MailSpool(sessions, FixedClock(NOW)), intake, max_batch=5).drain()
     facts = {
         "pid": os.getpid(),
         "first_workers": first,
-        "workers": list(intake.email.workers.pids) if intake.email.workers else [],
-        "replaced": intake.email.workers.replaced if intake.email.workers else 0,
+        "workers": list(intake.workers.pids) if intake.workers else [],
+        "replaced": intake.workers.replaced if intake.workers else 0,
     }
     intake.close()
     print(json.dumps(facts))
