@@ -134,7 +134,7 @@ class Bot:
 class BotApiStandIn:
     """Start with ``with BotApiStandIn() as api:``; ``api.base_url`` is the api_base_url."""
 
-    def __init__(self, tokens: tuple[str, ...] = ("123456:TEST-token",)) -> None:
+    def __init__(self, tokens: tuple[str, ...] = ("123456:TEST-token-of-the-desk-bot",)) -> None:
         self.bots = {token: Bot(token, 1000 + n, f"desk{n}_bot") for n, token in enumerate(tokens)}
         self.calls: list[Call] = []
         self._failures: dict[int, list[Failure]] = {}
@@ -188,10 +188,11 @@ class BotApiStandIn:
         """The person blocked the bot: every send to the chat gets 403 from now on."""
         self.fail(chat_id, 403, BLOCKED, times=-1)
 
-    def lose_response(self, chat_id: int, times: int = 1) -> None:
-        """The next send to the chat is delivered, but its connection closes unanswered."""
+    def lose_response(self, chat_id: int, after: int = 0) -> None:
+        """The send to the chat after ``after`` good ones is delivered, but its connection
+        closes unanswered (the answer lost on the way back)."""
         with self._changed:
-            self._lose_response[chat_id] = self._lose_response.get(chat_id, 0) + times
+            self._lose_response[chat_id] = after + 1
 
     def push_update(self, update: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         bot = self.bots[token or self.token]
@@ -423,7 +424,8 @@ class BotApiStandIn:
             bot.chats[chat_id].append(message)
             if self._lose_response.get(chat_id, 0) > 0:
                 self._lose_response[chat_id] -= 1
-                raise _Lost
+                if self._lose_response[chat_id] == 0:
+                    raise _Lost
         return self._message_json(bot, chat_id, message)
 
     @staticmethod
@@ -493,6 +495,8 @@ class _Lost(Exception):
 
 
 @contextmanager
-def bot_api(tokens: tuple[str, ...] = ("123456:TEST-token",)) -> Iterator[BotApiStandIn]:
+def bot_api(
+    tokens: tuple[str, ...] = ("123456:TEST-token-of-the-desk-bot",),
+) -> Iterator[BotApiStandIn]:
     with BotApiStandIn(tokens) as api:
         yield api

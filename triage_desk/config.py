@@ -202,6 +202,7 @@ _NOT_FIRST_REPLIES = frozenset(
         "resolution",
         "staff_reply",
         "undeliverable_notice",
+        "chat_undeliverable_notice",
         "assistant_answer",
         "assistant_decline",
         "assistant_thanks",
