@@ -256,3 +256,23 @@ def test_a_lost_answer_is_repeated_once_reported_and_a_stored_id_never_resent(de
     assert None not in item.delivered_parts and len(item.delivered_parts) == 3
     desk.sender.send(item)
     assert len(desk.api.sent(CHAT)) == 5
+
+
+@pytest.mark.parametrize("language", ["lv", "en", "ru"])
+def test_the_staff_notice_names_chat_ticket_and_the_command_in_each_language(
+    example_config, language
+):
+    desk = Desks(example_config)["municipal"]
+    context = {
+        "ticket_number": "MUN-2026-000007",
+        "desk_name": desk.config.name,
+        "chat": "424242",
+        "affected_ticket_numbers": ["MUN-2026-000007", "MUN-2026-000009"],
+    }
+    rendered = TemplateRenderer().render(
+        "chat_undeliverable_notice", "municipal", language, context
+    )
+    assert rendered.subject.startswith("[MUN-2026-000007]") and "424242" in rendered.subject
+    assert "MUN-2026-000009" in rendered.text and desk.config.name in rendered.text
+    assert "triage address clear --channel telegram 424242" in rendered.text
+    assert "{{" not in rendered.text and "{%" not in rendered.text
