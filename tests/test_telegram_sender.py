@@ -276,3 +276,24 @@ def test_the_staff_notice_names_chat_ticket_and_the_command_in_each_language(
     assert "MUN-2026-000009" in rendered.text and desk.config.name in rendered.text
     assert "triage address clear --channel telegram 424242" in rendered.text
     assert "{{" not in rendered.text and "{%" not in rendered.text
+
+
+def test_the_service_sends_telegram_items_through_the_sender_only_with_a_bot(
+    sqlite_url, example_config, classifier, monkeypatch
+):
+    from triage_desk.app import build_app
+
+    without = build_app(example_config, classifier=classifier, database_url=sqlite_url)
+    assert set(without.dispatcher.transports) == {"email"}
+    without.engine.dispose()
+    with BotApiStandIn() as api:
+        monkeypatch.setenv("TRIAGE_TEST_BOT", api.token)
+        raw = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+        raw["telegram"] = {"api_base_url": api.base_url}
+        raw["desks"]["municipal"]["telegram"] = {"token_env": "TRIAGE_TEST_BOT"}
+        app = build_app(parse_config(raw), classifier=classifier, database_url=sqlite_url)
+        sender = app.dispatcher.transports["telegram"]
+        assert isinstance(sender, TelegramSender) and set(sender.bots) == {"municipal"}
+        assert sender.bots["municipal"].base_url == f"{api.base_url}/bot{api.token}"
+        sender.close()
+        app.engine.dispose()
