@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier
+from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.classifier.training import train
 from triage_desk.config import Config, load_config
 from triage_desk.storage.db import normalise_url, upgrade
@@ -76,10 +79,30 @@ def example_config() -> Config:
     return load_config(EXAMPLE_CONFIG)
 
 
+# Training takes a minute or more; .ci/run's faketime runs and a developer's reruns load the
+# model an earlier run trained from the same code, data and libraries instead.
+MODEL_CACHE = ROOT / ".venv" / "test-models"
+
+
+def _training_digest() -> str:
+    digest = hashlib.sha256()
+    for library in ("numpy", "scipy", "scikit-learn", "skops"):
+        digest.update(f"{library}=={version(library)};".encode())
+    for path in sorted((ROOT / "triage_desk" / "classifier").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def classifier() -> Classifier:
     """One model trained on the bundled data, shared by every test that needs one."""
-    model, meta = train(load_examples())
+    store = ModelStore(MODEL_CACHE / _training_digest())
+    try:
+        model, meta = store.load()
+    except ModelNotFound:
+        model, meta = train(load_examples())
+        store.save(model, meta)
     return Classifier(model, {**meta, "version": "test"})
 
 
