@@ -22,11 +22,11 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.email.prepare import MailPreparer, Prepared, RawMail
+from triage_desk.intake.email.prepare import MailPreparer, Prepared
+from triage_desk.intake.email.queued import RawMail, arrival_of
 from triage_desk.intake.email.workers import (
     PrepareWorkers,
     WorkerFailed,
@@ -34,29 +34,16 @@ from triage_desk.intake.email.workers import (
     fork_is_safe,
     with_raw,
 )
-from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
-from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
+from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.processing import CRASHED, IngestOutcome, quarantine, store_prepared
+from triage_desk.intake.queue import Alongside
 
 log = logging.getLogger(__name__)
-__all__ = ["EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
+__all__ = ["CRASHED", "EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
 # A worker batch may take this long beyond the per-message limits of its mails before the
 # worker is given up for hung (forked with a lock some other thread held, say).
 WORKER_GRACE_SECONDS = 60.0
-# The quarantine reason of a mail whose processing the process (or its worker) died in.
-CRASHED = "crashed_processing"
 KEEP_WHEN_BEHIND = 2
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    result: IntakeResult | None  # None when quarantined
-    quarantine_id: int | None = None
-    reason: str | None = None
-    detail: str | None = None
-
-    @property
-    def ticket_number(self) -> str:
-        return self.result.ticket_number if self.result else ""
 
 
 @dataclass(frozen=True)
@@ -182,29 +169,23 @@ class EmailIntake:
                 workers.close()
             return None
 
-    def finish(self, pending: PendingMails, quarantine: bool = True) -> list[IngestOutcome]:
-        """Quarantine the mails that cannot be taken in, store the rest in one transaction."""
-        mails = pending.mails
-        prepared = self._prepared(pending)
-        outcomes: list[IngestOutcome | None] = [None] * len(mails)
-        ready: list[tuple[int, Prepared]] = []
-        for index, (mail, item) in enumerate(zip(mails, prepared, strict=True)):
-            if item.triaged is None:
-                outcomes[index] = self._reject(
-                    mail,
-                    item.reason or "unprocessable",
-                    item.detail or "",
-                    quarantine,
-                    None if pending.labels is None else pending.labels[index],
-                )
-            else:
-                ready.append((index, item))
-        results = self.pipeline.store(
-            [item.triaged for _index, item in ready if item.triaged is not None]
+    def finish(
+        self,
+        pending: PendingMails,
+        quarantine: bool = True,
+        alongside: Alongside | None = None,
+    ) -> list[IngestOutcome]:
+        """Quarantine the mails that cannot be taken in, store the rest in one transaction;
+        ``alongside`` writes in each of those commits (the queue's delete of their rows)."""
+        return store_prepared(
+            self.sessions,
+            self.pipeline,
+            [arrival_of(mail) for mail in pending.mails],
+            self._prepared(pending),
+            pending.labels,
+            alongside,
+            quarantine_rejected=quarantine,
         )
-        for (index, _item), result in zip(ready, results, strict=True):
-            outcomes[index] = IngestOutcome(result)
-        return [outcome for outcome in outcomes if outcome is not None]
 
     def _prepared(self, pending: PendingMails) -> list[Prepared]:
         """The worker's result; the main process prepares only what no worker can."""
@@ -263,42 +244,13 @@ class EmailIntake:
     def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
         return self.finish(self.begin(mails), quarantine)
 
-    def _reject(
-        self, mail: RawMail, reason: str, detail: str, quarantine: bool, label: str | None = None
-    ) -> IngestOutcome:
-        if quarantine:
-            return self.quarantine(mail, reason, detail, label)
-        return IngestOutcome(None, None, reason, detail)
-
     def quarantine(
-        self, mail: RawMail, reason: str, detail: str, label: str | None = None
+        self,
+        mail: RawMail,
+        reason: str,
+        detail: str,
+        label: str | None = None,
+        alongside: Alongside | None = None,
     ) -> IngestOutcome:
         """Keep ``mail`` raw with the reason; ``label`` names it in the log line."""
-        log.warning("quarantined %s: %s (%s)", label or f"mail from {mail.source}", reason, detail)
-        with self.sessions.begin() as session:
-            # A batch retried mail by mail must not quarantine the same mail twice.
-            existing = session.scalar(
-                select(QuarantinedMail)
-                .where(
-                    QuarantinedMail.status == QuarantineStatus.HELD,
-                    QuarantinedMail.source == mail.source,
-                    QuarantinedMail.raw == mail.raw,
-                )
-                .limit(1)
-            )
-            if existing is not None:
-                return IngestOutcome(None, existing.id, existing.reason, existing.detail)
-            item = QuarantinedMail(
-                channel="email",
-                source=mail.source,
-                desk=mail.desk,
-                raw=mail.raw,
-                reason=reason,
-                detail=detail[:2000],
-                received_at=mail.received_at,
-                envelope_sender=mail.envelope_sender,
-                recipients=list(mail.envelope_recipients),
-            )
-            session.add(item)
-            session.flush()
-            return IngestOutcome(None, item.id, reason, detail)
+        return quarantine(self.sessions, arrival_of(mail), reason, detail, label, alongside)
