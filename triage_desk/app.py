@@ -26,9 +26,9 @@ from triage_desk.intake.email.queued import EmailProcessor
 from triage_desk.intake.email.queued import register as register_email
 from triage_desk.intake.errors import Deadline
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.processing import DecodingProcessor
+from triage_desk.intake.processing import DecodingProcessor, IngestOutcome
 from triage_desk.intake.quarantine import RetryResult, retry
-from triage_desk.intake.queue import InboundQueue
+from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
@@ -134,6 +134,16 @@ class App:
     def queue_runner(self, **options: Any) -> QueueRunner:
         """The inbound queue's runner over this app's intake (``queue_runner``)."""
         return queue_runner(self.email_intake, email_decoders(self.config.email), **options)
+
+    def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
+        """Store everything due in the inbound queue now (``fetch --once`` after fetching);
+        each item with its outcome."""
+        stored: list[tuple[Arrival, IngestOutcome]] = []
+        runner = self.queue_runner(
+            observe=lambda entry, outcome: stored.append((entry.item, outcome))
+        )
+        runner.drain()
+        return stored
 
 
 def email_decoders(rules: EmailConfig) -> Decoders:

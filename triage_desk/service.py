@@ -77,7 +77,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
     # IMAP intake: one thread per configured mailbox (IDLE or polling, reconnects itself).
-    imap_listeners = start_imap_listeners(app, queue_loop.wake)
+    imap_listeners = start_imap_listeners(app.config, queue_runner.queue, queue_loop.wake)
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
         await stop.wait()

@@ -22,12 +22,12 @@ import datetime as dt
 import itertools
 import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from triage_desk.intake.processing import CRASHED, Processor, quarantine
+from triage_desk.intake.processing import CRASHED, IngestOutcome, Processor, quarantine
 from triage_desk.intake.queue import Alongside, InboundQueue, Queued
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,9 @@ class QueueRunner:
         idle_seconds: float = 5.0,
         max_attempts: int = MAX_ATTEMPTS,
         stopping: threading.Event | None = None,
+        observe: Callable[[Queued, IngestOutcome], None] | None = None,
     ) -> None:
+        """``observe`` is told each item's outcome once it is stored or quarantined."""
         self.queue = queue
         self.processors = processors
         self.fallback = fallback
@@ -65,6 +67,7 @@ class QueueRunner:
         self.idle_seconds = idle_seconds
         self.max_attempts = max_attempts
         self.stopping = stopping or threading.Event()
+        self.observe = observe
 
     def run_once(self, now: dt.datetime) -> int:
         # ``now`` is not used: the queue reads its clock at each claim, as batches take time.
@@ -157,16 +160,17 @@ class QueueRunner:
         if entry.attempts:
             detail += f" ({entry.attempts} of them ended in a failed attempt to store it)"
         detail += f"; {entry.unfinished} never ended: the process died in them"
-        quarantine(
+        outcome = quarantine(
             self.queue.sessions, entry.item, CRASHED, detail, entry.label, _deleting([entry])
         )
+        self._observed([entry], [outcome])
 
     def _finish(self, begun: Begun) -> int:
         """Store each part with the deletion of its rows; on failure item by item."""
         done = 0
         for processor, part, pending in begun:
             try:
-                processor.finish(pending, alongside=_deleting(part))
+                outcomes = processor.finish(pending, alongside=_deleting(part))
             except Exception as exc:
                 # The class only: each item logs the detail once when it fails on its own.
                 log.warning(
@@ -177,8 +181,14 @@ class QueueRunner:
                 )
                 done += sum(self._store_alone(processor, entry) for entry in part)
             else:
+                self._observed(part, outcomes)
                 done += len(part)
         return done
+
+    def _observed(self, part: Sequence[Queued], outcomes: Sequence[IngestOutcome]) -> None:
+        if self.observe is not None:
+            for entry, outcome in zip(part, outcomes, strict=True):
+                self.observe(entry, outcome)
 
     def _store_alone(self, processor: Processor, entry: Queued) -> int:
         """One item in its own transaction; on failure it waits, and in the end it is
@@ -189,7 +199,8 @@ class QueueRunner:
         hides statement parameters), so no log line repeats what a message says.
         """
         try:
-            processor.finish(processor.begin([entry.item], [entry.label]), _deleting([entry]))
+            pending = processor.begin([entry.item], [entry.label])
+            outcomes = processor.finish(pending, _deleting([entry]))
         except Exception as exc:
             attempts = entry.attempts + 1
             error = f"{type(exc).__name__}: {exc}"
@@ -200,7 +211,7 @@ class QueueRunner:
                     attempts,
                     type(exc).__name__,
                 )
-                quarantine(
+                outcome = quarantine(
                     self.queue.sessions,
                     entry.item,
                     "storage_failed",
@@ -208,6 +219,7 @@ class QueueRunner:
                     entry.label,
                     _deleting([entry]),
                 )
+                self._observed([entry], [outcome])
                 return 1
             next_at = self.queue.postpone(entry.id, attempts, error)
             log.warning(
@@ -220,6 +232,7 @@ class QueueRunner:
                 exc_info=attempts == 1,
             )
             return 0
+        self._observed([entry], outcomes)
         return 1
 
 

@@ -1,12 +1,14 @@
-"""Raw mail in, from any mail listener: parsed and processed, or quarantined with a reason.
+"""Raw mail in, parsed and processed, or quarantined with a reason: email's processor.
 
-Both the SMTP listener and the IMAP fetcher hand every mail to ``EmailIntake.ingest``; it
-never raises for a bad mail (that is quarantined) and raises only when storing itself fails,
-so the listener can make the sender (SMTP 451) or the mailbox (IMAP: not flagged) retry.
+The SMTP listener and the IMAP fetcher commit mail to the inbound queue; the queue runner
+hands what it claims to ``EmailIntake`` (through ``queued.EmailProcessor``), and
+``triage quarantine retry`` calls it directly. It never raises for a bad mail (that is
+quarantined) and raises only when storing itself fails.
 
 A batch goes in two steps: ``begin`` hands it to a worker process, when there is one, for the
-work that needs no database (``intake.email.prepare``); ``finish`` stores it. A listener that begins
-the next batch before finishing this one keeps both the worker and the main process busy.
+work that needs no database (``intake.email.prepare``); ``finish`` stores it. A runner that
+begins the next batch before finishing this one keeps both the worker and the main process
+busy.
 
 A mail that kills its worker (out of memory, a crash in a C parser) must not then run
 unbounded here: when a worker dies in a batch, the batch is prepared again mail by mail in
@@ -52,7 +54,7 @@ class PendingMails:
 
     mails: list[RawMail]
     future: Future[list[Prepared]] | None  # None: prepared in the main process at finish
-    # What the log calls each mail when it is quarantined (e.g. its spool row); None: its source.
+    # What the log calls each mail when it is quarantined (e.g. its queue row); None: its source.
     labels: list[str] | None = None
 
 
