@@ -153,7 +153,12 @@ def email_decoders(rules: EmailConfig) -> Decoders:
     return decoders
 
 
-def queue_runner(intake: EmailIntake, decoders: Decoders, **options: Any) -> QueueRunner:
+def queue_runner(
+    intake: EmailIntake,
+    decoders: Decoders,
+    queue: InboundQueue | None = None,
+    **options: Any,
+) -> QueueRunner:
     """The queue runner: email through ``intake`` (its prepare workers), every other channel
     through its registered decoder; ``options`` as ``QueueRunner`` takes them."""
     rules = intake.rules
@@ -165,7 +170,7 @@ def queue_runner(intake: EmailIntake, decoders: Decoders, **options: Any) -> Que
         lambda: Deadline(rules.processing_time_limit_seconds),
     )
     return QueueRunner(
-        InboundQueue(intake.sessions, intake.clock),
+        queue or InboundQueue(intake.sessions, intake.clock),
         {"email": EmailProcessor(intake)},
         fallback,
         **options,

@@ -1,4 +1,5 @@
-"""The SMTP spool: what the listener accepted is stored once, whatever fails in between."""
+"""The inbound queue with mail: what a listener accepted is stored once, whatever fails in
+between, and a row leaves the queue in the commit that stores its mail."""
 
 from __future__ import annotations
 
@@ -7,17 +8,18 @@ import datetime as dt
 import pytest
 from sqlalchemy import func, select, update
 
-from tests.helpers import make_mail
+from tests.helpers import make_mail, queue_mails, queue_runner
 from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
-from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
+from triage_desk.intake.email.queued import arrival_of
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import OutboxItem, SpooledMail, Ticket
+from triage_desk.storage.models import OutboxItem, QueuedInbound, Ticket
 
 NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Riga
 
@@ -50,7 +52,7 @@ def mail(n: int, **kwargs: object) -> RawMail:
     raw = make_mail(
         sender=f"user{n}@novads.example.lv",
         subject=f"Pieprasījums {n}",
-        message_id=f"<spool-{n}@novads.example.lv>",
+        message_id=f"<queue-{n}@novads.example.lv>",
         **kwargs,
     )
     return RawMail(
@@ -58,87 +60,110 @@ def mail(n: int, **kwargs: object) -> RawMail:
     )
 
 
-def test_mail_a_previous_run_left_spooled_is_stored_by_the_next(env):
+def test_mail_a_previous_run_left_queued_is_stored_by_the_next(env):
     sessions, intake = env
-    spool = MailSpool(sessions)
-    ids = spool.add_many([mail(1), mail(2), mail(3)])
-    assert len(set(ids)) == 3 and spool.waiting() == 3
-    # The process that accepted them is gone; a new drainer finds them.
-    assert SpoolDrainer(MailSpool(sessions), intake).drain() == 3
-    assert spool.waiting() == 0
+    queue = InboundQueue(sessions)
+    ids = queue_mails(queue, [mail(1), mail(2), mail(3)])
+    assert len(set(ids)) == 3 and queue.waiting() == 3
+    # The process that accepted them is gone; a new runner finds them.
+    assert queue_runner(intake).drain() == 3
+    assert queue.waiting() == 0
     assert count(sessions, Ticket) == 3 and count(sessions, OutboxItem) == 3
 
 
-def test_the_spool_keeps_the_envelope_and_the_receipt_time(env):
+def test_the_queue_keeps_the_envelope_and_the_receipt_time(env):
     sessions, _intake = env
-    spool = MailSpool(sessions)
+    queue = InboundQueue(sessions)
     original = mail(1)
-    spool.add_many([original])
-    [entry] = spool.due(10)
-    assert entry.mail == original and entry.attempts == 0
+    queue_mails(queue, [original])
+    [entry] = queue.due(10)
+    assert entry.item == arrival_of(original) and entry.attempts == 0
+    assert entry.item.channel == "email" and entry.item.meta["recipients"] == ["atbalsts@example.lv"]
 
 
-def test_a_crash_between_storing_and_unspooling_makes_no_second_ticket_or_reply(env, monkeypatch):
+def test_ids_are_never_reused(env):
     sessions, intake = env
-    spool = MailSpool(sessions)
-    spool.add_many([mail(1), mail(2)])
+    queue = InboundQueue(sessions)
+    [first] = queue_mails(queue, [mail(1)])
+    queue_runner(intake).drain()
+    [second] = queue_mails(queue, [mail(2)])
+    assert second > first  # a 250's "queued as" names one mail for good
 
-    def crash(_ids):
-        raise SystemExit("killed after the tickets were committed")
+
+def test_a_crash_in_the_storing_commit_leaves_the_rows_and_no_ticket(env, monkeypatch):
+    """The rows are deleted in the transaction that stores their tickets: a crash there
+    leaves both or neither, and the next run stores each mail once."""
+    sessions, intake = env
+    queue = InboundQueue(sessions)
+    queue_mails(queue, [mail(1), mail(2)])
+
+    def crash(_session, _ids):
+        raise SystemExit("killed while storing")
 
     with monkeypatch.context() as patched:
-        patched.setattr(spool, "remove", crash)
+        patched.setattr(InboundQueue, "delete_in", staticmethod(crash))
         with pytest.raises(SystemExit):
-            SpoolDrainer(spool, intake).drain()
-    assert count(sessions, Ticket) == 2 and spool.waiting() == 2
-    SpoolDrainer(MailSpool(sessions), intake).drain()  # the next start
-    assert spool.waiting() == 0
+            queue_runner(intake).drain()
+    assert count(sessions, Ticket) == 0 and queue.waiting() == 2
+    assert queue_runner(intake).drain() == 2  # the next start
+    assert queue.waiting() == 0
     assert count(sessions, Ticket) == 2 and count(sessions, OutboxItem) == 2
+
+
+def test_mail_stored_twice_makes_no_second_ticket_or_reply(env):
+    """A second runner that took a row the first already stored (a claim is no lease)."""
+    sessions, intake = env
+    queue = InboundQueue(sessions)
+    queue_mails(queue, [mail(1)])
+    queue_mails(queue, [mail(1)])
+    assert queue_runner(intake).drain() == 2
+    assert queue.waiting() == 0
+    assert count(sessions, Ticket) == 1 and count(sessions, OutboxItem) == 1
 
 
 def test_a_mail_that_cannot_be_stored_waits_then_is_quarantined_its_neighbours_go_on(
     env, monkeypatch
 ):
     sessions, intake = env
-    spool = MailSpool(sessions)
+    queue = InboundQueue(sessions)
     store = intake.pipeline.store
 
-    def failing_for_one(triaged):
+    def failing_for_one(triaged, **kwargs):
         if any(item.inbound.subject == "Pieprasījums 2" for item in triaged):
             raise RuntimeError("disk I/O error")
-        return store(triaged)
+        return store(triaged, **kwargs)
 
     monkeypatch.setattr(intake.pipeline, "store", failing_for_one)
-    spool.add_many([mail(1), mail(2), mail(3)])
-    drainer = SpoolDrainer(spool, intake, max_attempts=2)
+    queue_mails(queue, [mail(1), mail(2), mail(3)])
+    drainer = queue_runner(intake, queue, max_attempts=2)
     assert drainer.drain() == 2  # the batch failed, its mails went one by one
     assert count(sessions, Ticket) == 2
     with sessions() as session:
-        [left] = session.scalars(select(SpooledMail)).all()
+        [left] = session.scalars(select(QueuedInbound)).all()
         assert left.attempts == 1 and "disk I/O error" in (left.last_error or "")
         assert left.next_attempt_at > dt.datetime.now(dt.UTC)  # it waits before the next try
     assert drainer.drain() == 0  # not due yet
     with sessions.begin() as session:
         session.execute(
-            update(SpooledMail).values(
+            update(QueuedInbound).values(
                 next_attempt_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
             )
         )
     assert drainer.drain() == 1  # second failure: kept in quarantine, not retried for ever
-    assert spool.waiting() == 0
+    assert queue.waiting() == 0
     with sessions() as session:
         [item] = held(session)
         assert item.reason == "storage_failed" and item.raw == mail(2).raw
         assert "disk I/O error" in item.detail
 
 
-def test_an_unparseable_mail_is_quarantined_from_the_spool(env):
+def test_an_unparseable_mail_is_quarantined_from_the_queue(env):
     sessions, intake = env
-    spool = MailSpool(sessions)
+    queue = InboundQueue(sessions)
     broken = RawMail(b"\x00\x01 not a mail at all \xff" * 3, "municipal", "smtp", NOW)
-    spool.add_many([broken, mail(1)])
-    assert SpoolDrainer(spool, intake).drain() == 2
-    assert spool.waiting() == 0 and count(sessions, Ticket) == 1
+    queue_mails(queue, [broken, mail(1)])
+    assert queue_runner(intake).drain() == 2
+    assert queue.waiting() == 0 and count(sessions, Ticket) == 1
     with sessions() as session:
         assert [item.raw for item in held(session)] == [broken.raw]
 
@@ -146,11 +171,11 @@ def test_an_unparseable_mail_is_quarantined_from_the_spool(env):
 def test_batches_are_prepared_in_a_worker_ahead_of_storing(env):
     sessions, intake = env
     intake.start_workers(1, ["municipal"])
-    spool = MailSpool(sessions)
-    spool.add_many([mail(n) for n in range(11)])
-    drainer = SpoolDrainer(spool, intake, max_batch=3)
+    queue = InboundQueue(sessions)
+    queue_mails(queue, [mail(n) for n in range(11)])
+    drainer = queue_runner(intake, queue, max_batch=3)
     assert drainer.drain() == 11
-    assert count(sessions, Ticket) == 11 and spool.waiting() == 0
+    assert count(sessions, Ticket) == 11 and queue.waiting() == 0
     with sessions() as session:
         subjects = session.scalars(select(Ticket.subject).order_by(Ticket.id)).all()
     assert subjects == [f"Pieprasījums {n}" for n in range(11)]  # in the order received
