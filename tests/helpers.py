@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from email import policy
 from email.message import EmailMessage
-from collections.abc import Sequence
 from email.utils import format_datetime, make_msgid
 from typing import Any
 

@@ -40,7 +40,7 @@ group = int(sys.argv[6]) if len(sys.argv) > 6 else 5
 app = build_app(load_config(config_path))
 calls = {"ingest": 0, "mark": 0, "stored": 0}
 app.email_intake.start_workers(workers, ["municipal"])
-worker_pids = app.email_intake.email.workers.pids if app.email_intake.email.workers else []
+worker_pids = app.email_intake.workers.pids if app.email_intake.workers else []
 
 def pause():
     with open(marker + ".tmp", "w") as f:

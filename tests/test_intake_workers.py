@@ -1,4 +1,4 @@
-"""Intake with forked prepare workers (intake.email.workers): the same tickets, replies and
+"""Intake with forked prepare workers (intake.workers): the same tickets, replies and
 quarantine as without them, and nothing lost when a worker dies, hangs or fails.
 
 Workers are forked, and lingua's threads do not survive a fork: a worker must come from a
@@ -286,7 +286,7 @@ if scenario == "fails":
     triage.classifier = real                # this process keeps the real one
 else:
     intake.start_workers(2 if scenario == "two" else 1, ["municipal"])
-workers = intake.email.workers
+workers = intake.workers
 pids = list(workers.pids)
 facts["workers"] = len(pids)
 if scenario == "dies":
@@ -295,7 +295,7 @@ if scenario == "dies":
     os.kill(pids[0], signal.SIGKILL)
     facts["stored"] = stored(intake.finish(pending))
     facts["after"] = stored(intake.ingest_many(mails(2, "after")))
-    facts["workers_left"] = intake.email.workers is not None
+    facts["workers_left"] = intake.workers is not None
     facts["replaced"] = workers.replaced
     facts["new_worker"] = workers.pids != pids and all(running(p) for p in workers.pids)
 elif scenario == "hangs":
@@ -307,7 +307,7 @@ elif scenario == "hangs":
     facts["replaced"] = workers.replaced
 elif scenario == "fails":
     facts["stored"] = stored(intake.ingest_many(mails(3, "fails")))
-    facts["alive"] = intake.email.workers.alive
+    facts["alive"] = intake.workers.alive
 elif scenario == "behind":
     os.kill(pids[0], signal.SIGSTOP)  # the worker is busy (here: stopped)
     batches = [intake.begin(mails(2, f"behind{i}")) for i in range(3)]
@@ -317,7 +317,7 @@ elif scenario == "behind":
 elif scenario == "two":
     facts["stored"] = stored(intake.ingest_many(mails(4, "two")))
     intake.close()
-    facts["workers_left"] = intake.email.workers is not None
+    facts["workers_left"] = intake.workers is not None
     facts["running"] = sum(1 for p in pids if not gone(p))
     facts["after"] = stored(intake.ingest_many(mails(1, "closed")))
 intake.close()
@@ -387,4 +387,4 @@ def test_no_worker_is_forked_once_the_language_detector_is_loaded(
     language.warm_up()
     app = build_app(example_config, migrate=False, classifier=classifier, database_url=sqlite_url)
     app.email_intake.start_workers(1, ["municipal"])
-    assert app.email_intake.email.workers is None
+    assert app.email_intake.workers is None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import func, select, update
 
 from tests.helpers import make_mail, queue_mails, queue_runner
@@ -14,11 +15,18 @@ from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
 from triage_desk.intake.email.queued import arrival_of
-from triage_desk.intake.queue import InboundQueue
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.responders.render import TemplateRenderer
-from triage_desk.storage.db import make_engine, make_session_factory
+from triage_desk.storage.db import (
+    HEAD_REVISION,
+    current_revision,
+    downgrade,
+    make_engine,
+    make_session_factory,
+)
+from triage_desk.storage.db import upgrade as migrate
 from triage_desk.storage.models import OutboxItem, QueuedInbound, Ticket
 
 NOW = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)  # Monday 10:00 in Riga
@@ -78,7 +86,9 @@ def test_the_queue_keeps_the_envelope_and_the_receipt_time(env):
     queue_mails(queue, [original])
     [entry] = queue.due(10)
     assert entry.item == arrival_of(original) and entry.attempts == 0
-    assert entry.item.channel == "email" and entry.item.meta["recipients"] == ["atbalsts@example.lv"]
+    assert entry.item.channel == "email" and entry.item.meta["recipients"] == [
+        "atbalsts@example.lv"
+    ]
 
 
 def test_ids_are_never_reused(env):
@@ -179,3 +189,74 @@ def test_batches_are_prepared_in_a_worker_ahead_of_storing(env):
     with sessions() as session:
         subjects = session.scalars(select(Ticket.subject).order_by(Ticket.id)).all()
     assert subjects == [f"Pieprasījums {n}" for n in range(11)]  # in the order received
+
+
+def test_a_database_at_0013_upgrades_with_its_spooled_mail_and_stores_it(env):
+    """Migration 0014: every spooled mail is queued as it was (id, envelope, attempts,
+    starts, next attempt, last error), ids go on past the spool's, and the mail becomes
+    tickets; going back down returns it to the spool."""
+    sessions, intake = env
+    url = str(sessions.kw["bind"].url.render_as_string(hide_password=False))
+    sessions.kw["bind"].dispose()
+    downgrade(url, "0013_spool_starts")
+    spool = sa.table(
+        "mail_spool",
+        *(sa.column(n) for n in ("id", "desk", "source", "envelope_sender", "raw", "attempts")),
+        *(sa.column(n) for n in ("starts", "received_at", "next_attempt_at", "last_error")),
+        sa.column("recipients", sa.JSON()),
+    )
+    later = NOW + dt.timedelta(minutes=5)
+    rows = [
+        (mail(1), 0, 0, None, NOW),
+        (mail(2), 1, 2, "disk I/O error", later),
+        (mail(3), 0, 0, None, NOW),
+    ]
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        for raw_mail, attempts, starts, error, next_at in rows:
+            connection.execute(
+                sa.insert(spool).values(
+                    desk=raw_mail.desk,
+                    source=raw_mail.source,
+                    envelope_sender=raw_mail.envelope_sender,
+                    recipients=list(raw_mail.envelope_recipients),
+                    raw=raw_mail.raw,
+                    received_at=raw_mail.received_at,
+                    attempts=attempts,
+                    starts=starts,
+                    last_error=error,
+                    next_attempt_at=next_at,
+                )
+            )
+        # The last one was stored before the upgrade: its id must not come back.
+        last = connection.execute(sa.select(sa.func.max(spool.c.id))).scalar()
+        connection.execute(sa.delete(spool).where(spool.c.id == last))
+    engine.dispose()
+
+    migrate(url)
+    assert current_revision(url) == HEAD_REVISION
+    queue = InboundQueue(sessions, FixedClock(later))
+    entries = queue.due(10)
+    assert [(e.item, e.attempts, e.starts) for e in entries] == [
+        (arrival_of(mail(1)), 0, 0),
+        (arrival_of(mail(2)), 1, 2),
+    ]
+    with sessions() as session:
+        second = session.get(QueuedInbound, entries[1].id)
+        assert second is not None and second.last_error == "disk I/O error"
+        assert second.next_attempt_at == later
+    [new_id] = queue_mails(queue, [mail(4)])
+    assert new_id > last  # "queued as N" never names two mails
+
+    downgrade(url, "0013_spool_starts")
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        back = connection.execute(sa.select(spool.c.id, spool.c.starts).order_by(spool.c.id)).all()
+    engine.dispose()
+    assert [tuple(row) for row in back] == [(entries[0].id, 0), (entries[1].id, 2), (new_id, 0)]
+    migrate(url)
+    sessions.kw["bind"].dispose()
+    # The mail a 250 promised becomes tickets (the one with a failed attempt included).
+    runner = queue_runner(intake, queue)
+    assert runner.drain() == 3
+    assert queue.waiting() == 0 and count(sessions, Ticket) == 3
