@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.app import email_decoders
 from triage_desk.app import queue_runner as build_queue_runner
 from triage_desk.clock import system_clock
+from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.email.queued import RawMail, arrival_of
 from triage_desk.intake.email.smtp_queue import SmtpQueue
@@ -50,12 +51,17 @@ def queue_mails(queue: InboundQueue, mails: Sequence[RawMail]) -> list[int]:
 
 
 def queue_runner(
-    intake: EmailIntake, queue: InboundQueue | None = None, **options: Any
+    intake: EmailIntake,
+    queue: InboundQueue | None = None,
+    decoders: Decoders | None = None,
+    **options: Any,
 ) -> QueueRunner:
     """The service's queue runner over ``intake`` (``max_starts`` from its rules); by
-    default on a queue that reads the system clock, as ``InboundQueue(sessions)`` does."""
+    default on a queue that reads the system clock, as ``InboundQueue(sessions)`` does, with
+    email's decoder only."""
     queue = queue or InboundQueue(intake.sessions)
-    return build_queue_runner(intake, email_decoders(intake.rules), queue, **options)
+    decoders = decoders or email_decoders(intake.rules)
+    return build_queue_runner(intake, decoders, queue, **options)
 
 
 class QueuedSmtp:
