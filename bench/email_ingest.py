@@ -438,11 +438,7 @@ class Recorder:
     def ingest_many(self, mails: Any) -> Any:
         return self._record(mails, self.intake.ingest_many(mails))
 
-    # EmailIntake's two steps, so the listener prepares ahead with workers as it would.
-    @property
-    def pipelined(self) -> bool:
-        return bool(self.intake.pipelined)
-
+    # EmailIntake's two steps, so the queue runner prepares ahead with workers as it would.
     def begin(self, mails: Any, labels: Any = None) -> Any:
         return self.intake.begin(mails, labels) if labels is not None else self.intake.begin(mails)
 

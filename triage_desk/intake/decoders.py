@@ -29,9 +29,6 @@ class Decoders:
     def register(self, channel: str, decoder: Decoder) -> None:
         self._by_channel[channel] = decoder
 
-    def __contains__(self, channel: object) -> bool:
-        return channel in self._by_channel
-
     def decode(self, item: Arrival, deadline: Deadline) -> InboundMessage:
         decoder = self._by_channel.get(item.channel)
         if decoder is None:  # kept, not dropped: a release once the channel is back

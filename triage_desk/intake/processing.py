@@ -55,11 +55,6 @@ class IngestOutcome:
 class Processor(Protocol):
     """What the queue runner hands a channel's claimed items to."""
 
-    @property
-    def pipelined(self) -> bool:
-        """Whether ``begin`` works in the background, so beginning ahead pays."""
-        ...
-
     def begin(self, items: Sequence[Arrival], labels: Sequence[str]) -> Any: ...
 
     def finish(self, pending: Any, alongside: Alongside | None = None) -> list[IngestOutcome]: ...
@@ -127,8 +122,6 @@ def _picked(alongside: Alongside | None, indexes: list[int]) -> Alongside | None
 class DecodingProcessor:
     """Any channel with a registered decoder: decoded and triaged in this process at
     ``finish``, each item within its own time budget."""
-
-    pipelined = False
 
     def __init__(
         self,

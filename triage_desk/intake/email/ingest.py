@@ -105,11 +105,6 @@ class EmailIntake:
             ", ".join(str(pid) for pid in self.workers.pids),
         )
 
-    @property
-    def pipelined(self) -> bool:
-        """Whether ``begin`` hands work to a worker, so beginning ahead pays."""
-        return self.workers is not None
-
     def close(self) -> None:
         if self.workers is not None:
             self.workers.close()

@@ -92,10 +92,6 @@ class EmailProcessor:
     def __init__(self, intake: EmailIntake) -> None:
         self.intake = intake
 
-    @property
-    def pipelined(self) -> bool:
-        return self.intake.pipelined
-
     def begin(self, items: Sequence[Arrival], labels: Sequence[str]) -> PendingMails:
         return self.intake.begin([mail_of(item) for item in items], labels)
 
