@@ -445,6 +445,12 @@ class Recorder:
     def finish(self, pending: Any, quarantine: bool = True, alongside: Any = None) -> Any:
         return self._record(pending.mails, self.intake.finish(pending, quarantine, alongside))
 
+    def _record(self, mails: Any, outcomes: Any) -> Any:
+        now = time.time()
+        for mail in mails:
+            self.done[message_id_of(mail.raw)] = now
+        return outcomes
+
 
 def queue_runner_over(app: Any, recorder: Recorder) -> Any:
     """The queue runner as ``triage run`` has it, over the recording intake, in a thread."""
@@ -453,12 +459,6 @@ def queue_runner_over(app: Any, recorder: Recorder) -> Any:
 
     runner = queue_runner(recorder, email_decoders(app.config.email))  # type: ignore[arg-type]
     return RunnerThread(runner, app.clock)
-
-    def _record(self, mails: Any, outcomes: Any) -> Any:
-        now = time.time()
-        for mail in mails:
-            self.done[message_id_of(mail.raw)] = now
-        return outcomes
 
 
 def _appender(
