@@ -727,7 +727,7 @@ def describe(result: dict[str, Any]) -> str:
         count = result["count"]
         line += (
             f"\n{'':<17}the last 250 after {result['accepted_seconds']:.2f} s "
-            f"({count / result['accepted_seconds']:.0f} msg/s accepted into the spool; "
+            f"({count / result['accepted_seconds']:.0f} msg/s accepted into the queue; "
             f"the latencies above are the 250's); all stored and acknowledged after "
             f"{result['seconds']:.2f} s"
         )
