@@ -131,6 +131,23 @@ def test_mail_stored_twice_makes_no_second_ticket_or_reply(env):
     assert count(sessions, Ticket) == 1 and count(sessions, OutboxItem) == 1
 
 
+def test_on_postgresql_a_claim_skips_the_rows_another_runner_is_claiming(env):
+    """``FOR UPDATE SKIP LOCKED``: two runners claiming at once take different rows."""
+    sessions, _intake = env
+    if sessions.kw["bind"].dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer; its claims take turns")
+    queue = InboundQueue(sessions)
+    ids = queue_mails(queue, [mail(1), mail(2), mail(3)])
+    with sessions.begin() as other:  # the other runner, inside its claim
+        locked = select(QueuedInbound.id).where(QueuedInbound.id == ids[1]).with_for_update()
+        other.execute(locked)
+        claimed = queue.claim(10)
+    assert [entry.id for entry in claimed] == [ids[0], ids[2]]
+    with sessions() as session:
+        starts = dict(session.execute(select(QueuedInbound.id, QueuedInbound.starts)).all())
+    assert starts == {ids[0]: 1, ids[1]: 0, ids[2]: 1}  # counted for what it took only
+
+
 def test_a_mail_that_cannot_be_stored_waits_then_is_quarantined_its_neighbours_go_on(
     env, monkeypatch
 ):
