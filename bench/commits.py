@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/commits.py [--rounds 3] [--dir /var/tmp]
 
-(a) one mail committed to the SMTP spool in its own transaction (what an SMTP session that
+(a) one mail committed to the inbound queue in its own transaction (what an SMTP session that
     arrives alone waits for before its 250), median and p90 of 300;
 (b) 1,000 outbox items through the dispatcher with the file transport: two commits an item
     (the attempt recorded before sending, the outcome after).
@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import make_mail  # noqa: E402
-from triage_desk.intake.email.prepare import RawMail  # noqa: E402
-from triage_desk.intake.email.spool import MailSpool  # noqa: E402
+from triage_desk.intake.email.queued import RawMail, arrival_of  # noqa: E402
+from triage_desk.intake.queue import InboundQueue  # noqa: E402
 from triage_desk.responders.dispatcher import Dispatcher  # noqa: E402
 from triage_desk.responders.transports import FileTransport  # noqa: E402
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade  # noqa: E402
@@ -44,14 +44,14 @@ def engine_with(mode: str, folder: Path) -> Engine:
     return engine
 
 
-def spool_commit(mode: str, folder: Path) -> tuple[float, float]:
+def queue_commit(mode: str, folder: Path) -> tuple[float, float]:
     engine = engine_with(mode, folder)
-    spool = MailSpool(make_session_factory(engine))
+    queue = InboundQueue(make_session_factory(engine))
     mail = RawMail(make_mail(), "municipal", "smtp", dt.datetime.now(dt.UTC), "a@b.lv", ())
     times = []
     for _ in range(300):
         began = time.perf_counter()
-        spool.add_many([mail])
+        queue.enqueue([arrival_of(mail)])
         times.append(time.perf_counter() - began)
     engine.dispose()
     return statistics.median(times) * 1e3, sorted(times)[270] * 1e3
@@ -94,11 +94,11 @@ def main() -> None:
     for round_ in range(1, args.rounds + 1):
         for mode in ("NORMAL", "FULL"):
             with tempfile.TemporaryDirectory(dir=args.dir) as first:
-                median, p90 = spool_commit(mode, Path(first))
+                median, p90 = queue_commit(mode, Path(first))
             with tempfile.TemporaryDirectory(dir=args.dir) as second:
                 rate = dispatch(mode, Path(second))
             print(
-                f"round {round_} {mode:6}  spool commit of one mail: median {median:.2f} ms, "
+                f"round {round_} {mode:6}  queue commit of one mail: median {median:.2f} ms, "
                 f"p90 {p90:.2f} ms   dispatcher, file transport: {rate:.0f} items/s",
                 flush=True,
             )

@@ -10,12 +10,13 @@ pipeline writes ticket, message, suggestion and acknowledgement in one transacti
 counts as done when that transaction committed. Each phase runs in a fresh child process with
 a fresh SQLite database, so its peak RSS is its own.
 
-(a) SMTP: the service's own SMTP wiring (aiosmtpd, raw mail group-committed to the spool, the
-    spool drained into tickets behind), K client processes each sending its share over one
-    connection; done when the spool is empty (all stored and acknowledged); latency = DATA
-    sent → "250 after the raw mail is committed".
-(b) IMAP, live: the service's IMAP listener (IDLE) on an empty mailbox while another process
-    APPENDs the N mails; latency = APPEND done → committed.
+(a) SMTP: the service's own SMTP wiring (aiosmtpd, raw mail group-committed to the inbound
+    queue, the queue runner storing it as tickets behind), K client processes each sending
+    its share over one connection; done when the queue is empty (all stored and
+    acknowledged); latency = DATA sent → "250 after the raw mail is committed".
+(b) IMAP, live: the service's IMAP listener (IDLE) on an empty mailbox, queueing what it
+    fetches for the queue runner, while another process APPENDs the N mails; latency =
+    APPEND done → ticket committed.
 (c) IMAP, backlog: N mails waiting, `triage fetch --once` as a fresh process (start-up,
     login, all mails, exit: what bench-peer times); its peak RSS from wait4().
 
@@ -338,7 +339,7 @@ def _smtp_client(port: int, mails: list[bytes], start: Any, results: Any) -> Non
 
 def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
     from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
-    from triage_desk.intake.email.spool import SpooledSmtpIntake
+    from triage_desk.intake.email.smtp_queue import SmtpQueue
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-smtp-"))
     try:
@@ -347,10 +348,11 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
         # The same wiring as service.serve(); the recorder notes when each mail's ticket
         # and acknowledgement were committed.
         recorder = Recorder(app.email_intake)
-        spooled = SpooledSmtpIntake(app.sessions, recorder)
-        spooled.start()
+        runner = queue_runner_over(app, recorder)
+        smtp_queue = SmtpQueue(runner.runner.queue, runner.wake)
+        runner.start()
         listener = SmtpListener(
-            SmtpIntakeHandler(app.desks, spooled.submit),
+            SmtpIntakeHandler(app.desks, smtp_queue.submit),
             "127.0.0.1",
             0,
             app.config.smtp_listener.max_message_bytes,
@@ -383,8 +385,8 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
             client_cpu += cpu
         accepted = finished - began
         # Done when every mail is stored (or quarantined) and acknowledged, not at the last
-        # 250: the spool drains behind the sessions.
-        while spooled.spool.waiting():
+        # 250: the queue runner stores behind the sessions.
+        while smtp_queue.queue.waiting():
             time.sleep(0.01)
         finished = time.time()
         server_cpu = intake_cpu(app) - server_cpu
@@ -392,7 +394,8 @@ def phase_smtp(args: argparse.Namespace) -> dict[str, Any]:
             client.join()
         elapsed = finished - began
         listener.stop()
-        spooled.close()
+        smtp_queue.close()
+        runner.stop()
         counts = totals(app)
         rss = peak_rss_mb(app)
         app.email_intake.close()
@@ -435,22 +438,27 @@ class Recorder:
     def ingest_many(self, mails: Any) -> Any:
         return self._record(mails, self.intake.ingest_many(mails))
 
-    # EmailIntake's two steps, so the listener prepares ahead with workers as it would.
-    @property
-    def pipelined(self) -> bool:
-        return bool(self.intake.pipelined)
-
+    # EmailIntake's two steps, so the queue runner prepares ahead with workers as it would.
     def begin(self, mails: Any, labels: Any = None) -> Any:
         return self.intake.begin(mails, labels) if labels is not None else self.intake.begin(mails)
 
-    def finish(self, pending: Any) -> Any:
-        return self._record(pending.mails, self.intake.finish(pending))
+    def finish(self, pending: Any, quarantine: bool = True, alongside: Any = None) -> Any:
+        return self._record(pending.mails, self.intake.finish(pending, quarantine, alongside))
 
     def _record(self, mails: Any, outcomes: Any) -> Any:
         now = time.time()
         for mail in mails:
             self.done[message_id_of(mail.raw)] = now
         return outcomes
+
+
+def queue_runner_over(app: Any, recorder: Recorder) -> Any:
+    """The queue runner as ``triage run`` has it, over the recording intake, in a thread."""
+    from triage_desk.app import email_decoders, queue_runner
+    from triage_desk.runners import RunnerThread
+
+    runner = queue_runner(recorder, email_decoders(app.config.email))  # type: ignore[arg-type]
+    return RunnerThread(runner, app.clock)
 
 
 def _appender(
@@ -519,8 +527,10 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
         app = fresh_app(workdir, args.models_dir, mailbox_options(account), workers=args.workers)
         mails = [raw for _kind, raw in generate(args.count, tag="imap")]
         recorder = Recorder(app.email_intake)
+        runner = queue_runner_over(app, recorder)
         mailbox = app.config.desks["municipal"].mailboxes[0]
-        listener = ImapListener(mailbox, "municipal", recorder, app.sessions)
+        listener = ImapListener(mailbox, "municipal", runner.runner.queue, wake=runner.wake)
+        runner.start()
         listener.start()
         while listener.passes < 1:
             time.sleep(0.02)
@@ -540,6 +550,7 @@ def phase_imap_live(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(0.02)
         finished = max(recorder.done.values())
         listener.stop()
+        runner.stop()
         latencies = [recorder.done[m] - appended[m] for m in appended if m in recorder.done]
         counts = totals(app)
         elapsed = finished - began
@@ -716,7 +727,7 @@ def describe(result: dict[str, Any]) -> str:
         count = result["count"]
         line += (
             f"\n{'':<17}the last 250 after {result['accepted_seconds']:.2f} s "
-            f"({count / result['accepted_seconds']:.0f} msg/s accepted into the spool; "
+            f"({count / result['accepted_seconds']:.0f} msg/s accepted into the queue; "
             f"the latencies above are the 250's); all stored and acknowledged after "
             f"{result['seconds']:.2f} s"
         )

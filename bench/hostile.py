@@ -10,7 +10,7 @@ ordinary mail. For each case it prints:
 
 * how long until the hostile mail was handled: its message row (a ticket) or its quarantine
   entry committed, from the moment its DATA was sent (for the batch: the first DATA sent to
-  the last mail handled); a mail that left the spool with neither is reported as dropped;
+  the last mail handled); a mail that left the queue with neither is reported as dropped;
 * what happened to it: stored (ticket, characters of text stored) or quarantined (reason);
 * the service's peak RSS above its resting RSS, from before the case until the service is
   idle again (so work done after the mail was stored, such as the refiner's, counts too):
@@ -561,15 +561,18 @@ class Observer:
         )
         return row[0] if row else None
 
-    def spooled(self, envelope_sender: str) -> int | None:
-        """The failed attempts of the mail while it is still in the spool."""
-        row = self._one(
-            "SELECT attempts FROM mail_spool WHERE envelope_sender = :s LIMIT 1", s=envelope_sender
-        )
-        return row[0] if row else None
+    def queued(self, envelope_sender: str) -> int | None:
+        """The failed attempts of the mail while it is still in the inbound queue."""
+        with self.engine.connect() as connection:
+            rows = connection.exec_driver_sql("SELECT attempts, meta FROM inbound_queue").all()
+        for attempts, meta in rows:
+            meta = json.loads(meta) if isinstance(meta, str) else meta  # SQLite: JSON text
+            if (meta or {}).get("envelope_sender") == envelope_sender:
+                return int(attempts)
+        return None
 
-    def spool_waiting(self) -> int:
-        return int(self._one("SELECT count(*) FROM mail_spool")[0])
+    def queue_waiting(self) -> int:
+        return int(self._one("SELECT count(*) FROM inbound_queue")[0])
 
     def first_reply(self, message_id: str) -> tuple[str, str] | None:
         """(kind, status) of the first reply queued for the inbound mail ``message_id``."""
@@ -683,14 +686,14 @@ def observe(db: Observer, sent: Sent, fate: Fate, want_reply: bool) -> None:
         elif (reason := db.quarantined(sent.mail.sender)) is not None:
             fate.outcome, fate.at = f"quarantined: {_safe(reason)}", now
         else:
-            attempts = db.spooled(sent.mail.sender)
+            attempts = db.queued(sent.mail.sender)
             if attempts is not None:
                 fate.attempts = attempts
                 return
-            # Gone from the spool: its row is committed just before the spool's delete.
+            # Gone from the queue: its row is deleted in the commit that stores it.
             if db.stored(sent.mail.message_id) is None and db.quarantined(sent.mail.sender) is None:
                 fate.outcome, fate.at = (
-                    "dropped (left the spool, neither stored nor quarantined)",
+                    "dropped (left the queue, neither stored nor quarantined)",
                     now,
                 )
             return
@@ -772,7 +775,7 @@ def run_case(
         else None
     )
     outcomes = Counter(
-        (f.outcome or f"not handled within {timeout:g} s (spool attempts: {f.attempts})")
+        (f.outcome or f"not handled within {timeout:g} s (queue attempts: {f.attempts})")
         for f in fates
     )
     stored_chars = [f.text_chars for f in fates if f.text_chars is not None]
@@ -971,9 +974,9 @@ def main(argv: list[str] | None = None) -> int:
                 "case's work?); this case's figures include that work",
                 file=sys.stderr,
             )
-        waiting = db.spool_waiting()
+        waiting = db.queue_waiting()
         if waiting:
-            print(f"{name}: note: {waiting} mail(s) still in the spool", file=sys.stderr)
+            print(f"{name}: note: {waiting} mail(s) still in the queue", file=sys.stderr)
         print(f"{name}: sending …", file=sys.stderr, flush=True)
         result = run_case(
             name,
@@ -988,7 +991,7 @@ def main(argv: list[str] | None = None) -> int:
             sent_grace=3 * config.outbound.poll_seconds + 2.0,
         )
         result["idle_before"] = idle
-        result["spool_waiting_before"] = waiting
+        result["queue_waiting_before"] = waiting
         results.append(result)
         method = result["memory"]["method"]
         if not result["service_alive"]:

@@ -38,7 +38,7 @@ DATE_SENSITIVE = {
     "test_responders",
     "test_sla_due",
     "test_smtp_listener",
-    "test_spool",
+    "test_queue",
 }
 
 

@@ -1,11 +1,11 @@
-"""A spool-draining process for the poison tests: a marker mail kills whatever prepares it.
+"""A queue runner process for the poison tests: a marker mail kills whatever prepares it.
 
     python tests/poison_worker.py <database url> <models folder> main|worker <record file>
 
-Every process that parses a mail appends ``<pid> <spool label or subject marker>`` to the
+Every process that parses a mail appends ``<pid> <queue label or subject marker>`` to the
 record file first; the one that parses a mail carrying ``POISON`` then SIGKILLs itself, as
 an out-of-memory kill or a segfault in a C parser would end it. ``main``: no prepare worker,
-so the drainer process itself dies. ``worker``: one prepare worker, forked after the hook is
+so the runner process itself dies. ``worker``: one prepare worker, forked after the hook is
 in place, so the worker (and each replacement) dies. At the end the process prints a JSON
 line: its pid, the workers at the start and at the end, and how many were replaced.
 """
@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from tests.conftest import EXAMPLE_CONFIG
+from tests.helpers import queue_runner
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelStore
 from triage_desk.clock import FixedClock
@@ -28,8 +29,8 @@ from triage_desk.config import load_config
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.email.prepare import MailPreparer, RawMail
-from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 
@@ -74,7 +75,7 @@ if __name__ == "__main__":
     elif mode != "main":
         raise SystemExit(f"unknown mode {mode!r}")
     first = list(intake.workers.pids) if intake.workers else []
-    SpoolDrainer(MailSpool(sessions, FixedClock(NOW)), intake, max_batch=5).drain()
+    queue_runner(intake, InboundQueue(sessions, FixedClock(NOW)), max_batch=5).drain()
     facts = {
         "pid": os.getpid(),
         "first_workers": first,

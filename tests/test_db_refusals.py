@@ -1,6 +1,6 @@
 """When the database refuses a write (read-only, full, locked): the dispatcher sends nothing
 again and again, a refused item steps aside, the service reconnects once the database is
-writable again, and a committed spool row survives a power cut."""
+writable again, and a committed queue row survives a power cut."""
 
 from __future__ import annotations
 
@@ -24,14 +24,14 @@ from tests.helpers import make_mail
 from tests.refusal import WriteRefusal, write_refusal
 from triage_desk.config import SmtpRelayConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.email.batching import IngestBatcher
-from triage_desk.intake.email.prepare import RawMail
+from triage_desk.intake.email.queued import RawMail
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener, _free_port
-from triage_desk.intake.email.spool import MailSpool
+from triage_desk.intake.email.smtp_queue import SmtpQueue
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.responders.dispatcher import LEASE, Dispatcher
 from triage_desk.responders.transports import SmtpTransport
 from triage_desk.storage.db import make_engine, make_session_factory, normalise_url
-from triage_desk.storage.models import AuditEvent, OutboxItem, OutboxStatus, SpooledMail
+from triage_desk.storage.models import AuditEvent, OutboxItem, OutboxStatus, QueuedInbound
 
 ROOT = Path(__file__).resolve().parent.parent
 START = dt.datetime(2026, 11, 30, 8, 0, tzinfo=dt.UTC)
@@ -237,10 +237,10 @@ def _open_files(pid: int, database: Path) -> list[str]:
     return found
 
 
-def spooled(url: str) -> int:
+def queued(url: str) -> int:
     engine = make_engine(url)
     with Session(engine) as session:
-        found = len(session.scalars(select(SpooledMail.id)).all())
+        found = len(session.scalars(select(QueuedInbound.id)).all())
     engine.dispose()
     return found
 
@@ -259,8 +259,7 @@ def test_a_service_started_while_postgresql_was_read_only_recovers(postgresql_ur
     refusal = WriteRefusal(postgresql_url)
     refusal._sql(f"ALTER ROLE {refusal.role} SET default_transaction_read_only = on")
     engine = refusal.engine()
-    spool = MailSpool(make_session_factory(engine))
-    batcher: IngestBatcher[RawMail, int] = IngestBatcher(spool.add_many, name="spool-test")
+    batcher = SmtpQueue(InboundQueue(make_session_factory(engine)))
     listener = SmtpListener(
         SmtpIntakeHandler(Desks(example_config), batcher.submit), "127.0.0.1", 0, 200_000
     )
@@ -274,7 +273,7 @@ def test_a_service_started_while_postgresql_was_read_only_recovers(postgresql_ur
         batcher.close()
         engine.dispose()
         refusal.close()
-    assert spooled(postgresql_url) == 3
+    assert queued(postgresql_url) == 3
 
 
 def test_a_service_started_while_the_sqlite_file_was_read_only_recovers(sqlite_url):
@@ -282,7 +281,7 @@ def test_a_service_started_while_the_sqlite_file_was_read_only_recovers(sqlite_u
     without CAP_DAC_OVERRIDE, so the file's mode binds it as it binds any user)."""
     database = Path(make_engine(sqlite_url).url.database or "")
     database.chmod(0o444)
-    command = [sys.executable, "-m", "tests.smtp_spool_worker", sqlite_url]
+    command = [sys.executable, "-m", "tests.smtp_queue_worker", sqlite_url]
     if os.geteuid() == 0:
         setpriv = shutil.which("setpriv")
         assert setpriv, "setpriv (util-linux) is needed to drop root's write override"
@@ -304,14 +303,14 @@ def test_a_service_started_while_the_sqlite_file_was_read_only_recovers(sqlite_u
     finally:
         worker.communicate(timeout=60)
     assert worker.returncode == 0
-    assert spooled(sqlite_url) == 3
+    assert queued(sqlite_url) == 3
 
 
 # --------------------------------------------------------------------------- durability
 
 
-def test_the_spool_commits_durably_on_either_database(database_url, tmp_path):
-    """What a 250 promises: the spool's commit is made with SQLite's synchronous=FULL in WAL
+def test_the_queue_commits_durably_on_either_database(database_url, tmp_path):
+    """What a 250 promises: the queue's commit is made with SQLite's synchronous=FULL in WAL
     (the WAL is synced at the commit), and with PostgreSQL's synchronous_commit=on even where
     the server or the login defaults to off (here: the connection's own options say off)."""
     url = database_url
@@ -337,7 +336,7 @@ def test_the_spool_commits_durably_on_either_database(database_url, tmp_path):
             seen.append((str(connection.exec_driver_sql("SHOW synchronous_commit").scalar()),))
 
     raw = make_mail()
-    MailSpool(sessions).add_many(
+    SmtpQueue(InboundQueue(sessions)).add(
         [RawMail(raw, "municipal", "smtp", START, "ilze@novads.example.lv", ())]
     )
     expected = ("wal", "2") if engine.dialect.name == "sqlite" else ("on",)  # 2: FULL

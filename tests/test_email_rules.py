@@ -11,13 +11,12 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import make_mail
+from tests.helpers import QueuedSmtp, make_mail
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
 from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.email.spool import SpooledSmtpIntake
 from triage_desk.intake.message import Attachment, Bounce
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held, retry
@@ -28,8 +27,8 @@ from triage_desk.storage.models import (
     Message,
     OutboxItem,
     QuarantineStatus,
+    QueuedInbound,
     RequesterAddress,
-    SpooledMail,
     StoredAttachment,
     Ticket,
     TicketStatus,
@@ -259,17 +258,17 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
         ),
     )
     intake = EmailIntake(sessions, pipeline, EmailConfig())
-    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
+    smtp_queue = QueuedSmtp(sessions, intake, idle_seconds=0.2)
     commits: list[int] = []
-    add_many = spooled.spool.add_many
+    enqueue = smtp_queue.queue.enqueue
 
-    def counted(mails):
-        commits.append(len(mails))
-        return add_many(mails)
+    def counted(items):
+        commits.append(len(items))
+        return enqueue(items)
 
-    spooled.spool.add_many = counted  # type: ignore[method-assign]
-    spooled.start()
-    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 10**6)
+    smtp_queue.queue.enqueue = counted  # type: ignore[method-assign]
+    smtp_queue.start()
+    listener = SmtpListener(SmtpIntakeHandler(desks, smtp_queue.submit), "127.0.0.1", 0, 10**6)
     listener.start()
     replies: list[bytes] = []
     errors: list[BaseException] = []
@@ -298,16 +297,16 @@ def test_many_concurrent_smtp_clients_each_get_their_ticket(sqlite_url, example_
         for thread in threads:
             thread.join()
         deadline = time.monotonic() + 60
-        while count(sessions, SpooledMail) and time.monotonic() < deadline:
+        while count(sessions, QueuedInbound) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         listener.stop()
-        spooled.close()
+        smtp_queue.close()
     assert not errors
     references = {text.split()[-1] for text in replies}
-    assert len(replies) == 60 and len(references) == 60  # every 250 names its own spool row
+    assert len(replies) == 60 and len(references) == 60  # every 250 names its own queue row
     assert sum(commits) == 60 and len(commits) < 60  # sessions that waited shared a commit
-    assert count(sessions, SpooledMail) == 0
+    assert count(sessions, QueuedInbound) == 0
     assert count(sessions, Ticket) == 60 and count(sessions, OutboxItem) == 60
     engine.dispose()
 

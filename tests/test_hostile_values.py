@@ -12,23 +12,23 @@ import smtplib
 import pytest
 from sqlalchemy import select, update
 
-from tests.helpers import make_mail
+from tests.helpers import make_mail, queue_mails, queue_runner
 from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email.charsets import codec_for, decode_bytes
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
     Direction,
     Message,
+    QueuedInbound,
     Requester,
-    SpooledMail,
     StoredAttachment,
     Ticket,
 )
@@ -197,16 +197,16 @@ def test_a_storage_failure_logs_no_mail_data_and_its_traceback_once(env, databas
     secret_subject, secret_body = "Parole-Zilonis-42", "konts LV80BANK0000435195001"
     raw = make_mail(subject=secret_subject, body=f"Labdien! {secret_body}")
     refuse_messages(sessions, database_url)
-    spool = MailSpool(sessions)
-    [spool_id] = spool.add_many(
-        [RawMail(raw, "municipal", "smtp", NOW, "ilze@novads.example.lv", ())]
+    queue = InboundQueue(sessions)
+    [queue_id] = queue_mails(
+        queue, [RawMail(raw, "municipal", "smtp", NOW, "ilze@novads.example.lv", ())]
     )
-    drainer = SpoolDrainer(spool, intake, max_attempts=5)
+    drainer = queue_runner(intake, queue, max_attempts=5)
     caplog.set_level(logging.INFO)
     for _attempt in range(5):
         drainer.drain()
         with sessions.begin() as session:
-            session.execute(update(SpooledMail).values(next_attempt_at=NOW))
+            session.execute(update(QueuedInbound).values(next_attempt_at=NOW))
     with sessions() as session:
         [item] = held(session)
         assert item.reason == "storage_failed" and item.raw == raw
@@ -220,9 +220,9 @@ def test_a_storage_failure_logs_no_mail_data_and_its_traceback_once(env, databas
         assert not any(secret in line for line in logged), secret
     assert sum(1 for record in caplog.records if record.exc_info) == 1
     assert all(
-        str(spool_id) in record.getMessage()
+        str(queue_id) in record.getMessage()
         for record in caplog.records
-        if record.name == "triage_desk.intake.email.spool"
+        if record.name in ("triage_desk.runners.queue", "triage_desk.intake.processing")
     )
 
 
@@ -247,10 +247,10 @@ def refuse_messages(sessions, database_url: str) -> None:  # type: ignore[no-unt
 
 def test_an_impossible_envelope_sender_is_refused_for_good(sqlite_url, example_config):
     engine = make_engine(sqlite_url)
-    spool = MailSpool(make_session_factory(engine))
+    queue = InboundQueue(make_session_factory(engine))
 
     async def submit(raw_mail: RawMail) -> int:
-        return spool.add_many([raw_mail])[0]
+        return queue_mails(queue, [raw_mail])[0]
 
     listener = SmtpListener(
         SmtpIntakeHandler(Desks(example_config), submit), "127.0.0.1", 0, 200_000
@@ -267,5 +267,5 @@ def test_an_impossible_envelope_sender_is_refused_for_good(sqlite_url, example_c
             assert client.data(make_mail())[0] == 250
     finally:
         listener.stop()
-    assert spool.waiting() == 1
+    assert queue.waiting() == 1
     engine.dispose()

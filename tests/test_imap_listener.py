@@ -1,4 +1,5 @@
-"""The IMAP listener against a real Dovecot: checkpoints, marks, failures, IDLE, TLS, backoff."""
+"""The IMAP listener against a real Dovecot: checkpoints, marks, failures, IDLE, TLS, backoff;
+what it fetches goes through the inbound queue to the queue runner."""
 
 from __future__ import annotations
 
@@ -28,6 +29,8 @@ from triage_desk.intake.email.imap_listener import (
     connect,
     fetch_once,
 )
+from triage_desk.intake.queue import InboundQueue
+from triage_desk.runners import RunnerThread
 from triage_desk.service import serve
 from triage_desk.storage.models import Direction, ImapCheckpoint, Message, OutboxItem, Ticket
 
@@ -115,6 +118,11 @@ def marked(account: Account, folder: str = "INBOX") -> list[int]:
     )
 
 
+def fetch(app: App, config: Config, **options: Any) -> list[Any]:
+    """``triage fetch --once``: the mailboxes into the queue, then the queue stored."""
+    return fetch_once(config, InboundQueue(app.sessions), store=app.store_queued, **options)
+
+
 def only(results: list[Any]) -> Any:
     assert len(results) == 1, results
     assert results[0].error is None, results[0].error
@@ -131,44 +139,45 @@ def test_fetch_stores_marks_and_checkpoints_each_mail_once(
     config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=3)])
     app = app_for(config, database_url, classifier)
 
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
+    stats = only(fetch(app, config))
 
     assert (stats.fetched, stats.stored, stats.duplicates) == (7, 7, 0)
     assert (inbound(app), tickets(app, "municipal"), outbox(app)) == (7, 7, 7)
     assert marked(account) == [1, 2, 3, 4, 5, 6, 7]
     assert checkpoint(app) == (account.uidvalidity(), 7)
     # Nothing new: nothing fetched. One more mail: exactly that one.
-    assert only(fetch_once(config, app.email_intake, app.sessions)).fetched == 0
+    assert only(fetch(app, config)).fetched == 0
     account.append(mails(1, "b"))
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
+    stats = only(fetch(app, config))
     assert (stats.fetched, stats.stored) == (1, 1)
     assert checkpoint(app) == (account.uidvalidity(), 8)
     assert inbound(app) == 8
 
 
 def test_prefetching_waits_for_a_slow_consumer(account, monkeypatch, sqlite_url, classifier):
-    """Batches are fetched ahead while the previous one is stored; none is lost or stuck."""
+    """Batches are fetched ahead while the previous one is queued; none is lost or stuck."""
     account.append(mails(9, "slow"))
     config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=2)])
     app = app_for(config, sqlite_url, classifier)
-    fetched_while_storing: list[int] = []
+    fetched_while_queueing: list[int] = []
 
-    class Slow:
-        def ingest_many(self, batch):
+    class Slow(InboundQueue):
+        def enqueue_in(self, session, items):  # type: ignore[no-untyped-def]
             time.sleep(0.3)  # the prefetch thread gets ahead meanwhile
-            fetched_while_storing.append(threading.active_count())
-            return app.email_intake.ingest_many(batch)
+            fetched_while_queueing.append(threading.active_count())
+            return super().enqueue_in(session, items)
 
     mailbox_config = config.desks["municipal"].mailboxes[0]
-    fetcher = MailboxFetcher(mailbox_config, "municipal", Slow(), app.sessions)
+    fetcher = MailboxFetcher(mailbox_config, "municipal", Slow(app.sessions))
     client = connect(mailbox_config)
     try:
         stats = fetcher.drain(client)
     finally:
         client.logout()
-    assert (stats.fetched, stats.stored) == (9, 9)
-    assert len(fetched_while_storing) == 5 and max(fetched_while_storing) >= 2
+    assert stats.fetched == 9 and InboundQueue(app.sessions).waiting() == 9
+    assert len(fetched_while_queueing) == 5 and max(fetched_while_queueing) >= 2
     assert marked(account) == list(range(1, 10))
+    assert len(app.store_queued()) == 9 and inbound(app) == 9
 
 
 def test_received_at_is_the_internaldate_and_old_mail_gets_no_acknowledgement(
@@ -181,7 +190,7 @@ def test_received_at_is_the_internaldate_and_old_mail_gets_no_acknowledgement(
     config = make_config(municipal=[mailbox(account, monkeypatch)])
     app = app_for(config, sqlite_url, classifier)
 
-    assert only(fetch_once(config, app.email_intake, app.sessions)).stored == 3
+    assert only(fetch(app, config)).stored == 3
 
     with app.sessions() as session:
         rows = session.execute(
@@ -196,42 +205,37 @@ def test_received_at_is_the_internaldate_and_old_mail_gets_no_acknowledgement(
     assert [r.id in acked for r in rows] == [False, False, True]
 
 
-def test_fetching_alone_never_sets_seen_and_a_storage_failure_stops_the_batch(
+def test_fetching_alone_never_sets_seen_and_a_queue_failure_stops_the_fetch(
     account, monkeypatch, database_url, classifier
 ):
     account.append(mails(6, "f"))
     config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=4)])
     app = app_for(config, database_url, classifier)
 
-    class DatabaseDownAtF2:
-        def __init__(self) -> None:
-            self.calls = 0
-
-        def ingest_many(self, batch):
-            self.calls += 1
-            if any(b"Atskaite f2" in mail.raw for mail in batch):
+    class DatabaseDownAtF5(InboundQueue):
+        def enqueue_in(self, session, items):  # type: ignore[no-untyped-def]
+            if any(b"Atskaite f5" in item.payload for item in items):
                 raise RuntimeError("database is down")
-            return app.email_intake.ingest_many(batch)
+            return super().enqueue_in(session, items)
 
-    failing = DatabaseDownAtF2()
     mailbox_config = config.desks["municipal"].mailboxes[0]
-    fetcher = MailboxFetcher(mailbox_config, "municipal", failing, app.sessions)
+    fetcher = MailboxFetcher(mailbox_config, "municipal", DatabaseDownAtF5(app.sessions))
     client = connect(mailbox_config)
     try:
-        with pytest.raises(StorageFailed, match="UID 3"):
+        with pytest.raises(StorageFailed, match="UIDs 5 to 6"):
             fetcher.drain(client)
     finally:
         client.logout()
 
-    # The group of four failed; one by one, f0 and f1 were stored, f2 stopped the batch.
-    assert inbound(app) == 2
-    assert checkpoint(app) == (account.uidvalidity(), 2)
+    # The first batch of four was queued (with its checkpoint) and marked; the second was not.
+    assert InboundQueue(app.sessions).waiting() == 4 and inbound(app) == 0
+    assert checkpoint(app) == (account.uidvalidity(), 4)
     flags = account.flags()
-    assert marked(account) == [1, 2]
-    assert all("\\Seen" not in flags[uid] for uid in (3, 4, 5, 6))  # BODY.PEEK: still unread
-    # The database is back: the rest is fetched, nothing twice.
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
-    assert (stats.fetched, stats.stored, stats.duplicates) == (4, 4, 0)
+    assert marked(account) == [1, 2, 3, 4]
+    assert all("\\Seen" not in flags[uid] for uid in (5, 6))  # BODY.PEEK: still unread
+    # The database is back: the rest is fetched, and all is stored, nothing twice.
+    stats = only(fetch(app, config))
+    assert (stats.fetched, stats.stored, stats.duplicates) == (2, 6, 0)
     assert (inbound(app), tickets(app), outbox(app)) == (6, 6, 6)
     assert marked(account) == [1, 2, 3, 4, 5, 6]
 
@@ -260,7 +264,7 @@ def test_a_reply_fetched_together_with_its_parent_joins_the_parents_ticket(
     config = make_config(municipal=[mailbox(account, monkeypatch)])
     app = app_for(config, sqlite_url, classifier)
 
-    assert only(fetch_once(config, app.email_intake, app.sessions)).stored == 3
+    assert only(fetch(app, config)).stored == 3
 
     assert (inbound(app), tickets(app)) == (3, 1)
 
@@ -271,7 +275,7 @@ def test_mail_already_carrying_our_keyword_is_skipped(account, monkeypatch, sqli
     config = make_config(municipal=[mailbox(account, monkeypatch)])
     app = app_for(config, sqlite_url, classifier)
 
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
+    stats = only(fetch(app, config))
 
     assert (stats.fetched, stats.skipped) == (1, 2)
     assert inbound(app) == 1
@@ -285,13 +289,13 @@ def test_a_new_uidvalidity_reads_the_folder_again_without_duplicates(
     account.append(mails(3, "u"), folder="Support")
     config = make_config(municipal=[mailbox(account, monkeypatch, folders=["Support"])])
     app = app_for(config, sqlite_url, classifier)
-    assert only(fetch_once(config, app.email_intake, app.sessions)).stored == 3
+    assert only(fetch(app, config)).stored == 3
     first = checkpoint(app, folder="Support")
 
     # The server rebuilt the folder: same mails (our marks lost) plus one new, new UIDVALIDITY.
     account.recreate_folder("Support")
     account.append(mails(4, "u"), folder="Support")
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
+    stats = only(fetch(app, config))
 
     assert first is not None and checkpoint(app, folder="Support") != first
     assert checkpoint(app, folder="Support") == (account.uidvalidity("Support"), 4)
@@ -311,11 +315,11 @@ def test_crash_after_checkpoint_before_marking_is_repaired(
 
     with monkeypatch.context() as patch:
         patch.setattr(MailboxFetcher, "_after_commit", die)
-        result = fetch_once(config, app.email_intake, app.sessions, attempts=1)
+        result = fetch(app, config, attempts=1)
     assert result[0].error and "ConnectionResetError" in result[0].error
     assert checkpoint(app) == (account.uidvalidity(), 3) and marked(account) == []
 
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
+    stats = only(fetch(app, config))
 
     assert (stats.fetched, stats.marked) == (0, 3)  # marked, not fetched again
     assert marked(account) == [1, 2, 3]
@@ -348,7 +352,7 @@ def test_move_mode_moves_committed_mail_to_the_processed_folder(
             lambda self, cap: cap.upper() != "MOVE" and original(self, cap),
         )
 
-    stats = only(fetch_once(config, app.email_intake, app.sessions))
+    stats = only(fetch(app, config))
 
     assert stats.stored == 4
     assert account.uids("INBOX") == []
@@ -356,7 +360,7 @@ def test_move_mode_moves_committed_mail_to_the_processed_folder(
     assert len(moved) == 4 and all({KEYWORD, "\\Seen"} <= f for f in moved.values())
     assert all("\\Deleted" not in f for f in moved.values())
     assert len(account.uids("Other")) == 1  # untouched
-    assert only(fetch_once(config, app.email_intake, app.sessions)).fetched == 0
+    assert only(fetch(app, config)).fetched == 0
 
 
 def test_several_mailboxes_and_folders_feed_their_desks(
@@ -372,7 +376,7 @@ def test_several_mailboxes_and_folders_feed_their_desks(
     )
     app = app_for(config, sqlite_url, classifier)
 
-    results = fetch_once(config, app.email_intake, app.sessions)
+    results = fetch(app, config)
 
     assert {(r.mailbox, r.desk, r.stats.fetched, r.error) for r in results} == {
         ("mun-main", "municipal", 5, None),
@@ -401,7 +405,7 @@ def test_tls_and_starttls_trust_the_configured_ca(
     )
     app = app_for(config, sqlite_url, classifier)
 
-    assert only(fetch_once(config, app.email_intake, app.sessions)).stored == 2
+    assert only(fetch(app, config)).stored == 2
 
     # Without our CA the certificate is refused: never a silent downgrade.
     untrusted = (
@@ -418,7 +422,7 @@ def test_wrong_password_is_a_reported_failure(account, monkeypatch, sqlite_url, 
     monkeypatch.setenv(config.desks["municipal"].mailboxes[0].password_env, "wrong")
     app = app_for(config, sqlite_url, classifier)
 
-    result = fetch_once(config, app.email_intake, app.sessions, attempts=2, backoff_start=0.01)
+    result = fetch(app, config, attempts=2, backoff_start=0.01)
 
     assert result[0].error is not None and "LoginError" in result[0].error
 
@@ -436,12 +440,30 @@ def wait_for(condition: Any, seconds: float) -> float:
 
 
 @pytest.fixture
-def running() -> Iterator[list[ImapListener]]:
-    listeners: list[ImapListener] = []
-    yield listeners
-    for listener in listeners:
-        listener.stop()
-        assert listener.thread is not None and not listener.thread.is_alive()
+def running() -> Iterator[list[Any]]:
+    """Listeners and queue runners started by a test, stopped after it."""
+    started: list[Any] = []
+    yield started
+    for each in started:
+        each.stop()
+        if isinstance(each, ImapListener):
+            assert each.thread is not None and not each.thread.is_alive()
+
+
+def listening(app: App, config: Config, running: list[Any], **options: Any) -> ImapListener:
+    """The desk's first mailbox listened to, the queue runner storing behind it."""
+    storing = RunnerThread(app.queue_runner(idle_seconds=0.2), app.clock)
+    listener = ImapListener(
+        config.desks["municipal"].mailboxes[0],
+        "municipal",
+        storing.runner.queue,  # type: ignore[attr-defined]
+        wake=storing.wake,
+        **options,
+    )
+    running.extend([listener, storing])
+    storing.start()
+    listener.start()
+    return listener
 
 
 def test_listener_idle_sees_new_mail_at_once_and_reconnects_after_a_drop(
@@ -451,15 +473,7 @@ def test_listener_idle_sees_new_mail_at_once_and_reconnects_after_a_drop(
     # poll_seconds is long: only IDLE can make new mail arrive within seconds.
     config = make_config(municipal=[mailbox(account, monkeypatch, poll_seconds=60)])
     app = app_for(config, sqlite_url, classifier)
-    listener = ImapListener(
-        config.desks["municipal"].mailboxes[0],
-        "municipal",
-        app.email_intake,
-        app.sessions,
-        backoff_start=0.1,
-    )
-    running.append(listener)
-    listener.start()
+    listener = listening(app, config, running, backoff_start=0.1)
     wait_for(lambda: inbound(app) == 2, 15)
 
     time.sleep(0.3)  # in IDLE now
@@ -477,11 +491,7 @@ def test_listener_idle_sees_new_mail_at_once_and_reconnects_after_a_drop(
 def test_listener_polls_when_idle_is_off(account, monkeypatch, sqlite_url, classifier, running):
     config = make_config(municipal=[mailbox(account, monkeypatch, idle=False, poll_seconds=0.2)])
     app = app_for(config, sqlite_url, classifier)
-    listener = ImapListener(
-        config.desks["municipal"].mailboxes[0], "municipal", app.email_intake, app.sessions
-    )
-    running.append(listener)
-    listener.start()
+    listener = listening(app, config, running)
     wait_for(lambda: listener.passes >= 2, 10)
     account.append(mails(2, "p"))
     wait_for(lambda: inbound(app) == 2, 10)
@@ -511,8 +521,7 @@ def test_reconnect_backoff_doubles_up_to_the_cap(sqlite_url, classifier, monkeyp
     listener = ImapListener(
         config.desks["municipal"].mailboxes[0],
         "municipal",
-        object(),
-        None,
+        InboundQueue(None),  # type: ignore[arg-type]  # never reached
         backoff_start=0.02,
         backoff_max=0.16,
         connector=refuse,
@@ -531,7 +540,7 @@ def test_stopping_the_listener_is_prompt(account, monkeypatch, sqlite_url, class
     config = make_config(municipal=[mailbox(account, monkeypatch, poll_seconds=600)])
     app = app_for(config, sqlite_url, classifier)
     listener = ImapListener(
-        config.desks["municipal"].mailboxes[0], "municipal", app.email_intake, app.sessions
+        config.desks["municipal"].mailboxes[0], "municipal", InboundQueue(app.sessions)
     )
     listener.start()
     wait_for(lambda: listener.passes >= 1, 10)

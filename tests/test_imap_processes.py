@@ -23,7 +23,14 @@ from triage_desk.classifier.store import ModelStore
 from triage_desk.cli import main
 from triage_desk.intake.email.imap_listener import KEYWORD
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import Direction, ImapCheckpoint, Message, OutboxItem, Ticket
+from triage_desk.storage.models import (
+    Direction,
+    ImapCheckpoint,
+    Message,
+    OutboxItem,
+    QueuedInbound,
+    Ticket,
+)
 
 PASSWORD_ENV = "TEST_IMAP_PROC_PASSWORD"
 
@@ -33,12 +40,13 @@ import os, sys, time
 from triage_desk.app import build_app
 from triage_desk.config import load_config
 from triage_desk.intake.email import imap_listener
+from triage_desk.intake.queue import InboundQueue
 
 config_path, marker, point, nth = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 workers = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 group = int(sys.argv[6]) if len(sys.argv) > 6 else 5
 app = build_app(load_config(config_path))
-calls = {"ingest": 0, "mark": 0, "stored": 0}
+calls = {"queue": 0, "mark": 0}
 app.email_intake.start_workers(workers, ["municipal"])
 worker_pids = app.email_intake.workers.pids if app.email_intake.workers else []
 
@@ -48,35 +56,39 @@ def pause():
     os.replace(marker + ".tmp", marker)
     time.sleep(120)  # the test kills us here
 
-# With workers the fetcher stores through begin/finish (the next group is prepared
-# meanwhile); without, through ingest_many. Either way: pause around the commit of the
-# nth group of ``group`` mails (with workers the first group is stored in two parts).
-name = "finish" if workers else "ingest_many"
-real_store = getattr(app.email_intake, name)
-def store(*args, **kwargs):
-    if point == "fetched-not-committed" and calls["stored"] == (nth - 1) * group:
+# Pause inside the transaction that queues the nth batch of ``group`` mails (uncommitted)...
+real_enqueue = InboundQueue.enqueue_in
+def enqueue_in(self, session, items):
+    calls["queue"] += 1
+    if point == "fetched-not-queued" and calls["queue"] == nth:
         pause()
-    outcomes = real_store(*args, **kwargs)
-    calls["stored"] += len(outcomes)
-    if point == "committed-not-checkpointed" and calls["stored"] == nth * group:
-        pause()
-    return outcomes
-setattr(app.email_intake, name, store)
+    return real_enqueue(self, session, items)
+InboundQueue.enqueue_in = enqueue_in
 
+# ...after it is queued and checkpointed, before its mails are marked...
 real_mark = imap_listener.MailboxFetcher._after_commit
 def after_commit(self, client, uids, keywords):
     if uids:
         calls["mark"] += len(uids)
-        if point == "checkpointed-not-marked" and calls["mark"] == nth * group:
+        if point == "queued-not-marked" and calls["mark"] == nth * group:
             pause()
     return real_mark(self, client, uids, keywords)
 imap_listener.MailboxFetcher._after_commit = after_commit
+
+# ...or with everything queued and marked, before the queue runner stores any of it.
+real_finish = app.email_intake.finish
+def finish(*args, **kwargs):
+    if point == "queued-not-stored":
+        pause()
+    return real_finish(*args, **kwargs)
+app.email_intake.finish = finish
 
 if point == "barrier":  # two processes start fetching at the same moment
     open(marker + f".ready{os.getpid()}", "w").close()
     while not os.path.exists(marker + ".go"):
         time.sleep(0.01)
-results = imap_listener.fetch_once(app.config, app.email_intake, app.sessions)
+queue = InboundQueue(app.sessions, app.clock)
+results = imap_listener.fetch_once(app.config, queue, store=app.store_queued)
 print(" ".join(f"{r.stats.fetched}:{r.stats.stored}:{r.stats.duplicates}:{r.error}"
                for r in results))
 sys.exit(1 if any(r.error for r in results) else 0)
@@ -169,6 +181,9 @@ class Db:
             )
         )
 
+    def queued(self) -> int:
+        return self.count(select(func.count(QueuedInbound.id)))
+
     def last_uid(self) -> int | None:
         with self.sessions() as session:
             row = session.get(ImapCheckpoint, ("desk-inbox", "INBOX"))
@@ -194,12 +209,12 @@ def wait_for_file(path: Path, proc: subprocess.Popen[str], seconds: float) -> No
         time.sleep(0.02)
 
 
-# (kill point, committed when killed, checkpoint when killed, marked when killed,
-#  then the restarted run: fetched, of which duplicates, marked without fetching)
+# (kill point, queued when killed, checkpoint when killed, marked when killed,
+#  then the restarted run: fetched)
 CRASH_POINTS = [
-    ("fetched-not-committed", 10, 10, 10, 10, 0),
-    ("committed-not-checkpointed", 15, 10, 10, 10, 5),
-    ("checkpointed-not-marked", 15, 15, 10, 5, 0),
+    ("fetched-not-queued", 10, 10, 10, 10),
+    ("queued-not-marked", 15, 15, 10, 5),
+    ("queued-not-stored", 20, 20, 20, 0),
 ]
 
 
@@ -213,7 +228,7 @@ def running(pid: int) -> bool:
 
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "with-worker"])
 @pytest.mark.parametrize(
-    ("point", "committed", "checkpoint", "marks", "refetched", "dups"),
+    ("point", "queued", "checkpoint", "marks", "refetched"),
     CRASH_POINTS,
     ids=[p[0] for p in CRASH_POINTS],
 )
@@ -223,11 +238,10 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
     sqlite_url,
     tmp_path,
     point,
-    committed,
+    queued,
     checkpoint,
     marks,
     refetched,
-    dups,
     workers,
 ):
     account = dovecot.add_user()
@@ -235,9 +249,8 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
     config = write_config(tmp_path, account, models_dir, batch_size=5)
     env = env_for(account, sqlite_url)
     marker = tmp_path / "paused"
-    # The third group of five: two groups are fully done when the process dies. With a
-    # worker, the groups after it are already being prepared then: still nothing of them
-    # may be committed or marked.
+    # The third batch of five: two batches are queued and marked when the process dies; no
+    # ticket is stored yet (the queue is stored once fetching is done).
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(config), str(marker), point, "3", str(workers)],
         cwd=tmp_path,
@@ -262,7 +275,7 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
     assert not any(running(pid) for pid in worker_pids)
     db = Db(sqlite_url)
     try:
-        assert db.totals() == (committed, committed, committed)
+        assert db.totals() == (0, 0, 0) and db.queued() == queued
         assert db.last_uid() == checkpoint
         assert marked(account) == marks
 
@@ -270,8 +283,9 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
 
         assert result.exit_code == 0, result.output
         report = json.loads(result.stdout.strip().splitlines()[-1])
-        assert (report["fetched"], report["duplicates"]) == (refetched, dups)
-        assert report["stored"] == 20 - committed
+        # What the killed run queued and what this one fetched, each stored once.
+        assert (report["fetched"], report["duplicates"], report["stored"]) == (refetched, 0, 20)
+        assert db.queued() == 0
         assert db.totals() == (20, 20, 20)
         assert db.distinct_inbound() == 20
         assert db.last_uid() == 20

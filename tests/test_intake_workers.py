@@ -1,4 +1,4 @@
-"""Intake with forked prepare workers (intake.email.workers): the same tickets, replies and
+"""Intake with forked prepare workers (intake.workers): the same tickets, replies and
 quarantine as without them, and nothing lost when a worker dies, hangs or fails.
 
 Workers are forked, and lingua's threads do not survive a fork: a worker must come from a

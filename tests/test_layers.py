@@ -62,6 +62,9 @@ def test_the_desk_service_is_below_every_front_end():
 
 
 def test_the_runners_are_below_the_application():
+    """And know no channel: a channel's processor is handed to the queue runner."""
+    runner_files = list((PACKAGE / "runners").rglob("*.py"))
+    assert reaching(runner_files, EMAIL_MODULES) == []
     files = [
         *(PACKAGE / "runners").rglob("*.py"),
         PACKAGE / "refiner.py",
@@ -95,7 +98,8 @@ EMAIL_MODULES = (
     "triage_desk.responders.email_sender",
     "triage_desk.responders.transports",
 )
-# The channel-neutral intake core: the steps and what they alone build on.
+# The channel-neutral intake core: the inbound queue, the decoders' registry, processing,
+# the steps and what they alone build on.
 CORE = (
     "steps/*.py",
     "reply_policy.py",
@@ -103,6 +107,10 @@ CORE = (
     "pipeline.py",
     "triage.py",
     "lifecycle.py",
+    "queue.py",
+    "decoders.py",
+    "processing.py",
+    "errors.py",
 )
 
 

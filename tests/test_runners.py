@@ -17,6 +17,7 @@ from triage_desk.desks import Desks
 from triage_desk.refiner import Refiner
 from triage_desk.runners import RunnerLoop, drive
 from triage_desk.runners.dispatch import DispatchRunner
+from triage_desk.runners.queue import QueueRunner
 from triage_desk.scheduler import Scheduler, release_due_tickets
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.db import make_engine, make_session_factory
@@ -116,7 +117,10 @@ def test_drive_stops_after_the_run_in_hand():
 
 @pytest.mark.parametrize(
     "semantic_stage, names",
-    [("deferred", ["dispatcher", "scheduler", "refiner"]), ("inline", ["dispatcher", "scheduler"])],
+    [
+        ("deferred", ["inbound-queue", "dispatcher", "scheduler", "refiner"]),
+        ("inline", ["inbound-queue", "dispatcher", "scheduler"]),
+    ],
 )
 def test_triage_run_starts_every_runner_from_one_list(
     example_config, classifier, sqlite_url, semantic_stage, names
@@ -133,10 +137,13 @@ def test_triage_run_starts_every_runner_from_one_list(
     finally:
         app.engine.dispose()
     assert [r.name for r in found] == names
-    assert isinstance(found[0], DispatchRunner) and found[0].dispatcher is app.dispatcher
-    assert found[0].idle_seconds == config.outbound.poll_seconds
-    assert isinstance(found[1], Scheduler)
-    assert all(isinstance(r, Refiner) for r in found[2:])
+    assert isinstance(found[0], QueueRunner)
+    assert found[0].processors["email"].intake is app.email_intake  # type: ignore[attr-defined]
+    assert found[0].max_starts == config.email.max_processing_starts
+    assert isinstance(found[1], DispatchRunner) and found[1].dispatcher is app.dispatcher
+    assert found[1].idle_seconds == config.outbound.poll_seconds
+    assert isinstance(found[2], Scheduler)
+    assert all(isinstance(r, Refiner) for r in found[3:])
 
 
 # The scheduler: two at once.

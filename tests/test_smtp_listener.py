@@ -1,5 +1,5 @@
 """The real aiosmtpd listener over a real socket: 250 only after the raw mail is committed,
-never a relay; the spool then stores it as a ticket."""
+never a relay; the queue runner then stores it as a ticket."""
 
 from __future__ import annotations
 
@@ -16,22 +16,21 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from tests.helpers import make_mail
+from tests.helpers import QueuedSmtp, make_mail
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.email.smtp_listener import DeskSMTP, SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.email.spool import SpooledSmtpIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import Message, OutboxItem, SpooledMail, Ticket
+from triage_desk.storage.models import Message, OutboxItem, QueuedInbound, Ticket
 
 
 @dataclass
 class Served:
     port: int
     sessions: sessionmaker[Session]
-    spooled: SpooledSmtpIntake
+    smtp_queue: QueuedSmtp
 
 
 def count(sessions: sessionmaker[Session], model: type) -> int:
@@ -49,18 +48,18 @@ def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
 
 @pytest.fixture
 def served(sqlite_url, example_config, classifier):
-    """The listener with its spool; the drainer is started by the tests that want it."""
+    """The listener with its queue; the queue runner is started by the tests that want it."""
     engine = make_engine(sqlite_url)
     sessions = make_session_factory(engine)
     desks = Desks(example_config)
     pipeline = IntakePipeline(sessions, desks, classifier, TemplateRenderer())
     intake = EmailIntake(sessions, pipeline, example_config.email)
-    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
-    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 200_000)
+    smtp_queue = QueuedSmtp(sessions, intake, idle_seconds=0.2)
+    listener = SmtpListener(SmtpIntakeHandler(desks, smtp_queue.submit), "127.0.0.1", 0, 200_000)
     listener.start()
-    yield Served(listener.port, sessions, spooled)
+    yield Served(listener.port, sessions, smtp_queue)
     listener.stop()
-    spooled.close()
+    smtp_queue.close()
     engine.dispose()
 
 
@@ -72,15 +71,16 @@ def test_the_raw_mail_is_committed_before_250_and_then_becomes_a_ticket(served):
         client.rcpt("atbalsts@example.lv")
         code, text = client.data(raw)
     assert code == 250
-    # The server said 250, so the mail must be in the spool already, exactly as sent.
+    # The server said 250, so the mail must be in the queue already, exactly as sent.
     with served.sessions() as session:
-        [spooled] = session.scalars(select(SpooledMail)).all()
-        assert spooled.raw == raw and spooled.envelope_sender == "ilze@novads.example.lv"
-        assert spooled.recipients == ["atbalsts@example.lv"]
-        assert text.decode().endswith(f"queued as {spooled.id}")
+        [queued] = session.scalars(select(QueuedInbound)).all()
+        assert queued.payload == raw and queued.channel == "email"
+        assert queued.meta["envelope_sender"] == "ilze@novads.example.lv"
+        assert queued.meta["recipients"] == ["atbalsts@example.lv"]
+        assert text.decode().endswith(f"queued as {queued.id}")
     assert count(served.sessions, Ticket) == 0  # nothing drains it yet
-    served.spooled.start()
-    wait_until(lambda: count(served.sessions, SpooledMail) == 0)
+    served.smtp_queue.start()
+    wait_until(lambda: count(served.sessions, QueuedInbound) == 0)
     with served.sessions() as session:
         message = session.scalar(select(Message).where(Message.direction == "in"))
         assert message.external_id == "smtp-1@novads.example.lv"
@@ -96,7 +96,7 @@ def test_other_addresses_are_refused_we_never_relay(served):
         client.mail("spammer@example.com")
         code, text = client.rcpt("victim@example.com")
     assert code == 550 and b"relaying denied" in text
-    assert count(served.sessions, SpooledMail) == 0
+    assert count(served.sessions, QueuedInbound) == 0
 
 
 def test_a_mail_over_the_size_limit_gets_552(served):
@@ -114,16 +114,16 @@ def test_a_mail_over_the_size_limit_gets_552(served):
         client.rcpt("atbalsts@example.lv")
         code, _text = client.data(big)
         assert code == 552
-    assert count(served.sessions, SpooledMail) == 0
+    assert count(served.sessions, QueuedInbound) == 0
 
 
 def test_a_storage_failure_answers_451_so_the_sender_retries(tmp_path, example_config):
     desks = Desks(example_config)
 
-    # The database is away: no spool table to commit to.
+    # The database is away: no queue table to commit to.
     engine = make_engine(f"sqlite:///{tmp_path / 'missing' / 'triage.sqlite'}")
-    spooled = SpooledSmtpIntake(make_session_factory(engine), None)  # type: ignore[arg-type]
-    listener = SmtpListener(SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 200_000)
+    smtp_queue = QueuedSmtp(make_session_factory(engine), None)  # type: ignore[arg-type]
+    listener = SmtpListener(SmtpIntakeHandler(desks, smtp_queue.submit), "127.0.0.1", 0, 200_000)
     listener.start()
     try:
         with (
@@ -134,7 +134,7 @@ def test_a_storage_failure_answers_451_so_the_sender_retries(tmp_path, example_c
         assert caught.value.smtp_code == 451
     finally:
         listener.stop()
-        spooled.close()
+        smtp_queue.close()
         engine.dispose()
 
 
@@ -171,10 +171,10 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
         IntakePipeline(sessions, desks, classifier, TemplateRenderer()),
         example_config.email,
     )
-    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
-    spooled.start()
+    smtp_queue = QueuedSmtp(sessions, intake, idle_seconds=0.2)
+    smtp_queue.start()
     listener = SmtpListener(
-        SmtpIntakeHandler(desks, spooled.submit), "127.0.0.1", 0, 10**6, cert, key
+        SmtpIntakeHandler(desks, smtp_queue.submit), "127.0.0.1", 0, 10**6, cert, key
     )
     listener.start()
     try:
@@ -192,7 +192,7 @@ def test_starttls_is_offered_and_works(tmp_path, sqlite_url, example_config, cla
         wait_until(lambda: count(sessions, Ticket) == 1)
     finally:
         listener.stop()
-        spooled.close()
+        smtp_queue.close()
         engine.dispose()
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from tests.conftest import EXAMPLE_CONFIG
-from tests.helpers import make_mail
+from tests.helpers import QueuedSmtp, make_mail
 from triage_desk.app import sync_clients
 from triage_desk.cli import main
 from triage_desk.clock import FixedClock
@@ -24,7 +24,6 @@ from triage_desk.intake.email.authentication import authenticated_domains, prove
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
 from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.email.spool import SpooledSmtpIntake
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.outbox import echoed_subject
@@ -36,8 +35,8 @@ from triage_desk.storage.models import (
     Client,
     Message,
     OutboxItem,
+    QueuedInbound,
     RequesterAddress,
-    SpooledMail,
     Ticket,
     TicketStatus,
 )
@@ -179,10 +178,10 @@ def test_two_mails_sent_over_smtp_with_one_message_id_both_become_tickets(env, e
     # The reproduction: the second got "250 queued" and then vanished.
     make, sessions, _clock, _url = env
     intake = EmailIntake(sessions, make(), EmailConfig())
-    spooled = SpooledSmtpIntake(sessions, intake, idle_seconds=0.2)
-    spooled.start()
+    smtp_queue = QueuedSmtp(sessions, intake, idle_seconds=0.2)
+    smtp_queue.start()
     listener = SmtpListener(
-        SmtpIntakeHandler(Desks(example_config), spooled.submit), "127.0.0.1", 0, 10**6
+        SmtpIntakeHandler(Desks(example_config), smtp_queue.submit), "127.0.0.1", 0, 10**6
     )
     listener.start()
     try:
@@ -191,12 +190,12 @@ def test_two_mails_sent_over_smtp_with_one_message_id_both_become_tickets(env, e
                 mail = make_mail(sender=sender, body=f"{QUESTION} {n}", message_id="<1@localhost>")
                 assert smtp.sendmail(sender, ["atbalsts@example.lv"], mail) == {}  # 250
         deadline = time.monotonic() + 60
-        while count(sessions, SpooledMail) and time.monotonic() < deadline:
+        while count(sessions, QueuedInbound) and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         listener.stop()
-        spooled.close()
-    assert count(sessions, SpooledMail) == 0
+        smtp_queue.close()
+    assert count(sessions, QueuedInbound) == 0
     assert count(sessions, Ticket) == 2 and len(first_replies(sessions)) == 2
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -15,17 +16,24 @@ from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.clock import Clock, system_clock
-from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config
+from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config, EmailConfig
 from triage_desk.desk_service import DeskService
 from triage_desk.desk_service.actions import Reprocess
 from triage_desk.desks import Desks
+from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.ingest import EmailIntake
+from triage_desk.intake.email.queued import EmailProcessor
+from triage_desk.intake.email.queued import register as register_email
+from triage_desk.intake.errors import Deadline
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.processing import DecodingProcessor, IngestOutcome
 from triage_desk.intake.quarantine import RetryResult, retry
+from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.responders.transports import FileTransport, SmtpTransport, Transport
+from triage_desk.runners.queue import QueueRunner
 from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
@@ -122,6 +130,51 @@ class App:
     dispatcher: Dispatcher
     email_intake: EmailIntake
     clock: Clock = system_clock
+
+    def queue_runner(self, **options: Any) -> QueueRunner:
+        """The inbound queue's runner over this app's intake (``queue_runner``)."""
+        return queue_runner(self.email_intake, email_decoders(self.config.email), **options)
+
+    def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
+        """Store everything due in the inbound queue now (``fetch --once`` after fetching);
+        each item with its outcome."""
+        stored: list[tuple[Arrival, IngestOutcome]] = []
+        runner = self.queue_runner(
+            observe=lambda entry, outcome: stored.append((entry.item, outcome))
+        )
+        runner.drain()
+        return stored
+
+
+def email_decoders(rules: EmailConfig) -> Decoders:
+    """The decoder registry with email's decoder in it (a chat channel adds its own)."""
+    decoders = Decoders()
+    register_email(decoders, rules)
+    return decoders
+
+
+def queue_runner(
+    intake: EmailIntake,
+    decoders: Decoders,
+    queue: InboundQueue | None = None,
+    **options: Any,
+) -> QueueRunner:
+    """The queue runner: email through ``intake`` (its prepare workers), every other channel
+    through its registered decoder; ``options`` as ``QueueRunner`` takes them."""
+    rules = intake.rules
+    options.setdefault("max_starts", rules.max_processing_starts)
+    fallback = DecodingProcessor(
+        intake.sessions,
+        intake.pipeline,
+        decoders,
+        lambda: Deadline(rules.processing_time_limit_seconds),
+    )
+    return QueueRunner(
+        queue or InboundQueue(intake.sessions, intake.clock),
+        {"email": EmailProcessor(intake)},
+        fallback,
+        **options,
+    )
 
 
 def build_app(

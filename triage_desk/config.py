@@ -438,7 +438,7 @@ class EmailConfig(Strict):
     # A mail whose processing (parsing, HTML, quotes, language, classification, knowledge
     # base) takes longer is quarantined, so it never blocks the ones behind.
     processing_time_limit_seconds: float = Field(default=10.0, gt=0)
-    # A spooled mail whose processing began this many times without ever ending (the
+    # A queued mail whose processing began this many times without ever ending (the
     # process died each time: out of memory, a crash in a C parser) is quarantined.
     max_processing_starts: int = Field(default=3, ge=1)
     # The text kept for a ticket is cut here, with a marker saying so (the raw mail keeps

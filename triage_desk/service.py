@@ -6,23 +6,27 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 
 from triage_desk.app import App
 from triage_desk.intake.email.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
-from triage_desk.intake.email.spool import SpooledSmtpIntake
+from triage_desk.intake.email.smtp_queue import SmtpQueue
 from triage_desk.intake.email.workers import default_processes
 from triage_desk.refiner import Refiner
-from triage_desk.runners import Runner, drive
+from triage_desk.runners import Runner, RunnerLoop
 from triage_desk.runners.dispatch import DispatchRunner
+from triage_desk.runners.queue import QueueRunner
 from triage_desk.scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 
-def runners(app: App) -> list[Runner]:
-    """Every runner ``triage run`` starts (see ``triage_desk/runners/``)."""
+def runners(app: App, queue: QueueRunner | None = None) -> list[Runner]:
+    """Every runner ``triage run`` starts (see ``triage_desk/runners/``), the inbound queue's
+    first (``queue``, or one made here)."""
     found: list[Runner] = [
+        queue or app.queue_runner(),
         DispatchRunner(app.dispatcher, app.config.outbound.poll_seconds),
         Scheduler(app.sessions, app.desks),
     ]
@@ -32,7 +36,7 @@ def runners(app: App) -> list[Runner]:
 
 
 async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
-    """Until ``stop``: the listeners, the SMTP spool and the runners (``runners``).
+    """Until ``stop``: the listeners and the runners (``runners``), the inbound queue's first.
 
     ``workers``: prepare worker processes for intake (``intake.email.workers``); default one with
     two or more cores.
@@ -48,12 +52,18 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     app.classifier.warm_up()  # language models and the embedder, before the first mail
-    listener = None
+    stopping = threading.Event()  # the queue runner stops between batches
+    queue_runner = app.queue_runner(stopping=stopping)
+    loops = [RunnerLoop(runner, app.clock) for runner in runners(app, queue_runner)]
+    queue_loop = loops[0]
+    waiting = queue_runner.queue.waiting()
+    if waiting:
+        log.info("%d item(s) accepted by an earlier run are still queued; storing them", waiting)
+    listener = smtp_queue = None
     cfg = app.config.smtp_listener
     if cfg.enabled:
-        spooled = SpooledSmtpIntake(app.sessions, app.email_intake, clock=app.clock)
-        spooled.start()  # first what a previous run accepted and did not store
-        handler = SmtpIntakeHandler(app.desks, spooled.submit, app.clock)
+        smtp_queue = SmtpQueue(queue_runner.queue, queue_loop.wake)
+        handler = SmtpIntakeHandler(app.desks, smtp_queue.submit, app.clock)
         listener = SmtpListener(
             handler,
             cfg.host,
@@ -67,16 +77,17 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         listener.start()
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
     # IMAP intake: one thread per configured mailbox (IDLE or polling, reconnects itself).
-    imap_listeners = start_imap_listeners(app)
-    tasks = [asyncio.create_task(drive(runner, app.clock, stop)) for runner in runners(app)]
+    imap_listeners = start_imap_listeners(app.config, queue_runner.queue, queue_loop.wake)
+    tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
         await stop.wait()
     finally:
         stop.set()  # the runners end after the run in hand
+        stopping.set()
         await asyncio.to_thread(stop_imap_listeners, imap_listeners)
-        if listener is not None:
+        if listener is not None and smtp_queue is not None:
             listener.stop()
-            await asyncio.to_thread(spooled.close)
+            await asyncio.to_thread(smtp_queue.close)
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")

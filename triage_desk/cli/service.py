@@ -174,10 +174,13 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
         listeners_for,
         stop_imap_listeners,
     )
+    from triage_desk.intake.queue import InboundQueue
+    from triage_desk.runners import RunnerThread
 
     config = app.config
     if once:
-        results = fetch_once(config, app.email_intake, app.sessions, names=names, clock=app.clock)
+        queue = InboundQueue(app.sessions, app.clock)
+        results = fetch_once(config, queue, store=app.store_queued, names=names)
         failed = False
         for result in results:
             s = result.stats
@@ -211,11 +214,14 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
             raise SystemExit(1)
         return
 
+    # The mailboxes fill the inbound queue; its runner stores the mail behind them.
+    storing = RunnerThread(app.queue_runner(), app.clock)
     listeners = [
         listener
-        for listener in listeners_for(config, app.email_intake, app.sessions)
+        for listener in listeners_for(config, InboundQueue(app.sessions, app.clock), storing.wake)
         if not names or listener.mailbox.name in names
     ]
+    storing.start()
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
@@ -225,3 +231,4 @@ def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
     while not done.wait(1.0):
         pass
     stop_imap_listeners(listeners)
+    storing.stop()

@@ -23,6 +23,7 @@ from triage_desk.clock import Clock, system_clock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.message import InboundMessage
+from triage_desk.intake.queue import Alongside
 from triage_desk.intake.reply_policy import ReplyPolicy
 from triage_desk.intake.steps import STEPS, Batch, Step
 from triage_desk.intake.steps.batch import IntakeResult, Work
@@ -74,8 +75,17 @@ class IntakePipeline:
     def process_many(self, inbounds: Sequence[InboundMessage]) -> list[IntakeResult]:
         return self.store(self.triage.triage(inbounds))
 
-    def store(self, triaged: Sequence[Triaged], *, again: bool = False) -> list[IntakeResult]:
-        """Store triaged messages in one transaction (``MessageTriage.triage`` made them)."""
+    def store(
+        self,
+        triaged: Sequence[Triaged],
+        *,
+        again: bool = False,
+        alongside: Alongside | None = None,
+    ) -> list[IntakeResult]:
+        """Store triaged messages in one transaction (``MessageTriage.triage`` made them).
+
+        ``alongside(session, indexes)`` writes in that same transaction for the messages at
+        ``indexes`` of ``triaged`` (the queue runner deletes their queue rows there)."""
         if not triaged:
             return []
         try:
@@ -83,6 +93,8 @@ class IntakePipeline:
                 batch = self._batch(session, triaged)
                 for step in self.steps:
                     step(batch)
+                if alongside is not None:
+                    alongside(session, range(len(triaged)))
                 session.flush()
                 return [work.result() for work in batch.works]
         except IntegrityError:
@@ -90,10 +102,13 @@ class IntakePipeline:
             # one, each sees what is stored now (the same message: a duplicate; a different
             # one under the same id: stored under a derived id). Never dropped.
             if len(triaged) > 1:
-                return [self.store([item])[0] for item in triaged]
+                return [
+                    self.store([item], alongside=_shifted(alongside, index))[0]
+                    for index, item in enumerate(triaged)
+                ]
             if again:
                 raise
-            return self.store(triaged, again=True)
+            return self.store(triaged, again=True, alongside=alongside)
 
     def _batch(self, session: Session, triaged: Sequence[Triaged]) -> Batch:
         works = [
@@ -117,3 +132,10 @@ class IntakePipeline:
         return self.triage.articles(
             triaged.inbound, desk, triaged.category, triaged.prediction.language, triaged.due
         )
+
+
+def _shifted(alongside: Alongside | None, index: int) -> Alongside | None:
+    """``alongside`` for the message at ``index`` stored on its own."""
+    if alongside is None:
+        return None
+    return lambda session, _indexes: alongside(session, [index])

@@ -19,6 +19,11 @@ Each ``run_once`` has the same three phases, written out in each runner:
 
 The runners (``service.runners``):
 
+* the queue runner (``runners/queue.py``): claims a batch of the inbound queue (a start
+  counted per row and committed; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL), has each
+  channel's processor decode and triage it (email's in a forked prepare worker, the next
+  batch begun while this one is stored), and stores the tickets and deletes the rows in one
+  transaction; the listeners ``wake`` it after each commit of queue rows;
 * the dispatcher (``responders/dispatcher.py``, adapted by ``runners/dispatch.py``): claims
   one outbox item at a time (its attempt and lease committed), sends it, records the outcome;
 * the refiner (``refiner.py``): leases a batch of suggestions (``refining_until``) before it
@@ -27,17 +32,12 @@ The runners (``service.runners``):
   nothing slow between them, so it locks the due tickets (``FOR UPDATE SKIP LOCKED`` on
   PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) and releases and audits each once.
 
-The SMTP spool drainer (``intake/email/spool.py``, ``SpoolDrainer``) is not one of them yet; it
-runs its own thread. It becomes a runner without a change here: ``drain()`` is its
-``run_once`` (claim: ``MailSpool.due`` and the batch handed to a prepare worker; work: the
-worker parses and classifies; commit: ``EmailIntake.finish`` stores the tickets and the rows
-are deleted; batch N+1 is claimed before batch N commits, inside the one call), its
-``idle_seconds`` is the same, and its ``wake()`` after a spool commit becomes
-``RunnerLoop.wake``, which any thread may call. Once the spool claims its rows with a lease
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL), several processes can drain one database too.
+The queue runner's claim is no lease: a second runner on the same database may take a row
+again once the first one's claim has committed; it then stores a duplicate, which
+deduplication turns into nothing (no second ticket, no second acknowledgement).
 """
 
-from triage_desk.runners.loop import RunnerLoop, drive
+from triage_desk.runners.loop import RunnerLoop, RunnerThread, drive
 from triage_desk.runners.runner import Runner
 
-__all__ = ["Runner", "RunnerLoop", "drive"]
+__all__ = ["Runner", "RunnerLoop", "RunnerThread", "drive"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 from triage_desk.clock import Clock
 from triage_desk.runners.runner import Runner
@@ -56,3 +57,41 @@ async def _first(stop: asyncio.Event, wake: asyncio.Event, seconds: float) -> No
     finally:
         for waiting in waits:
             waiting.cancel()
+
+
+class RunnerThread:
+    """Drives one runner in a thread of its own, for a synchronous front end (``triage
+    fetch`` listening): the same rhythm as ``RunnerLoop``."""
+
+    def __init__(self, runner: Runner, clock: Clock) -> None:
+        self.runner = runner
+        self.clock = clock
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=runner.name, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Stop after the run in hand."""
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=timeout)
+
+    def _run(self) -> None:
+        runner = self.runner
+        while not self._stop.is_set():
+            self._wake.clear()
+            done = 0
+            try:
+                done = runner.run_once(self.clock())
+            except Exception:
+                log.exception(
+                    "runner %s failed; it runs again in %s s", runner.name, runner.idle_seconds
+                )
+            if not done:
+                self._wake.wait(timeout=runner.idle_seconds)

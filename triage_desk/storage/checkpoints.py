@@ -73,17 +73,22 @@ def advance(
 ) -> None:
     """Move the checkpoint forward to ``uid``; never backwards, never across UIDVALIDITY."""
     with sessions.begin() as session:
-        session.execute(
-            update(ImapCheckpoint)
-            .where(
-                ImapCheckpoint.mailbox == mailbox,
-                ImapCheckpoint.folder == folder,
-                ImapCheckpoint.uidvalidity == uidvalidity,
-                ImapCheckpoint.last_uid < uid,
-            )
-            .values(last_uid=uid, updated_at=system_clock())
-            .execution_options(synchronize_session=False)
+        advance_in(session, mailbox, folder, uidvalidity, uid)
+
+
+def advance_in(session: Session, mailbox: str, folder: str, uidvalidity: int, uid: int) -> None:
+    """``advance`` in the caller's transaction (the one that queues the mail it passes)."""
+    session.execute(
+        update(ImapCheckpoint)
+        .where(
+            ImapCheckpoint.mailbox == mailbox,
+            ImapCheckpoint.folder == folder,
+            ImapCheckpoint.uidvalidity == uidvalidity,
+            ImapCheckpoint.last_uid < uid,
         )
+        .values(last_uid=uid, updated_at=system_clock())
+        .execution_options(synchronize_session=False)
+    )
 
 
 def all_checkpoints(session: Session) -> list[ImapCheckpoint]:

@@ -449,29 +449,32 @@ class QuarantinedMail(Base):
     discard_reason: Mapped[str | None] = mapped_column(Text)
 
 
-class SpooledMail(Base):
-    """Mail the SMTP listener accepted (its 250 was sent) and intake has not stored yet.
+class QueuedInbound(Base):
+    """An inbound item a channel accepted (its sender was told so) and intake has not stored yet.
 
-    The SMTP session ends as soon as the raw mail is committed here; the spool drainer
-    stores it as a ticket in large batches and deletes the row. A crash in between leaves
-    the row, and the next start processes it (Message-ID dedup makes that safe).
+    Every adapter commits here and only then confirms (SMTP 250, IMAP flag, a chat offset);
+    the queue runner turns the rows into tickets in batches and deletes each in the commit
+    that stores it. A crash in between leaves the row, and the next run processes it
+    (deduplication makes that safe).
     """
 
-    __tablename__ = "mail_spool"
+    __tablename__ = "inbound_queue"
     # Ids never reused (SQLite would reuse a deleted row's otherwise): a 250's "queued as"
     # names one mail for good.
     __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - read by SQLAlchemy
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
     desk: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(String(300))
-    envelope_sender: Mapped[str | None] = mapped_column(String(320))
-    recipients: Mapped[list[str]] = mapped_column(default=list)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # The channel's own id for the item (IMAP "mailbox/folder/uidvalidity/uid"), if it has one.
+    external_id: Mapped[str | None] = mapped_column(String(512))
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the channel's decoder needs besides the payload (envelope, source, ...).
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     received_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed storing attempts
     # Times its processing began, counted (and committed) before the work: a start that
-    # ended in neither a stored mail nor a recorded attempt is one the process died in.
+    # ended in neither a stored item nor a recorded attempt is one the process died in.
     starts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=system_clock, index=True)

@@ -1,17 +1,19 @@
-"""IMAP intake: every configured mailbox read into the one ingest path, losing nothing.
+"""IMAP intake: every configured mailbox read into the inbound queue, losing nothing.
 
-The order for each mail is the whole guarantee:
+The order for each fetched batch is the whole guarantee:
 
 1. FETCH ``BODY.PEEK[]`` + ``INTERNALDATE`` (PEEK: fetching alone never sets ``\\Seen``);
-2. ``EmailIntake.ingest_many`` commits it (ticket, message, acknowledgement) or quarantines it;
-3. the folder's checkpoint (UIDVALIDITY + last UID) advances in the database;
-4. the mail is flagged ``\\Seen`` + ``$TriageDesk`` on the server, or moved away.
+2. one transaction commits the mails as inbound queue rows (``intake/queue.py``) and advances
+   the folder's checkpoint (UIDVALIDITY + last UID);
+3. the mails are flagged ``\\Seen`` + ``$TriageDesk`` on the server, or moved away;
+4. the queue runner (``runners/queue.py``) stores them as tickets and deletes the rows.
 
 A crash before 2 leaves the mail unread by us: it is fetched again. A crash between 2 and 3
-fetches it again too, and the pipeline's Message-ID dedup makes that a no-op. A crash between
-3 and 4 leaves a committed mail unmarked: the next pass marks every mail at or below the
-checkpoint that still lacks the mark. Two processes on the same mailbox may both ingest a mail;
-dedup keeps that to one ticket, and checkpoints only ever move forward.
+leaves a queued mail unmarked: the next pass marks every mail at or below the checkpoint that
+still lacks the mark. A crash in 4 leaves the rows, which the next run stores; the
+pipeline's Message-ID dedup makes a second storing a no-op. Two processes on the same
+mailbox may both queue a mail; dedup keeps that to one ticket, and checkpoints only ever move
+forward.
 
 The INTERNALDATE (when the server received the mail) is passed on as ``received_at``, so old
 mail found in a newly connected mailbox is imported with its real age and the pipeline can
@@ -31,17 +33,15 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from imapclient import IMAPClient
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config, MailboxConfig
-from triage_desk.intake.email.ingest import RawMail
+from triage_desk.intake.email.queued import RawMail, arrival_of
+from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.storage import checkpoints
-
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 
@@ -56,22 +56,10 @@ MAX_BATCH_BYTES = 16 * 1024 * 1024
 # Dovecot refuses command lines over 64 KiB; UID lists are sent in pieces well below that.
 UIDS_PER_COMMAND = 500
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"]
-# Mails stored per transaction (EmailIntake.ingest_many): classification and the commit are
-# shared by the group; the checkpoint advances and the marks are set after each group.
-GROUP = 64
-# Groups handed to the intake's worker ahead of the one being stored (``EmailIntake.begin``):
-# one keeps the worker busy while the main process stores; two ride out uneven groups.
-LOOKAHEAD = 2
-
-
-class Intake(Protocol):
-    """What the fetcher needs of ``EmailIntake``: group commit of raw mails."""
-
-    def ingest_many(self, mails: Sequence[RawMail]) -> list[Any]: ...
 
 
 class StorageFailed(Exception):
-    """Storing a mail failed: the batch stopped; the mail and the ones after it wait."""
+    """Queueing a batch failed: it and the mails after it wait, unmarked."""
 
 
 class ConnectionLost(Exception):
@@ -80,7 +68,8 @@ class ConnectionLost(Exception):
 
 @dataclass
 class FetchStats:
-    fetched: int = 0  # mails handed to ingest
+    fetched: int = 0  # mails queued
+    # Filled in by whoever stores the queued mail (``fetch --once``), not by the fetcher:
     stored: int = 0  # new messages (tickets or follow-ups)
     duplicates: int = 0  # already stored (a redelivery, or another listener was first)
     quarantined: int = 0
@@ -155,9 +144,9 @@ def _flag_names(flags: Any) -> set[str]:
 
 
 class MailboxFetcher:
-    """Reads every folder of one mailbox into the intake, checkpointed per folder.
+    """Reads every folder of one mailbox into the inbound queue, checkpointed per folder.
 
-    One fetcher uses one connection at a time. While one batch is being ingested, the next is
+    One fetcher uses one connection at a time. While one batch is being queued, the next is
     already being fetched by a helper thread (``prefetch``); both share the connection under
     a lock, so IMAP commands never interleave.
     """
@@ -166,24 +155,24 @@ class MailboxFetcher:
         self,
         mailbox: MailboxConfig,
         desk: str,
-        intake: Intake,
-        sessions: sessionmaker[Session],
+        queue: InboundQueue,
         *,
+        wake: Callable[[], None] = lambda: None,
         stop: threading.Event | None = None,
         prefetch: bool = True,
         max_batch_bytes: int = MAX_BATCH_BYTES,
-        group: int = GROUP,
         clock: Clock = system_clock,
     ) -> None:
+        """``wake``: called after each commit of queue rows (the queue runner's)."""
         self.mailbox = mailbox
         self.desk = desk
-        self.intake = intake
+        self.queue = queue
+        self.wake = wake
         self.clock = clock  # a server that gives no INTERNALDATE: received now
-        self.sessions = sessions
+        self.sessions = queue.sessions
         self.stop = stop or threading.Event()
         self.prefetch = prefetch
         self.max_batch_bytes = max_batch_bytes
-        self.group = max(1, min(group, mailbox.batch_size))
         self._lock = threading.Lock()
         self._keywords = True  # whether the selected folder takes our keyword
 
@@ -245,44 +234,24 @@ class MailboxFetcher:
         source = f"imap:{self.mailbox.name}/{folder}"
         completed = 0
         with self._fetched(client, self._batches(todo)) as fetched:
-            groups = (
-                group
-                for uids, data in fetched
-                # Another listener on the same mailbox may be ahead: skip what it committed.
-                for group in self._groups(
-                    self._entries(
-                        uids,
-                        data,
-                        checkpoints.last_uid(self.sessions, self.mailbox.name, folder, uidvalidity),
-                        source,
-                        stats,
-                    )
-                )
-            )
-            for done, error in self._ingested(groups, stats):
-                self._commit_batch(client, folder, uidvalidity, done, stats)
-                completed += len(done)
-                if error is not None:
-                    raise StorageFailed(
-                        f"mailbox {self.mailbox.name} folder {folder}: storing UID "
-                        f"{error[0]} failed ({error[1]!r}); it and the mails after it "
-                        "stay waiting and are fetched again"
-                    ) from error[1]
-            if self.stop.is_set():
-                return stats
+            for uids, data in fetched:
+                if self.stop.is_set():
+                    return stats
+                # Another listener on the same mailbox may be ahead: skip what it queued.
+                ahead = checkpoints.last_uid(self.sessions, self.mailbox.name, folder, uidvalidity)
+                entries = self._entries(uids, data, ahead, source, stats)
+                self._commit_batch(client, folder, uidvalidity, entries, stats)
+                completed += len(uids)
         if already and completed == len(todo):
             # Every new mail is done, so the checkpoint may pass the pre-marked ones too.
             checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity, max(already))
         stats.folders[folder] = stats.fetched
         if stats.fetched:
             log.info(
-                "mailbox %s folder %s: %d fetched, %d stored, %d duplicates, %d quarantined",
+                "mailbox %s folder %s: %d mail(s) queued",
                 self.mailbox.name,
                 folder,
                 stats.fetched,
-                stats.stored,
-                stats.duplicates,
-                stats.quarantined,
             )
         return stats
 
@@ -405,114 +374,36 @@ class MailboxFetcher:
             entries.append((uid, RawMail(bytes(raw), self.desk, source, received)))
         return entries
 
-    def _groups(
-        self, entries: list[tuple[int, RawMail | None]]
-    ) -> Iterator[list[tuple[int, RawMail | None]]]:
-        """Groups of at most ``self.group`` mails, in UID order, as even as can be (200 mails
-        make four groups of 50, not three of 64 and one of 8: each group costs a commit).
-
-        A reply may share a group with its parent: the pipeline threads it into the ticket
-        its parent opens in the same transaction.
-        """
-        count = -(-len(entries) // self.group)
-        size = -(-len(entries) // count) if count else 0
-        for start in range(0, len(entries), max(size, 1)):
-            yield entries[start : start + size]
-
-    def _ingested(
-        self, groups: Iterable[list[tuple[int, RawMail | None]]], stats: FetchStats
-    ) -> Iterator[tuple[list[int], tuple[int, BaseException] | None]]:
-        """Each group stored (``_ingest_group``), in order, until stopped.
-
-        With a pipelined intake (``EmailIntake`` with workers), up to ``LOOKAHEAD`` later
-        groups are begun (handed to a worker) before a group is stored. A group begun but
-        never stored (stop, failure) is simply not flagged, so it is fetched again.
-        """
-        intake = self.intake
-        if not getattr(intake, "pipelined", False):  # EmailIntake with workers is
-            for group in groups:
-                if self.stop.is_set():
-                    return
-                yield self._ingest_group(group, None, stats)
-            return
-        ahead: deque[tuple[list[tuple[int, RawMail | None]], Any]] = deque()
-        for group in _ramp(groups):
-            mails = [mail for _uid, mail in group if mail is not None]
-            ahead.append((group, intake.begin(mails) if mails else None))
-            if len(ahead) > LOOKAHEAD:
-                if self.stop.is_set():
-                    return
-                yield self._ingest_group(*ahead.popleft(), stats)
-        while ahead:
-            if self.stop.is_set():
-                return
-            yield self._ingest_group(*ahead.popleft(), stats)
-
-    def _ingest_group(
-        self,
-        entries: list[tuple[int, RawMail | None]],
-        pending: Any = None,
-        stats: FetchStats | None = None,
-    ) -> tuple[list[int], tuple[int, BaseException] | None]:
-        """Store a group in one transaction; if that fails, one by one up to the failure.
-
-        ``pending`` is the group already begun by a pipelined intake. Returns the UIDs that
-        are done (committed, quarantined or needing nothing), a prefix of the group in UID
-        order, and the failure that stopped it, if any.
-        """
-        stats = stats if stats is not None else FetchStats()
-        mails = [mail for _uid, mail in entries if mail is not None]
-        try:
-            if pending is not None:
-                outcomes = self.intake.finish(pending)  # type: ignore[attr-defined]
-            else:
-                outcomes = self.intake.ingest_many(mails) if mails else []
-        except Exception:
-            log.warning(
-                "storing %d mails together failed; storing them one by one",
-                len(mails),
-                exc_info=True,
-            )
-        else:
-            for outcome in outcomes:
-                self._count(outcome, stats)
-            return [uid for uid, _mail in entries], None
-        done: list[int] = []
-        for uid, mail in entries:
-            if mail is not None:
-                try:
-                    (outcome,) = self.intake.ingest_many([mail])
-                except Exception as exc:
-                    log.exception("storing UID %s from %s failed", uid, mail.source)
-                    return done, (uid, exc)
-                self._count(outcome, stats)
-            done.append(uid)
-        return done, None
-
-    @staticmethod
-    def _count(outcome: Any, stats: FetchStats) -> None:
-        stats.fetched += 1
-        result = getattr(outcome, "result", None)
-        if result is None:
-            stats.quarantined += 1
-        elif getattr(result, "duplicate", False):
-            stats.duplicates += 1
-        else:
-            stats.stored += 1
-
     def _commit_batch(
         self,
         client: IMAPClient,
         folder: str,
         uidvalidity: int,
-        done: list[int],
+        entries: list[tuple[int, RawMail | None]],
         stats: FetchStats,
     ) -> None:
-        if not done:
+        """Queue the batch's mails and advance the checkpoint past it in one commit, then
+        mark the mails on the server (repaired from the checkpoint if we die in between)."""
+        if not entries:
             return
-        # The checkpoint first: the marks below are repaired from it if we die in between.
-        checkpoints.advance(self.sessions, self.mailbox.name, folder, uidvalidity, max(done))
-        stats.marked += self._after_commit(client, done, self._keywords)
+        prefix = f"{self.mailbox.name}/{folder}/{uidvalidity}"
+        items = [arrival_of(mail, f"{prefix}/{uid}") for uid, mail in entries if mail is not None]
+        last = max(uid for uid, _mail in entries)
+        try:
+            with self.sessions.begin() as session:
+                self.queue.enqueue_in(session, items)
+                checkpoints.advance_in(session, self.mailbox.name, folder, uidvalidity, last)
+        except Exception as exc:
+            raise StorageFailed(
+                f"mailbox {self.mailbox.name} folder {folder}: queueing UIDs "
+                f"{entries[0][0]} to {last} failed ({type(exc).__name__}); they and the mails "
+                "after them stay waiting and are fetched again"
+            ) from exc
+        stats.fetched += len(items)
+        if items:
+            self.wake()
+        uids = [uid for uid, _mail in entries]
+        stats.marked += self._after_commit(client, uids, self._keywords)
 
     # ------------------------------------------------------------------ after commit
 
@@ -555,18 +446,6 @@ class MailboxFetcher:
         return self._after_commit(client, pending, keywords)
 
 
-def _ramp(groups: Iterable[list[Any]]) -> Iterator[list[Any]]:
-    """The first group in two, a fifth and the rest: this process stores the first mails
-    while the worker prepares the rest, instead of waiting for a whole group to start."""
-    for number, group in enumerate(groups):
-        cut = len(group) // 5 if number == 0 else 0
-        if cut:
-            yield group[:cut]
-            yield group[cut:]
-        else:
-            yield group
-
-
 # --------------------------------------------------------------------------- the listener
 
 
@@ -581,9 +460,9 @@ class ImapListener:
         self,
         mailbox: MailboxConfig,
         desk: str,
-        intake: Intake,
-        sessions: sessionmaker[Session],
+        queue: InboundQueue,
         *,
+        wake: Callable[[], None] = lambda: None,
         backoff_start: float = 1.0,
         backoff_max: float = 300.0,
         timeout: float = 60.0,
@@ -593,7 +472,7 @@ class ImapListener:
         self.mailbox = mailbox
         self.stop_event = threading.Event()
         self.fetcher = MailboxFetcher(
-            mailbox, desk, intake, sessions, stop=self.stop_event, clock=clock
+            mailbox, desk, queue, wake=wake, stop=self.stop_event, clock=clock
         )
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
@@ -676,18 +555,21 @@ class ImapListener:
 
 
 def listeners_for(
-    config: Config, intake: Intake, sessions: sessionmaker[Session], clock: Clock = system_clock
+    config: Config, queue: InboundQueue, wake: Callable[[], None] = lambda: None
 ) -> list[ImapListener]:
+    """One listener per configured mailbox; ``wake`` after each commit of queue rows."""
     return [
-        ImapListener(mailbox, desk_name, intake, sessions, clock=clock)
+        ImapListener(mailbox, desk_name, queue, wake=wake, clock=queue.clock)
         for desk_name, desk in config.desks.items()
         for mailbox in desk.mailboxes
     ]
 
 
-def start_imap_listeners(app: Any) -> list[ImapListener]:
+def start_imap_listeners(
+    config: Config, queue: InboundQueue, wake: Callable[[], None] = lambda: None
+) -> list[ImapListener]:
     """The service's IMAP side: one thread per configured mailbox."""
-    listeners = listeners_for(app.config, app.email_intake, app.sessions, app.clock)
+    listeners = listeners_for(config, queue, wake)
     for listener in listeners:
         listener.start()
         log.info(
@@ -720,21 +602,25 @@ class MailboxResult:
     error: str | None = None
 
 
+# What stores the queue once (the queue runner's drain): each stored item and its outcome.
+StoreQueued = Callable[[], Iterable[tuple[Arrival, Any]]]
+
+
 def fetch_once(
     config: Config,
-    intake: Intake,
-    sessions: sessionmaker[Session],
+    queue: InboundQueue,
     *,
+    store: StoreQueued | None = None,
     names: Sequence[str] = (),
     attempts: int = 3,
     backoff_start: float = 1.0,
     connector: Callable[[MailboxConfig], IMAPClient] | None = None,
-    clock: Clock = system_clock,
 ) -> list[MailboxResult]:
-    """Pull every waiting mail from each configured mailbox, process it, and return.
+    """Queue every waiting mail from each configured mailbox, then ``store`` the queue once
+    (its outcomes counted in each mailbox's stats), and return.
 
-    A failure is retried (``attempts`` in all, with backoff); what was committed before it
-    stays committed and checkpointed.
+    A failure is retried (``attempts`` in all, with backoff); what was queued before it
+    stays queued and checkpointed, and is stored.
     """
     connector = connector or connect
     results = []
@@ -742,7 +628,7 @@ def fetch_once(
         for mailbox in desk.mailboxes:
             if names and mailbox.name not in names:
                 continue
-            fetcher = MailboxFetcher(mailbox, desk_name, intake, sessions, clock=clock)
+            fetcher = MailboxFetcher(mailbox, desk_name, queue, clock=queue.clock)
             stats = FetchStats()
             started = time.monotonic()
             error = None
@@ -767,4 +653,28 @@ def fetch_once(
             results.append(
                 MailboxResult(mailbox.name, desk_name, stats, time.monotonic() - started, error)
             )
+    if store is not None:
+        _count_stored(results, store)
     return results
+
+
+def _count_stored(results: list[MailboxResult], store: StoreQueued) -> None:
+    """Store the queue, each outcome counted for the mailbox its mail came from (timed)."""
+    started = time.monotonic()
+    by_source = {f"imap:{result.mailbox}/": result for result in results}
+    for item, outcome in store():
+        found = next((r for p, r in by_source.items() if item.source.startswith(p)), None)
+        if found is None:
+            continue  # queued by another listener (SMTP, say): stored, not counted here
+        stats = found.stats
+        result = getattr(outcome, "result", None)
+        if result is None:
+            stats.quarantined += 1
+        elif getattr(result, "duplicate", False):
+            stats.duplicates += 1
+        else:
+            stats.stored += 1
+    spent = time.monotonic() - started
+    for result in results:  # the mailboxes share the storing time by what they fetched
+        total = sum(r.stats.fetched for r in results) or 1
+        result.seconds += spent * result.stats.fetched / total

@@ -1,12 +1,14 @@
-"""Raw mail in, from any mail listener: parsed and processed, or quarantined with a reason.
+"""Raw mail in, parsed and processed, or quarantined with a reason: email's processor.
 
-Both the SMTP listener and the IMAP fetcher hand every mail to ``EmailIntake.ingest``; it
-never raises for a bad mail (that is quarantined) and raises only when storing itself fails,
-so the listener can make the sender (SMTP 451) or the mailbox (IMAP: not flagged) retry.
+The SMTP listener and the IMAP fetcher commit mail to the inbound queue; the queue runner
+hands what it claims to ``EmailIntake`` (through ``queued.EmailProcessor``), and
+``triage quarantine retry`` calls it directly. It never raises for a bad mail (that is
+quarantined) and raises only when storing itself fails.
 
 A batch goes in two steps: ``begin`` hands it to a worker process, when there is one, for the
-work that needs no database (``intake.email.prepare``); ``finish`` stores it. A listener that begins
-the next batch before finishing this one keeps both the worker and the main process busy.
+work that needs no database (``intake.email.prepare``); ``finish`` stores it. A runner that
+begins the next batch before finishing this one keeps both the worker and the main process
+busy.
 
 A mail that kills its worker (out of memory, a crash in a C parser) must not then run
 unbounded here: when a worker dies in a batch, the batch is prepared again mail by mail in
@@ -22,11 +24,11 @@ from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.email.prepare import MailPreparer, Prepared, RawMail
+from triage_desk.intake.email.prepare import MailPreparer, Prepared
+from triage_desk.intake.email.queued import RawMail, arrival_of
 from triage_desk.intake.email.workers import (
     PrepareWorkers,
     WorkerFailed,
@@ -34,29 +36,16 @@ from triage_desk.intake.email.workers import (
     fork_is_safe,
     with_raw,
 )
-from triage_desk.intake.pipeline import IntakePipeline, IntakeResult
-from triage_desk.storage.models import QuarantinedMail, QuarantineStatus
+from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.processing import CRASHED, IngestOutcome, quarantine, store_prepared
+from triage_desk.intake.queue import Alongside
 
 log = logging.getLogger(__name__)
-__all__ = ["EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
+__all__ = ["CRASHED", "EmailIntake", "IngestOutcome", "PendingMails", "RawMail"]
 # A worker batch may take this long beyond the per-message limits of its mails before the
 # worker is given up for hung (forked with a lock some other thread held, say).
 WORKER_GRACE_SECONDS = 60.0
-# The quarantine reason of a mail whose processing the process (or its worker) died in.
-CRASHED = "crashed_processing"
 KEEP_WHEN_BEHIND = 2
-
-
-@dataclass(frozen=True)
-class IngestOutcome:
-    result: IntakeResult | None  # None when quarantined
-    quarantine_id: int | None = None
-    reason: str | None = None
-    detail: str | None = None
-
-    @property
-    def ticket_number(self) -> str:
-        return self.result.ticket_number if self.result else ""
 
 
 @dataclass(frozen=True)
@@ -65,7 +54,7 @@ class PendingMails:
 
     mails: list[RawMail]
     future: Future[list[Prepared]] | None  # None: prepared in the main process at finish
-    # What the log calls each mail when it is quarantined (e.g. its spool row); None: its source.
+    # What the log calls each mail when it is quarantined (e.g. its queue row); None: its source.
     labels: list[str] | None = None
 
 
@@ -115,11 +104,6 @@ class EmailIntake:
             processes,
             ", ".join(str(pid) for pid in self.workers.pids),
         )
-
-    @property
-    def pipelined(self) -> bool:
-        """Whether ``begin`` hands work to a worker, so beginning ahead pays."""
-        return self.workers is not None
 
     def close(self) -> None:
         if self.workers is not None:
@@ -182,29 +166,23 @@ class EmailIntake:
                 workers.close()
             return None
 
-    def finish(self, pending: PendingMails, quarantine: bool = True) -> list[IngestOutcome]:
-        """Quarantine the mails that cannot be taken in, store the rest in one transaction."""
-        mails = pending.mails
-        prepared = self._prepared(pending)
-        outcomes: list[IngestOutcome | None] = [None] * len(mails)
-        ready: list[tuple[int, Prepared]] = []
-        for index, (mail, item) in enumerate(zip(mails, prepared, strict=True)):
-            if item.triaged is None:
-                outcomes[index] = self._reject(
-                    mail,
-                    item.reason or "unprocessable",
-                    item.detail or "",
-                    quarantine,
-                    None if pending.labels is None else pending.labels[index],
-                )
-            else:
-                ready.append((index, item))
-        results = self.pipeline.store(
-            [item.triaged for _index, item in ready if item.triaged is not None]
+    def finish(
+        self,
+        pending: PendingMails,
+        quarantine: bool = True,
+        alongside: Alongside | None = None,
+    ) -> list[IngestOutcome]:
+        """Quarantine the mails that cannot be taken in, store the rest in one transaction;
+        ``alongside`` writes in each of those commits (the queue's delete of their rows)."""
+        return store_prepared(
+            self.sessions,
+            self.pipeline,
+            [arrival_of(mail) for mail in pending.mails],
+            self._prepared(pending),
+            pending.labels,
+            alongside,
+            quarantine_rejected=quarantine,
         )
-        for (index, _item), result in zip(ready, results, strict=True):
-            outcomes[index] = IngestOutcome(result)
-        return [outcome for outcome in outcomes if outcome is not None]
 
     def _prepared(self, pending: PendingMails) -> list[Prepared]:
         """The worker's result; the main process prepares only what no worker can."""
@@ -263,42 +241,13 @@ class EmailIntake:
     def _ingest(self, mails: Sequence[RawMail], quarantine: bool) -> list[IngestOutcome]:
         return self.finish(self.begin(mails), quarantine)
 
-    def _reject(
-        self, mail: RawMail, reason: str, detail: str, quarantine: bool, label: str | None = None
-    ) -> IngestOutcome:
-        if quarantine:
-            return self.quarantine(mail, reason, detail, label)
-        return IngestOutcome(None, None, reason, detail)
-
     def quarantine(
-        self, mail: RawMail, reason: str, detail: str, label: str | None = None
+        self,
+        mail: RawMail,
+        reason: str,
+        detail: str,
+        label: str | None = None,
+        alongside: Alongside | None = None,
     ) -> IngestOutcome:
         """Keep ``mail`` raw with the reason; ``label`` names it in the log line."""
-        log.warning("quarantined %s: %s (%s)", label or f"mail from {mail.source}", reason, detail)
-        with self.sessions.begin() as session:
-            # A batch retried mail by mail must not quarantine the same mail twice.
-            existing = session.scalar(
-                select(QuarantinedMail)
-                .where(
-                    QuarantinedMail.status == QuarantineStatus.HELD,
-                    QuarantinedMail.source == mail.source,
-                    QuarantinedMail.raw == mail.raw,
-                )
-                .limit(1)
-            )
-            if existing is not None:
-                return IngestOutcome(None, existing.id, existing.reason, existing.detail)
-            item = QuarantinedMail(
-                channel="email",
-                source=mail.source,
-                desk=mail.desk,
-                raw=mail.raw,
-                reason=reason,
-                detail=detail[:2000],
-                received_at=mail.received_at,
-                envelope_sender=mail.envelope_sender,
-                recipients=list(mail.envelope_recipients),
-            )
-            session.add(item)
-            session.flush()
-            return IngestOutcome(None, item.id, reason, detail)
+        return quarantine(self.sessions, arrival_of(mail), reason, detail, label, alongside)

@@ -1,6 +1,6 @@
 """SMTP intake on aiosmtpd: accepts mail for desk addresses only and answers 250 only after
 the raw message is committed to the database (a crash before that makes the sender retry);
-``intake.email.spool`` stores it as a ticket right after."""
+the queue runner (``runners/queue.py``) stores it as a ticket right after."""
 
 from __future__ import annotations
 
@@ -20,14 +20,14 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from triage_desk.clock import Clock, system_clock
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import RawMail
-from triage_desk.storage.models import SpooledMail
+from triage_desk.storage.models import QuarantinedMail
 
 log = logging.getLogger(__name__)
-# The longest envelope sender the spool stores (RFC 5321 allows 256 octets with the <>).
-MAX_SENDER_CHARS: int = SpooledMail.__table__.c.envelope_sender.type.length
+# The longest envelope sender a quarantine entry keeps (RFC 5321 allows 256 octets with the <>).
+MAX_SENDER_CHARS: int = QuarantinedMail.__table__.c.envelope_sender.type.length
 
 # Commits one raw mail and returns its reference for the 250 ("queued as"); usually
-# SpooledSmtpIntake.submit, which shares one commit between the sessions that wait.
+# SmtpQueue.submit, which shares one commit between the sessions that wait.
 SubmitFn = Callable[[RawMail], Awaitable[Any]]
 
 

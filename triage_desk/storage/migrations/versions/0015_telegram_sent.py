@@ -2,11 +2,8 @@
 channel refused for rate (Telegram's 429), which do not count against max_attempts
 
 Revision ID: 0015_telegram_sent
-Revises: 0013_spool_starts
+Revises: 0014_inbound_queue
 Create Date: 2026-12-07 15:00:00
-
-The inbound-queue branch adds 0014; whichever merges second points its down_revision at the
-other's revision so the history stays one line.
 """
 
 from collections.abc import Sequence
@@ -16,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0015_telegram_sent"
-down_revision: str | None = "0013_spool_starts"
+down_revision: str | None = "0014_inbound_queue"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,5 +1,6 @@
-"""A drainer process killed (SIGKILL) at the two dangerous points loses no spooled mail, and
-the next run makes no second ticket and no second acknowledgement."""
+"""A queue runner process killed (SIGKILL) in and after the commit that stores a batch and
+deletes its rows loses no queued mail, and the next run makes no second ticket and no second
+acknowledgement."""
 
 from __future__ import annotations
 
@@ -13,16 +14,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import make_mail
+from tests.helpers import make_mail, queue_mails, queue_runner
 from triage_desk.classifier.store import ModelStore
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
-from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory
-from triage_desk.storage.models import Direction, Message, OutboxItem, SpooledMail, Ticket
+from triage_desk.storage.models import Direction, Message, OutboxItem, QueuedInbound, Ticket
 
 ROOT = Path(__file__).resolve().parent.parent
 MAILS = 12  # the crashing drainer takes them 5 at a time
@@ -30,7 +31,7 @@ MAILS = 12  # the crashing drainer takes them 5 at a time
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory, classifier) -> Path:
-    """The session's model on disk, for the drainer process."""
+    """The session's model on disk, for the runner process."""
     folder = tmp_path_factory.mktemp("models")
     ModelStore(folder).save(classifier.model, classifier.meta)
     return folder
@@ -43,7 +44,7 @@ def counts(sessions) -> dict[str, int]:  # type: ignore[no-untyped-def]
             return int(session.scalar(select(func.count()).select_from(model).where(*where)))
 
         return {
-            "spooled": n(SpooledMail),
+            "queued": n(QueuedInbound),
             "tickets": n(Ticket),
             "messages": n(Message, Message.direction == Direction.INBOUND),
             "replies": n(OutboxItem),
@@ -51,7 +52,7 @@ def counts(sessions) -> dict[str, int]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize(("point", "committed_first"), [("before-commit", 0), ("after-commit", 5)])
-def test_a_killed_drainer_loses_nothing_and_repeats_nothing(
+def test_a_killed_queue_runner_loses_nothing_and_repeats_nothing(
     point, committed_first, database_url, example_config, classifier, models
 ):
     engine = make_engine(database_url)
@@ -72,10 +73,10 @@ def test_a_killed_drainer_loses_nothing_and_repeats_nothing(
         )
         for n in range(MAILS)
     ]
-    MailSpool(sessions).add_many(mails)
+    queue_mails(InboundQueue(sessions), mails)
 
     crashed = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "spool_worker.py"), database_url, str(models), point],
+        [sys.executable, str(ROOT / "tests" / "queue_worker.py"), database_url, str(models), point],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,
@@ -84,18 +85,18 @@ def test_a_killed_drainer_loses_nothing_and_repeats_nothing(
     )
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert counts(sessions) == {
-        "spooled": MAILS,
+        "queued": MAILS - committed_first,  # deleted in the commit that stored them
         "tickets": committed_first,
         "messages": committed_first,
         "replies": committed_first,
     }
 
-    # The next start drains the spool.
+    # The next start works the queue off.
     pipeline = IntakePipeline(
         sessions, Desks(example_config), classifier, TemplateRenderer(), rules=example_config.email
     )
-    SpoolDrainer(MailSpool(sessions), EmailIntake(sessions, pipeline, EmailConfig())).drain()
-    assert counts(sessions) == {"spooled": 0, "tickets": MAILS, "messages": MAILS, "replies": MAILS}
+    queue_runner(EmailIntake(sessions, pipeline, EmailConfig())).drain()
+    assert counts(sessions) == {"queued": 0, "tickets": MAILS, "messages": MAILS, "replies": MAILS}
     with sessions() as session:
         recipients = session.scalars(select(OutboxItem.recipient)).all()
     assert sorted(recipients) == sorted(f"user{n}@novads.example.lv" for n in range(MAILS))

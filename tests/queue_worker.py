@@ -1,10 +1,11 @@
-"""A spool-draining process for the crash tests: it SIGKILLs itself at a chosen point.
+"""A queue runner process for the crash tests: it SIGKILLs itself at a chosen point.
 
-    python tests/spool_worker.py <database url> <models folder> before-commit|after-commit
+    python tests/queue_worker.py <database url> <models folder> before-commit|after-commit
 
-``before-commit``: dies inside the first batch's transaction, its rows written, not committed.
-``after-commit``: dies once the first batch's tickets are committed, before their spool rows
-are deleted. Either way the process is gone without cleanup, as after a power cut or OOM kill.
+``before-commit``: dies inside the first batch's transaction, its rows written (tickets and
+the queue rows' delete), not committed. ``after-commit``: dies once the first batch's commit
+(tickets and delete together) is made, before the next batch is stored. Either way the
+process is gone without cleanup, as after a power cut or OOM kill.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import signal
 import sys
 
 from tests.conftest import EXAMPLE_CONFIG
+from tests.helpers import queue_runner
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelStore
 from triage_desk.config import load_config
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake
-from triage_desk.intake.email.spool import MailSpool, SpoolDrainer
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.steps import Batch
 from triage_desk.responders.render import TemplateRenderer
@@ -38,7 +39,7 @@ if __name__ == "__main__":
     pipeline = IntakePipeline(
         sessions, Desks(config), Classifier(model, meta), TemplateRenderer(), rules=config.email
     )
-    spool = MailSpool(sessions)
+    runner = queue_runner(EmailIntake(sessions, pipeline, config.email), max_batch=5)
     if point == "before-commit":
 
         def write_then_die(batch: Batch) -> None:
@@ -47,8 +48,14 @@ if __name__ == "__main__":
 
         pipeline.steps = (*pipeline.steps, write_then_die)  # after the last step, write_rows
     elif point == "after-commit":
-        spool.remove = die  # type: ignore[method-assign]
+        finish = runner._finish
+
+        def finish_then_die(begun):  # type: ignore[no-untyped-def]
+            finish(begun)
+            die()
+
+        runner._finish = finish_then_die  # type: ignore[method-assign]
     else:
         raise SystemExit(f"unknown crash point {point!r}")
-    SpoolDrainer(spool, EmailIntake(sessions, pipeline, config.email), max_batch=5).drain()
-    raise SystemExit("the drainer finished without reaching the crash point")
+    runner.drain()
+    raise SystemExit("the runner finished without reaching the crash point")
