@@ -130,3 +130,11 @@ def test_the_email_check_sees_an_email_import(tmp_path):
         "email.message",
         "triage_desk.intake.email.headers",
     }
+
+
+def test_the_toy_channel_is_built_on_the_core_alone():
+    toy = PACKAGE.parent / "tests" / "test_toy_channel.py"
+    names = imported(toy)
+    assert "triage_desk.intake.queue" in names
+    assert [n for n in names if any(n == f or n.startswith(f + ".") for f in EMAIL_MODULES)] == []
+    assert not any(n.startswith(("triage_desk.app", "triage_desk.cli")) for n in names)

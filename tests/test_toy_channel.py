@@ -10,18 +10,17 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from tests.helpers import queue_runner
 from triage_desk.clock import FixedClock
-from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.decoders import Decoders
-from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.errors import Deadline, Unparseable
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.pipeline import IntakePipeline
+from triage_desk.intake.processing import DecodingProcessor
 from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
+from triage_desk.runners.queue import QueueRunner
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import OutboxItem, QuarantinedMail, QueuedInbound, Ticket
 
@@ -75,15 +74,16 @@ def toy(database_url, example_config, classifier):
     pipeline = IntakePipeline(
         sessions, Desks(example_config), classifier, TemplateRenderer(), now=clock
     )
-    intake = EmailIntake(sessions, pipeline, EmailConfig())
     decoders = Decoders()
     decoders.register("toy", ToyDecoder())
+    # The core alone: no email part is built (the toy channel needs none).
+    processor = DecodingProcessor(sessions, pipeline, decoders, lambda: Deadline(30.0))
     queue = InboundQueue(sessions, clock)
     yield (
         sessions,
         clock,
         ToyAdapter(queue),
-        lambda **kw: queue_runner(intake, queue, decoders=decoders, **kw),
+        lambda **kw: QueueRunner(queue, {}, processor, **{"max_starts": 3, **kw}),
     )
     engine.dispose()
 
