@@ -214,9 +214,17 @@ def build_app(
         semantic_stage=config.service.semantic_stage,
         now=clock,
     )
+    transports = outbound_transports(config)
+    if any(desk.telegram for desk in config.desks.values()):
+        # Imported only when a desk has a bot: the library and httpx cost every start.
+        from triage_desk.responders.telegram_sender import TelegramSender
+
+        transports["telegram"] = TelegramSender.from_config(
+            config, sessions, desks, renderer, now=clock
+        )
     dispatcher = Dispatcher(
         sessions,
-        outbound_transports(config),
+        transports,
         max_attempts=config.outbound.max_attempts,
         now=clock,
     )

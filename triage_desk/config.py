@@ -202,6 +202,7 @@ _NOT_FIRST_REPLIES = frozenset(
         "resolution",
         "staff_reply",
         "undeliverable_notice",
+        "chat_undeliverable_notice",
         "assistant_answer",
         "assistant_decline",
         "assistant_thanks",
@@ -261,6 +262,81 @@ class AssistantConfig(Strict):
     in_hours_categories: list[str] = Field(default_factory=list)
 
 
+# What Telegram accepts as a webhook's secret_token (setWebhook), and the form of a bot token.
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
+_BOT_TOKEN = re.compile(r"[0-9]+:[A-Za-z0-9_-]{20,}")
+
+
+class TelegramConfig(Strict):
+    """The Bot API server every desk's bot talks to (a self-hosted one works too)."""
+
+    # Requests go to {api_base_url}/bot{token}/{method}, files come from
+    # {api_base_url}/file/bot{token}/{file_path}.
+    api_base_url: str = "https://api.telegram.org"
+
+    @field_validator("api_base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", value):
+            raise ValueError(
+                "not an http(s) URL; write the server's root, e.g. 'https://api.telegram.org'"
+            )
+        if value.endswith("/bot"):
+            raise ValueError(
+                "ends in '/bot'; write the server's root only ('https://api.telegram.org'): "
+                "/bot{token} is added for each request"
+            )
+        return value
+
+
+class DeskTelegramConfig(Strict):
+    """A desk's Telegram bot. The token never lives in the file: token_env names its variable."""
+
+    token_env: str
+    # "polling": our own getUpdates loop; "webhook": Telegram posts updates to webhook_url.
+    mode: Literal["polling", "webhook"] = "polling"
+    webhook_url: str | None = None
+    secret_token_env: str | None = None  # webhook: Telegram sends it back in every request
+    staff_chat_id: int | None = None  # optional staff group: new tickets are posted there
+    # A message within this many days of a ticket's resolution reopens it, later a new one.
+    reopen_days: int = Field(default=7, ge=0)
+
+    @model_validator(mode="after")
+    def _mode_needs(self) -> DeskTelegramConfig:
+        if self.mode == "webhook":
+            missing = [k for k in ("webhook_url", "secret_token_env") if not getattr(self, k)]
+            if missing:
+                raise ValueError(
+                    f"mode = 'webhook' needs {' and '.join(missing)}: set webhook_url to the "
+                    "public https:// address Telegram posts to and secret_token_env to the "
+                    "variable holding the secret it sends back, or use mode = 'polling'"
+                )
+            if not self.webhook_url.startswith("https://"):  # type: ignore[union-attr]
+                raise ValueError(
+                    f"webhook_url = {self.webhook_url!r}: Telegram posts only to https:// "
+                    "addresses; give the public https:// URL of this service"
+                )
+        elif self.webhook_url or self.secret_token_env:
+            raise ValueError(
+                "webhook_url and secret_token_env are for mode = 'webhook'; set mode = "
+                "'webhook', or remove them to poll"
+            )
+        return self
+
+    def token(self) -> str:
+        value = os.environ.get(self.token_env)
+        if not value:
+            raise ConfigError(
+                f"environment variable {self.token_env} is not set; export it with the bot's "
+                "token from @BotFather"
+            )
+        return value
+
+    def secret_token(self) -> str | None:
+        return os.environ.get(self.secret_token_env) if self.secret_token_env else None
+
+
 class DeskConfig(Strict):
     name: str
     ticket_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
@@ -281,6 +357,7 @@ class DeskConfig(Strict):
     # this sure; below it the ticket waits for staff instead of refusing on a guess.
     refusal_min_confidence: float = Field(default=0.5, ge=0, le=1)
     assistant: AssistantConfig = Field(default_factory=AssistantConfig)
+    telegram: DeskTelegramConfig | None = None  # the desk's Telegram bot, if it has one
 
     @field_validator("addresses")
     @classmethod
@@ -480,6 +557,7 @@ class Config(Strict):
     email: EmailConfig = Field(default_factory=EmailConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
     desks: dict[str, DeskConfig] = Field(min_length=1)
     clients: list[ClientConfig] = Field(default_factory=list)
 
@@ -492,6 +570,7 @@ class Config(Strict):
             )
         self._check_prefixes()
         self._check_reply_templates()
+        self._check_telegram()
         seen: dict[str, str] = {}
         for name, desk in self.desks.items():
             for address in desk.addresses:
@@ -541,6 +620,50 @@ class Config(Strict):
                     "apart: give each desk its own prefix"
                 )
             owners[desk.ticket_prefix] = name
+
+    def _check_telegram(self) -> None:
+        """Each bot's secrets are set and well formed, now rather than at its first message;
+        one bot serves one desk (Telegram lets one poller per bot, and a chat must know its
+        desk)."""
+        token_owners: dict[str, str] = {}
+        for name, desk in self.desks.items():
+            bot = desk.telegram
+            if bot is None:
+                continue
+            key = f"desks.{name}.telegram"
+            token = os.environ.get(bot.token_env)
+            if not token:
+                raise ValueError(
+                    f"{key}.token_env = {bot.token_env!r} but that environment variable is not "
+                    "set; export it with the bot's token from @BotFather before starting, or "
+                    f"remove [{key}]"
+                )
+            if not _BOT_TOKEN.fullmatch(token.strip()):
+                raise ValueError(
+                    f"{key}.token_env = {bot.token_env!r}: the variable does not hold a bot "
+                    "token (digits, a colon, then letters, digits, '_' or '-'); copy the "
+                    "token @BotFather gave"
+                )
+            if token in token_owners:
+                raise ValueError(
+                    f"{key}.token_env = {bot.token_env!r}: the same bot as desk "
+                    f"{token_owners[token]!r}; each desk needs its own bot (a chat belongs to "
+                    "one desk, and Telegram allows one poller per bot)"
+                )
+            token_owners[token] = name
+            if bot.secret_token_env is not None:
+                secret = os.environ.get(bot.secret_token_env)
+                if not secret:
+                    raise ValueError(
+                        f"{key}.secret_token_env = {bot.secret_token_env!r} but that "
+                        "environment variable is not set; export a random secret (1-256 of "
+                        "A-Z, a-z, 0-9, _ and -) before starting"
+                    )
+                if not _SECRET_TOKEN.fullmatch(secret):
+                    raise ValueError(
+                        f"{key}.secret_token_env = {bot.secret_token_env!r}: Telegram accepts "
+                        "1-256 characters of A-Z, a-z, 0-9, _ and - only; export such a secret"
+                    )
 
     def _check_reply_templates(self) -> None:
         """A reply_template must name a template that exists (checked now, not at the first

@@ -38,6 +38,7 @@ from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import (
     AuditEvent,
     Decision,
+    Message,
     OutboxItem,
     OutboxStatus,
     QuarantinedMail,
@@ -181,9 +182,7 @@ class StaffActions:
             key=key,
             now=now,
             sender_name=self.sender_name,
-            in_reply_to=previous.external_id
-            if previous and previous.headers.get("Message-ID")
-            else None,
+            in_reply_to=_answerable_id(previous),
             references=tuple(previous.references) if previous else (),
             automatic=not written_by_person,
         )
@@ -619,6 +618,16 @@ class StaffActions:
             return ActionResult(
                 None, "cleared", f"{row.address}: mark cleared; mail goes to it again"
             )
+
+
+def _answerable_id(message: Message | None) -> str | None:
+    """The id a reply to ``message`` may name: a mail's only if it came with a Message-ID
+    (without one the id was made up); a chat message's id is always the platform's own."""
+    if message is None:
+        return None
+    if message.channel == "email" and not message.headers.get("Message-ID"):
+        return None
+    return message.external_id
 
 
 def _waiting_status(ticket: Ticket, now: dt.datetime) -> str:

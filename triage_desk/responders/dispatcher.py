@@ -12,7 +12,10 @@ transaction records the outcome (sent, retry after a backoff, dead). So:
   the previous claim unresolved counts an unconfirmed send, and a second unconfirmed send
   makes the item dead instead of sending it a third time (its Message-ID is fixed, so the one
   repeat is recognisable as such);
-* an item that fails steps aside (backoff) and the items behind it go out in the same run.
+* an item that fails steps aside (backoff) and the items behind it go out in the same run;
+  when the channel says when to try again (Telegram's 429 ``retry_after``), it waits exactly
+  that long, and such refusals do not use up ``max_attempts`` (a flood ends; the reply must
+  still go).
 """
 
 from __future__ import annotations
@@ -143,7 +146,7 @@ class Dispatcher:
                 return None  # another worker took it, or it is no longer due
             unconfirmed = item.unconfirmed_sends + (item.claimed_at is not None)
             if unconfirmed > MAX_UNCONFIRMED_SENDS or (
-                item.claimed_at is not None and item.attempts >= self.max_attempts
+                item.claimed_at is not None and self._counted(item, item.attempts)
             ):
                 error = (
                     f"not sent again: {unconfirmed} earlier attempt(s) may have been delivered "
@@ -172,6 +175,10 @@ class Dispatcher:
                 return None  # another worker claimed it between our read and our write
             session.expunge(item)
         return _Claim(item, attempts)
+
+    def _counted(self, item: OutboxItem, attempts: int) -> bool:
+        """Whether the attempts used up max_attempts; rate-limit refusals do not count."""
+        return attempts - (item.throttled or 0) >= self.max_attempts
 
     @staticmethod
     def _update(session: Session, item: OutboxItem, seen_attempts: int, **values: Any) -> bool:
@@ -229,7 +236,20 @@ class Dispatcher:
                 ):
                     report.sent += 1
                 return
-            if error.permanent or claim.attempts >= self.max_attempts:
+            if error.retry_after is not None and not error.permanent:
+                # The channel's own word on when: that item waits, the rest go on.
+                if self._update(
+                    session,
+                    item,
+                    claim.attempts,
+                    next_attempt_at=now + dt.timedelta(seconds=max(0.0, error.retry_after)),
+                    throttled=item.throttled + 1,
+                    last_error=str(error),
+                    claimed_at=None,
+                ):
+                    report.retried += 1
+                return
+            if error.permanent or self._counted(item, claim.attempts):
                 if self._update(
                     session,
                     item,
@@ -244,7 +264,7 @@ class Dispatcher:
                 session,
                 item,
                 claim.attempts,
-                next_attempt_at=now + backoff(claim.attempts),
+                next_attempt_at=now + backoff(claim.attempts - (item.throttled or 0)),
                 last_error=str(error),
                 claimed_at=None,
             ):

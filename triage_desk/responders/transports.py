@@ -18,11 +18,18 @@ from triage_desk.storage.models import OutboxItem
 
 
 class TransportError(Exception):
-    """Sending failed; ``permanent`` means retrying cannot help (e.g. 550 user unknown)."""
+    """Sending failed; ``permanent`` means retrying cannot help (e.g. 550 user unknown).
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    ``retry_after``: the channel said when to try again (Telegram's 429 flood control); the
+    item waits exactly that long, and the attempt does not count against max_attempts.
+    """
+
+    def __init__(
+        self, message: str, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.retry_after = retry_after
 
 
 class Transport(Protocol):

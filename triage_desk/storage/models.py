@@ -23,6 +23,7 @@ from sqlalchemy import (
     TypeDecorator,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -373,6 +374,15 @@ class OutboxItem(Base):
     # or the database refused the record), and it counts in ``unconfirmed_sends``.
     claimed_at: Mapped[dt.datetime | None]
     unconfirmed_sends: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What a chat channel delivered of the item, written as each part is sent (a long text
+    # goes as several messages): the id the channel gave each part, None for a part whose
+    # outcome never came back. A retry sends only the parts after the last known id.
+    delivered_parts: Mapped[list[Any]] = mapped_column(
+        JSONType, default=list, server_default=text("'[]'")
+    )
+    # Attempts the channel refused for rate (Telegram's 429 with retry_after): retried when
+    # it says, and not counted against outbound.max_attempts.
+    throttled: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     ticket: Mapped[Ticket | None] = relationship()
     message: Mapped[Message | None] = relationship()
