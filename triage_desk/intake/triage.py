@@ -216,7 +216,7 @@ class MessageTriage:
                     subject=subject,
                     body=body,
                     allowed_categories=desk.categories,
-                    default_language=desk.config.default_language,
+                    default_language=inbound.language_hint or desk.config.default_language,
                 )
             )
         if not items:
