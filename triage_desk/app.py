@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +36,9 @@ from triage_desk.responders.transports import FileTransport, SmtpTransport, Tran
 from triage_desk.runners.queue import QueueRunner
 from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
+
+if TYPE_CHECKING:
+    from triage_desk.intake.telegram.poller import TelegramPoller
 
 log = logging.getLogger(__name__)
 KB_INDEX_FOLDER = "kb-index"
@@ -133,7 +136,7 @@ class App:
 
     def queue_runner(self, **options: Any) -> QueueRunner:
         """The inbound queue's runner over this app's intake (``queue_runner``)."""
-        return queue_runner(self.email_intake, email_decoders(self.config.email), **options)
+        return queue_runner(self.email_intake, channel_decoders(self.config), **options)
 
     def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
         """Store everything due in the inbound queue now (``fetch --once`` after fetching);
@@ -151,6 +154,33 @@ def email_decoders(rules: EmailConfig) -> Decoders:
     decoders = Decoders()
     register_email(decoders, rules)
     return decoders
+
+
+def channel_decoders(config: Config) -> Decoders:
+    """Email's decoder, and Telegram's when a desk has a bot."""
+    decoders = email_decoders(config.email)
+    reopen_days = {
+        name: desk.telegram.reopen_days
+        for name, desk in config.desks.items()
+        if desk.telegram is not None
+    }
+    if reopen_days:
+        # Imported only when a desk has a bot: the library costs every start.
+        from triage_desk.intake.telegram.decoder import register as register_telegram
+
+        register_telegram(decoders, reopen_days)
+    return decoders
+
+
+def telegram_pollers(
+    config: Config, queue: InboundQueue, wake: Callable[[], None]
+) -> list[TelegramPoller]:
+    """A poller for each desk's bot in polling mode (none without a bot: nothing imported)."""
+    if not any(desk.telegram for desk in config.desks.values()):
+        return []
+    from triage_desk.intake.telegram.poller import pollers_from_config
+
+    return pollers_from_config(config, queue, wake)
 
 
 def queue_runner(

@@ -492,6 +492,17 @@ class ImapCheckpoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
 
 
+class Lease(Base):
+    """Who does a job only one process may do (a bot's poller: Telegram answers a second
+    getUpdates with 409), until when. A holder renews it; a dead holder's runs out."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)  # "telegram-poll:<bot id>"
+    holder: Mapped[str] = mapped_column(String(200))  # host, process and a random part
+    expires_at: Mapped[dt.datetime]
+
+
 class AssistantAnswer(Base):
     """A question the virtual assistant answered in chat, and whether the person said it helped."""
 
