@@ -26,7 +26,7 @@ from triage_desk.intake.email.queued import EmailProcessor
 from triage_desk.intake.email.queued import register as register_email
 from triage_desk.intake.errors import Deadline
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.processing import DecodingProcessor, IngestOutcome
+from triage_desk.intake.processing import DecodingProcessor, IngestOutcome, Processor
 from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
@@ -136,7 +136,10 @@ class App:
 
     def queue_runner(self, **options: Any) -> QueueRunner:
         """The inbound queue's runner over this app's intake (``queue_runner``)."""
-        return queue_runner(self.email_intake, channel_decoders(self.config), **options)
+        telegram = any(desk.telegram for desk in self.config.desks.values())
+        return queue_runner(
+            self.email_intake, channel_decoders(self.config), telegram=telegram, **options
+        )
 
     def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
         """Store everything due in the inbound queue now (``fetch --once`` after fetching);
@@ -187,10 +190,12 @@ def queue_runner(
     intake: EmailIntake,
     decoders: Decoders,
     queue: InboundQueue | None = None,
+    telegram: bool = False,
     **options: Any,
 ) -> QueueRunner:
     """The queue runner: email through ``intake`` (its prepare workers), every other channel
-    through its registered decoder; ``options`` as ``QueueRunner`` takes them."""
+    through its registered decoder, Telegram's commands answered first when ``telegram``;
+    ``options`` as ``QueueRunner`` takes them."""
     rules = intake.rules
     options.setdefault("max_starts", rules.max_processing_starts)
     fallback = DecodingProcessor(
@@ -199,11 +204,15 @@ def queue_runner(
         decoders,
         lambda: Deadline(rules.processing_time_limit_seconds),
     )
+    processors: dict[str, Processor] = {"email": EmailProcessor(intake)}
+    if telegram:
+        from triage_desk.intake.telegram.processor import TelegramProcessor
+
+        processors["telegram"] = TelegramProcessor(
+            intake.sessions, intake.pipeline.desks, fallback, intake.clock
+        )
     return QueueRunner(
-        queue or InboundQueue(intake.sessions, intake.clock),
-        {"email": EmailProcessor(intake)},
-        fallback,
-        **options,
+        queue or InboundQueue(intake.sessions, intake.clock), processors, fallback, **options
     )
 
 

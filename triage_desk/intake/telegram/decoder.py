@@ -20,6 +20,7 @@ from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.errors import Deadline, Unparseable
 from triage_desk.intake.message import Attachment, InboundMessage
 from triage_desk.intake.queue import Arrival
+from triage_desk.intake.telegram.commands import command_of
 from triage_desk.intake.telegram.updates import private_message
 from triage_desk.responders.telegram_ids import CHANNEL, message_key
 
@@ -102,6 +103,10 @@ class TelegramDecoder:
             raise Unparseable("the update carries no message")
         user = message.from_user
         text = message.text or message.caption or ""
+        continue_days = self.reopen_days.get(item.desk)
+        command = command_of(data["message"])
+        if command is not None and command.name == "new":
+            text, continue_days = command.rest, None  # "/new <question>": a ticket of its own
         attachments = attachments_of(message)
         if not text.strip() and not attachments:
             raise Unparseable("a message with no text, caption, photo, document or voice")
@@ -121,7 +126,7 @@ class TelegramDecoder:
             attachments=attachments,
             sent_at=message.date,
             language_hint=language_of(user.language_code if user else None),
-            continue_days=self.reopen_days.get(item.desk),
+            continue_days=continue_days,
         )
 
 
