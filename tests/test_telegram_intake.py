@@ -95,6 +95,7 @@ def test_a_message_in_hours_gets_a_ticket_and_its_acknowledgement_in_the_chat(ch
     assert (ticket.channel, ticket.status) == ("telegram", TicketStatus.OPEN)
     [ack] = channel.api.sent(CHAT)
     assert ticket.number in ack.text and "ārpus darba laika" not in ack.text
+    assert "vēstul" not in ack.text and "temata rindā" not in ack.text  # a chat, no letter
     assert ack.reply_to == 1  # threaded under the person's message
 
 
