@@ -138,7 +138,10 @@ class App:
         """The inbound queue's runner over this app's intake (``queue_runner``)."""
         telegram = any(desk.telegram for desk in self.config.desks.values())
         return queue_runner(
-            self.email_intake, channel_decoders(self.config), telegram=telegram, **options
+            self.email_intake,
+            channel_decoders(self.config, self.sessions),
+            telegram=telegram,
+            **options,
         )
 
     def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
@@ -159,8 +162,9 @@ def email_decoders(rules: EmailConfig) -> Decoders:
     return decoders
 
 
-def channel_decoders(config: Config) -> Decoders:
-    """Email's decoder, and Telegram's when a desk has a bot."""
+def channel_decoders(config: Config, sessions: sessionmaker[Session] | None = None) -> Decoders:
+    """Email's decoder, and Telegram's when a desk has a bot (reading each chat's chosen
+    language through ``sessions``)."""
     decoders = email_decoders(config.email)
     reopen_days = {
         name: desk.telegram.reopen_days
@@ -171,7 +175,7 @@ def channel_decoders(config: Config) -> Decoders:
         # Imported only when a desk has a bot: the library costs every start.
         from triage_desk.intake.telegram.decoder import register as register_telegram
 
-        register_telegram(decoders, reopen_days)
+        register_telegram(decoders, reopen_days, sessions)
     return decoders
 
 

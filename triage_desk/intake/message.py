@@ -81,6 +81,8 @@ class InboundMessage:
     # The language to assume when the text is too short to tell (a chat app's setting, or
     # the one the person chose); None: the desk's default.
     language_hint: str | None = None
+    # The language the person chose for our replies (a chat's /lang): wins over detection.
+    language: str | None = None
     # A chat has no reply headers: its message continues the sender's latest ticket on the
     # desk that is not resolved, or was resolved at most this many days ago (reopening it).
     # None: only ``thread_refs`` and a ticket number thread it (email).

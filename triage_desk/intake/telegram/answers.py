@@ -1,8 +1,13 @@
-"""What the bot says to a command that makes no ticket (``/start``, ``/help``, ``/status``, a
-bare ``/new``), in the person's language: the app's (``language_code``), else the desk's.
+"""What the bot says to a command that makes no ticket, in the person's language: the one
+chosen with ``/lang``, else the app's (``language_code``), else the desk's.
+
+``/start`` and ``/help`` greet (``/start <token>`` links the chat to a known requester,
+``storage.links``), ``/status`` lists the chat's person's open tickets, a bare ``/new`` says
+how, ``/lang`` chooses the language of every later reply, ``/unlink`` undoes a link.
 
 The answer is an outbox item written in the transaction that takes the update off the queue,
-keyed by the command's message: an update delivered twice is answered once.
+keyed by the command's message, and so is what the command changes: an update delivered
+twice is answered, and acts, once.
 """
 
 from __future__ import annotations
@@ -16,8 +21,25 @@ from sqlalchemy.orm import Session
 from triage_desk.desks import Desk
 from triage_desk.intake.telegram.commands import Command
 from triage_desk.intake.telegram.decoder import language_of
+from triage_desk.intake.telegram.texts import (
+    ANSWERED_NOTE,
+    DUE,
+    GREETING,
+    LANG_SET,
+    LANGUAGE_NAMES,
+    LINK_INVALID,
+    LINKED,
+    NEW_HOW,
+    NONE_OPEN,
+    NOT_LINKED,
+    OPEN_HEADER,
+    UNLINKED,
+    lang_choices,
+)
 from triage_desk.responders.localtime import format_local
 from triage_desk.responders.telegram_ids import CHANNEL, message_key
+from triage_desk.storage.chat_settings import choose_language, chosen_language
+from triage_desk.storage.links import redeem, unlink
 from triage_desk.storage.models import (
     OutboxItem,
     OutboxStatus,
@@ -29,43 +51,12 @@ from triage_desk.storage.models import (
 KIND = "chat_command"
 _WORKING = (TicketStatus.QUEUED, TicketStatus.OPEN, TicketStatus.ANSWERED)
 
-GREETING = {
-    "lv": "Labdien! Šeit varat rakstīt atbalsta dienestam. Uzrakstiet savu jautājumu, un mēs "
-    "to reģistrēsim un pateiksim, līdz kuram laikam atbildēsim. Turpmākās ziņas pievienosim "
-    "tam pašam pieteikumam.\n/new <jautājums> — jauns pieteikums\n/status — jūsu atvērtie "
-    "pieteikumi",
-    "en": "Hello! Here you can write to the support desk. Write your question and we will "
-    "register it and tell you by when we will answer. Your next messages join the same "
-    "request.\n/new <question> — a new request\n/status — your open requests",
-    "ru": "Здравствуйте! Здесь можно написать в службу поддержки. Напишите свой вопрос — мы "
-    "его зарегистрируем и сообщим, до какого времени ответим. Следующие сообщения мы "
-    "добавим к той же заявке.\n/new <вопрос> — новая заявка\n/status — ваши открытые заявки",
-}
-NEW_HOW = {
-    "lv": "Lai sāktu jaunu pieteikumu, uzrakstiet jautājumu aiz komandas, piemēram: "
-    "/new Nevaru atvērt rēķinu",
-    "en": "To start a new request, write your question after the command, e.g. "
-    "/new I cannot open the invoice",
-    "ru": "Чтобы начать новую заявку, напишите вопрос после команды, например: "
-    "/new Не могу открыть счёт",
-}
-NONE_OPEN = {
-    "lv": "Jums nav atvērtu pieteikumu.",
-    "en": "You have no open requests.",
-    "ru": "У вас нет открытых заявок.",
-}
-OPEN_HEADER = {
-    "lv": "Jūsu atvērtie pieteikumi:",
-    "en": "Your open requests:",
-    "ru": "Ваши открытые заявки:",
-}
-DUE = {"lv": "atbilde līdz {due}", "en": "answer by {due}", "ru": "ответ до {due}"}
-ANSWERED_NOTE = {"lv": "atbildēts", "en": "answered", "ru": "дан ответ"}
 
-
-def answer_language(message: dict[str, Any], desk: Desk) -> str:
+def answer_language(session: Session, message: dict[str, Any], desk: Desk) -> str:
+    chat = str(message["chat"]["id"])
+    chosen = chosen_language(session, CHANNEL, desk.name, chat)
     sender = message.get("from") or {}
-    return language_of(sender.get("language_code")) or desk.config.default_language
+    return chosen or language_of(sender.get("language_code")) or desk.config.default_language
 
 
 def status_text(session: Session, desk: Desk, chat: str, language: str) -> str:
@@ -105,13 +96,7 @@ def queue_answer(
     key = f"telegram-command:{message_key(chat, message['message_id'])}"
     if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)) is not None:
         return False
-    language = answer_language(message, desk)
-    if command.name == "status":
-        text = status_text(session, desk, chat, language)
-    elif command.name == "new":
-        text = NEW_HOW[language]
-    else:
-        text = GREETING[language]
+    text = _act(session, desk, command, chat, answer_language(session, message, desk), now)
     session.add(
         OutboxItem(
             dedupe_key=key,
@@ -130,3 +115,26 @@ def queue_answer(
         )
     )
     return True
+
+
+def _act(
+    session: Session, desk: Desk, command: Command, chat: str, language: str, now: dt.datetime
+) -> str:
+    """What ``command`` does, and the answer's text."""
+    if command.name == "status":
+        return status_text(session, desk, chat, language)
+    if command.name == "new":
+        return NEW_HOW[language]
+    if command.name == "lang":
+        chosen = command.rest.lower()
+        if chosen not in LANGUAGE_NAMES:
+            return lang_choices(language)
+        choose_language(session, CHANNEL, desk.name, chat, chosen, now)
+        return LANG_SET[chosen]
+    if command.name == "unlink":
+        return UNLINKED[language] if unlink(session, CHANNEL, chat) else NOT_LINKED[language]
+    if command.name == "start" and command.rest:
+        # A deep link's start parameter: a link token (a stale one is said so, not greeted).
+        linked = redeem(session, CHANNEL, chat, command.rest, now)
+        return LINKED[language] if linked else LINK_INVALID[language]
+    return GREETING[language]

@@ -2,8 +2,9 @@
 
 ``/new <question>`` is a message that opens a new ticket (the decoder handles it). The ones
 answered without a ticket (``ANSWERED``) never reach the intake steps: ``/start`` and
-``/help`` greet and explain, ``/status`` lists the person's open tickets, a bare ``/new``
-says how to use it. Any other ``/word`` is ordinary text.
+``/help`` greet and explain (``/start <token>`` links the chat), ``/status`` lists the
+person's open tickets, a bare ``/new`` says how to use it, ``/lang`` chooses the language,
+``/unlink`` undoes a link. Any other ``/word`` is ordinary text.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from triage_desk.intake.telegram.updates import private_message
 
-ANSWERED = frozenset({"start", "help", "status", "new"})
+ANSWERED = frozenset({"start", "help", "status", "new", "lang", "unlink"})
 
 
 @dataclass(frozen=True)

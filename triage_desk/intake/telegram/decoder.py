@@ -11,9 +11,10 @@ the poller queues no such update, so one here is a bug or a tampered row worth a
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from sqlalchemy.orm import Session, sessionmaker
 from telegram import Message, Update
 
 from triage_desk.intake.decoders import Decoders
@@ -23,6 +24,7 @@ from triage_desk.intake.queue import Arrival
 from triage_desk.intake.telegram.commands import command_of
 from triage_desk.intake.telegram.updates import private_message
 from triage_desk.responders.telegram_ids import CHANNEL, message_key
+from triage_desk.storage.chat_settings import chosen_language
 
 SUBJECT_CHARS = 80  # a chat message has no subject: its first line, this long at most
 # The app's language setting (an IETF tag such as "lv" or "ru-RU") → the desk's languages.
@@ -90,11 +92,19 @@ def language_of(code: str | None) -> str | None:
     return base if base in KNOWN_LANGUAGES else None
 
 
-class TelegramDecoder:
-    """``reopen_days``: desk → its ``[desks.<desk>.telegram] reopen_days``."""
+# (desk, chat) → the language chosen there with /lang, if any.
+ChosenLanguage = Callable[[str, str], str | None]
 
-    def __init__(self, reopen_days: Mapping[str, int]) -> None:
+
+class TelegramDecoder:
+    """``reopen_days``: desk → its ``[desks.<desk>.telegram] reopen_days``; ``chosen``: the
+    chat's /lang choice, which every reply to the message then uses."""
+
+    def __init__(
+        self, reopen_days: Mapping[str, int], chosen: ChosenLanguage | None = None
+    ) -> None:
         self.reopen_days = dict(reopen_days)
+        self.chosen = chosen
 
     def decode(self, item: Arrival, deadline: Deadline) -> InboundMessage:
         update, data = _update(item)
@@ -126,10 +136,22 @@ class TelegramDecoder:
             attachments=attachments,
             sent_at=message.date,
             language_hint=language_of(user.language_code if user else None),
+            language=self.chosen(item.desk, str(message.chat.id)) if self.chosen else None,
             continue_days=continue_days,
         )
 
 
-def register(decoders: Decoders, reopen_days: Mapping[str, int]) -> None:
-    """The Telegram decoder in ``decoders``, for the desks' ``reopen_days``."""
-    decoders.register(CHANNEL, TelegramDecoder(reopen_days))
+def register(
+    decoders: Decoders,
+    reopen_days: Mapping[str, int],
+    sessions: sessionmaker[Session] | None = None,
+) -> None:
+    """The Telegram decoder in ``decoders``, for the desks' ``reopen_days``; with
+    ``sessions``, each message in the language its chat chose."""
+
+    def chosen(desk: str, chat: str) -> str | None:
+        assert sessions is not None
+        with sessions() as session:
+            return chosen_language(session, CHANNEL, desk, chat)
+
+    decoders.register(CHANNEL, TelegramDecoder(reopen_days, chosen if sessions else None))

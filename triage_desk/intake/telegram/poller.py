@@ -24,6 +24,7 @@ from telegram.error import Conflict, InvalidToken, TelegramError
 
 from triage_desk.config import Config
 from triage_desk.intake.queue import InboundQueue
+from triage_desk.intake.telegram.links import make_bot
 from triage_desk.intake.telegram.updates import arrival
 from triage_desk.storage.leases import Lease
 
@@ -143,7 +144,6 @@ def pollers_from_config(
     config: Config, queue: InboundQueue, wake: Callable[[], None] = lambda: None
 ) -> list[TelegramPoller]:
     """A poller for each desk whose bot is in polling mode, at the configured Bot API."""
-    base = config.telegram.api_base_url
     found = []
     for name, desk in config.desks.items():
         settings = desk.telegram
@@ -153,7 +153,7 @@ def pollers_from_config(
             log.error("%s desk's bot: webhook mode is not served yet; use mode = 'polling'", name)
             continue
         token = settings.token().strip()
-        bot = Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot")
+        bot = make_bot(config, name)
         # The token's number is the bot's id: one lease per bot, never the secret part.
         lease_name = f"telegram-poll:{token.split(':')[0]}"
         lease = Lease(queue.sessions, lease_name, POLL_SECONDS + LEASE_MARGIN, clock=queue.clock)
