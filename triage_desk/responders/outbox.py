@@ -85,7 +85,7 @@ def base_context(desk: Desk, ticket: Ticket, language: str) -> dict[str, Any]:
         "contacts": dict(desk.config.contacts),
         # A reply to a chat is no letter and has no subject line to keep a number in: the
         # templates word it so. Email is the one channel of letters; a chat is any other.
-        "chat": ticket.channel is not None and ticket.channel != EMAIL_CHANNEL,
+        "to_chat": ticket.channel is not None and ticket.channel != EMAIL_CHANNEL,
     }
 
 
