@@ -120,6 +120,24 @@ def test_the_intake_core_imports_no_email_module():
     assert reaching(files, EMAIL_MODULES) == []
 
 
+# What knows Telegram: python-telegram-bot and intake's Telegram adapter.
+TELEGRAM_MODULES = ("telegram", "triage_desk.intake.telegram")
+
+
+def test_the_intake_core_and_the_runners_import_no_telegram_module():
+    files = [path for pattern in CORE for path in (PACKAGE / "intake").glob(pattern)]
+    files += list((PACKAGE / "runners").rglob("*.py"))
+    assert reaching(files, TELEGRAM_MODULES) == []
+    assert (PACKAGE / "intake" / "telegram" / "decoder.py").exists()
+
+
+def test_the_email_adapter_knows_no_telegram_and_the_telegram_adapter_no_email():
+    email = list((PACKAGE / "intake" / "email").rglob("*.py"))
+    telegram = list((PACKAGE / "intake" / "telegram").rglob("*.py"))
+    assert reaching(email, TELEGRAM_MODULES) == []
+    assert telegram and reaching(telegram, EMAIL_MODULES) == []
+
+
 def test_the_email_check_sees_an_email_import(tmp_path):
     module = tmp_path / "step.py"
     module.write_text(

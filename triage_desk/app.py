@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -26,7 +26,7 @@ from triage_desk.intake.email.queued import EmailProcessor
 from triage_desk.intake.email.queued import register as register_email
 from triage_desk.intake.errors import Deadline
 from triage_desk.intake.pipeline import IntakePipeline
-from triage_desk.intake.processing import DecodingProcessor, IngestOutcome
+from triage_desk.intake.processing import DecodingProcessor, IngestOutcome, Processor
 from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
@@ -36,6 +36,9 @@ from triage_desk.responders.transports import FileTransport, SmtpTransport, Tran
 from triage_desk.runners.queue import QueueRunner
 from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
+
+if TYPE_CHECKING:
+    from triage_desk.intake.telegram.poller import TelegramPoller
 
 log = logging.getLogger(__name__)
 KB_INDEX_FOLDER = "kb-index"
@@ -133,7 +136,13 @@ class App:
 
     def queue_runner(self, **options: Any) -> QueueRunner:
         """The inbound queue's runner over this app's intake (``queue_runner``)."""
-        return queue_runner(self.email_intake, email_decoders(self.config.email), **options)
+        telegram = any(desk.telegram for desk in self.config.desks.values())
+        return queue_runner(
+            self.email_intake,
+            channel_decoders(self.config, self.sessions),
+            telegram=telegram,
+            **options,
+        )
 
     def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
         """Store everything due in the inbound queue now (``fetch --once`` after fetching);
@@ -153,14 +162,44 @@ def email_decoders(rules: EmailConfig) -> Decoders:
     return decoders
 
 
+def channel_decoders(config: Config, sessions: sessionmaker[Session] | None = None) -> Decoders:
+    """Email's decoder, and Telegram's when a desk has a bot (reading each chat's chosen
+    language through ``sessions``)."""
+    decoders = email_decoders(config.email)
+    reopen_days = {
+        name: desk.telegram.reopen_days
+        for name, desk in config.desks.items()
+        if desk.telegram is not None
+    }
+    if reopen_days:
+        # Imported only when a desk has a bot: the library costs every start.
+        from triage_desk.intake.telegram.decoder import register as register_telegram
+
+        register_telegram(decoders, reopen_days, sessions)
+    return decoders
+
+
+def telegram_pollers(
+    config: Config, queue: InboundQueue, wake: Callable[[], None]
+) -> list[TelegramPoller]:
+    """A poller for each desk's bot in polling mode (none without a bot: nothing imported)."""
+    if not any(desk.telegram for desk in config.desks.values()):
+        return []
+    from triage_desk.intake.telegram.poller import pollers_from_config
+
+    return pollers_from_config(config, queue, wake)
+
+
 def queue_runner(
     intake: EmailIntake,
     decoders: Decoders,
     queue: InboundQueue | None = None,
+    telegram: bool = False,
     **options: Any,
 ) -> QueueRunner:
     """The queue runner: email through ``intake`` (its prepare workers), every other channel
-    through its registered decoder; ``options`` as ``QueueRunner`` takes them."""
+    through its registered decoder, Telegram's commands answered first when ``telegram``;
+    ``options`` as ``QueueRunner`` takes them."""
     rules = intake.rules
     options.setdefault("max_starts", rules.max_processing_starts)
     fallback = DecodingProcessor(
@@ -169,11 +208,15 @@ def queue_runner(
         decoders,
         lambda: Deadline(rules.processing_time_limit_seconds),
     )
+    processors: dict[str, Processor] = {"email": EmailProcessor(intake)}
+    if telegram:
+        from triage_desk.intake.telegram.processor import TelegramProcessor
+
+        processors["telegram"] = TelegramProcessor(
+            intake.sessions, intake.pipeline.desks, fallback, intake.clock
+        )
     return QueueRunner(
-        queue or InboundQueue(intake.sessions, intake.clock),
-        {"email": EmailProcessor(intake)},
-        fallback,
-        **options,
+        queue or InboundQueue(intake.sessions, intake.clock), processors, fallback, **options
     )
 
 

@@ -301,6 +301,8 @@ class DeskTelegramConfig(Strict):
     staff_chat_id: int | None = None  # optional staff group: new tickets are posted there
     # A message within this many days of a ticket's resolution reopens it, later a new one.
     reopen_days: int = Field(default=7, ge=0)
+    # The bot's @username for deep links (t.me/<username>); unset: asked of Telegram (getMe).
+    username: str | None = None
 
     @model_validator(mode="after")
     def _mode_needs(self) -> DeskTelegramConfig:

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 
-from triage_desk.app import App
+from triage_desk.app import App, telegram_pollers
 from triage_desk.intake.email.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.email.smtp_queue import SmtpQueue
@@ -78,12 +78,18 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         log.info("SMTP intake listening on %s:%s", cfg.host, listener.port)
     # IMAP intake: one thread per configured mailbox (IDLE or polling, reconnects itself).
     imap_listeners = start_imap_listeners(app.config, queue_runner.queue, queue_loop.wake)
+    # Telegram: one getUpdates loop per desk bot, committing to the same queue.
+    pollers = telegram_pollers(app.config, queue_runner.queue, queue_loop.wake)
+    polling = [asyncio.create_task(poller.run(stop)) for poller in pollers]
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
         await stop.wait()
     finally:
         stop.set()  # the runners end after the run in hand
         stopping.set()
+        for task in polling:  # a long poll in hand: what it fetched and did not commit comes again
+            task.cancel()
+        await asyncio.gather(*polling, return_exceptions=True)
         await asyncio.to_thread(stop_imap_listeners, imap_listeners)
         if listener is not None and smtp_queue is not None:
             listener.stop()

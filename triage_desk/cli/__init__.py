@@ -40,7 +40,17 @@ def main(click_ctx: click.Context, config_path: str, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from triage_desk.cli import addresses, clients, model, outbox, quarantine, service, sla, tickets
+    from triage_desk.cli import (
+        addresses,
+        clients,
+        model,
+        outbox,
+        quarantine,
+        service,
+        sla,
+        telegram,
+        tickets,
+    )
 
     for command in (
         service.run,
@@ -59,6 +69,7 @@ def _register() -> None:
         outbox.outbox,
         addresses.address,
         clients.clients,
+        telegram.telegram,
         model.classify,
         model.model,
         model.train,

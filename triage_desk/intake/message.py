@@ -78,6 +78,15 @@ class InboundMessage:
     own_id: bool = True
     # Whether an answer can reach ``sender`` (an email From that is only a word cannot).
     replyable: bool = True
+    # The language to assume when the text is too short to tell (a chat app's setting, or
+    # the one the person chose); None: the desk's default.
+    language_hint: str | None = None
+    # The language the person chose for our replies (a chat's /lang): wins over detection.
+    language: str | None = None
+    # A chat has no reply headers: its message continues the sender's latest ticket on the
+    # desk that is not resolved, or was resolved at most this many days ago (reopening it).
+    # None: only ``thread_refs`` and a ticket number thread it (email).
+    continue_days: int | None = None
 
     @property
     def thread_refs(self) -> tuple[str, ...]:

@@ -175,6 +175,9 @@ class MessageTriage:
             [inbounds[i] for i in live], [desks[i] for i in live], [deadlines[i] for i in live]
         )
         for index, prediction in zip(live, predictions, strict=True):
+            chosen = inbounds[index].language
+            if chosen and chosen != prediction.language:  # the person's choice, not a guess
+                prediction = replace(prediction, language=chosen)
             try:
                 results[index] = self._finish(
                     inbounds[index], desks[index], prediction, deadlines[index]
@@ -216,7 +219,7 @@ class MessageTriage:
                     subject=subject,
                     body=body,
                     allowed_categories=desk.categories,
-                    default_language=desk.config.default_language,
+                    default_language=inbound.language_hint or desk.config.default_language,
                 )
             )
         if not items:

@@ -37,6 +37,7 @@ def new_reference(desk: Desk, ticket_number: str) -> str:
     return f"{uuid.uuid4().hex}.{ticket_number.lower()}@{domain}"
 
 
+EMAIL_CHANNEL = "email"
 # The person's subject as our replies echo it: long enough to recognise, never a wall of text.
 MAX_ECHOED_SUBJECT = 200
 
@@ -82,6 +83,9 @@ def base_context(desk: Desk, ticket: Ticket, language: str) -> dict[str, Any]:
         "language": language,
         "opening_hours_text": f"{calendar.open:%H:%M}–{calendar.close:%H:%M}",
         "contacts": dict(desk.config.contacts),
+        # A reply to a chat is no letter and has no subject line to keep a number in: the
+        # templates word it so. Email is the one channel of letters; a chat is any other.
+        "to_chat": ticket.channel is not None and ticket.channel != EMAIL_CHANNEL,
     }
 
 

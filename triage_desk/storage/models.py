@@ -492,6 +492,17 @@ class ImapCheckpoint(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
 
 
+class Lease(Base):
+    """Who does a job only one process may do (a bot's poller: Telegram answers a second
+    getUpdates with 409), until when. A holder renews it; a dead holder's runs out."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(120), primary_key=True)  # "telegram-poll:<bot id>"
+    holder: Mapped[str] = mapped_column(String(200))  # host, process and a random part
+    expires_at: Mapped[dt.datetime]
+
+
 class AssistantAnswer(Base):
     """A question the virtual assistant answered in chat, and whether the person said it helped."""
 
@@ -510,3 +521,33 @@ class AssistantAnswer(Base):
     helped: Mapped[bool | None] = mapped_column(Boolean)  # None until the person answers
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     feedback_at: Mapped[dt.datetime | None]
+
+
+class ChatSetting(Base):
+    """What a person chose in a chat with a desk (``/lang``): the language of every later
+    reply there, whatever the language of their messages."""
+
+    __tablename__ = "chat_settings"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    desk: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chat: Mapped[str] = mapped_column(String(320), primary_key=True)  # the chat's address
+    language: Mapped[str | None] = mapped_column(String(8))
+    updated_at: Mapped[dt.datetime]
+
+
+class LinkToken(Base):
+    """A one-time proof that a chat belongs to the requester of a known address. Only its
+    sha256 is kept: the token itself is a random secret handed to the person once."""
+
+    __tablename__ = "link_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"))
+    address: Mapped[str] = mapped_column(String(320))  # the address it was made for
+    channel: Mapped[str] = mapped_column(String(32))  # the channel of the chat it may link
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]
+    used_by: Mapped[str | None] = mapped_column(String(320))  # the chat that used it

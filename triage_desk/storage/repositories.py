@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session, joinedload
 
 from triage_desk.storage.models import (
@@ -550,3 +550,27 @@ __all__ = [
     "ticket_by_number",
     "tickets_for_message_ids",
 ]
+
+
+def continued_ticket(
+    session: Session, channel: str, address: str, desk: str, resolved_since: dt.datetime
+) -> Ticket | None:
+    """The sender's latest ticket on ``desk`` that a chat message continues: one still being
+    worked on, or resolved since ``resolved_since`` (a refused or robot ticket is never
+    continued: a new request gets its own look)."""
+    working = (TicketStatus.QUEUED, TicketStatus.OPEN, TicketStatus.ANSWERED)
+    return session.scalar(
+        select(Ticket)
+        .join(RequesterAddress, RequesterAddress.requester_id == Ticket.requester_id)
+        .where(
+            RequesterAddress.channel == channel,
+            RequesterAddress.address == address,
+            Ticket.desk == desk,
+            or_(
+                Ticket.status.in_(working),
+                and_(Ticket.status == TicketStatus.RESOLVED, Ticket.resolved_at >= resolved_since),
+            ),
+        )
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    )

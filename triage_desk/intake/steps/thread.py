@@ -5,10 +5,16 @@ In this order: the ticket of the message a bounce is about, of the messages it a
 of a stored message that answers this one (its reply came first), and last of an earlier
 message of this batch (a reply joins its original, an original its reply). One query per
 channel for the whole batch; the subject number only where the references found nothing.
+
+A chat message (``continue_days`` set: a chat has no reply headers) continues its sender's
+latest ticket on the desk that is still worked on or was resolved within that many days
+(``follow_up`` reopens a resolved one), or an earlier message of the same conversation in
+this batch; else it opens a ticket.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import re
 
@@ -87,18 +93,43 @@ def _stored_tickets(batch: Batch) -> None:
         )
         for work in orphans:
             work.ticket = later.get(work.inbound.external_id)
+    for work in batch.fresh:
+        if work.ticket is None and work.inbound.continue_days is not None:
+            work.ticket = _conversation(batch, work)
+
+
+def _conversation(batch: Batch, work: Work) -> Ticket | None:
+    """The ticket a chat message continues (one query: chats come a few at a time)."""
+    inbound = work.inbound
+    since = batch.now - dt.timedelta(days=inbound.continue_days or 0)
+    return repo.continued_ticket(
+        batch.session, inbound.channel, inbound.sender, work.desk.name, since
+    )
+
+
+def _conversation_key(work: Work) -> tuple[str, str, str] | None:
+    inbound = work.inbound
+    if inbound.continue_days is None:
+        return None
+    return inbound.channel, work.desk.name, inbound.sender
 
 
 def thread(batch: Batch) -> None:
     _stored_tickets(batch)
     earlier: dict[str, Work] = {}
     named_by: dict[str, Work] = {}  # ids that earlier messages of the batch refer to
+    talking: dict[tuple[str, str, str], Work] = {}  # a chat's first new message in the batch
     for work in batch.fresh:
+        key = _conversation_key(work)
         if work.ticket is None:
             refs = work.inbound.thread_refs
             work.parent = next((earlier[i] for i in refs if i in earlier), None)
             if work.parent is None:
                 work.parent = named_by.get(work.inbound.external_id)
+            if work.parent is None and key is not None:
+                work.parent = talking.get(key)
+            if key is not None:
+                talking.setdefault(key, work)
         earlier[work.inbound.external_id] = work
         for named in work.referenced_ids:
             named_by.setdefault(named, work)

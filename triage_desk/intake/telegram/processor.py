@@ -1,0 +1,80 @@
+"""The queue runner's processor for channel ``"telegram"``: commands that make no ticket are
+answered here, everything else goes through the decoder and the intake steps as any
+channel's messages do (``DecodingProcessor``).
+
+Each command is answered in its own commit with the deletion of its queue row, so a crash
+before that commit leaves the row, and a replay finds its answer already queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage_desk.clock import Clock
+from triage_desk.desks import Desks
+from triage_desk.intake.processing import IngestOutcome, Processor
+from triage_desk.intake.queue import Alongside, Arrival
+from triage_desk.intake.telegram.answers import queue_answer
+from triage_desk.intake.telegram.commands import Command, answered_command
+
+Answered = list[tuple[int, Command, dict[str, Any]]]
+
+
+class TelegramProcessor:
+    """``messages``: the processor of everything that is not an answered command."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], desks: Desks, messages: Processor, clock: Clock
+    ) -> None:
+        self.sessions = sessions
+        self.desks = desks
+        self.messages = messages
+        self.clock = clock
+
+    def begin(
+        self, items: Sequence[Arrival], labels: Sequence[str]
+    ) -> tuple[Sequence[Arrival], Answered, list[int], Any]:
+        answered: Answered = []
+        rest: list[int] = []
+        for index, item in enumerate(items):
+            found = answered_command(item.payload)
+            if found is None:
+                rest.append(index)
+            else:
+                answered.append((index, *found))
+        begun = (
+            self.messages.begin([items[i] for i in rest], [labels[i] for i in rest])
+            if rest
+            else None
+        )
+        return items, answered, rest, begun
+
+    def finish(
+        self,
+        pending: tuple[Sequence[Arrival], Answered, list[int], Any],
+        alongside: Alongside | None = None,
+    ) -> list[IngestOutcome]:
+        items, answered, rest, begun = pending
+        outcomes: list[IngestOutcome | None] = [None] * len(items)
+        for index, command, message in answered:
+            with self.sessions.begin() as session:
+                desk = self.desks[items[index].desk]
+                queue_answer(session, desk, command, message, self.clock())
+                if alongside is not None:
+                    alongside(session, [index])
+            outcomes[index] = IngestOutcome(None, reason="command", detail=command.name)
+        if rest:
+            stored = self.messages.finish(begun, _mapped(alongside, rest))
+            for index, outcome in zip(rest, stored, strict=True):
+                outcomes[index] = outcome
+        return [outcome for outcome in outcomes if outcome is not None]
+
+
+def _mapped(alongside: Alongside | None, indexes: list[int]) -> Alongside | None:
+    """``alongside`` for the sub-list at ``indexes``: its indexes mapped back to the batch's."""
+    if alongside is None:
+        return None
+    return lambda session, chosen: alongside(session, [indexes[i] for i in chosen])

@@ -1,0 +1,48 @@
+"""What of a Telegram update the desk takes in, and how it is queued.
+
+Only a person's new message in a private chat with the bot is a request. Anything else
+(group and channel posts, edits, member changes) is confirmed to Telegram and not queued: a
+bot added to a group must not turn every group message into a ticket, and quarantining them
+would bury staff in noise. They are counted in the poller's log instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from triage_desk.intake.queue import Arrival
+from triage_desk.responders.telegram_ids import CHANNEL, message_key
+
+
+def private_message(update: dict[str, Any]) -> dict[str, Any] | None:
+    """The update's new message when it is one in a private chat from a person, else None."""
+    message = update.get("message")
+    if not isinstance(message, dict):
+        return None
+    chat = message.get("chat")
+    sender = message.get("from")
+    if not isinstance(chat, dict) or chat.get("type") != "private":
+        return None
+    if isinstance(sender, dict) and sender.get("is_bot"):
+        return None
+    return message
+
+
+def arrival(update: dict[str, Any], desk: str, received_at: dt.datetime) -> Arrival | None:
+    """The queue row for ``update`` (its JSON as Telegram sent it), or None when the desk
+    does not take it in (``private_message``)."""
+    message = private_message(update)
+    if message is None:
+        return None
+    chat_id = message["chat"]["id"]
+    return Arrival(
+        CHANNEL,
+        desk,
+        json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode(),
+        received_at,
+        {"source": f"telegram:{desk}", "update_id": update.get("update_id")},
+        # Chat and message: the same message delivered in two updates is still one.
+        message_key(chat_id, message["message_id"]),
+    )
