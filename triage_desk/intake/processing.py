@@ -99,20 +99,20 @@ def store_prepared(
                 done.reason or "unprocessable",
                 done.detail or "",
                 None if labels is None else labels[index],
-                _picked(alongside, [index]),
+                alongside_for(alongside, [index]),
             )
         else:
             outcomes[index] = IngestOutcome(None, None, done.reason, done.detail)
     results = pipeline.store(
         [triaged for _index, triaged in ready],
-        alongside=_picked(alongside, [index for index, _triaged in ready]),
+        alongside=alongside_for(alongside, [index for index, _triaged in ready]),
     )
     for (index, _triaged), result in zip(ready, results, strict=True):
         outcomes[index] = IngestOutcome(result)
     return [outcome for outcome in outcomes if outcome is not None]
 
 
-def _picked(alongside: Alongside | None, indexes: list[int]) -> Alongside | None:
+def alongside_for(alongside: Alongside | None, indexes: list[int]) -> Alongside | None:
     """``alongside`` for a sub-list: its indexes mapped back to the caller's."""
     if alongside is None:
         return None

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock
 from triage_desk.desks import Desks
-from triage_desk.intake.processing import IngestOutcome, Processor
+from triage_desk.intake.processing import IngestOutcome, Processor, alongside_for
 from triage_desk.intake.queue import Alongside, Arrival
 from triage_desk.intake.telegram.answers import queue_answer
 from triage_desk.intake.telegram.commands import Command, answered_command
@@ -67,14 +67,7 @@ class TelegramProcessor:
                     alongside(session, [index])
             outcomes[index] = IngestOutcome(None, reason="command", detail=command.name)
         if rest:
-            stored = self.messages.finish(begun, _mapped(alongside, rest))
+            stored = self.messages.finish(begun, alongside_for(alongside, rest))
             for index, outcome in zip(rest, stored, strict=True):
                 outcomes[index] = outcome
         return [outcome for outcome in outcomes if outcome is not None]
-
-
-def _mapped(alongside: Alongside | None, indexes: list[int]) -> Alongside | None:
-    """``alongside`` for the sub-list at ``indexes``: its indexes mapped back to the batch's."""
-    if alongside is None:
-        return None
-    return lambda session, chosen: alongside(session, [indexes[i] for i in chosen])
