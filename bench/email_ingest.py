@@ -234,7 +234,6 @@ def fresh_app(
 ):
     """The app as `triage run` builds it: prepare workers forked first, then warmed up."""
     from triage_desk.app import build_app
-    from triage_desk.classifier.language import warm_up
     from triage_desk.config import parse_config
 
     database = workdir / "triage.sqlite"
@@ -242,7 +241,7 @@ def fresh_app(
     config = parse_config(tomllib.loads(text))
     app = build_app(config, database_url=f"sqlite:///{database}")
     app.email_intake.start_workers(workers, ["municipal"])
-    warm_up()
+    app.warm_up()  # as service.serve() does
     return app
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jinja2
 import pytest
 
 from triage_desk.config import DeskConfig, load_config
@@ -673,3 +674,13 @@ def test_names_cannot_be_paths(renderer: TemplateRenderer, bad: str) -> None:
         renderer.render("acknowledgement", bad, "en", {})
     with pytest.raises(ValueError, match="not a plain name"):
         renderer.render(bad, "municipal", "en", {})
+
+
+def test_preload_compiles_every_template_and_a_broken_one_fails_at_start(tmp_path: Path) -> None:
+    shipped = TemplateRenderer().preload()
+    assert shipped == len(list(PACKAGE_TEMPLATES.rglob("*.txt.j2")))
+    write(tmp_path, "default/note.en.txt.j2", "Subject: fine\n\nfine\n")
+    assert TemplateRenderer([tmp_path]).preload() == shipped + 1
+    write(tmp_path, "default/broken.en.txt.j2", "Subject: x\n\n{% if %}\n")
+    with pytest.raises(jinja2.TemplateSyntaxError):
+        TemplateRenderer([tmp_path]).preload()

@@ -144,6 +144,16 @@ class App:
             **options,
         )
 
+    def warm_up(self) -> None:
+        """What the first message would otherwise load, in this process: the language models
+        and the embedder, every reply template, each language's locale data. Call it after
+        forking the prepare workers (the language models' threads do not survive a fork)."""
+        from triage_desk.responders import localtime
+
+        self.classifier.warm_up()
+        self.pipeline.renderer.preload()
+        localtime.warm_up()
+
     def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
         """Store everything due in the inbound queue now (``fetch --once`` after fetching);
         each item with its outcome."""

@@ -51,7 +51,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    app.classifier.warm_up()  # language models and the embedder, before the first mail
+    app.warm_up()  # models, templates and locales, before the first message
     stopping = threading.Event()  # the queue runner stops between batches
     queue_runner = app.queue_runner(stopping=stopping)
     loops = [RunnerLoop(runner, app.clock) for runner in runners(app, queue_runner)]

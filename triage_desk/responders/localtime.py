@@ -123,3 +123,11 @@ def format_clock_range(start: dt.time, end: dt.time, language: str) -> str:
     locale = _LOCALES[normalise_language(language)]
     first, last = (_plain_spaces(format_time(t, "short", locale=locale)) for t in (start, end))
     return f"{first}–{last}"
+
+
+def warm_up() -> None:
+    """Load each language's locale data now (Babel reads it from disk at its first use), so
+    the first reply after a start does not wait for it."""
+    sample = dt.datetime(2000, 1, 3, 9, 0, tzinfo=dt.UTC)
+    for language in _LOCALES:
+        format_local(sample, ZoneInfo("UTC"), language)

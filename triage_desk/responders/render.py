@@ -171,6 +171,21 @@ class TemplateRenderer:
         desks = dict.fromkeys([desk, DEFAULT_DESK])
         return [f"{d}/{kind}.{lang}{SUFFIX}" for lang in languages for d in desks]
 
+    def preload(self) -> int:
+        """Compile every template now, so the first reply after a start does not wait for it
+        (Jinja compiles a template at its first use); how many were compiled."""
+        names = sorted(
+            {
+                path.relative_to(directory).as_posix()
+                for directory in self.directories
+                for path in directory.rglob("*" + SUFFIX)
+            }
+        )
+        for name in names:
+            for part in (_SUBJECT_PART, _BODY_PART):
+                self._env.get_template(name + part)
+        return len(names)
+
     def _find(self, kind: str, desk: str, language: str) -> str:
         key = (kind, desk, language)
         if key in self._found:
