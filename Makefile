@@ -26,9 +26,10 @@ run: $(STAMP) bytecode
 	$(BIN)/triage --config $(CONFIG) train --if-missing
 	$(BIN)/triage --config $(CONFIG) run
 
+# The suite is spread over every core (pytest-xdist); PYTEST_ARGS="-n 0" runs it in one process.
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import threading
@@ -97,12 +98,18 @@ def _training_digest() -> str:
 @pytest.fixture(scope="session")
 def classifier() -> Classifier:
     """One model trained on the bundled data, shared by every test that needs one."""
-    store = ModelStore(MODEL_CACHE / _training_digest())
-    try:
-        model, meta = store.load()
-    except ModelNotFound:
-        model, meta = train(load_examples())
-        store.save(model, meta)
+    folder = MODEL_CACHE / _training_digest()
+    store = ModelStore(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    # Parallel workers (pytest-xdist) train once: the first holds the lock while it trains,
+    # the others wait and load what it saved.
+    with open(folder.parent / f"{folder.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            model, meta = store.load()
+        except ModelNotFound:
+            model, meta = train(load_examples())
+            store.save(model, meta)
     return Classifier(model, {**meta, "version": "test"})
 
 
