@@ -26,6 +26,7 @@ from triage_desk.intake.email.imap_listener import (
     ImapListener,
     MailboxFetcher,
     StorageFailed,
+    StoringBehind,
     connect,
     fetch_once,
 )
@@ -152,6 +153,58 @@ def test_fetch_stores_marks_and_checkpoints_each_mail_once(
     assert (stats.fetched, stats.stored) == (1, 1)
     assert checkpoint(app) == (account.uidvalidity(), 8)
     assert inbound(app) == 8
+
+
+def test_fetch_once_stores_behind_the_fetching_not_after_it(
+    account, monkeypatch, sqlite_url, classifier
+):
+    """The queue is stored while later batches are still being fetched (the two overlap),
+    and every mail is still stored and counted once."""
+    account.append(mails(6, "behind"))
+    config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=2)])
+    app = app_for(config, sqlite_url, classifier)
+    stored_first = threading.Event()
+    waited: list[bool] = []
+    real_enqueue = InboundQueue.enqueue_in
+
+    def enqueue_in(queue, session, items):
+        if waited or real_calls:  # each later batch waits until the first one is stored
+            waited.append(stored_first.wait(60))
+        real_calls.append(len(items))
+        return real_enqueue(queue, session, items)
+
+    def store():
+        outcomes = app.store_queued()
+        if outcomes:
+            stored_first.set()
+        return outcomes
+
+    real_calls: list[int] = []
+    monkeypatch.setattr(InboundQueue, "enqueue_in", enqueue_in)
+    [result] = fetch_once(config, InboundQueue(app.sessions), store=store)
+
+    # Storing after the fetching (not behind it) would have left both waits unanswered.
+    assert real_calls == [2, 2, 2] and waited == [True, True]
+    assert (result.stats.fetched, result.stats.stored, result.stats.duplicates) == (6, 6, 0)
+    assert (inbound(app), tickets(app, "municipal"), outbox(app)) == (6, 6, 6)
+
+
+def test_storing_behind_runs_once_woken_and_finish_stores_the_rest() -> None:
+    calls: list[str] = []
+    ran = threading.Event()
+
+    def store():
+        calls.append(threading.current_thread().name)
+        ran.set()
+        return [("item", len(calls))]
+
+    storing = StoringBehind(store)
+    assert not ran.wait(0.05) and calls == []  # nothing until woken
+    storing.wake()
+    assert ran.wait(10)
+    outcomes = storing.finish()
+    assert calls == ["fetch-once-store", threading.current_thread().name]
+    assert outcomes == [("item", 1), ("item", 2)]
 
 
 def test_prefetching_waits_for_a_slow_consumer(account, monkeypatch, sqlite_url, classifier):

@@ -36,7 +36,7 @@ PASSWORD_ENV = "TEST_IMAP_PROC_PASSWORD"
 
 # A listener process that stops (and waits to be killed) at a chosen point of its work.
 CHILD = r"""
-import os, sys, time
+import os, sys, threading, time
 from triage_desk.app import build_app
 from triage_desk.config import load_config
 from triage_desk.intake.email import imap_listener
@@ -76,8 +76,18 @@ def after_commit(self, client, uids, keywords):
 imap_listener.MailboxFetcher._after_commit = after_commit
 
 # ...or with everything queued and marked, before the queue runner stores any of it.
+# fetch_once stores behind the fetching; at these points that storing is held until the
+# fetching is done, so that nothing is stored yet when the process dies.
+fetched = threading.Event()
+real_behind_finish = imap_listener.StoringBehind.finish
+def behind_finish(self):
+    fetched.set()
+    return real_behind_finish(self)
+imap_listener.StoringBehind.finish = behind_finish
 real_finish = app.email_intake.finish
 def finish(*args, **kwargs):
+    if point in ("fetched-not-queued", "queued-not-marked", "queued-not-stored"):
+        fetched.wait()
     if point == "queued-not-stored":
         pause()
     return real_finish(*args, **kwargs)
@@ -250,7 +260,7 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
     env = env_for(account, sqlite_url)
     marker = tmp_path / "paused"
     # The third batch of five: two batches are queued and marked when the process dies; no
-    # ticket is stored yet (the queue is stored once fetching is done).
+    # ticket is stored yet (the child holds the storing behind the fetch until fetching is done).
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(config), str(marker), point, "3", str(workers)],
         cwd=tmp_path,

@@ -616,53 +616,116 @@ def fetch_once(
     backoff_start: float = 1.0,
     connector: Callable[[MailboxConfig], IMAPClient] | None = None,
 ) -> list[MailboxResult]:
-    """Queue every waiting mail from each configured mailbox, then ``store`` the queue once
-    (its outcomes counted in each mailbox's stats), and return.
+    """Queue every waiting mail from each configured mailbox while ``store`` works the queue
+    off behind the fetching (``StoringBehind``), store what is left once fetching is done
+    (the outcomes counted in each mailbox's stats), and return.
 
     A failure is retried (``attempts`` in all, with backoff); what was queued before it
     stays queued and checkpointed, and is stored.
     """
     connector = connector or connect
+    storing = StoringBehind(store) if store is not None else None
     results = []
-    for desk_name, desk in config.desks.items():
-        for mailbox in desk.mailboxes:
-            if names and mailbox.name not in names:
-                continue
-            fetcher = MailboxFetcher(mailbox, desk_name, queue, clock=queue.clock)
-            stats = FetchStats()
-            started = time.monotonic()
-            error = None
-            delay = backoff_start
-            for attempt in range(1, attempts + 1):
-                client = None
-                try:
-                    client = connector(mailbox)
-                    stats.add(fetcher.drain(client))
-                    error = None
-                    break
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {exc}"
-                    log.warning(
-                        "mailbox %s, attempt %d of %d: %s", mailbox.name, attempt, attempts, error
+    try:
+        for desk_name, desk in config.desks.items():
+            for mailbox in desk.mailboxes:
+                if names and mailbox.name not in names:
+                    continue
+                results.append(
+                    _fetch_mailbox(
+                        mailbox,
+                        desk_name,
+                        queue,
+                        connector,
+                        attempts,
+                        backoff_start,
+                        storing.wake if storing is not None else lambda: None,
                     )
-                finally:
-                    close(client)
-                if attempt < attempts:
-                    time.sleep(delay)
-                    delay *= 2
-            results.append(
-                MailboxResult(mailbox.name, desk_name, stats, time.monotonic() - started, error)
-            )
-    if store is not None:
-        _count_stored(results, store)
+                )
+    finally:
+        outcomes = storing.finish() if storing is not None else []
+    _count_stored(results, outcomes, storing.seconds if storing is not None else 0.0)
     return results
 
 
-def _count_stored(results: list[MailboxResult], store: StoreQueued) -> None:
-    """Store the queue, each outcome counted for the mailbox its mail came from (timed)."""
+def _fetch_mailbox(
+    mailbox: MailboxConfig,
+    desk_name: str,
+    queue: InboundQueue,
+    connector: Callable[[MailboxConfig], IMAPClient],
+    attempts: int,
+    backoff_start: float,
+    wake: Callable[[], None],
+) -> MailboxResult:
+    fetcher = MailboxFetcher(mailbox, desk_name, queue, wake=wake, clock=queue.clock)
+    stats = FetchStats()
     started = time.monotonic()
+    error = None
+    delay = backoff_start
+    for attempt in range(1, attempts + 1):
+        client = None
+        try:
+            client = connector(mailbox)
+            stats.add(fetcher.drain(client))
+            error = None
+            break
+        except Exception as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            log.warning("mailbox %s, attempt %d of %d: %s", mailbox.name, attempt, attempts, error)
+        finally:
+            close(client)
+        if attempt < attempts:
+            time.sleep(delay)
+            delay *= 2
+    return MailboxResult(mailbox.name, desk_name, stats, time.monotonic() - started, error)
+
+
+class StoringBehind:
+    """``store`` run in a thread of its own each time ``wake`` says rows were committed, so
+    the queue is stored while fetching goes on (parsing and classifying overlap the IMAP
+    round trips); ``finish`` stores what is left, in the calling thread, and returns every
+    outcome. One ``store`` runs at a time."""
+
+    def __init__(self, store: StoreQueued) -> None:
+        self.store = store
+        self.outcomes: list[tuple[Arrival, Any]] = []
+        self.seconds = 0.0  # spent storing after fetching was done
+        self._wake = threading.Event()
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="fetch-once-store", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            if self._done.is_set():
+                return
+            self._wake.clear()
+            try:
+                self.outcomes.extend(self.store())
+            except Exception:  # the database is away, say: finish() tries once more
+                log.exception("storing behind the fetch failed; trying again once it is done")
+
+    def finish(self) -> list[tuple[Arrival, Any]]:
+        self._done.set()
+        self._wake.set()
+        self._thread.join()
+        started = time.monotonic()
+        self.outcomes.extend(self.store())
+        self.seconds = time.monotonic() - started
+        return self.outcomes
+
+
+def _count_stored(
+    results: list[MailboxResult], outcomes: Iterable[tuple[Arrival, Any]], spent: float
+) -> None:
+    """Each outcome counted for the mailbox its mail came from; ``spent``: the storing time
+    after fetching, shared by the mailboxes by what they fetched."""
     by_source = {f"imap:{result.mailbox}/": result for result in results}
-    for item, outcome in store():
+    for item, outcome in outcomes:
         found = next((r for p, r in by_source.items() if item.source.startswith(p)), None)
         if found is None:
             continue  # queued by another listener (SMTP, say): stored, not counted here
@@ -674,7 +737,6 @@ def _count_stored(results: list[MailboxResult], store: StoreQueued) -> None:
             stats.duplicates += 1
         else:
             stats.stored += 1
-    spent = time.monotonic() - started
-    for result in results:  # the mailboxes share the storing time by what they fetched
+    for result in results:
         total = sum(r.stats.fetched for r in results) or 1
         result.seconds += spent * result.stats.fetched / total
