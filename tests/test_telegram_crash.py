@@ -399,6 +399,7 @@ def test_a_sigkilled_triage_run_loses_no_message_and_repeats_only_the_send_in_fl
                     second.kill()
                     second.wait(30)
         assert second.returncode == 0, log.read_text()[-3000:]
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
     items = _telegram_items(sessions)
     assert all(i.status == OutboxStatus.SENT for i in items)
     # Every reply reached its chat once, except the one in flight at the kill: twice.
