@@ -105,7 +105,7 @@ def test_a_mailed_code_links_the_chat_and_a_linked_representative_is_not_refused
     channel.work()
     [mail] = _mails(channel)
     assert mail["To"] == REPRESENTATIVE and mail["Auto-Submitted"] == "auto-replied"
-    assert mail["Subject"] == "Kods Telegram sarunas sasaistei"  # no ticket: the chat's language
+    assert mail["Subject"].endswith("] Kods Telegram sarunas sasaistei")  # the chat's language
     [code] = _codes(channel)
     assert "15 minūtes" in mail.get_content()
     assert _say(channel, f"/link {code[:3]} {code[3:]}") == LINKED["lv"]
@@ -225,7 +225,7 @@ def test_the_mail_is_in_the_requesters_language_and_the_answer_in_the_chats(chan
     assert _say(channel, f"/link {REPRESENTATIVE}") == _sent("ru", REPRESENTATIVE)
     channel.work()
     mail = _mails(channel)[-1]
-    assert mail["Subject"] == "Your code to link a Telegram chat"
+    assert mail["Subject"].endswith("] Your code to link a Telegram chat")
     assert "valid for 15 minutes" in mail.get_content()
 
 
@@ -332,3 +332,16 @@ def test_the_offer_needs_the_bots_username(monkeypatch):
     }
     with pytest.raises(ConfigError, match="offer_link_in_email = true needs username"):
         parse_config(raw)
+
+
+@pytest.mark.parametrize("language", ["lv", "en", "ru"])
+@pytest.mark.parametrize("desk", ["municipal", "eparaksts"])
+def test_the_code_mail_renders_in_each_language(desk, language):
+    from triage_desk.responders.render import TemplateRenderer
+
+    context = {"desk_name": "Atbalsts", "code": "042917", "valid_minutes": 15, "tries": 5}
+    for bot in (None, f"@{BOT}"):
+        rendered = TemplateRenderer().render("link_code", desk, language, {**context, "bot": bot})
+        assert rendered.subject.startswith("[Atbalsts] ")
+        assert "/link 042917\n" in rendered.text and "15" in rendered.text and "5" in rendered.text
+        assert (bot or "") in rendered.text and "{{" not in rendered.text
