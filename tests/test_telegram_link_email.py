@@ -345,3 +345,24 @@ def test_the_code_mail_renders_in_each_language(desk, language):
         assert rendered.subject.startswith("[Atbalsts] ")
         assert "/link 042917\n" in rendered.text and "15" in rendered.text and "5" in rendered.text
         assert (bot or "") in rendered.text and "{{" not in rendered.text
+
+
+def test_migration_0018_goes_down_and_up_and_matches_the_models(database_url):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+
+    from triage_desk.storage.db import HEAD_REVISION, current_revision, downgrade, make_engine
+    from triage_desk.storage.db import upgrade as upgrade_db
+    from triage_desk.storage.models import Base
+
+    assert HEAD_REVISION == "0018_link_codes" == current_revision(database_url)
+    downgrade(database_url, "0017_chat_identity")
+    engine = make_engine(database_url)
+    assert "link_codes" not in inspect(engine).get_table_names()
+    engine.dispose()
+    upgrade_db(database_url)
+    engine = make_engine(database_url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
