@@ -113,6 +113,15 @@ class Failure:
 
 
 @dataclass
+class Hold:
+    """A send held in flight: ``reached`` once the message is in the chat, its answer kept
+    back until ``release`` is set (or the stand-in stops)."""
+
+    reached: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
 class Bot:
     """One bot's state: its chats, pending updates, webhook and files."""
 
@@ -139,6 +148,7 @@ class BotApiStandIn:
         self.calls: list[Call] = []
         self._failures: dict[int, list[Failure]] = {}
         self._lose_response: dict[int, int] = {}
+        self._holds: dict[int, Hold] = {}
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -163,6 +173,8 @@ class BotApiStandIn:
         with self._changed:
             for bot in self.bots.values():
                 bot.poll_generation += 1  # long polls answer at once
+            for hold in self._holds.values():
+                hold.release.set()
             self._changed.notify_all()
         self._server.shutdown()
         self._server.server_close()
@@ -193,6 +205,13 @@ class BotApiStandIn:
         closes unanswered (the answer lost on the way back)."""
         with self._changed:
             self._lose_response[chat_id] = after + 1
+
+    def hold(self, chat_id: int) -> Hold:
+        """The next send to the chat reaches it, and its answer is held back until
+        ``release`` (a process killed meanwhile never learns it was delivered)."""
+        with self._changed:
+            hold = self._holds[chat_id] = Hold()
+        return hold
 
     def push_update(self, update: dict[str, Any], token: str | None = None) -> dict[str, Any]:
         bot = self.bots[token or self.token]
@@ -426,6 +445,14 @@ class BotApiStandIn:
                 self._lose_response[chat_id] -= 1
                 if self._lose_response[chat_id] == 0:
                     raise _Lost
+            hold = self._holds.get(chat_id)
+            if hold is not None and hold.reached.is_set():
+                hold = None  # used up: one send is held
+            elif hold is not None:
+                hold.reached.set()
+        if hold is not None:  # waited out of the lock: the rest of the stand-in goes on
+            hold.release.wait()
+            raise _Lost
         return self._message_json(bot, chat_id, message)
 
     @staticmethod

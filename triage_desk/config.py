@@ -303,6 +303,18 @@ class DeskTelegramConfig(Strict):
     reopen_days: int = Field(default=7, ge=0)
     # The bot's @username for deep links (t.me/<username>); unset: asked of Telegram (getMe).
     username: str | None = None
+    # Email acknowledgements to a requester with no chat linked yet offer a one-time deep
+    # link to continue in Telegram (needs username: intake asks Telegram nothing).
+    offer_link_in_email: bool = False
+
+    @model_validator(mode="after")
+    def _offer_needs_username(self) -> DeskTelegramConfig:
+        if self.offer_link_in_email and not (self.username or "").lstrip("@"):
+            raise ValueError(
+                "offer_link_in_email = true needs username: set it to the bot's @username "
+                "(the link is t.me/<username>), or set offer_link_in_email = false"
+            )
+        return self
 
     @model_validator(mode="after")
     def _mode_needs(self) -> DeskTelegramConfig:

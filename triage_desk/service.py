@@ -35,6 +35,19 @@ def runners(app: App, queue: QueueRunner | None = None) -> list[Runner]:
     return found
 
 
+def close_transports(app: App) -> None:
+    """End what the dispatcher's senders hold open (the Telegram sender's bots, HTTP
+    sessions and event loop), once the dispatcher has stopped; one failing stops no other."""
+    for name, transport in app.dispatcher.transports.items():
+        close = getattr(transport, "close", None)
+        if close is None:
+            continue
+        try:
+            close()
+        except Exception:  # shutting down: say so, and close the rest
+            log.exception("the %s sender did not close cleanly", name)
+
+
 async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None = None) -> None:
     """Until ``stop``: the listeners and the runners (``runners``), the inbound queue's first.
 
@@ -95,5 +108,6 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
             listener.stop()
             await asyncio.to_thread(smtp_queue.close)
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(close_transports, app)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")

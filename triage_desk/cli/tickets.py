@@ -420,7 +420,9 @@ def decide(
 @click.command()
 @click.argument("ticket")
 @click.option("--text", required=True, help="The reply; use - to read it from stdin.")
-@click.option("--force", is_flag=True, help="Send even if the address is known to bounce.")
+@click.option(
+    "--force", is_flag=True, help="Send even if the address bounces or the chat is unreachable."
+)
 @staff_option("Who is acting (recorded with the decision).")
 @pass_ctx
 def reply(ctx: Context, ticket: str, text: str, force: bool, staff: str) -> None:
@@ -434,7 +436,11 @@ def reply(ctx: Context, ticket: str, text: str, force: bool, staff: str) -> None
 @click.command()
 @click.argument("ticket")
 @click.option("--note", default=None, help="An internal note for the audit log.")
-@click.option("--force", is_flag=True, help="Send the notice even if the address bounces.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Send the notice even if the address bounces or the chat is unreachable.",
+)
 @staff_option("Who is acting (recorded with the decision).")
 @pass_ctx
 def resolve(ctx: Context, ticket: str, note: str | None, force: bool, staff: str) -> None:

@@ -150,9 +150,14 @@ class StaffActions:
                 code="no_address",
             )
         if address.undeliverable and not force:
+            where = (
+                f"mail to {address.address} bounces"
+                if ticket.channel == "email"
+                else f"the {ticket.channel.capitalize()} chat {address.address} cannot be reached"
+            )
             raise NotAllowed(
-                f"{ticket.number}: mail to {address.address} bounces "
-                f"({address.undeliverable_reason}); contact the person another way",
+                f"{ticket.number}: {where} ({address.undeliverable_reason}); contact the "
+                "person another way",
                 code="undeliverable",
             )
         return address.address
@@ -615,9 +620,8 @@ class StaffActions:
             if row is None:
                 raise NotFound("address", address, f"no known {channel} address {address}")
             _audit(session, staff, "undeliverable_cleared", now, address=row.address, reason=reason)
-            return ActionResult(
-                None, "cleared", f"{row.address}: mark cleared; mail goes to it again"
-            )
+            again = "mail goes to it again" if channel == "email" else "messages go to it again"
+            return ActionResult(None, "cleared", f"{row.address}: mark cleared; {again}")
 
 
 def _answerable_id(message: Message | None) -> str | None:

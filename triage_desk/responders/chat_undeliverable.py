@@ -44,6 +44,8 @@ def mark_chat_undeliverable(
     if is_undeliverable(session, channel, chat) is not None:
         return False
     ticket = session.get(Ticket, item.ticket_id) if item.ticket_id else None
+    if ticket is None:  # an answer to a command: staff still hear of the chat's open ticket
+        ticket = _open_ticket(session, desks, item)
     where = f" on {ticket.number}" if ticket else ""
     if not repo.mark_undeliverable(session, channel, chat, f"{reason}{where}", now):
         return False
@@ -79,3 +81,14 @@ def mark_chat_undeliverable(
         sender_name=sender_name,
     )
     return True
+
+
+def _open_ticket(session: Session, desks: Desks, item: OutboxItem) -> Ticket | None:
+    """The chat's newest unresolved ticket at the desk whose bot sent ``item``, if any."""
+    desk = desks.for_address(item.sender)
+    numbers = repo.open_ticket_numbers_for(session, [item.recipient])
+    for number in reversed(numbers):
+        ticket = repo.ticket_by_number(session, number)
+        if ticket is not None and desk is not None and ticket.desk == desk.name:
+            return ticket
+    return None

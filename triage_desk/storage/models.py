@@ -551,3 +551,28 @@ class LinkToken(Base):
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
     used_by: Mapped[str | None] = mapped_column(String(320))  # the chat that used it
+
+
+class LinkCode(Base):
+    """A request of a chat's ``/link <email>``: a short code mailed to the address if a
+    requester is known there (``requester_id``), nothing otherwise. Every request is kept
+    for a while, known address or not, so the rate limits count them alike and their
+    answer cannot tell who is a customer. The code is kept salted and hashed only."""
+
+    __tablename__ = "link_codes"
+    __table_args__ = (
+        Index("ix_link_codes_chat", "channel", "chat", "created_at"),
+        Index("ix_link_codes_address", "address", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    chat: Mapped[str] = mapped_column(String(320))  # the chat that asked: the one it links
+    address: Mapped[str] = mapped_column(String(320))  # the email address asked for
+    requester_id: Mapped[int | None] = mapped_column(ForeignKey("requesters.id"))
+    salt: Mapped[str | None] = mapped_column(String(32))
+    code_hash: Mapped[str | None] = mapped_column(String(64))  # None: no code was sent
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # wrong codes
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime]
+    used_at: Mapped[dt.datetime | None]

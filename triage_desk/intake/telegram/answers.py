@@ -3,7 +3,8 @@ chosen with ``/lang``, else the app's (``language_code``), else the desk's.
 
 ``/start`` and ``/help`` greet (``/start <token>`` links the chat to a known requester,
 ``storage.links``), ``/status`` lists the chat's person's open tickets, a bare ``/new`` says
-how, ``/lang`` chooses the language of every later reply, ``/unlink`` undoes a link.
+how, ``/lang`` chooses the language of every later reply, ``/link`` links by a mailed code
+(``link_by_email``), ``/unlink`` undoes a link.
 
 The answer is an outbox item written in the transaction that takes the update off the queue,
 keyed by the command's message, and so is what the command changes: an update delivered
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 from triage_desk.desks import Desk
 from triage_desk.intake.telegram.commands import Command
 from triage_desk.intake.telegram.decoder import language_of
+from triage_desk.intake.telegram.link_by_email import link_command
 from triage_desk.intake.telegram.texts import (
     ANSWERED_NOTE,
     DUE,
@@ -131,6 +133,8 @@ def _act(
             return lang_choices(language)
         choose_language(session, CHANNEL, desk.name, chat, chosen, now)
         return LANG_SET[chosen]
+    if command.name == "link":
+        return link_command(session, desk, chat, command.rest, language, now)
     if command.name == "unlink":
         return UNLINKED[language] if unlink(session, CHANNEL, chat) else NOT_LINKED[language]
     if command.name == "start" and command.rest:

@@ -4,7 +4,8 @@
 answered without a ticket (``ANSWERED``) never reach the intake steps: ``/start`` and
 ``/help`` greet and explain (``/start <token>`` links the chat), ``/status`` lists the
 person's open tickets, a bare ``/new`` says how to use it, ``/lang`` chooses the language,
-``/unlink`` undoes a link. Any other ``/word`` is ordinary text.
+``/link`` links the chat by a mailed code (``link_by_email``), ``/unlink`` undoes a link.
+Any other ``/word`` is ordinary text.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from triage_desk.intake.telegram.updates import private_message
 
-ANSWERED = frozenset({"start", "help", "status", "new", "lang", "unlink"})
+ANSWERED = frozenset({"start", "help", "status", "new", "lang", "link", "unlink"})
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from telegram import Bot
 
 from triage_desk.config import Config
+from triage_desk.responders.chat_offer import deep_link
 from triage_desk.responders.telegram_ids import CHANNEL
 from triage_desk.storage.links import new_link_token
 
@@ -41,10 +42,6 @@ def bot_username(config: Config, desk: str) -> str:
             return (await bot.get_me()).username
 
     return asyncio.run(ask())
-
-
-def deep_link(username: str, token: str) -> str:
-    return f"https://t.me/{username}?start={token}"
 
 
 def new_deep_link(
