@@ -95,5 +95,6 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
             listener.stop()
             await asyncio.to_thread(smtp_queue.close)
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.to_thread(app.close_telegram_files)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")

@@ -32,9 +32,7 @@ def upgrade() -> None:
             ["message_id"], ["messages.id"], name=op.f("fk_message_edits_message_id_messages")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_edits")),
-        sa.UniqueConstraint(
-            "message_id", "edited_at", name=op.f("uq_message_edits_message_id")
-        ),
+        sa.UniqueConstraint("message_id", "edited_at", name=op.f("uq_message_edits_message_id")),
     )
     op.create_index(
         op.f("ix_message_edits_message_id"), "message_edits", ["message_id"], unique=False
