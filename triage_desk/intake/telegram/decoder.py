@@ -73,7 +73,7 @@ def attachments_of(
                 data=data or b"",
                 content_id=ref.file_id,  # Telegram's file id: what getFile needs
                 dropped_reason=reason,
-                size=len(data) if data is not None else ref.size or 0,
+                size=len(data) if data is not None else ref.size or (done and done.size) or 0,
             )
         )
     return tuple(found)

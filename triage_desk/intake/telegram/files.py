@@ -42,7 +42,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from triage_desk.config import Config
 from triage_desk.desks import Desk
 from triage_desk.intake.queue import Arrival
-from triage_desk.intake.telegram.texts import FILE_TOO_LARGE
+from triage_desk.intake.telegram.texts import FILE_TOO_LARGE, SIZE_UNITS
 from triage_desk.responders.private_loop import PrivateLoop
 from triage_desk.responders.telegram_ids import CHANNEL, message_key
 from triage_desk.storage.models import Direction, OutboxItem, OutboxStatus
@@ -77,6 +77,11 @@ class Fetched:
     data: bytes | None
     dropped_reason: str | None = None
     too_large: bool = False
+    size: int | None = None  # as Telegram reported it, when the message did not say
+
+
+def _too_large(size: int, limit: int) -> Fetched:
+    return Fetched(None, too_large_reason(size, limit), too_large=True, size=size)
 
 
 class TransientFailure(Exception):
@@ -101,9 +106,17 @@ def file_refs(message: Message) -> list[FileRef]:
     return found
 
 
+def size_words(size: int, megabytes: str = "MB", kilobytes: str = "KB") -> str:
+    """``size`` bytes as a person reads it: "20 MB", "1.5 MB", "977 KB"."""
+    mib = 1024 * 1024
+    if size >= mib:
+        return f"{round(size / mib, 1):g} {megabytes}"
+    return f"{max(1, round(size / 1024))} {kilobytes}"
+
+
 def too_large_reason(size: int, limit: int) -> str:
     return (
-        f"{size} bytes is over the {limit // (1024 * 1024)} MB a file may have to be taken "
+        f"{size} bytes is over the {size_words(limit)} a file may have to be taken "
         "from Telegram; metadata kept, bytes not fetched; the person was asked to send it "
         "by email"
     )
@@ -134,7 +147,7 @@ class FileFetcher:
     def fetch(self, desk: str, ref: FileRef) -> Fetched:
         """The file's bytes, or metadata with the reason; ``TransientFailure`` to retry."""
         if ref.size is not None and ref.size > self.limit:
-            return Fetched(None, too_large_reason(ref.size, self.limit), too_large=True)
+            return _too_large(ref.size, self.limit)
         if self._loop is None:
             self._loop = PrivateLoop("telegram-files")
         try:
@@ -147,7 +160,7 @@ class FileFetcher:
             file = await bot.get_file(ref.file_id, read_timeout=30)
             size = file.file_size
             if size is not None and size > self.limit:
-                return Fetched(None, too_large_reason(size, self.limit), too_large=True)
+                return _too_large(size, self.limit)
             # A self-hosted server in --local mode answers with a path on its own disk, which
             # the library would read from ours: only a download URL of the server is taken.
             if not str(file.file_path or "").startswith(f"{bot.base_file_url}/"):
@@ -155,14 +168,14 @@ class FileFetcher:
             data = bytes(await file.download_as_bytearray(read_timeout=self.timeout))
         except BadRequest as exc:
             if "too big" in exc.message.lower():
-                return Fetched(None, too_large_reason(ref.size or 0, self.limit), too_large=True)
+                return _too_large(ref.size or 0, self.limit)
             return Fetched(None, f"Telegram refused the file: {exc.message}")
         except Forbidden as exc:
             return Fetched(None, f"Telegram refused the file: {exc.message}")
         except TelegramError as exc:  # network, timeout, 5xx, 429, a token refused for now
             raise TransientFailure(f"{type(exc).__name__}: {exc.message}") from exc
         if len(data) > self.limit:  # declared smaller than it came: not kept either
-            return Fetched(None, too_large_reason(len(data), self.limit), too_large=True)
+            return _too_large(len(data), self.limit)
         return Fetched(data)
 
     def close(self) -> None:
@@ -205,9 +218,8 @@ def queue_too_large_notice(
         )
     )
     email = desk.config.contacts.get("email") or desk.address
-    text = FILE_TOO_LARGE[language].format(
-        names=", ".join(names), mb=limit // (1024 * 1024), email=email
-    )
+    limit_words = size_words(limit, *SIZE_UNITS[language])
+    text = FILE_TOO_LARGE[language].format(names=", ".join(names), limit=limit_words, email=email)
     session.add(
         OutboxItem(
             dedupe_key=key,
