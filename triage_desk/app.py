@@ -39,6 +39,7 @@ from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
     from triage_desk.intake.telegram.poller import TelegramPoller
+    from triage_desk.intake.telegram.webhook import WebhookDesk
 
 log = logging.getLogger(__name__)
 KB_INDEX_FOLDER = "kb-index"
@@ -200,6 +201,15 @@ def telegram_pollers(
     from triage_desk.intake.telegram.poller import pollers_from_config
 
     return pollers_from_config(config, queue, wake)
+
+
+def telegram_webhooks(config: Config) -> list[WebhookDesk]:
+    """Each desk's bot in webhook mode (none without one: nothing imported)."""
+    if not any(d.telegram and d.telegram.mode == "webhook" for d in config.desks.values()):
+        return []
+    from triage_desk.intake.telegram.webhook import webhooks_from_config
+
+    return webhooks_from_config(config)
 
 
 def queue_runner(
