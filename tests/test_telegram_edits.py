@@ -108,3 +108,18 @@ def test_an_edit_of_an_answered_command_does_nothing(channel):
 
 def test_the_poller_asks_telegram_for_edits():
     assert "edited_message" in ALLOWED_UPDATES
+
+
+def test_an_edit_waits_for_its_message_put_off_for_a_file(channel):
+    channel.api.fail_files(502, "Bad Gateway", times=1)
+    sent = channel.api.push_file(CHAT, b"%PDF-1.4 scan", caption=QUESTION)
+    channel.api.push_edit(sent["message"], EDITED, EDIT_AT)
+    channel.round()
+    assert channel.tickets() == [] and channel.bot_says() == []  # both wait
+    channel.clock.advance(seconds=6)
+    channel.work()
+    assert len(channel.tickets()) == 1 and channel.inbound() == 1 and edits(channel) == 1
+    [message] = [m for m in shown(channel)["messages"] if m["direction"] == "in"]
+    assert message["text"] == EDITED and message["edits"][0]["text_before"] == QUESTION
+    assert message["attachments"][0]["stored"] is True
+    assert len(channel.bot_says()) == 1

@@ -179,9 +179,16 @@ class FileFetcher:
         return Fetched(data)
 
     def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
+        """The bots' connections closed, then the loop."""
+        if self._loop is None:
+            return
+        for bot in self.bots.values():
+            try:
+                self._loop.run(bot.shutdown(), 10)
+            except Exception as exc:  # closing: nothing to do about it but say so
+                log.warning("a bot's connections were not closed cleanly (%s)", exc)
+        self._loop.close()
+        self._loop = None
 
 
 def with_files(item: Arrival, fetched: Mapping[str, Fetched]) -> Arrival:

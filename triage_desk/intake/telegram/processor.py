@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 from telegram import Update
 
@@ -40,6 +41,8 @@ from triage_desk.intake.telegram.files import (
     with_files,
 )
 from triage_desk.intake.telegram.updates import is_edit, private_message
+from triage_desk.responders.telegram_ids import CHANNEL, message_key
+from triage_desk.storage.models import QueuedInbound
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +147,15 @@ class TelegramProcessor:
         with self.sessions.begin() as session:
             done = apply_edit(session, message, item.received_at, self.clock())
             if done is EditOutcome.UNKNOWN:
+                # Its message still queued (put off for a file): the edit waits for it.
+                key = message_key(message["chat"]["id"], message["message_id"])
+                waiting = session.scalar(
+                    select(QueuedInbound.id).where(
+                        QueuedInbound.channel == CHANNEL, QueuedInbound.external_id == key
+                    )
+                )
+                if waiting is not None:
+                    return IngestOutcome(None, reason=POSTPONED, detail="its message is queued")
                 return None
             if alongside is not None:
                 alongside(session, [index])
