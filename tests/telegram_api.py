@@ -149,6 +149,7 @@ class BotApiStandIn:
         self._failures: dict[int, list[Failure]] = {}
         self._lose_response: dict[int, int] = {}
         self._holds: dict[int, Hold] = {}
+        self._file_failures: list[Failure] = []
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
@@ -260,6 +261,68 @@ class BotApiStandIn:
         file_id = f"FILE{len(bot.files) + 1}"
         bot.files[file_id] = (path, data)
         return file_id
+
+    def push_file(
+        self,
+        chat_id: int,
+        data: bytes,
+        *,
+        kind: str = "document",
+        file_name: str = "scan.pdf",
+        mime_type: str = "application/pdf",
+        caption: str | None = None,
+        declared_size: int | None = -1,
+        language_code: str | None = "lv",
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """A person sends a file (``kind``: document, photo or voice) in a private chat, as
+        Telegram sends it: the file's id and declared size (-1: the real size; None: none)."""
+        bot = self.bots[token or self.token]
+        folder = {"document": "documents", "photo": "photos", "voice": "voice"}[kind]
+        file_id = self.add_file(data, f"{folder}/file_{len(bot.files)}", token)
+        size = len(data) if declared_size == -1 else declared_size
+        described: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"U{file_id}"}
+        if size is not None:
+            described["file_size"] = size
+        with self._changed:
+            message_id = bot.next_message_id(chat_id)
+            bot.chats[chat_id].append(ChatMessage(message_id, False, caption or ""))
+        user = {"id": chat_id, "is_bot": False, "first_name": "Ilze"}
+        if language_code:
+            user["language_code"] = language_code
+        message: dict[str, Any] = {
+            "message_id": message_id, "from": user, "date": int(time.time()),
+            "chat": {"id": chat_id, "type": "private", "first_name": "Ilze"},
+        }  # fmt: skip
+        if kind == "photo":  # two sizes, as Telegram sends: a thumbnail and the photo
+            thumb = self.add_file(data[:100], f"photos/thumb_{len(bot.files)}", token)
+            small = {"file_id": thumb, "file_unique_id": f"U{thumb}", "width": 90, "height": 60}
+            message["photo"] = [small, {**described, "width": 1280, "height": 853}]
+        elif kind == "voice":
+            message["voice"] = {**described, "duration": 3, "mime_type": mime_type}
+        else:
+            message["document"] = {**described, "file_name": file_name, "mime_type": mime_type}
+        if caption is not None:
+            message["caption"] = caption
+        return self.push_update({"message": message}, token)
+
+    def push_edit(
+        self, message: dict[str, Any], text: str, edit_date: int, token: str | None = None
+    ) -> dict[str, Any]:
+        """The person edits their ``message`` (as pushed) to ``text`` at ``edit_date``."""
+        edited = {**message, "text": text, "edit_date": edit_date}
+        edited.pop("entities", None)
+        command = re.match(r"/[A-Za-z0-9_]+(?:@\w+)?", text)
+        if command:
+            edited["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(command.group())}
+            ]
+        return self.push_update({"edited_message": edited}, token)
+
+    def fail_files(self, code: int, description: str, times: int = 1) -> None:
+        """The next ``times`` getFile calls are refused so (-1: every one)."""
+        with self._changed:
+            self._file_failures.append(Failure(code, description, times))
 
     def chat(self, chat_id: int, token: str | None = None) -> list[ChatMessage]:
         """What the chat shows: the person's messages and the bot's, in order."""
@@ -494,6 +557,11 @@ class BotApiStandIn:
 
     def _m_getfile(self, bot: Bot, params: dict[str, Any]) -> dict[str, Any]:
         file_id = str(params.get("file_id", ""))
+        with self._changed:
+            for failure in self._file_failures:
+                if failure.times != 0:
+                    failure.times -= failure.times > 0
+                    raise ApiError(failure.code, failure.description)
         if file_id not in bot.files:
             raise ApiError(400, "Bad Request: invalid file_id")
         path, data = bot.files[file_id]

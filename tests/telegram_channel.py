@@ -73,6 +73,7 @@ class Channel:
 
     def close(self) -> None:
         self.runner.close()
+        self.app.close_telegram_files()
         self.app.dispatcher.transports["telegram"].close()
         self.app.engine.dispose()
 

@@ -85,11 +85,12 @@ def test_photos_documents_and_voice_are_attachment_metadata_with_the_caption_as_
     [
         update(chat_type="group", text="Sveiki visiem"),
         update(chat_type="channel", text="Ziņas"),
-        {"update_id": 8, "edited_message": update()["message"] | {"text": "labots"}},
+        {"update_id": 8, "edited_message": update(chat_type="group")["message"]},
         {"update_id": 9, "my_chat_member": {}},
         {"update_id": 10, "message": update()["message"] | {"from": BOT, "text": "auto"}},
+        {"update_id": 11, "message": update()["message"] | {"message_id": "3"}},
     ],
-    ids=["group", "channel", "edit", "member-change", "from-a-bot"],
+    ids=["group", "channel", "group-edit", "member-change", "from-a-bot", "no-message-id"],
 )
 def test_only_a_persons_private_message_is_queued_the_rest_is_ignored(data):
     assert arrival(data, "municipal", NOW) is None

@@ -39,6 +39,7 @@ from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
     from triage_desk.intake.telegram.poller import TelegramPoller
+    from triage_desk.intake.telegram.webhook import WebhookDesk
 
 log = logging.getLogger(__name__)
 KB_INDEX_FOLDER = "kb-index"
@@ -133,14 +134,22 @@ class App:
     dispatcher: Dispatcher
     email_intake: EmailIntake
     clock: Clock = system_clock
+    # What fetches chat messages' files (a loop and each bot's connections): made once, at
+    # the first queue runner of an app with a bot.
+    telegram_files: Any = None
 
     def queue_runner(self, **options: Any) -> QueueRunner:
         """The inbound queue's runner over this app's intake (``queue_runner``)."""
         telegram = any(desk.telegram for desk in self.config.desks.values())
+        if telegram and self.telegram_files is None:
+            from triage_desk.intake.telegram.files import FileFetcher
+
+            self.telegram_files = FileFetcher.from_config(self.config)
         return queue_runner(
             self.email_intake,
             channel_decoders(self.config, self.sessions),
             telegram=telegram,
+            telegram_files=self.telegram_files,
             **options,
         )
 
@@ -153,6 +162,10 @@ class App:
         self.classifier.warm_up()
         self.pipeline.renderer.preload()
         localtime.warm_up()
+
+    def close_telegram_files(self) -> None:
+        if self.telegram_files is not None:
+            self.telegram_files.close()
 
     def store_queued(self) -> list[tuple[Arrival, IngestOutcome]]:
         """Store everything due in the inbound queue now (``fetch --once`` after fetching);
@@ -200,15 +213,26 @@ def telegram_pollers(
     return pollers_from_config(config, queue, wake)
 
 
+def telegram_webhooks(config: Config) -> list[WebhookDesk]:
+    """Each desk's bot in webhook mode (none without one: nothing imported)."""
+    if not any(d.telegram and d.telegram.mode == "webhook" for d in config.desks.values()):
+        return []
+    from triage_desk.intake.telegram.webhook import webhooks_from_config
+
+    return webhooks_from_config(config)
+
+
 def queue_runner(
     intake: EmailIntake,
     decoders: Decoders,
     queue: InboundQueue | None = None,
     telegram: bool = False,
+    telegram_files: Any = None,
     **options: Any,
 ) -> QueueRunner:
     """The queue runner: email through ``intake`` (its prepare workers), every other channel
-    through its registered decoder, Telegram's commands answered first when ``telegram``;
+    through its registered decoder, Telegram's commands answered first when ``telegram``
+    (its files fetched by ``telegram_files``, a ``FileFetcher``; None: metadata only);
     ``options`` as ``QueueRunner`` takes them."""
     rules = intake.rules
     options.setdefault("max_starts", rules.max_processing_starts)
@@ -223,7 +247,7 @@ def queue_runner(
         from triage_desk.intake.telegram.processor import TelegramProcessor
 
         processors["telegram"] = TelegramProcessor(
-            intake.sessions, intake.pipeline.desks, fallback, intake.clock
+            intake.sessions, intake.pipeline.desks, fallback, intake.clock, telegram_files
         )
     return QueueRunner(
         queue or InboundQueue(intake.sessions, intake.clock), processors, fallback, **options

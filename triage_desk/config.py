@@ -13,6 +13,7 @@ import re
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -551,6 +552,25 @@ class OutboundConfig(Strict):
     poll_seconds: float = Field(default=1.0, gt=0)
 
 
+class WebConfig(Strict):
+    """The HTTP server of ``triage run`` (``web/server.py``): Telegram's webhooks (a desk in
+    mode = "webhook"), later the staff console. Bind it to 127.0.0.1 behind a TLS proxy."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)  # 0: any free port (tests)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        value = value.strip()
+        if not re.fullmatch(r"[A-Za-z0-9.:\-\[\]]+", value):
+            raise ValueError(
+                "not a host name or IP address; write e.g. '127.0.0.1' (this machine only, "
+                "behind a proxy) or '0.0.0.0' (every interface)"
+            )
+        return value
+
+
 class ServiceConfig(Strict):
     database_url: str = "sqlite:///var/triage.sqlite"
     models_dir: Path = Path("var/models")
@@ -572,6 +592,7 @@ class Config(Strict):
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)
     outbound: OutboundConfig = Field(default_factory=OutboundConfig)
     telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     desks: dict[str, DeskConfig] = Field(min_length=1)
     clients: list[ClientConfig] = Field(default_factory=list)
 
@@ -640,11 +661,21 @@ class Config(Strict):
         one bot serves one desk (Telegram lets one poller per bot, and a chat must know its
         desk)."""
         token_owners: dict[str, str] = {}
+        webhook_paths: dict[str, str] = {}
         for name, desk in self.desks.items():
             bot = desk.telegram
             if bot is None:
                 continue
             key = f"desks.{name}.telegram"
+            if bot.webhook_url is not None:
+                path = urlsplit(bot.webhook_url).path or "/"
+                if path in webhook_paths:
+                    raise ValueError(
+                        f"{key}.webhook_url = {bot.webhook_url!r}: the same path as desk "
+                        f"{webhook_paths[path]!r}'s; each desk's webhook needs its own path, "
+                        f"e.g. '/telegram/{name}'"
+                    )
+                webhook_paths[path] = name
             token = os.environ.get(bot.token_env)
             if not token:
                 raise ValueError(

@@ -8,7 +8,7 @@ import logging
 import signal
 import threading
 
-from triage_desk.app import App, telegram_pollers
+from triage_desk.app import App, telegram_pollers, telegram_webhooks
 from triage_desk.intake.email.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.email.smtp_queue import SmtpQueue
@@ -94,6 +94,16 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     # Telegram: one getUpdates loop per desk bot, committing to the same queue.
     pollers = telegram_pollers(app.config, queue_runner.queue, queue_loop.wake)
     polling = [asyncio.create_task(poller.run(stop)) for poller in pollers]
+    # Telegram's webhooks (desks in webhook mode): the HTTP server, then setWebhook.
+    webhooks = telegram_webhooks(app.config)
+    web = None
+    if webhooks:
+        from triage_desk.web.server import WebServer  # FastAPI and uvicorn: only when needed
+
+        routes = [hook.router(queue_runner.queue, queue_loop.wake) for hook in webhooks]
+        web = WebServer(app.config.web, routes)
+        await web.start()
+        polling += [asyncio.create_task(hook.register(stop)) for hook in webhooks]
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
         await stop.wait()
@@ -103,11 +113,14 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         for task in polling:  # a long poll in hand: what it fetched and did not commit comes again
             task.cancel()
         await asyncio.gather(*polling, return_exceptions=True)
+        if web is not None:  # a request in hand is answered (after its commit) first
+            await web.stop()
         await asyncio.to_thread(stop_imap_listeners, imap_listeners)
         if listener is not None and smtp_queue is not None:
             listener.stop()
             await asyncio.to_thread(smtp_queue.close)
         await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.to_thread(close_transports, app)
+        await asyncio.to_thread(app.close_telegram_files)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")

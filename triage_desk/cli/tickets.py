@@ -240,6 +240,15 @@ def ticket_json(detail: TicketDetail) -> dict[str, Any]:
                     }
                     for a in m.attachments
                 ],
+                "edited": bool(m.edits),
+                "edits": [
+                    {
+                        "edited_at": _iso(e.edited_at),
+                        "text_before": e.text_before,
+                        "text_after": e.text_after,
+                    }
+                    for e in m.edits
+                ],
             }
             for m in detail.messages
         ],
@@ -346,6 +355,8 @@ def _print_ticket(detail: TicketDetail) -> None:
                 f" ({visible(a.content_type)}, {a.size} bytes{kept})",
             )
         _line(visible(m.text.rstrip(), multiline=True))
+        for e in m.edits:  # the text above is the latest; what it said before each edit
+            _line(f"(edited {_local(e.edited_at)}; before: ", visible(e.text_before), ")")
     _print_tables(detail)
 
 

@@ -20,6 +20,7 @@ from triage_desk.desk_service.results import (
     AttachmentView,
     AuditView,
     DecisionView,
+    MessageEditView,
     MessageView,
     OutboxView,
     QuarantineView,
@@ -35,6 +36,7 @@ from triage_desk.storage.models import (
     Decision,
     Membership,
     Message,
+    MessageEdit,
     OutboxItem,
     OutboxStatus,
     QuarantinedMail,
@@ -317,6 +319,15 @@ def _thread(session: Session, ticket: Ticket, zone: dt.tzinfo) -> list[MessageVi
         attachments.setdefault(message_id, []).append(
             AttachmentView(attachment_id, *rest[:6], bool(rest[6]), rest[7])
         )
+    edits: dict[int, list[MessageEditView]] = {}
+    for edit in session.scalars(
+        select(MessageEdit)
+        .where(MessageEdit.message_id.in_([m.id for m in messages]))
+        .order_by(MessageEdit.edited_at, MessageEdit.id)
+    ):
+        edits.setdefault(edit.message_id, []).append(
+            MessageEditView(edit.edited_at.astimezone(zone), edit.text_before, edit.text_after)
+        )
     return [
         MessageView(
             id=m.id,
@@ -333,6 +344,7 @@ def _thread(session: Session, ticket: Ticket, zone: dt.tzinfo) -> list[MessageVi
             attachments=tuple(attachments.get(m.id, ())),
             outbox_kind=m.kind,
             outbox_status=m.status,
+            edits=tuple(edits.get(m.id, ())),
         )
         for m in messages
     ]

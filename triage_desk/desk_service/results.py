@@ -65,6 +65,15 @@ class AttachmentView:
 
 
 @dataclass(frozen=True)
+class MessageEditView:
+    """The person changed the message's text (a chat edit): when, and what it said before."""
+
+    edited_at: dt.datetime  # in the desk's zone
+    text_before: str  # "" when a newer edit came first (its order is by edited_at)
+    text_after: str
+
+
+@dataclass(frozen=True)
 class MessageView:
     id: int
     direction: str  # "in" or "out"
@@ -80,6 +89,7 @@ class MessageView:
     attachments: tuple[AttachmentView, ...] = ()
     outbox_kind: str | None = None  # ours: acknowledgement, staff_reply, resolution, ...
     outbox_status: str | None = None  # ours: pending, sent, dead, suppressed
+    edits: tuple[MessageEditView, ...] = ()  # oldest first; the text above is the latest
 
 
 @dataclass(frozen=True)
@@ -177,6 +187,7 @@ __all__ = [
     "AttachmentView",
     "AuditView",
     "DecisionView",
+    "MessageEditView",
     "MessageView",
     "OutboxView",
     "QuarantineView",

@@ -29,6 +29,9 @@ Item = TypeVar("Item")
 log = logging.getLogger(__name__)
 # The quarantine reason of an item whose processing the process (or its worker) died in.
 CRASHED = "crashed_processing"
+# The reason of an outcome that leaves its item queued for a later attempt (a chat file that
+# could not be fetched for now): the runner postpones it with the queue's growing wait.
+POSTPONED = "postponed"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,10 @@ class IngestOutcome:
     quarantine_id: int | None = None
     reason: str | None = None
     detail: str | None = None
+
+    @property
+    def postponed(self) -> bool:
+        return self.result is None and self.reason == POSTPONED
 
     @property
     def ticket_number(self) -> str:

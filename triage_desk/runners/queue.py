@@ -181,9 +181,21 @@ class QueueRunner:
                 )
                 done += sum(self._store_alone(processor, entry) for entry in part)
             else:
-                self._observed(part, outcomes)
-                done += len(part)
+                done += self._settled(part, outcomes)
         return done
+
+    def _settled(self, part: Sequence[Queued], outcomes: Sequence[IngestOutcome]) -> int:
+        """Observe the items that left the queue, postpone the ones a processor put off
+        (``IngestOutcome.postponed``: their rows stay); how many left."""
+        left = 0
+        for entry, outcome in zip(part, outcomes, strict=True):
+            if outcome.postponed:
+                next_at = self.queue.postpone(entry.id, entry.attempts + 1, outcome.detail or "")
+                log.info("%s put off until %s UTC", entry.label, f"{next_at:%H:%M:%S}")
+                continue
+            self._observed([entry], [outcome])
+            left += 1
+        return left
 
     def _observed(self, part: Sequence[Queued], outcomes: Sequence[IngestOutcome]) -> None:
         if self.observe is not None:
@@ -232,8 +244,7 @@ class QueueRunner:
                 exc_info=attempts == 1,
             )
             return 0
-        self._observed([entry], outcomes)
-        return 1
+        return self._settled([entry], outcomes)
 
 
 def _deleting(part: list[Queued]) -> Alongside:

@@ -576,3 +576,20 @@ class LinkCode(Base):
     created_at: Mapped[dt.datetime]
     expires_at: Mapped[dt.datetime]
     used_at: Mapped[dt.datetime | None]
+
+
+class MessageEdit(Base):
+    """A person's edit of a message we stored (a Telegram ``edited_message``): the text it
+    had before, so staff see what was there when they read it. ``edited_at`` is the
+    channel's own edit time; one row per (message, edit time), so an edit delivered twice is
+    recorded once."""
+
+    __tablename__ = "message_edits"
+    __table_args__ = (UniqueConstraint("message_id", "edited_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    edited_at: Mapped[dt.datetime]
+    received_at: Mapped[dt.datetime]
+    text_before: Mapped[str] = mapped_column(Text, default="")
+    text_after: Mapped[str] = mapped_column(Text, default="")

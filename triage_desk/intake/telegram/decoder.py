@@ -2,8 +2,9 @@
 
 Parsed with python-telegram-bot's own ``Update.de_json``, so the fields are read as the
 library reads them. The sender is the chat id as the Telegram sender addresses it; text or a
-caption is the text; photos, documents and voice notes are kept as attachment metadata (the
-file id, for a later ``getFile``), not downloaded here: the decoder makes no network calls.
+caption is the text; photos, documents and voice notes are attachments with the bytes the
+Telegram processor fetched before decoding (``files.py``, carried in the item's in-memory
+meta), or their metadata and the reason: the decoder itself makes no network calls.
 Anything that is not a private chat message is refused to the quarantine with the reason:
 the poller queues no such update, so one here is a bug or a tampered row worth a look.
 """
@@ -22,6 +23,7 @@ from triage_desk.intake.errors import Deadline, Unparseable
 from triage_desk.intake.message import Attachment, InboundMessage
 from triage_desk.intake.queue import Arrival
 from triage_desk.intake.telegram.commands import command_of
+from triage_desk.intake.telegram.files import Fetched, fetched_of, file_refs
 from triage_desk.intake.telegram.updates import private_message
 from triage_desk.responders.telegram_ids import CHANNEL, message_key
 from triage_desk.storage.chat_settings import chosen_language
@@ -51,37 +53,28 @@ def _subject(text: str, attachments: tuple[Attachment, ...]) -> str:
     return line[:SUBJECT_CHARS]
 
 
-def _file(name: str, content_type: str, file_id: str, size: int | None) -> Attachment:
-    return Attachment(
-        filename=name,
-        content_type=content_type,
-        data=b"",
-        content_id=file_id,  # Telegram's file id: what getFile needs to fetch it
-        dropped_reason="Telegram file not downloaded (metadata only)",
-        size=size or 0,
-    )
+NOT_FETCHED = "Telegram file not downloaded (metadata only)"
 
 
-def attachments_of(message: Message) -> tuple[Attachment, ...]:
-    """Photos (the largest size sent), documents and voice notes, as metadata."""
+def attachments_of(
+    message: Message, fetched: Mapping[str, Fetched] | None = None
+) -> tuple[Attachment, ...]:
+    """Photos (the largest size sent), documents and voice notes: with the bytes the
+    processor fetched (``files.py``), else as metadata with the reason they are missing."""
     found = []
-    if message.photo:
-        photo = max(message.photo, key=lambda p: p.width * p.height)
-        found.append(_file("photo.jpg", "image/jpeg", photo.file_id, photo.file_size))
-    if message.document:
-        doc = message.document
+    for ref in file_refs(message):
+        done = (fetched or {}).get(ref.file_id)
+        data = done.data if done is not None and done.data is not None else None
+        reason = None if data is not None else (done.dropped_reason if done else NOT_FETCHED)
         found.append(
-            _file(
-                doc.file_name or "document",
-                doc.mime_type or "application/octet-stream",
-                doc.file_id,
-                doc.file_size,
+            Attachment(
+                filename=ref.filename,
+                content_type=ref.content_type,
+                data=data or b"",
+                content_id=ref.file_id,  # Telegram's file id: what getFile needs
+                dropped_reason=reason,
+                size=len(data) if data is not None else ref.size or (done and done.size) or 0,
             )
-        )
-    if message.voice:
-        voice = message.voice
-        found.append(
-            _file("voice.ogg", voice.mime_type or "audio/ogg", voice.file_id, voice.file_size)
         )
     return tuple(found)
 
@@ -108,16 +101,16 @@ class TelegramDecoder:
 
     def decode(self, item: Arrival, deadline: Deadline) -> InboundMessage:
         update, data = _update(item)
-        message = update.message
+        message = update.message or update.edited_message  # an edit of a message never stored
         if message is None or message.chat is None:  # private_message checked: cannot be
             raise Unparseable("the update carries no message")
         user = message.from_user
         text = message.text or message.caption or ""
         continue_days = self.reopen_days.get(item.desk)
-        command = command_of(data["message"])
+        command = command_of(data.get("message") or data["edited_message"])
         if command is not None and command.name == "new":
             text, continue_days = command.rest, None  # "/new <question>": a ticket of its own
-        attachments = attachments_of(message)
+        attachments = attachments_of(message, fetched_of(item))
         if not text.strip() and not attachments:
             raise Unparseable("a message with no text, caption, photo, document or voice")
         name = " ".join(p for p in (user.first_name, user.last_name) if p) if user else None

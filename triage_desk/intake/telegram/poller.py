@@ -34,7 +34,7 @@ POLL_SECONDS = 25  # Telegram holds a getUpdates this long when nothing comes
 LEASE_MARGIN = 60.0  # a lease outlives one round by this much (slow network, slow commit)
 RETRY_SECONDS = 5.0  # after a refusal or an outage, before asking again
 # What the poller asks for; any other kind of update stays on Telegram's side.
-ALLOWED_UPDATES = ("message",)
+ALLOWED_UPDATES = ("message", "edited_message")
 
 
 class NotHolder(Exception):
@@ -143,14 +143,14 @@ class TelegramPoller:
 def pollers_from_config(
     config: Config, queue: InboundQueue, wake: Callable[[], None] = lambda: None
 ) -> list[TelegramPoller]:
-    """A poller for each desk whose bot is in polling mode, at the configured Bot API."""
+    """A poller for each desk whose bot is in polling mode, at the configured Bot API (a
+    desk in webhook mode has none: Telegram refuses getUpdates while a webhook is set)."""
     found = []
     for name, desk in config.desks.items():
         settings = desk.telegram
         if settings is None:
             continue
-        if settings.mode != "polling":
-            log.error("%s desk's bot: webhook mode is not served yet; use mode = 'polling'", name)
+        if settings.mode != "polling":  # Telegram posts to the webhook (webhook.py)
             continue
         token = settings.token().strip()
         bot = make_bot(config, name)

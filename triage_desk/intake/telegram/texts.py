@@ -72,6 +72,16 @@ NOT_LINKED = {
     "en": "This chat is not linked to any record.",
     "ru": "Этот чат не связан ни с какой записью.",
 }
+SIZE_UNITS = {"lv": ("MB", "KB"), "en": ("MB", "KB"), "ru": ("МБ", "КБ")}
+FILE_TOO_LARGE = {
+    "lv": "Failu {names} nevarējām saņemt: tas ir lielāks par {limit}, ko varam pieņemt šeit. "
+    "Lūdzu, nosūtiet to pa e-pastu uz {email} vai pa daļām. Jūsu ziņu esam saņēmuši.",
+    "en": "We could not receive {names}: it is larger than the {limit} we can take here. "
+    "Please send it by email to {email}, or in smaller parts. Your message itself reached us.",
+    "ru": "Не удалось получить файл {names}: он больше {limit}, которые мы можем принять "
+    "здесь. Пожалуйста, отправьте его по электронной почте на {email} или по частям. Само "
+    "сообщение мы получили.",
+}
 
 
 def lang_choices(language: str) -> str:

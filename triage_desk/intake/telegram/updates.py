@@ -1,7 +1,8 @@
 """What of a Telegram update the desk takes in, and how it is queued.
 
-Only a person's new message in a private chat with the bot is a request. Anything else
-(group and channel posts, edits, member changes) is confirmed to Telegram and not queued: a
+Only a person's message in a private chat with the bot is a request, or their edit of one
+(``edited_message``: ``edits.py`` updates the stored text). Anything else (group and
+channel posts, member changes) is confirmed to Telegram and not queued: a
 bot added to a group must not turn every group message into a ticket, and quarantining them
 would bury staff in noise. They are counted in the poller's log instead.
 """
@@ -17,17 +18,34 @@ from triage_desk.responders.telegram_ids import CHANNEL, message_key
 
 
 def private_message(update: dict[str, Any]) -> dict[str, Any] | None:
-    """The update's new message when it is one in a private chat from a person, else None."""
+    """The update's message (new, or edited: ``is_edit``) when it is one in a private chat
+    from a person, else None."""
     message = update.get("message")
+    if message is None:
+        message = update.get("edited_message")
     if not isinstance(message, dict):
         return None
     chat = message.get("chat")
     sender = message.get("from")
     if not isinstance(chat, dict) or chat.get("type") != "private":
         return None
+    if not isinstance(chat.get("id"), int) or not isinstance(message.get("message_id"), int):
+        return None  # nothing to key it by (or answer): not a message Telegram sends
     if isinstance(sender, dict) and sender.get("is_bot"):
         return None
     return message
+
+
+def is_edit(update: dict[str, Any]) -> bool:
+    """Whether the update is a person's edit of an earlier message."""
+    return "message" not in update and isinstance(update.get("edited_message"), dict)
+
+
+def edit_key(message: dict[str, Any]) -> str:
+    """An edit's own id: its message and Telegram's edit time (two edits differ in it)."""
+    return f"{message_key(message['chat']['id'], message['message_id'])}:edit:" + str(
+        message.get("edit_date")
+    )
 
 
 def arrival(update: dict[str, Any], desk: str, received_at: dt.datetime) -> Arrival | None:
@@ -37,12 +55,14 @@ def arrival(update: dict[str, Any], desk: str, received_at: dt.datetime) -> Arri
     if message is None:
         return None
     chat_id = message["chat"]["id"]
+    # Chat and message: the same message delivered in two updates is still one; an edit is
+    # named by its edit time too.
+    key = edit_key(message) if is_edit(update) else message_key(chat_id, message["message_id"])
     return Arrival(
         CHANNEL,
         desk,
         json.dumps(update, ensure_ascii=False, separators=(",", ":")).encode(),
         received_at,
         {"source": f"telegram:{desk}", "update_id": update.get("update_id")},
-        # Chat and message: the same message delivered in two updates is still one.
-        message_key(chat_id, message["message_id"]),
+        key,
     )

@@ -1,0 +1,1 @@
+"""The HTTP side of ``triage run``: one server for every route (``server.py``)."""
