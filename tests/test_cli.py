@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.helpers import make_mail
+from triage_desk.classifier.store import ModelStore
 
 
 def triage(
@@ -40,11 +41,11 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    """One working folder (with one trained model) for the CLI tests of this module."""
+def workdir(tmp_path_factory, classifier) -> Path:
+    """One working folder for the CLI tests of this module, with the session's model saved
+    where the example config looks (`triage train` itself runs in test_model_activation)."""
     folder = tmp_path_factory.mktemp("cli")
-    result = triage("train", cwd=folder)
-    assert result.returncode == 0, result.stderr
+    ModelStore(folder / "var" / "models").save(classifier.model, dict(classifier.meta))
     return folder
 
 

@@ -122,7 +122,8 @@ def test_train_with_decisions_prints_the_comparison_and_keeps_the_better_model(
         env={"TRIAGE_DATABASE_URL": sqlite_url, "COLUMNS": "200"},
     )
     assert result.exit_code == 0, result.output
-    text = result.stderr
+    # The words, not where the console wrapped them (its width depends on what ran before).
+    text = " ".join(result.stderr.split())
     assert f"{taught} staff decisions become training examples" in text
     for label in ("category macro-F1", "feedback macro-F1", "auto-accept coverage"):
         assert label in text
