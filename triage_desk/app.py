@@ -29,7 +29,9 @@ from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.processing import DecodingProcessor, IngestOutcome, Processor
 from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.intake.queue import Arrival, InboundQueue
+from triage_desk.intake.steps.answer_in_chat import AnswerInChat
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
+from triage_desk.responders.chat_assistant import ChatAssistant
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.responders.transports import FileTransport, SmtpTransport, Transport
@@ -38,6 +40,7 @@ from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
+    from triage_desk.intake.telegram.callbacks import Callbacks
     from triage_desk.intake.telegram.poller import TelegramPoller
 
 log = logging.getLogger(__name__)
@@ -190,6 +193,21 @@ def telegram_pollers(
     return pollers_from_config(config, queue, wake)
 
 
+def telegram_callbacks(intake: EmailIntake) -> Callbacks:
+    """What answers the bots' button presses and staff group replies."""
+    from triage_desk.intake.telegram.callbacks import Callbacks
+
+    pipeline = intake.pipeline
+    assert isinstance(pipeline.triage.assistant, Assistant)
+    return Callbacks(
+        intake.sessions,
+        pipeline.desks,
+        ChatAssistant(pipeline.triage.assistant, pipeline.renderer),
+        intake.clock,
+        sender_name=pipeline.sender_name,
+    )
+
+
 def queue_runner(
     intake: EmailIntake,
     decoders: Decoders,
@@ -213,7 +231,11 @@ def queue_runner(
         from triage_desk.intake.telegram.processor import TelegramProcessor
 
         processors["telegram"] = TelegramProcessor(
-            intake.sessions, intake.pipeline.desks, fallback, intake.clock
+            intake.sessions,
+            intake.pipeline.desks,
+            fallback,
+            intake.clock,
+            callbacks=telegram_callbacks(intake),
         )
     return QueueRunner(
         queue or InboundQueue(intake.sessions, intake.clock), processors, fallback, **options
@@ -257,6 +279,8 @@ def build_app(
         semantic_stage=config.service.semantic_stage,
         now=clock,
     )
+    # The assistant answers chat questions in the transaction that stores them.
+    pipeline.steps = (*pipeline.steps, AnswerInChat(ChatAssistant(assistant, renderer)))
     transports = outbound_transports(config)
     if any(desk.telegram for desk in config.desks.values()):
         # Imported only when a desk has a bot: the library and httpx cost every start.

@@ -18,21 +18,31 @@ from triage_desk.desks import Desks
 from triage_desk.intake.processing import IngestOutcome, Processor, alongside_for
 from triage_desk.intake.queue import Alongside, Arrival
 from triage_desk.intake.telegram.answers import queue_answer
+from triage_desk.intake.telegram.callbacks import Callbacks, wanted
 from triage_desk.intake.telegram.commands import Command, answered_command
 
-Answered = list[tuple[int, Command, dict[str, Any]]]
+# Updates answered without a ticket: a command with its message; None for a press or a
+# staff group reply (``callbacks``).
+Answered = list[tuple[int, Command | None, dict[str, Any]]]
 
 
 class TelegramProcessor:
-    """``messages``: the processor of everything that is not an answered command."""
+    """``messages``: the processor of everything that is not an answered command;
+    ``callbacks``: of button presses and staff group replies (``callbacks.py``)."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], desks: Desks, messages: Processor, clock: Clock
+        self,
+        sessions: sessionmaker[Session],
+        desks: Desks,
+        messages: Processor,
+        clock: Clock,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self.sessions = sessions
         self.desks = desks
         self.messages = messages
         self.clock = clock
+        self.callbacks = callbacks
 
     def begin(
         self, items: Sequence[Arrival], labels: Sequence[str]
@@ -41,7 +51,9 @@ class TelegramProcessor:
         rest: list[int] = []
         for index, item in enumerate(items):
             found = answered_command(item.payload)
-            if found is None:
+            if found is None and self.callbacks is not None and wanted(item.payload):
+                answered.append((index, None, {}))  # a press or a staff group reply
+            elif found is None:
                 rest.append(index)
             else:
                 answered.append((index, *found))
@@ -60,6 +72,9 @@ class TelegramProcessor:
         items, answered, rest, begun = pending
         outcomes: list[IngestOutcome | None] = [None] * len(items)
         for index, command, message in answered:
+            if command is None:
+                outcomes[index] = self._callback(items[index], index, alongside)
+                continue
             with self.sessions.begin() as session:
                 desk = self.desks[items[index].desk]
                 queue_answer(session, desk, command, message, self.clock())
@@ -71,3 +86,13 @@ class TelegramProcessor:
             for index, outcome in zip(rest, stored, strict=True):
                 outcomes[index] = outcome
         return [outcome for outcome in outcomes if outcome is not None]
+
+    def _callback(self, item: Arrival, index: int, alongside: Alongside | None) -> IngestOutcome:
+        assert self.callbacks is not None
+
+        def with_it(session: Session) -> None:
+            if alongside is not None:
+                alongside(session, [index])
+
+        detail = self.callbacks.handle(item.desk, item.payload, with_it)
+        return IngestOutcome(None, reason="callback", detail=detail)
