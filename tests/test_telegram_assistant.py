@@ -6,6 +6,7 @@ back as a ``callback_query`` and is answered, recorded and shown. Both databases
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from sqlalchemy import select
@@ -206,3 +207,73 @@ def test_a_suspension_request_gets_the_24_7_route_at_once_at_any_hour(eparaksts)
         routes = session.scalars(select(OutboxItem).where(OutboxItem.kind == "urgent_route")).all()
         assert len(routes) == 2
         assert session.scalar(select(Ticket).where(Ticket.id == ticket.id)).urgent
+
+
+# --------------------------------------------------------------------------- the reports
+
+
+def _answer(sessions, at: dt.datetime, slug: str | None, helped: bool | None, desk="municipal"):
+    with sessions.begin() as session:
+        session.add(
+            AssistantAnswer(
+                desk=desk, channel="telegram", asker="42", language="lv", question="?",
+                article_slug=slug, score=0.5 if slug else None, helped=helped, created_at=at,
+            )
+        )  # fmt: skip
+
+
+def test_the_reports_count_offers_helped_and_hand_offs_per_desk_and_local_days(database_url):
+    from click.testing import CliRunner
+
+    from tests.conftest import EXAMPLE_CONFIG
+    from triage_desk.cli import main
+    from triage_desk.config import load_config
+    from triage_desk.desk_service import InvalidInput
+    from triage_desk.storage.db import make_engine, make_session_factory
+
+    engine = make_engine(database_url)
+    sessions = make_session_factory(engine)
+    first = dt.datetime(2026, 11, 30, 22, 0, tzinfo=dt.UTC)  # 1 December 00:00 in Riga
+    _answer(sessions, first - dt.timedelta(seconds=1), "a", True)  # 30 November: outside
+    _answer(sessions, first, "password-reset", True)
+    _answer(sessions, first + dt.timedelta(hours=5), "password-reset", True)
+    _answer(sessions, first + dt.timedelta(hours=6), "vpn", False)
+    _answer(sessions, first + dt.timedelta(hours=7), "vpn", None)
+    _answer(sessions, first + dt.timedelta(days=1), None, None)  # a decline, 2 December
+    _answer(sessions, first + dt.timedelta(days=2), "x", True)  # 3 December: outside
+    _answer(sessions, first, "x", False, desk="eparaksts")  # another desk
+    service = DeskService.from_config(load_config(EXAMPLE_CONFIG), sessions=sessions)
+    figures = service.assistant_figures("municipal", dt.date(2026, 12, 1), dt.date(2026, 12, 2))
+    assert (figures.offers, figures.declined, figures.helped, figures.not_helped) == (4, 1, 2, 1)
+    assert (figures.no_feedback, figures.handoffs, figures.helped_percent) == (1, 2, 66.7)
+    empty = service.assistant_figures("municipal", dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    assert empty.offers == 0 and empty.helped_percent is None
+    with pytest.raises(InvalidInput):
+        service.assistant_figures("nowhere", dt.date(2026, 1, 1), dt.date(2026, 1, 31))
+    engine.dispose()
+
+    def triage(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(
+            main, ["--config", str(EXAMPLE_CONFIG), *args],
+            env={"TRIAGE_DATABASE_URL": database_url},
+        )  # fmt: skip
+
+    shown = triage(
+        "report", "assistant", "--desk", "municipal", "--from", "2026-12-01", "--to", "2026-12-02"
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "offers      4" in shown.output and "hand-offs   2" in shown.output
+    assert "66.7 %" in shown.output
+    as_json = triage(
+        "report", "assistant", "--desk", "municipal", "--from", "2026-12-01",
+        "--to", "2026-12-02", "--json",
+    )  # fmt: skip
+    assert json.loads(as_json.output) == {
+        "desk": "municipal", "start": "2026-12-01", "end": "2026-12-02", "offers": 4,
+        "declined": 1, "helped": 2, "not_helped": 1, "no_feedback": 1, "handoffs": 2,
+        "helped_percent": 66.7,
+    }  # fmt: skip
+    wrong = triage(
+        "report", "assistant", "--desk", "x", "--from", "2026-12-01", "--to", "2026-12-02"
+    )
+    assert wrong.exit_code == 2 and "--desk" in wrong.stderr
