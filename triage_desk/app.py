@@ -17,9 +17,9 @@ from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config, EmailConfig
-from triage_desk.desk_service import DeskService
+from triage_desk.desk_service import DeskError, DeskService
 from triage_desk.desk_service.actions import Reprocess
-from triage_desk.desks import Desks
+from triage_desk.desks import Desk, Desks
 from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.email.queued import EmailProcessor
@@ -199,13 +199,52 @@ def telegram_callbacks(intake: EmailIntake) -> Callbacks:
 
     pipeline = intake.pipeline
     assert isinstance(pipeline.triage.assistant, Assistant)
+    staff = None
+    if any(_staff_group(desk) for desk in pipeline.desks.by_name.values()):
+        from triage_desk.intake.telegram.staff_group import StaffGroup
+
+        service = DeskService(
+            intake.sessions,
+            pipeline.desks,
+            pipeline.renderer,
+            pipeline.sender_name,
+            clock=intake.clock,
+        )
+        staff = StaffGroup(intake.sessions, StaffDecisionsOf(service), intake.clock)
     return Callbacks(
         intake.sessions,
         pipeline.desks,
         ChatAssistant(pipeline.triage.assistant, pipeline.renderer),
         intake.clock,
+        staff=staff,
         sender_name=pipeline.sender_name,
     )
+
+
+def _staff_group(desk: Desk) -> bool:
+    return desk.config.telegram is not None and desk.config.telegram.staff_chat_id is not None
+
+
+class StaffDecisionsOf:
+    """The desk service's confirm and change of category as the Telegram staff group uses
+    them (``intake.telegram.staff_group.StaffDecisions``): a refusal as its message."""
+
+    def __init__(self, service: DeskService) -> None:
+        self.service = service
+
+    def confirm(self, number: str, staff: str) -> str | None:
+        try:
+            self.service.confirm(number, staff)
+        except DeskError as error:
+            return error.message
+        return None
+
+    def change(self, number: str, category: str, reason: str, staff: str) -> str | None:
+        try:
+            self.service.change_category(number, category, reason, staff)
+        except DeskError as error:
+            return error.message
+        return None
 
 
 def queue_runner(
@@ -281,6 +320,10 @@ def build_app(
     )
     # The assistant answers chat questions in the transaction that stores them.
     pipeline.steps = (*pipeline.steps, AnswerInChat(ChatAssistant(assistant, renderer)))
+    if any(_staff_group(desk) for desk in desks.by_name.values()):
+        from triage_desk.intake.telegram.staff_group import PostToStaffGroup
+
+        pipeline.steps = (*pipeline.steps, PostToStaffGroup())
     transports = outbound_transports(config)
     if any(desk.telegram for desk in config.desks.values()):
         # Imported only when a desk has a bot: the library and httpx cost every start.

@@ -75,9 +75,7 @@ def downgrade() -> None:
     op.drop_table("staff_choices")
     op.drop_table("staff_posts")
     with op.batch_alter_table("assistant_answers", schema=None) as batch_op:
-        batch_op.drop_constraint(
-            batch_op.f("uq_assistant_answers_callback_key"), type_="unique"
-        )
+        batch_op.drop_constraint(batch_op.f("uq_assistant_answers_callback_key"), type_="unique")
         batch_op.drop_constraint(
             batch_op.f("fk_assistant_answers_message_id_messages"), type_="foreignkey"
         )
