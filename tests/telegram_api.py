@@ -254,8 +254,6 @@ class BotApiStandIn:
         message = self._message_json(bot, chat_id, shown[0]) if shown else {
             "message_id": message_id, "chat": {"id": chat_id, "type": "private"}, "date": 0,
         }  # fmt: skip
-        if chat_id < 0:
-            message["chat"] = {"id": chat_id, "type": "supergroup", "title": "Staff"}
         self._query_ids = getattr(self, "_query_ids", 0) + 1
         query = {
             "id": f"{4000000000 + self._query_ids}",
@@ -543,11 +541,12 @@ class BotApiStandIn:
         result: dict[str, Any] = {
             "message_id": message.message_id,
             "from": {"id": bot.id, "is_bot": True, "first_name": "Desk", "username": bot.username},
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "date": int(time.time()),
             "text": message.text,
         }
-        if message.reply_markup:
+        # A message carries only an inline keyboard; a ForceReply is never shown back.
+        if message.reply_markup and "inline_keyboard" in message.reply_markup:
             result["reply_markup"] = message.reply_markup
         return result
 
