@@ -1,9 +1,11 @@
 """What of a Telegram update the desk takes in, and how it is queued.
 
-Only a person's new message in a private chat with the bot is a request. Anything else
-(group and channel posts, edits, member changes) is confirmed to Telegram and not queued: a
-bot added to a group must not turn every group message into a ticket, and quarantining them
-would bury staff in noise. They are counted in the poller's log instead.
+Only a person's new message in a private chat with the bot is a request. A press of one
+of the bot's buttons and a group member's reply to one of the bot's own messages (the staff
+group's reasons) are queued too, and handled without a ticket (``callbacks.py``). Anything
+else (other group and channel posts, edits, member changes) is confirmed to Telegram and
+not queued: a bot added to a group must not turn every group message into a ticket, and
+quarantining them would bury staff in noise. They are counted in the poller's log instead.
 """
 
 from __future__ import annotations
