@@ -145,6 +145,24 @@ def test_another_category_asks_the_reason_which_reaches_the_requester(channel):
     assert channel.inbound() == 1  # the group's messages never became messages of a ticket
 
 
+def test_a_ticket_from_email_is_posted_too_and_the_email_gets_no_assistant(channel):
+    from tests.helpers import make_mail, queue_mails
+    from tests.telegram_channel import OUT_OF_HOURS
+    from triage_desk.intake.email.queued import RawMail
+    from triage_desk.storage.models import AssistantAnswer
+
+    channel.clock.set(OUT_OF_HOURS)
+    mail = RawMail(make_mail(), "municipal", "smtp", channel.clock())
+    queue_mails(channel.app.queue_runner().queue, [mail])
+    channel.work()
+    [ticket] = channel.tickets()
+    [post] = channel.api.sent(GROUP)
+    assert post.text.startswith(f"Jauns pieteikums {ticket.number} (e-pasts)")
+    assert "Atskaišu modulī poga" in post.text
+    with channel.app.sessions() as session:  # out of hours, but a letter is no chat
+        assert session.scalars(select(AssistantAnswer)).all() == []
+
+
 @pytest.mark.parametrize(
     "telegram, wrong",
     [
