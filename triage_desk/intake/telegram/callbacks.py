@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -109,8 +109,12 @@ def press_language(query: dict[str, Any], desk: Desk) -> str:
     return language_of(sender.get("language_code")) or desk.config.default_language
 
 
-# A handler of the staff group's presses and replies (``staff_group.StaffGroup``).
-StaffHandler = Any
+class StaffHandler(Protocol):
+    """The staff group's presses and replies (``staff_group.StaffGroup``)."""
+
+    def press(self, desk: Desk, query: dict[str, Any], alongside: Alongside) -> str: ...
+
+    def reply(self, desk: Desk, message: dict[str, Any], alongside: Alongside) -> str: ...
 
 
 class Callbacks:
