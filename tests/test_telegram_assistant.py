@@ -157,6 +157,9 @@ def test_a_typed_no_is_feedback_too_and_a_later_question_gets_its_own_answer(cha
     shown = shown_message(channel, CHAT, answer.message_id)
     assert shown.reply_markup is None  # the buttons went with the typed answer
     assert channel.inbound() == 2  # the "nē" is on the ticket too
+    channel.api.push_message(CHAT, "jā")  # nothing waits for it now: no answer, no decline
+    channel.round()
+    assert len(answers(channel)) == 1 and len(channel.api.sent(CHAT)) == 3
     channel.api.push_message(CHAT, "Kas uzvarēja hokeja spēlē vakar?")
     channel.round()
     _, declined = answers(channel)
@@ -207,6 +210,14 @@ def test_a_suspension_request_gets_the_24_7_route_at_once_at_any_hour(eparaksts)
         routes = session.scalars(select(OutboxItem).where(OutboxItem.kind == "urgent_route")).all()
         assert len(routes) == 2
         assert session.scalar(select(Ticket).where(Ticket.id == ticket.id)).urgent
+        going_on = session.scalars(select(Ticket).where(Ticket.id != ticket.id)).one()
+        assert going_on.category != "suspension" and going_on.urgent  # staff see it first
+        assert (
+            session.scalars(select(AuditEvent).where(AuditEvent.action == "chat_route"))
+            .one()
+            .ticket_id
+            == going_on.id
+        )
 
 
 # --------------------------------------------------------------------------- the reports

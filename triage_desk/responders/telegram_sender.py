@@ -269,6 +269,8 @@ class TelegramSender:
                 select(OutboxItem).where(OutboxItem.dedupe_key == headers["edit_of"])
             )
         known = [part for part in (target.delivered_parts if target else []) if part]
+        if target is not None and not known and target.status == OutboxStatus.PENDING:
+            raise TransportError("the message to edit is not sent yet")  # retried later
         if target is None or not known:
             raise BadRequest("message to edit not found")
         text = item.body_text

@@ -140,6 +140,8 @@ class AnswerInChat:
         )
         if waiting is not None and verdict is not None:
             return self._feedback(batch, work, waiting, verdict)
+        if verdict is not None and not work.created_ticket:
+            return []  # a bare "yes" or "no" with no answer waiting: no question to answer
         rules = desk.config.categories[work.triaged.category]
         if rules.reply_template:
             if work.created_ticket:
@@ -150,6 +152,8 @@ class AnswerInChat:
                 language,
                 urgent_route_context(desk, ticket, inbound.received_at),
             )
+            # Staff see it first, as they see a new ticket of that category.
+            ticket.urgent = ticket.urgent or rules.urgent
             _audit(batch, work, "chat_route", category=work.triaged.category)
             return [self._reply(batch, work, rules.reply_template, rendered, "route")]
         settings = desk.config.assistant
