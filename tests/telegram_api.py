@@ -256,6 +256,63 @@ class BotApiStandIn:
             ]
         return self.push_update({"message": message}, token)
 
+    def push_callback(
+        self,
+        chat_id: int,
+        message_id: int,
+        data: str,
+        *,
+        from_id: int | None = None,
+        first_name: str = "Ilze",
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """A button of the bot's message ``message_id`` in the chat is pressed (by the chat's
+        person, or in a group by ``from_id``), as Telegram sends it: a ``callback_query``."""
+        bot = self.bots[token or self.token]
+        with self._changed:
+            shown = [m for m in bot.chats.get(chat_id, []) if m.message_id == message_id]
+        message = self._message_json(bot, chat_id, shown[0]) if shown else {
+            "message_id": message_id, "chat": {"id": chat_id, "type": "private"}, "date": 0,
+        }  # fmt: skip
+        self._query_ids = getattr(self, "_query_ids", 0) + 1
+        query = {
+            "id": f"{4000000000 + self._query_ids}",
+            "from": {"id": from_id or chat_id, "is_bot": False, "first_name": first_name},
+            "message": message,
+            "chat_instance": f"-{abs(chat_id)}",
+            "data": data,
+        }
+        return self.push_update({"callback_query": query}, token)
+
+    def push_group_message(
+        self,
+        chat_id: int,
+        from_id: int,
+        text: str,
+        *,
+        reply_to: int | None = None,
+        first_name: str = "Jānis",
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        """A member writes in a group the bot is in (``reply_to``: answering that message)."""
+        bot = self.bots[token or self.token]
+        with self._changed:
+            message_id = bot.next_message_id(chat_id)
+            bot.chats[chat_id].append(ChatMessage(message_id, False, text, reply_to))
+            target = [m for m in bot.chats[chat_id] if m.message_id == reply_to]
+        message: dict[str, Any] = {
+            "message_id": message_id,
+            "from": {"id": from_id, "is_bot": False, "first_name": first_name},
+            "chat": {"id": chat_id, "type": "supergroup", "title": "Staff"},
+            "date": int(time.time()),
+            "text": text,
+        }
+        if target:
+            message["reply_to_message"] = self._message_json(bot, chat_id, target[0])
+            if not target[0].from_bot:
+                message["reply_to_message"]["from"] = {"id": 1, "is_bot": False, "first_name": "X"}
+        return self.push_update({"message": message}, token)
+
     def add_file(self, data: bytes, path: str = "documents/file_0.pdf", token: str | None = None):
         bot = self.bots[token or self.token]
         file_id = f"FILE{len(bot.files) + 1}"
@@ -500,6 +557,7 @@ class BotApiStandIn:
             if utf16_len(text) > MAX_TEXT:
                 raise ApiError(400, "Bad Request: message is too long")
             reply_to = self._reply_target(bot, chat_id, params)
+            _check_buttons(params.get("reply_markup"))
             message = ChatMessage(
                 bot.next_message_id(chat_id), True, text, reply_to, params.get("reply_markup")
             )
@@ -546,13 +604,15 @@ class BotApiStandIn:
             if found[0].text == text:
                 raise ApiError(400, "Bad Request: message is not modified")
             found[0].text, found[0].edited = text, True
-            if "reply_markup" in params:
-                found[0].reply_markup = params["reply_markup"]
+            # Without reply_markup an edit takes the inline keyboard away, as Telegram's does.
+            found[0].reply_markup = params.get("reply_markup")
         return self._message_json(bot, chat_id, found[0])
 
     def _m_answercallbackquery(self, bot: Bot, params: dict[str, Any]) -> bool:
         if "callback_query_id" not in params:
             raise ApiError(400, "Bad Request: query is too old or query ID is invalid")
+        if len(str(params.get("text", ""))) > 200:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
 
     def _m_getfile(self, bot: Bot, params: dict[str, Any]) -> dict[str, Any]:
@@ -576,13 +636,23 @@ class BotApiStandIn:
         result: dict[str, Any] = {
             "message_id": message.message_id,
             "from": {"id": bot.id, "is_bot": True, "first_name": "Desk", "username": bot.username},
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "supergroup"},
             "date": int(time.time()),
             "text": message.text,
         }
-        if message.reply_markup:
+        # A message carries only an inline keyboard; a ForceReply is never shown back.
+        if message.reply_markup and "inline_keyboard" in message.reply_markup:
             result["reply_markup"] = message.reply_markup
         return result
+
+
+def _check_buttons(markup: Any) -> None:
+    """Telegram's limit on what a button carries: 1 to 64 bytes of callback_data."""
+    for row in (markup or {}).get("inline_keyboard", []) if isinstance(markup, dict) else []:
+        for button in row:
+            data = button.get("callback_data")
+            if data is not None and not 1 <= len(str(data).encode()) <= 64:
+                raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
 
 
 class _Lost(Exception):

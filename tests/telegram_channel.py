@@ -27,11 +27,22 @@ QUESTION = "Nevaru pieslēgties pašvaldības portālam, parole netiek pieņemta
 class Channel:
     """The municipal desk's bot as ``triage run`` serves it, driven a step at a time."""
 
-    def __init__(self, url: str, api: BotApiStandIn, classifier, monkeypatch, tmp_path) -> None:
+    def __init__(
+        self,
+        url: str,
+        api: BotApiStandIn,
+        classifier,
+        monkeypatch,
+        tmp_path,
+        desk: str = "municipal",
+        **telegram,
+    ) -> None:
         monkeypatch.setenv("TRIAGE_TEST_BOT", api.token)
         raw = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
         raw["telegram"] = {"api_base_url": api.base_url}
-        raw["desks"]["municipal"]["telegram"] = {"token_env": "TRIAGE_TEST_BOT", "reopen_days": 5}
+        raw["desks"][desk]["telegram"] = {
+            "token_env": "TRIAGE_TEST_BOT", "reopen_days": 5, **telegram
+        }  # fmt: skip
         raw.setdefault("outbound", {})["file_dir"] = str(tmp_path / "outbox")
         self.api, self.clock, self.url = api, FixedClock(IN_HOURS), url
         self.app: App = build_app(

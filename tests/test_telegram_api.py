@@ -60,7 +60,10 @@ def test_send_edit_and_refusals_through_the_real_library():
         assert flood._retry_after.total_seconds() == 7  # the parameter Telegram sends
         [message] = api.sent(chat)
         assert message.text == "Labots" and message.edited and message.reply_to == 1
-        assert message.reply_markup["inline_keyboard"][0][0]["callback_data"] == "y"
+        # An edit without reply_markup takes the inline keyboard away, as Telegram's does.
+        assert message.reply_markup is None
+        [shown] = [c for c in api.calls_to("sendMessage") if c.status == 200]
+        assert shown.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "y"
         assert [c.status for c in api.calls_to("sendMessage")] == [200, 400, 400, 400, 429, 403]
 
 

@@ -39,7 +39,7 @@ def test_the_example_needs_no_token_and_defaults_to_telegram(raw):
 
 
 def test_a_polling_bot_and_a_webhook_bot(raw):
-    _bot(raw, staff_chat_id=-100123, reopen_days=3)
+    _bot(raw, staff_chat_id=-100123, staff_user_ids=[42], reopen_days=3)
     _bot(
         raw,
         "eparaksts",

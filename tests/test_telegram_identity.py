@@ -54,10 +54,12 @@ def _token(url: str) -> str:
 
 
 def _say(channel: Channel, text: str, chat: int = CHAT, **fields: object) -> str:
-    """The person writes ``text``; what the bot answers to it (its last message)."""
+    """The person writes ``text``; what the bot answers to it (its messages since, one
+    text: a question may get the assistant's answer after the acknowledgement)."""
+    before = len(channel.bot_says(chat))
     channel.api.push_message(chat, text, **fields)  # type: ignore[arg-type]
     channel.round()
-    return channel.bot_says(chat)[-1]
+    return "\n".join(channel.bot_says(chat)[before:])
 
 
 def _refused(ticket: Ticket) -> bool:

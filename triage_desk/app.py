@@ -17,9 +17,9 @@ from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config, EmailConfig
-from triage_desk.desk_service import DeskService
+from triage_desk.desk_service import DeskError, DeskService
 from triage_desk.desk_service.actions import Reprocess
-from triage_desk.desks import Desks
+from triage_desk.desks import Desk, Desks
 from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.ingest import EmailIntake
 from triage_desk.intake.email.queued import EmailProcessor
@@ -29,7 +29,9 @@ from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.processing import DecodingProcessor, IngestOutcome, Processor
 from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.intake.queue import Arrival, InboundQueue
+from triage_desk.intake.steps.answer_in_chat import AnswerInChat
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
+from triage_desk.responders.chat_assistant import ChatAssistant
 from triage_desk.responders.dispatcher import Dispatcher
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.responders.transports import FileTransport, SmtpTransport, Transport
@@ -38,6 +40,7 @@ from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
+    from triage_desk.intake.telegram.callbacks import Callbacks
     from triage_desk.intake.telegram.poller import TelegramPoller
     from triage_desk.intake.telegram.webhook import WebhookDesk
 
@@ -222,6 +225,60 @@ def telegram_webhooks(config: Config) -> list[WebhookDesk]:
     return webhooks_from_config(config)
 
 
+def telegram_callbacks(intake: EmailIntake) -> Callbacks:
+    """What answers the bots' button presses and staff group replies."""
+    from triage_desk.intake.telegram.callbacks import Callbacks
+
+    pipeline = intake.pipeline
+    assert isinstance(pipeline.triage.assistant, Assistant)
+    staff = None
+    if any(_staff_group(desk) for desk in pipeline.desks.by_name.values()):
+        from triage_desk.intake.telegram.staff_group import StaffGroup
+
+        service = DeskService(
+            intake.sessions,
+            pipeline.desks,
+            pipeline.renderer,
+            pipeline.sender_name,
+            clock=intake.clock,
+        )
+        staff = StaffGroup(intake.sessions, StaffDecisionsOf(service), intake.clock)
+    return Callbacks(
+        intake.sessions,
+        pipeline.desks,
+        ChatAssistant(pipeline.triage.assistant, pipeline.renderer),
+        intake.clock,
+        staff=staff,
+        sender_name=pipeline.sender_name,
+    )
+
+
+def _staff_group(desk: Desk) -> bool:
+    return desk.config.telegram is not None and desk.config.telegram.staff_chat_id is not None
+
+
+class StaffDecisionsOf:
+    """The desk service's confirm and change of category as the Telegram staff group uses
+    them (``intake.telegram.staff_group.StaffDecisions``): a refusal as its message."""
+
+    def __init__(self, service: DeskService) -> None:
+        self.service = service
+
+    def confirm(self, number: str, staff: str) -> str | None:
+        try:
+            self.service.confirm(number, staff)
+        except DeskError as error:
+            return error.message
+        return None
+
+    def change(self, number: str, category: str, reason: str, staff: str) -> str | None:
+        try:
+            self.service.change_category(number, category, reason, staff)
+        except DeskError as error:
+            return error.message
+        return None
+
+
 def queue_runner(
     intake: EmailIntake,
     decoders: Decoders,
@@ -247,7 +304,12 @@ def queue_runner(
         from triage_desk.intake.telegram.processor import TelegramProcessor
 
         processors["telegram"] = TelegramProcessor(
-            intake.sessions, intake.pipeline.desks, fallback, intake.clock, telegram_files
+            intake.sessions,
+            intake.pipeline.desks,
+            fallback,
+            intake.clock,
+            telegram_files,
+            callbacks=telegram_callbacks(intake),
         )
     return QueueRunner(
         queue or InboundQueue(intake.sessions, intake.clock), processors, fallback, **options
@@ -291,6 +353,12 @@ def build_app(
         semantic_stage=config.service.semantic_stage,
         now=clock,
     )
+    # The assistant answers chat questions in the transaction that stores them.
+    pipeline.steps = (*pipeline.steps, AnswerInChat(ChatAssistant(assistant, renderer)))
+    if any(_staff_group(desk) for desk in desks.by_name.values()):
+        from triage_desk.intake.telegram.staff_group import PostToStaffGroup
+
+        pipeline.steps = (*pipeline.steps, PostToStaffGroup())
     transports = outbound_transports(config)
     if any(desk.telegram for desk in config.desks.values()):
         # Imported only when a desk has a bot: the library and httpx cost every start.

@@ -300,6 +300,8 @@ class DeskTelegramConfig(Strict):
     webhook_url: str | None = None
     secret_token_env: str | None = None  # webhook: Telegram sends it back in every request
     staff_chat_id: int | None = None  # optional staff group: new tickets are posted there
+    # Telegram user ids of the staff who may press the group's buttons (anyone else: refused).
+    staff_user_ids: list[int] = Field(default_factory=list)
     # A message within this many days of a ticket's resolution reopens it, later a new one.
     reopen_days: int = Field(default=7, ge=0)
     # The bot's @username for deep links (t.me/<username>); unset: asked of Telegram (getMe).
@@ -315,6 +317,27 @@ class DeskTelegramConfig(Strict):
                 "offer_link_in_email = true needs username: set it to the bot's @username "
                 "(the link is t.me/<username>), or set offer_link_in_email = false"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _staff_group(self) -> DeskTelegramConfig:
+        if self.staff_chat_id is not None and self.staff_chat_id >= 0:
+            raise ValueError(
+                f"staff_chat_id = {self.staff_chat_id}: a group's chat id is negative (e.g. "
+                "-1001234567890); add the bot to the staff group and use the group's id"
+            )
+        if self.staff_chat_id is not None and not self.staff_user_ids:
+            raise ValueError(
+                "staff_chat_id needs staff_user_ids, the Telegram user ids of the staff who "
+                "may confirm or change categories there, e.g. staff_user_ids = [123456789]"
+            )
+        if self.staff_user_ids and self.staff_chat_id is None:
+            raise ValueError(
+                "staff_user_ids is for the staff group: set staff_chat_id too, or remove it"
+            )
+        bad = [u for u in self.staff_user_ids if u <= 0]
+        if bad:
+            raise ValueError(f"staff_user_ids {bad}: a Telegram user id is a positive number")
         return self
 
     @model_validator(mode="after")

@@ -196,3 +196,19 @@ __all__ = [
     "TicketDetail",
     "TicketSummary",
 ]
+
+
+@dataclass(frozen=True)
+class AssistantFigures:
+    """What the virtual assistant did in a desk's chats over a period (whole local days)."""
+
+    desk: str
+    start: dt.date
+    end: dt.date  # inclusive
+    offers: int  # knowledge-base answers given, each asking "Did this help?"
+    declined: int  # questions it had no confident answer to (it said so, and when staff answer)
+    helped: int  # answers the person said helped
+    not_helped: int  # answers the person said did not help: handed to staff
+    no_feedback: int  # answers nobody said anything about
+    handoffs: int  # declined + not_helped: questions passed to staff
+    helped_percent: float | None  # helped of the answers the person rated; None: none rated

@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config
-from triage_desk.desk_service import queries
+from triage_desk.desk_service import queries, reports
 from triage_desk.desk_service.actions import Reprocess, StaffActions
 from triage_desk.desk_service.queries import TicketFilter
 from triage_desk.desk_service.results import (
     ActionResult,
     AddressView,
+    AssistantFigures,
     OutboxView,
     QuarantineView,
     TicketDetail,
@@ -102,6 +103,12 @@ class DeskService:
     def undeliverable_addresses(self) -> list[AddressView]:
         with self.sessions() as session:
             return queries.undeliverable_addresses(session)
+
+    def assistant_figures(self, desk: str, start: dt.date, end: dt.date) -> AssistantFigures:
+        """The assistant's offers, declines, helped and hand-offs of a desk, ``start`` to
+        ``end`` inclusive (local days)."""
+        with self.sessions() as session:
+            return reports.assistant_figures(session, self.desks, desk, start, end)
 
     def zone(self, desk: str) -> dt.tzinfo:
         """The zone a desk's times are shown in (UTC for a desk no longer configured)."""

@@ -32,9 +32,10 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -88,6 +89,29 @@ def _seconds(error: RetryAfter) -> float:
         warnings.simplefilter("ignore", PTBDeprecationWarning)
         value = error.retry_after
     return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+def reply_markup(headers: Mapping[str, Any]) -> InlineKeyboardMarkup | ForceReply | None:
+    """An item's channel-neutral ``buttons`` (rows of label and data) as Telegram's inline
+    keyboard, or ``force_reply``: the chat's app opens a reply to the message."""
+    rows = headers.get("buttons")
+    if rows:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(str(b["text"]), callback_data=str(b["data"])) for b in row]
+                for row in rows
+            ]
+        )
+    if headers.get("force_reply"):
+        return ForceReply(selective=True)
+    return None
+
+
+def is_spent(exc: BadRequest) -> bool:
+    """Telegram refuses a repeat of what is done: the same edit again, or a press answered
+    after its time."""
+    text = exc.message.lower()
+    return "not modified" in text or "query is too old" in text
 
 
 def _refused(exc: BaseException) -> bool:
@@ -149,6 +173,9 @@ class TelegramSender:
         if reason is not None:
             raise TransportError(f"chat {chat} is marked undeliverable ({reason})", True)
         self._start(desk.name, bot)
+        if item.headers.get("callback_query_id") or item.headers.get("edit_of"):
+            self._act(bot, item)  # a press's answer, an edit: one request, no parts
+            return
         pieces = [p for p in split_message(item.body_text) if p.strip()]
         delivered: list[int | None] = list(item.delivered_parts or [])[: len(pieces)]
         for index, piece in enumerate(pieces):
@@ -158,11 +185,12 @@ class TelegramSender:
                 self._possible_repeat(item, index, len(pieces))
             delivered = [*delivered[:index], None]
             self._record(item, delivered)  # in flight: a lost answer is known as such
-            first = index == 0
+            first, last = index == 0, index == len(pieces) - 1
             reply_to = reply_target(chat, item.headers.get("in_reply_to")) if first else None
+            markup = reply_markup(item.headers) if last else None
             try:
                 message_id = self._loop.run(
-                    self._send_part(bot, chat, piece, reply_to), SEND_TIMEOUT
+                    self._send_part(bot, chat, piece, reply_to, markup), SEND_TIMEOUT
                 )
             except (TelegramError, TimeoutError) as exc:
                 if _refused(exc):  # nothing of it reached the chat: not in flight
@@ -193,7 +221,14 @@ class TelegramSender:
             raise TransportError(f"Telegram bot of desk {desk} not ready: {exc}") from exc
         self._ready.add(desk)
 
-    async def _send_part(self, bot: ExtBot[Any], chat: str, text: str, reply_to: int | None) -> int:
+    async def _send_part(
+        self,
+        bot: ExtBot[Any],
+        chat: str,
+        text: str,
+        reply_to: int | None,
+        markup: InlineKeyboardMarkup | ForceReply | None = None,
+    ) -> int:
         await self.pacer.wait(chat)
         message = await bot.send_message(
             chat_id=int(chat),
@@ -202,8 +237,54 @@ class TelegramSender:
             reply_to_message_id=reply_to,
             # The person may have deleted the message we answer: send unthreaded then.
             allow_sending_without_reply=True if reply_to else None,
+            reply_markup=markup,
         )
         return message.message_id
+
+    def _act(self, bot: ExtBot[Any], item: OutboxItem) -> None:
+        """An item that sends no message: the answer to a button press
+        (``answerCallbackQuery``), or an edit of a message we sent (``editMessageText``: the
+        text, with its buttons gone). Each is one request; repeating it changes nothing."""
+        try:
+            self._loop.run(self._action(bot, item), SEND_TIMEOUT)
+        except BadRequest as exc:
+            if is_spent(exc):  # done before (a retry), or the press is too old: nothing to do
+                log.info("outbox item %s: %s; nothing more to do", item.id, exc.message)
+                return
+            raise self._failure(item, exc, 0, 1) from exc
+        except (TelegramError, TimeoutError) as exc:
+            raise self._failure(item, exc, 0, 1) from exc
+
+    async def _action(self, bot: ExtBot[Any], item: OutboxItem) -> None:
+        headers = item.headers
+        if headers.get("callback_query_id"):
+            await bot.answer_callback_query(
+                str(headers["callback_query_id"]),
+                text=item.body_text[:200] or None,  # Telegram shows at most 200 characters
+                show_alert=bool(headers.get("alert")),
+            )
+            return
+        with self.sessions() as session:
+            target = session.scalar(
+                select(OutboxItem).where(OutboxItem.dedupe_key == headers["edit_of"])
+            )
+        known = [part for part in (target.delivered_parts if target else []) if part]
+        if target is not None and not known and target.status == OutboxStatus.PENDING:
+            raise TransportError("the message to edit is not sent yet")  # retried later
+        if target is None or not known:
+            raise BadRequest("message to edit not found")
+        text = item.body_text
+        if headers.get("append"):  # under the last part of what it said
+            last = [p for p in split_message(target.body_text) if p.strip()][-1]
+            text = f"{last.rstrip()}\n\n{item.body_text}"
+        await self.pacer.wait(target.recipient)
+        await bot.edit_message_text(
+            escape(text, quote=False),
+            chat_id=int(target.recipient),
+            message_id=int(known[-1]),
+            parse_mode=ParseMode.HTML,
+            reply_markup=reply_markup(headers),
+        )
 
     def _failure(
         self, item: OutboxItem, exc: BaseException, index: int, count: int

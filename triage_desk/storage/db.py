@@ -113,7 +113,7 @@ def alembic_config(url: str) -> Any:
 
 
 # The newest migration; a test checks it against Alembic's own idea of the head.
-HEAD_REVISION = "0019_telegram_files"
+HEAD_REVISION = "0020_chat_assistant"
 
 
 def current_revision(url: str) -> str | None:

@@ -521,6 +521,12 @@ class AssistantAnswer(Base):
     helped: Mapped[bool | None] = mapped_column(Boolean)  # None until the person answers
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     feedback_at: Mapped[dt.datetime | None]
+    # The inbound message it answers (intake's answers; None for older rows).
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # The random key its "Did this help?" buttons carry (callback_data): a press is looked
+    # up by it and checked against the chat it was sent to, never trusted alone.
+    callback_key: Mapped[str | None] = mapped_column(String(32), unique=True)
+    feedback_via: Mapped[str | None] = mapped_column(String(16))  # "button" or "text"
 
 
 class ChatSetting(Base):
@@ -593,3 +599,38 @@ class MessageEdit(Base):
     received_at: Mapped[dt.datetime]
     text_before: Mapped[str] = mapped_column(Text, default="")
     text_after: Mapped[str] = mapped_column(Text, default="")
+
+
+class StaffPost(Base):
+    """A new ticket as posted to its desk's Telegram staff group, with buttons to confirm the
+    suggested category or choose another. ``key`` is what the buttons carry (random); a
+    press is looked up by it, and only the group and the staff configured may act on it."""
+
+    __tablename__ = "staff_posts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)
+    desk: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    chat: Mapped[str] = mapped_column(String(32))  # the staff group's chat id
+    suggested: Mapped[str] = mapped_column(String(64))  # the category it offered to confirm
+    created_at: Mapped[dt.datetime]
+    decided_at: Mapped[dt.datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))  # "telegram:<user id>"
+    decision: Mapped[str | None] = mapped_column(String(16))  # "confirmed" or "changed"
+
+
+class StaffChoice(Base):
+    """Another category chosen in the staff group, waiting for its reason (the member's
+    reply to the bot's question), which the recategorisation notice tells the person."""
+
+    __tablename__ = "staff_choices"
+    __table_args__ = (Index("ix_staff_choices_user", "chat", "user_id", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    post_id: Mapped[int] = mapped_column(ForeignKey("staff_posts.id"))
+    chat: Mapped[str] = mapped_column(String(32))
+    user_id: Mapped[int] = mapped_column(BigInteger)
+    category: Mapped[str] = mapped_column(String(64))
+    asked_at: Mapped[dt.datetime]
+    done_at: Mapped[dt.datetime | None]

@@ -34,7 +34,7 @@ POLL_SECONDS = 25  # Telegram holds a getUpdates this long when nothing comes
 LEASE_MARGIN = 60.0  # a lease outlives one round by this much (slow network, slow commit)
 RETRY_SECONDS = 5.0  # after a refusal or an outage, before asking again
 # What the poller asks for; any other kind of update stays on Telegram's side.
-ALLOWED_UPDATES = ("message", "edited_message")
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query")
 
 
 class NotHolder(Exception):

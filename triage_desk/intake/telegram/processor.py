@@ -1,5 +1,6 @@
 """The queue runner's processor for channel ``"telegram"``: commands that make no ticket are
-answered here, edits applied here (``edits.py``), files fetched here (``files.py``), and
+answered here, button presses and staff group replies too (``callbacks.py``), edits applied
+here (``edits.py``), files fetched here (``files.py``), and
 everything else goes through the decoder and the intake steps as any channel's messages do
 (``DecodingProcessor``).
 
@@ -27,6 +28,7 @@ from triage_desk.desks import Desks
 from triage_desk.intake.processing import POSTPONED, IngestOutcome, Processor, alongside_for
 from triage_desk.intake.queue import Alongside, Arrival
 from triage_desk.intake.telegram.answers import answer_language, queue_answer
+from triage_desk.intake.telegram.callbacks import Callbacks, wanted
 from triage_desk.intake.telegram.commands import Command, answered_command
 from triage_desk.intake.telegram.edits import EditOutcome, apply_edit
 from triage_desk.intake.telegram.files import (
@@ -51,7 +53,9 @@ log = logging.getLogger(__name__)
 class Pending:
     items: Sequence[Arrival]
     labels: Sequence[str]
-    answered: list[tuple[int, Command, dict[str, Any]]] = field(default_factory=list)
+    # Answered without a ticket: a command with its message; None for a press or a staff
+    # group reply (``callbacks``).
+    answered: list[tuple[int, Command | None, dict[str, Any]]] = field(default_factory=list)
     edits: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
     rest: list[int] = field(default_factory=list)
 
@@ -87,12 +91,14 @@ class TelegramProcessor:
         messages: Processor,
         clock: Clock,
         files: FileFetcher | None = None,
+        callbacks: Callbacks | None = None,
     ) -> None:
         self.sessions = sessions
         self.desks = desks
         self.messages = messages
         self.clock = clock
         self.files = files
+        self.callbacks = callbacks
 
     def begin(self, items: Sequence[Arrival], labels: Sequence[str]) -> Pending:
         pending = Pending(items, labels)
@@ -102,7 +108,9 @@ class TelegramProcessor:
                 pending.edits.append((index, update["edited_message"]))
                 continue
             found = answered_command(item.payload)
-            if found is None:
+            if found is None and self.callbacks is not None and wanted(item.payload):
+                pending.answered.append((index, None, {}))  # a press or a staff group reply
+            elif found is None:
                 pending.rest.append(index)
             else:
                 pending.answered.append((index, *found))
@@ -112,7 +120,10 @@ class TelegramProcessor:
         items = pending.items
         outcomes: list[IngestOutcome | None] = [None] * len(items)
         for index, command, message in pending.answered:
-            outcomes[index] = self._answer(items[index], command, message, alongside, index)
+            if command is None:
+                outcomes[index] = self._callback(items[index], index, alongside)
+            else:
+                outcomes[index] = self._answer(items[index], command, message, alongside, index)
         # Messages before edits: an edit queued with its message finds it stored.
         self._store(pending, pending.rest, outcomes, alongside)
         new = []
@@ -139,6 +150,16 @@ class TelegramProcessor:
             if alongside is not None:
                 alongside(session, [index])
         return IngestOutcome(None, reason="command", detail=command.name)
+
+    def _callback(self, item: Arrival, index: int, alongside: Alongside | None) -> IngestOutcome:
+        assert self.callbacks is not None
+
+        def with_it(session: Session) -> None:
+            if alongside is not None:
+                alongside(session, [index])
+
+        detail = self.callbacks.handle(item.desk, item.payload, with_it)
+        return IngestOutcome(None, reason="callback", detail=detail)
 
     def _edit(
         self, item: Arrival, message: dict[str, Any], alongside: Alongside | None, index: int
