@@ -50,6 +50,7 @@ def _register() -> None:
         sla,
         telegram,
         tickets,
+        users,
     )
 
     for command in (
@@ -70,6 +71,7 @@ def _register() -> None:
         addresses.address,
         clients.clients,
         telegram.telegram,
+        users.user,
         model.classify,
         model.model,
         model.train,
