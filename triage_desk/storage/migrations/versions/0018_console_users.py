@@ -59,13 +59,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_notes")),
     )
     op.create_index(op.f("ix_ticket_notes_ticket_id"), "ticket_notes", ["ticket_id"], unique=False)
-    with op.batch_alter_table("tickets") as batch:
-        batch.add_column(sa.Column("assignee", sa.String(120), nullable=True))
+    op.add_column("tickets", sa.Column("assignee", sa.String(120), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("tickets") as batch:
-        batch.drop_column("assignee")
+    # SQLite (3.35+) drops a column in place; a batch copy of tickets would fail on the
+    # foreign keys of every table that names it.
+    op.drop_column("tickets", "assignee")
     op.drop_index(op.f("ix_ticket_notes_ticket_id"), table_name="ticket_notes")
     op.drop_table("ticket_notes")
     op.drop_index(op.f("ix_console_sessions_user_id"), table_name="console_sessions")
