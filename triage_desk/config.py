@@ -608,8 +608,31 @@ class ServiceConfig(Strict):
     semantic_stage: Literal["deferred", "inline", "off"] = "deferred"
 
 
+class ConsoleConfig(Strict):
+    """The staff console (``console/``), served by `triage run` when enabled."""
+
+    enabled: bool = False  # add a user first: `triage user add NAME --role admin`
+    host: str = "127.0.0.1"  # loopback: put a TLS proxy in front to reach it from elsewhere
+    port: int = Field(default=8000, ge=0, le=65535)
+    idle_minutes: float = Field(
+        default=30.0, gt=0
+    )  # a session ends this long after its last request
+    absolute_hours: float = Field(default=12.0, gt=0)  # ... and this long after sign-in
+    breaching_soon_minutes: float = Field(default=120.0, gt=0)  # "breaching soon" in the queue
+    # Failed sign-ins per username and per address within the window before more are refused.
+    login_attempts: int = Field(default=5, ge=1)
+    login_window_minutes: float = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _host(self) -> ConsoleConfig:
+        if not self.host.strip():
+            raise ValueError("host is empty; use 127.0.0.1 (loopback) or an address to listen on")
+        return self
+
+
 class Config(Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
+    console: ConsoleConfig = Field(default_factory=ConsoleConfig)
     smtp_listener: SmtpListenerConfig = Field(default_factory=SmtpListenerConfig)
     email: EmailConfig = Field(default_factory=EmailConfig)
     classifier: ClassifierConfig = Field(default_factory=ClassifierConfig)

@@ -7,8 +7,9 @@ import contextlib
 import logging
 import signal
 import threading
+from typing import TYPE_CHECKING
 
-from triage_desk.app import App, telegram_pollers, telegram_webhooks
+from triage_desk.app import App, build_desk_service, telegram_pollers, telegram_webhooks
 from triage_desk.intake.email.imap_listener import start_imap_listeners, stop_imap_listeners
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.email.smtp_queue import SmtpQueue
@@ -18,6 +19,9 @@ from triage_desk.runners import Runner, RunnerLoop
 from triage_desk.runners.dispatch import DispatchRunner
 from triage_desk.runners.queue import QueueRunner
 from triage_desk.scheduler import Scheduler
+
+if TYPE_CHECKING:
+    from triage_desk.console.server import ConsoleServer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     app.warm_up()  # models, templates and locales, before the first message
+    console = start_console(app)  # a thread: after the workers' fork, like every thread
     stopping = threading.Event()  # the queue runner stops between batches
     queue_runner = app.queue_runner(stopping=stopping)
     loops = [RunnerLoop(runner, app.clock) for runner in runners(app, queue_runner)]
@@ -115,6 +120,8 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         await asyncio.gather(*polling, return_exceptions=True)
         if web is not None:  # a request in hand is answered (after its commit) first
             await web.stop()
+        if console is not None:
+            await asyncio.to_thread(console.stop)
         await asyncio.to_thread(stop_imap_listeners, imap_listeners)
         if listener is not None and smtp_queue is not None:
             listener.stop()
@@ -124,3 +131,18 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         await asyncio.to_thread(app.close_telegram_files)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")
+
+
+def start_console(app: App) -> ConsoleServer | None:
+    """The staff console (``[console]``), when enabled: served in a thread of its own."""
+    cfg = app.config.console
+    if not cfg.enabled:
+        return None
+    from triage_desk.console import create_console
+    from triage_desk.console.server import ConsoleServer
+
+    server = ConsoleServer(
+        create_console(app, app.clock, service=build_desk_service(app)), cfg.host, cfg.port
+    )
+    server.start()
+    return server

@@ -51,6 +51,7 @@ def _register() -> None:
         sla,
         telegram,
         tickets,
+        users,
     )
 
     for command in (
@@ -72,6 +73,7 @@ def _register() -> None:
         clients.clients,
         telegram.telegram,
         report.report,
+        users.user,
         model.classify,
         model.model,
         model.train,

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
@@ -43,9 +43,13 @@ from triage_desk.storage.models import (
     OutboxStatus,
     QuarantinedMail,
     QuarantineStatus,
+    StaffUser,
     Ticket,
+    TicketNote,
     TicketStatus,
 )
+
+MAX_NOTE_CHARS = 10_000
 
 
 class ReprocessOutcome(Protocol):
@@ -194,11 +198,19 @@ class StaffActions:
 
     # ------------------------------------------------------------------ ticket actions
 
-    def confirm(self, number: str, staff: str, reason: str | None = None) -> ActionResult:
-        """Staff agree with the category. On a refused ticket this overrides the refusal."""
+    def confirm(
+        self, number: str, staff: str, reason: str | None = None, override: bool = True
+    ) -> ActionResult:
+        """Staff agree with the category. On a refused ticket this overrides the refusal,
+        unless ``override`` is False (then a refused ticket is refused: ``NotAllowed``)."""
         staff, reason, now = _who(staff), _why(reason), self.clock()
         with self.sessions.begin() as session:
             ticket, desk = self._ticket(session, number)
+            if ticket.status == TicketStatus.REFUSED and not override:
+                raise NotAllowed(
+                    f"{ticket.number} was refused: confirming it overrides the refusal",
+                    code="needs_override",
+                )
             session.add(
                 Decision(
                     ticket=ticket,
@@ -458,6 +470,38 @@ class StaffActions:
             before = reopen(ticket, desk, now)
             _audit(session, staff, "reopened", now, ticket, **before, reason=reason)
             return ActionResult(ticket.number, ticket.status, f"{ticket.number}: reopened")
+
+    def assign(self, number: str, assignee: str | None, staff: str) -> ActionResult:
+        """Give the ticket to a console user (``assignee``), or to nobody (None)."""
+        staff, now = _who(staff), self.clock()
+        assignee = assignee.strip().lower() if assignee and assignee.strip() else None
+        with self.sessions.begin() as session:
+            ticket, _desk = self._ticket(session, number)
+            if assignee is not None and not session.scalar(
+                select(StaffUser.id).where(
+                    StaffUser.username == assignee, StaffUser.active.is_(True)
+                )
+            ):
+                raise InvalidInput("assignee", f"no active console user {assignee!r}", assignee)
+            before, ticket.assignee = ticket.assignee, assignee
+            _audit(session, staff, "assigned", now, ticket, old=before, new=assignee)
+            return ActionResult(
+                ticket.number, ticket.status, f"{ticket.number}: assigned to {assignee or '-'}"
+            )
+
+    def add_note(self, number: str, text: str, staff: str) -> ActionResult:
+        """An internal note: kept with the ticket, never sent."""
+        staff, now = _who(staff), self.clock()
+        text = text.strip()
+        if not text:
+            raise InvalidInput("text", "the note is empty")
+        if len(text) > MAX_NOTE_CHARS:
+            raise InvalidInput("text", f"a note has at most {MAX_NOTE_CHARS} characters")
+        with self.sessions.begin() as session:
+            ticket, _desk = self._ticket(session, number)
+            session.add(TicketNote(ticket_id=ticket.id, author=staff, text=text, created_at=now))
+            _audit(session, staff, "note_added", now, ticket, characters=len(text))
+            return ActionResult(ticket.number, ticket.status, f"{ticket.number}: note added")
 
     # ------------------------------------------------------------------ outbox, quarantine
 

@@ -22,9 +22,11 @@ from triage_desk.desk_service.results import (
     DecisionView,
     MessageEditView,
     MessageView,
+    NoteView,
     OutboxView,
     QuarantineView,
     RequesterView,
+    StoredFile,
     SuggestionView,
     TicketDetail,
     TicketSummary,
@@ -46,6 +48,7 @@ from triage_desk.storage.models import (
     StoredAttachment,
     Suggestion,
     Ticket,
+    TicketNote,
     TicketStatus,
 )
 
@@ -66,6 +69,7 @@ class TicketFilter:
     needs_review: bool = False
     newest_first: bool = False  # default: response due first (tickets with none last)
     limit: int = 50
+    statuses: tuple[str, ...] = ()  # any of these (with ``status``: both must hold)
 
 
 def overdue_condition(now: dt.datetime) -> ColumnElement[bool]:
@@ -110,6 +114,9 @@ def check_filter(desks: Desks, wanted: TicketFilter) -> None:
         raise InvalidInput(
             "status", f"unknown status {wanted.status!r}", wanted.status, TICKET_STATUSES
         )
+    for status in wanted.statuses:
+        if status not in TICKET_STATUSES:
+            raise InvalidInput("statuses", f"unknown status {status!r}", status, TICKET_STATUSES)
     if wanted.limit < 1:
         raise InvalidInput("limit", f"the limit must be at least 1, not {wanted.limit}")
     if wanted.due_within is not None and wanted.due_within < dt.timedelta(0):
@@ -129,8 +136,10 @@ def list_tickets(
         query = query.where(Ticket.desk == wanted.desk)
     if wanted.status:
         query = query.where(Ticket.status == wanted.status)
-    else:
+    elif not wanted.statuses:
         query = query.where(Ticket.status != TicketStatus.ROBOT)
+    if wanted.statuses:
+        query = query.where(Ticket.status.in_(wanted.statuses))
     if wanted.overdue:
         query = query.where(overdue)
     if wanted.due_within is not None:
@@ -180,6 +189,9 @@ def _summary(desks: Desks, ticket: Ticket, overdue: bool, review: bool) -> Ticke
         first_response_at=_local(ticket.first_response_at, zone),
         overdue=overdue,
         needs_review=review,
+        model_version=ticket.suggestions[-1].model_version if ticket.suggestions else None,
+        feedback_confidence=first.feedback_confidence if first else None,
+        assignee=ticket.assignee,
     )
 
 
@@ -241,6 +253,12 @@ def ticket_detail(session: Session, desks: Desks, number: str, now: dt.datetime)
             AuditView(at=_local(e.at, zone), actor=e.actor, action=e.action, details=e.details)
             for e in session.scalars(
                 select(AuditEvent).where(AuditEvent.ticket_id == ticket.id).order_by(AuditEvent.id)
+            )
+        ),
+        notes=tuple(
+            NoteView(n.id, n.author, n.text, _local(n.created_at, zone))
+            for n in session.scalars(
+                select(TicketNote).where(TicketNote.ticket_id == ticket.id).order_by(TicketNote.id)
             )
         ),
     )
@@ -456,6 +474,70 @@ def headline(raw: bytes) -> tuple[str, str]:
         return "?", "?"
 
 
+def _ticket_message(session: Session, number: str, message_id: int) -> Message:
+    message = session.scalar(
+        select(Message)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(Ticket.number == normalise_number(number), Message.id == message_id)
+    )
+    if message is None:
+        raise NotFound("message", message_id, f"{number} has no message #{message_id}")
+    return message
+
+
+def message_raw(session: Session, number: str, message_id: int) -> StoredFile:
+    """A message of the ticket as it arrived (a mail's bytes), for download only."""
+    message = _ticket_message(session, number, message_id)
+    if message.raw is None:
+        raise NotFound("raw message", message_id, f"message #{message_id} has no raw bytes kept")
+    kind = "message/rfc822" if message.channel == "email" else "application/octet-stream"
+    extension = "eml" if message.channel == "email" else "bin"
+    return StoredFile(f"{normalise_number(number)}-{message_id}.{extension}", kind, message.raw)
+
+
+MAX_HTML_CHARS = 2_000_000  # a longer HTML body is cut: shown for reading, never re-sent
+
+
+def message_html(session: Session, number: str, message_id: int) -> str | None:
+    """The first text/html part of a mail as it came (hostile: a front end sanitises it),
+    or None when the mail had none. Bodies over ``MAX_HTML_CHARS`` are cut."""
+    from triage_desk.intake.email.parse import parse_bytes
+
+    message = _ticket_message(session, number, message_id)
+    if message.channel != "email" or not message.raw:
+        return None
+    try:
+        parsed = parse_bytes(message.raw)
+        for part in parsed.walk():
+            if part.get_content_type() == "text/html" and not part.is_attachment():
+                payload = part.get_payload(decode=True)
+                data = payload if isinstance(payload, bytes) else b""
+                charset = part.get_content_charset() or "utf-8"
+                try:
+                    return data.decode(charset, errors="replace")[:MAX_HTML_CHARS]
+                except LookupError:  # a charset Python does not know
+                    return data.decode("utf-8", errors="replace")[:MAX_HTML_CHARS]
+    except Exception:  # a mail that does not parse has its text shown, and its raw download
+        return None
+    return None
+
+
+def attachment_file(session: Session, number: str, attachment_id: int) -> StoredFile:
+    row = session.execute(
+        select(StoredAttachment)
+        .join(Message, StoredAttachment.message_id == Message.id)
+        .join(Ticket, Message.ticket_id == Ticket.id)
+        .where(Ticket.number == normalise_number(number), StoredAttachment.id == attachment_id)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound("attachment", attachment_id)
+    if row.data is None:
+        raise NotFound(
+            "attachment", attachment_id, f"attachment #{attachment_id}: only its metadata is kept"
+        )
+    return StoredFile(row.filename, row.content_type, row.data)
+
+
 def undeliverable_addresses(session: Session) -> list[AddressView]:
     """Addresses a bounce of our own mail marked, most recently marked first."""
     return [_address(row) for row in repo.undeliverable_addresses(session)]
@@ -465,8 +547,11 @@ __all__ = [
     "OUTBOX_STATUSES",
     "TICKET_STATUSES",
     "TicketFilter",
+    "attachment_file",
     "headline",
     "list_tickets",
+    "message_html",
+    "message_raw",
     "needs_review_condition",
     "outbox_item",
     "outbox_items",

@@ -49,6 +49,9 @@ class TicketSummary:
     first_response_at: dt.datetime | None
     overdue: bool  # response due passed with no first response
     needs_review: bool  # category neither confirmed nor auto-accepted, or refined otherwise
+    model_version: str | None = None  # the newest suggestion's model
+    feedback_confidence: float | None = None  # the first suggestion's
+    assignee: str | None = None  # a console user's login
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,23 @@ class AuditView:
 
 
 @dataclass(frozen=True)
+class NoteView:
+    id: int
+    author: str
+    text: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """Bytes a front end offers as a download (raw mail, an attachment), never renders."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
 class TicketDetail:
     summary: TicketSummary
     channel: str
@@ -135,6 +155,7 @@ class TicketDetail:
     suggestions: tuple[SuggestionView, ...]
     decisions: tuple[DecisionView, ...]
     audit: tuple[AuditView, ...]
+    notes: tuple[NoteView, ...] = ()  # internal: never sent to the requester
 
 
 @dataclass(frozen=True)
@@ -189,9 +210,11 @@ __all__ = [
     "DecisionView",
     "MessageEditView",
     "MessageView",
+    "NoteView",
     "OutboxView",
     "QuarantineView",
     "RequesterView",
+    "StoredFile",
     "SuggestionView",
     "TicketDetail",
     "TicketSummary",

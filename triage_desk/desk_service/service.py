@@ -16,6 +16,7 @@ from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config
 from triage_desk.desk_service import queries, reports
 from triage_desk.desk_service.actions import Reprocess, StaffActions
+from triage_desk.desk_service.errors import DeskError
 from triage_desk.desk_service.queries import TicketFilter
 from triage_desk.desk_service.results import (
     ActionResult,
@@ -23,12 +24,15 @@ from triage_desk.desk_service.results import (
     AssistantFigures,
     OutboxView,
     QuarantineView,
+    StoredFile,
     TicketDetail,
     TicketSummary,
 )
 from triage_desk.desks import Desks
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
+
+MAX_BULK = 200  # tickets one bulk confirm may name
 
 
 class DeskService:
@@ -100,6 +104,18 @@ class DeskService:
         with self.sessions() as session:
             return queries.quarantined_mail(session, quarantine_id)
 
+    def message_raw(self, number: str, message_id: int) -> StoredFile:
+        with self.sessions() as session:
+            return queries.message_raw(session, number, message_id)
+
+    def message_html(self, number: str, message_id: int) -> str | None:
+        with self.sessions() as session:
+            return queries.message_html(session, number, message_id)
+
+    def attachment(self, number: str, attachment_id: int) -> StoredFile:
+        with self.sessions() as session:
+            return queries.attachment_file(session, number, attachment_id)
+
     def undeliverable_addresses(self) -> list[AddressView]:
         with self.sessions() as session:
             return queries.undeliverable_addresses(session)
@@ -117,8 +133,27 @@ class DeskService:
 
     # ------------------------------------------------------------------ actions
 
-    def confirm(self, number: str, staff: str, reason: str | None = None) -> ActionResult:
-        return self.actions.confirm(number, staff, reason)
+    def confirm(
+        self, number: str, staff: str, reason: str | None = None, override: bool = True
+    ) -> ActionResult:
+        return self.actions.confirm(number, staff, reason, override)
+
+    def confirm_many(self, numbers: list[str], staff: str) -> list[ActionResult | DeskError]:
+        """Bulk confirm: each ticket in its own transaction, refusals never overridden; one
+        result or refusal per number, in order."""
+        done: list[ActionResult | DeskError] = []
+        for number in numbers[:MAX_BULK]:
+            try:
+                done.append(self.actions.confirm(number, staff, override=False))
+            except DeskError as refused:
+                done.append(refused)
+        return done
+
+    def assign(self, number: str, assignee: str | None, staff: str) -> ActionResult:
+        return self.actions.assign(number, assignee, staff)
+
+    def add_note(self, number: str, text: str, staff: str) -> ActionResult:
+        return self.actions.add_note(number, text, staff)
 
     def change_category(self, number: str, category: str, reason: str, staff: str) -> ActionResult:
         return self.actions.change_category(number, category, reason, staff)

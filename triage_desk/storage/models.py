@@ -222,6 +222,7 @@ class Ticket(Base):
     resolved_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = mapped_column(default=system_clock)
     updated_at: Mapped[dt.datetime] = mapped_column(default=system_clock, onupdate=system_clock)
+    assignee: Mapped[str | None] = mapped_column(String(120))  # a console user's login
 
     requester: Mapped[Requester] = relationship()
     client: Mapped[Client | None] = relationship()
@@ -634,3 +635,44 @@ class StaffChoice(Base):
     category: Mapped[str] = mapped_column(String(64))
     asked_at: Mapped[dt.datetime]
     done_at: Mapped[dt.datetime | None]
+
+
+class StaffUser(Base):
+    """A console user: argon2 password hash (never the password), role, interface language."""
+
+    __tablename__ = "staff_users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    username: Mapped[str] = mapped_column(String(120), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    role: Mapped[str] = mapped_column(String(16))  # agent, supervisor, admin
+    language: Mapped[str] = mapped_column(String(8), default="lv")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[dt.datetime]
+
+
+class ConsoleSession(Base):
+    """A signed-in browser. Only the SHA-256 of the cookie's random id is stored, so a copy
+    of the database does not sign anyone in."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    last_seen_at: Mapped[dt.datetime]
+
+    user: Mapped[StaffUser] = relationship()
+
+
+class TicketNote(Base):
+    """An internal note on a ticket: staff only, never sent to the requester."""
+
+    __tablename__ = "ticket_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    author: Mapped[str] = mapped_column(String(120))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime]
