@@ -16,7 +16,7 @@ from triage_desk.classifier.data import load_examples
 from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelStore
 from triage_desk.classifier.versions import TOLERANCES, compare_figures, not_worse
-from triage_desk.cli import main
+from triage_desk.cli import main, support
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import (
     Decision,
@@ -113,6 +113,9 @@ def test_train_with_decisions_prints_the_comparison_and_keeps_the_better_model(
     tmp_path, sqlite_url, classifier: Classifier, monkeypatch
 ):
     monkeypatch.chdir(tmp_path)
+    # The console took its width from COLUMNS when it was made, in whichever test came first;
+    # wide, so no table cell ("may be lower by") is wrapped across lines.
+    monkeypatch.setattr(support.err, "width", 200)
     store = ModelStore(tmp_path / "var" / "models")
     active = store.save(classifier.model, dict(classifier.meta))
     taught = _teach_nonsense(sqlite_url)

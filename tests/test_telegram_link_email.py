@@ -356,7 +356,7 @@ def test_migration_0018_goes_down_and_up_and_matches_the_models(database_url):
     from triage_desk.storage.db import upgrade as upgrade_db
     from triage_desk.storage.models import Base
 
-    assert HEAD_REVISION == "0018_link_codes" == current_revision(database_url)
+    assert current_revision(database_url) == HEAD_REVISION  # 0018 or a later head
     downgrade(database_url, "0017_chat_identity")
     engine = make_engine(database_url)
     assert "link_codes" not in inspect(engine).get_table_names()
