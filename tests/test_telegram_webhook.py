@@ -22,6 +22,7 @@ from triage_desk.clock import FixedClock
 from triage_desk.config import ConfigError, parse_config
 from triage_desk.intake.queue import InboundQueue
 from triage_desk.intake.telegram.links import make_bot
+from triage_desk.intake.telegram.poller import ALLOWED_UPDATES
 from triage_desk.intake.telegram.webhook import MAX_BODY_BYTES, SECRET_HEADER
 from triage_desk.service import serve
 from triage_desk.storage.models import QueuedInbound, Ticket
@@ -179,7 +180,8 @@ def test_triage_run_sets_the_webhook_serves_it_and_polls_nothing(hooked):
     asyncio.run(run())
     [call] = api.calls_to("setWebhook")
     assert call.params["url"] == URL and call.params["secret_token"] == SECRET
-    assert call.params["allowed_updates"] == ["message", "edited_message"]
+    assert call.params["allowed_updates"] == list(ALLOWED_UPDATES)  # as the poller asks
+    assert {"message", "edited_message", "callback_query"} <= set(ALLOWED_UPDATES)
     assert api.bots[api.token].webhook == {"url": URL, "secret_token": SECRET}
     assert answers == [200]
     with app.sessions() as session:
