@@ -70,6 +70,8 @@ def train(ctx: Context, if_missing: bool, with_decisions: bool) -> None:
             extra,
             compare=with_decisions,
             say=lambda m: progress.update(task, description=m),
+            # With the semantic stage off the service never asks that head: not trained.
+            semantic=ctx.config.service.semantic_stage != "off",
         )
     meta = outcome.meta
     err.print(
