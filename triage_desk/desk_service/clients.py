@@ -7,6 +7,7 @@ other addresses (``storage/links.py`` points a linked chat's address at the requ
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
@@ -255,6 +256,34 @@ class ClientDesk:
                 requester.id, member.display_name, representative, _addresses(requester)
             )
 
+    def add_requester(
+        self, client_id: int, requester_id: int, staff: str, representative: bool = False
+    ) -> MemberView:
+        """A requester already known (by any channel) as a member of the client."""
+        now = self.clock()
+        with self.sessions.begin() as session:
+            client = self._client(session, client_id)
+            requester = session.get(Requester, requester_id)
+            if requester is None:
+                raise NotFound("requester", requester_id)
+            member = session.get(Membership, (requester.id, client.id))
+            if member is None:
+                member = Membership(requester_id=requester.id, client_id=client.id)
+                session.add(member)
+            member.is_representative = representative
+            _audit(
+                session,
+                staff,
+                "client_member_added",
+                now,
+                client=client.name,
+                requester_id=requester.id,
+                representative=representative,
+            )
+            return MemberView(
+                requester.id, member.display_name, representative, _addresses(requester)
+            )
+
     def set_representative(
         self, client_id: int, requester_id: int, representative: bool, staff: str
     ) -> MemberView:
@@ -286,20 +315,23 @@ class ClientDesk:
         stored (a bad row refuses the whole file, naming its line)."""
         if len(data) > MAX_IMPORT_BYTES:
             raise InvalidInput(
-                "file", f"the file has more than {MAX_IMPORT_BYTES} bytes", len(data)
+                "file_size", f"the file has more than {MAX_IMPORT_BYTES} bytes", MAX_IMPORT_BYTES
             )
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
-            raise InvalidInput("file", "the file is not UTF-8 text") from None
+            raise InvalidInput("file_text", "the file is not UTF-8 text") from None
         source = re.sub(r"[^\w.-]", "_", source)[:80] or "upload"
         try:
             records = parse_clients_csv(io.StringIO(text, newline=""), source, self.desks.by_name)
-        except ValueError as exc:
-            line = re.match(rf"^{re.escape(source)}:(\d+):", str(exc))
-            raise InvalidInput("file", str(exc), int(line.group(1)) if line else None) from None
-        except Exception as exc:  # csv.Error: a broken quote, a NUL byte
-            raise InvalidInput("file", f"{source}: not a CSV file ({exc})") from None
+        except (ValueError, csv.Error) as exc:  # csv.Error: a broken quote, a NUL byte
+            found = re.match(rf"^{re.escape(source)}:(\d+): (.*)$", str(exc), re.DOTALL)
+            refused = InvalidInput("file", str(exc), found.group(1) if found else None)
+            refused.params |= {
+                "line": found.group(1) if found else "?",
+                "detail": found.group(2) if found else str(exc),
+            }
+            raise refused from None
         now = self.clock()
         with self.sessions.begin() as session:
             report = _changes(session, records)

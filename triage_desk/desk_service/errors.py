@@ -54,7 +54,9 @@ class InvalidInput(DeskError):
         self.valid: tuple[str, ...] | None = None if valid is None else tuple(sorted(valid))
         if self.valid is not None:
             message = f"{message}; use one of {list(self.valid)}"
-        super().__init__(message, params={"field": field, "value": value})
+        super().__init__(
+            message, params={"field": field, "value": value, "valid": ", ".join(self.valid or ())}
+        )
         self.field = field
         self.value = value
 

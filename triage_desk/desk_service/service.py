@@ -237,6 +237,11 @@ class DeskService:
     ) -> MemberView:
         return self.client_desk.add_member(client_id, address, _who(staff), name, representative)
 
+    def add_requester_to_client(
+        self, client_id: int, requester_id: int, staff: str, representative: bool = False
+    ) -> MemberView:
+        return self.client_desk.add_requester(client_id, requester_id, _who(staff), representative)
+
     def set_representative(
         self, client_id: int, requester_id: int, representative: bool, staff: str
     ) -> MemberView:
