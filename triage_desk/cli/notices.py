@@ -70,7 +70,8 @@ def send(
         raise click.BadParameter(
             f"{change_at!r} is not ISO 8601", param_hint="--change-at"
         ) from None
-    data = text_file.read_bytes()[: MAX_TEXT_FILE + 1]
+    with text_file.open("rb") as handle:
+        data = handle.read(MAX_TEXT_FILE + 1)
     if len(data) > MAX_TEXT_FILE:
         raise click.BadParameter(f"more than {MAX_TEXT_FILE} bytes", param_hint="--text-file")
     try:
