@@ -52,10 +52,25 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/admin/users"): "admin",
     ("POST", "/admin/users"): "admin",
     ("POST", "/admin/users/{username}/active"): "admin",
+    # H4: clients, representatives, requesters, notices
+    ("GET", "/clients"): "agent",
+    ("POST", "/clients"): "supervisor",
+    ("POST", "/clients/import"): "supervisor",
+    ("GET", "/clients/{client_id}"): "agent",
+    ("POST", "/clients/{client_id}/domains"): "supervisor",
+    ("POST", "/clients/{client_id}/members"): "supervisor",
+    ("POST", "/clients/{client_id}/members/{requester_id}/representative"): "supervisor",
+    ("GET", "/requesters"): "agent",
+    ("GET", "/requesters/{requester_id}"): "agent",
+    ("POST", "/requesters/{requester_id}/clients"): "supervisor",
+    ("GET", "/notices"): "agent",
+    ("POST", "/notices"): "supervisor",
+    ("GET", "/notices/{notice_id}"): "agent",
 }
 LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}
 PARAMS |= {"item_id": "1", "username": "agnese"}
+PARAMS |= {"client_id": "1", "requester_id": "1", "notice_id": "1"}
 
 
 @pytest.fixture

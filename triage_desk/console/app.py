@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.clock import Clock
 from triage_desk.config import Config
 from triage_desk.console.i18n import LANGUAGES, translate
+from triage_desk.console.refusals import refusal_text
 from triage_desk.console.security import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -142,10 +143,11 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import lists, tickets
+    from triage_desk.console import clients, lists, tickets
 
     tickets.register(web, console)
     lists.register(web, console)
+    clients.register(web, console)
     return web
 
 
@@ -170,7 +172,8 @@ def _errors(web: FastAPI, console: Console) -> None:
     async def desk_refused(request: Request, exc: DeskError) -> Response:
         staff = getattr(request.state, "staff", None)
         status = next((s for kind, s in DESK_ERROR_STATUS.items() if isinstance(exc, kind)), 409)
-        return console.page(request, "error.html", staff, status, message=exc.message)
+        message = refusal_text(staff.language if staff else "lv", exc)
+        return console.page(request, "error.html", staff, status, message=message)
 
 
 def _sign_in(web: FastAPI, console: Console) -> None:

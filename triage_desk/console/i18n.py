@@ -100,6 +100,172 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "channel": ("Kanāls", "Channel"),
     "desk": ("Dienests", "Desk"),
     "stored_only_metadata": ("saglabāti tikai dati par failu", "only its metadata is kept"),
+    # --- H4: clients, representatives, notices; desk-service refusals by code ----------
+    "clients": ("Klienti", "Clients"),
+    "client_name": ("Klienta nosaukums", "Client name"),
+    "domains": ("Pasta domēni", "Mail domains"),
+    "domains_hint": ("atdalīti ar komatu", "comma-separated"),
+    "add_client": ("Pievienot klientu", "Add client"),
+    "save_domains": ("Saglabāt domēnus", "Save domains"),
+    "members": ("Dalībnieki", "Members"),
+    "representatives": ("Pārstāvji", "Representatives"),
+    "add_member": ("Pievienot dalībnieku", "Add member"),
+    "email_address": ("E-pasta adrese", "Email address"),
+    "staff_name": ("Vārds (no darbinieka)", "Name (given by staff)"),
+    "make_representative": ("Norīkot par pārstāvi", "Make representative"),
+    "unmake_representative": ("Noņemt pārstāvja statusu", "Remove as representative"),
+    "addresses_and_chats": ("Adreses un saistītās sarunas", "Addresses and linked chats"),
+    "import_csv": ("Importēt no CSV", "Import from CSV"),
+    "import_hint": (
+        "Kolonnas: client,desk,domain,address,name,representative (UTF-8, līdz 1 MB).",
+        "Columns: client,desk,domain,address,name,representative (UTF-8, up to 1 MB).",
+    ),
+    "import_report": ("Importa rezultāts", "Import report"),
+    "clients_added": ("Pievienoti klienti", "Clients added"),
+    "clients_changed": ("Mainīti klienti", "Clients changed"),
+    "members_added": ("Pievienoti dalībnieki", "Members added"),
+    "representatives_set": ("Norīkoti pārstāvji", "Representatives designated"),
+    "representatives_unset": ("Pārstāvja statuss noņemts", "Representatives removed"),
+    "unchanged_rows": ("Rindas bez izmaiņām", "Rows without changes"),
+    "no_changes": ("Nekas netika mainīts.", "Nothing changed."),
+    "requesters": ("Iesniedzēji", "Requesters"),
+    "search": ("Meklēt", "Search"),
+    "search_address": ("Adrese vai tās daļa", "Address or part of it"),
+    "requester": ("Iesniedzējs", "Requester"),
+    "add_to_client": ("Pievienot klientam", "Add to client"),
+    "notices": ("Paziņojumi", "Notices"),
+    "notice": ("Paziņojums", "Notice"),
+    "new_notice": ("Jauns paziņojums par plānotām izmaiņām", "New notice of a planned change"),
+    "notice_hint": (
+        "Paziņojumu nosūta visiem izvēlēto klientu norīkotajiem pārstāvjiem (e-pastā un "
+        "saistītajās sarunās), ja izmaiņas ir vismaz 5 darba dienas uz priekšu "
+        "(noteikumu 23. punkts). Agrākais pieļaujamais laiks:",
+        "The notice goes to every designated representative of the chosen clients (by email "
+        "and to linked chats) when the change is at least 5 business days away (terms "
+        "clause 23). Earliest allowed time:",
+    ),
+    "change_at": ("Izmaiņu laiks", "Change at"),
+    "text": ("Teksts", "Text"),
+    "send_notice": ("Sūtīt paziņojumu", "Send notice"),
+    "recipients": ("Saņēmēji", "Recipients"),
+    "delivery": ("Piegāde", "Delivery"),
+    "created_by": ("Izveidoja", "Created by"),
+    "err.desk_error": ("Darbība atteikta.", "The action was refused."),
+    "err.not_found": ("Nav atrasts: {kind} {key}.", "Not found: {kind} {key}."),
+    "err.invalid_input": (
+        "Nederīga vērtība laukā „{field}”.",
+        "The value of “{field}” cannot be used.",
+    ),
+    "err.invalid_input.reason": (
+        "Kategorijas maiņai vajag iemeslu: to nosūtīs iesniedzējam (noteikumu 33. punkts).",
+        "A category change needs a reason: the person is told why (terms clause 33).",
+    ),
+    "err.invalid_input.category": (
+        "Šim dienestam nav kategorijas „{value}”; iespējamās: {valid}.",
+        "This desk has no category “{value}”; use one of: {valid}.",
+    ),
+    "err.invalid_input.text": ("Teksts ir tukšs vai pārāk garš.", "The text is empty or too long."),
+    "err.invalid_input.subject": (
+        "Temats ir tukšs vai pārāk garš.",
+        "The subject is empty or too long.",
+    ),
+    "err.invalid_input.clients": (
+        "Izvēlieties vismaz vienu šī dienesta klientu.",
+        "Pick at least one client of this desk.",
+    ),
+    "err.invalid_input.change_at": (
+        "Izmaiņu laiks nav saprotams; ierakstiet datumu un laiku.",
+        "The change time cannot be read; give a date and a time.",
+    ),
+    "err.invalid_input.address": (
+        "„{value}” nav e-pasta adrese.",
+        "“{value}” is not an email address.",
+    ),
+    "err.invalid_input.domains": (
+        "Pasta domēns „{value}” nav derīgs.",
+        "The mail domain “{value}” is not valid.",
+    ),
+    "err.invalid_input.name": (
+        "Klienta nosaukumā jābūt 1–300 rakstzīmēm.",
+        "A client's name has 1 to 300 characters.",
+    ),
+    "err.invalid_input.desk": ("Nezināms dienests „{value}”.", "Unknown desk “{value}”."),
+    "err.invalid_input.assignee": (
+        "Nav aktīva konsoles lietotāja „{value}”.",
+        "No active console user “{value}”.",
+    ),
+    "err.invalid_input.file": (
+        "Fails atteikts, nekas netika mainīts: kļūda {line}. rindā ({detail}).",
+        "The file was refused and nothing changed: line {line} has a problem ({detail}).",
+    ),
+    "err.invalid_input.file_size": (
+        "Fails atteikts: tas ir lielāks par {value} baitiem.",
+        "The file was refused: it has more than {value} bytes.",
+    ),
+    "err.invalid_input.file_text": (
+        "Fails atteikts: tas nav UTF-8 teksts.",
+        "The file was refused: it is not UTF-8 text.",
+    ),
+    "err.conflict": (
+        "Darbība neatbilst pašreizējam stāvoklim.",
+        "The action does not fit the current state.",
+    ),
+    "err.not_allowed": ("Šī darbība šeit nav atļauta.", "This action is not allowed here."),
+    "err.unknown_desk": (
+        "Pieteikums pieder dienestam, kas vairs nav konfigurēts.",
+        "The ticket belongs to a desk that is no longer configured.",
+    ),
+    "err.no_address": (
+        "Iesniedzējam šajā kanālā nav adreses, uz kuru rakstīt; sazinieties citādi.",
+        "The requester has no address on this channel to write to; contact them another way.",
+    ),
+    "err.undeliverable": (
+        "Iesniedzēja adrese nav sasniedzama; sazinieties citādi.",
+        "The requester's address cannot be reached; contact them another way.",
+    ),
+    "err.needs_override": (
+        "Pieteikums tika atteikts: apstiprinot tiek atcelts atteikums (vadītāja darbība).",
+        "The ticket was refused: confirming it overrides the refusal (a supervisor's action).",
+    ),
+    "err.same_category": (
+        "Pieteikumam jau ir šī kategorija.",
+        "The ticket already has this category.",
+    ),
+    "err.already_resolved": ("Pieteikums jau ir atrisināts.", "The ticket is already resolved."),
+    "err.not_resolved": (
+        "Atvērt no jauna var tikai atrisinātu pieteikumu.",
+        "Only a resolved ticket is reopened.",
+    ),
+    "err.not_dead": (
+        "Vēlreiz sūtīt var tikai nepiegādātu (mirušu) sūtījumu.",
+        "Only a dead outbox item is retried.",
+    ),
+    "err.not_held": (
+        "Šī vēstule vairs nav karantīnā.",
+        "This mail is no longer held in quarantine.",
+    ),
+    "err.no_intake": (
+        "Atbrīvošanai vajag ziņojumu apstrādi, kas šeit nav pieejama.",
+        "Releasing needs the intake machinery, which is not available here.",
+    ),
+    "err.user_exists": ("Šāds lietotājs jau ir.", "This user exists already."),
+    "err.client_exists": ("Klients „{name}” jau ir.", "Client “{name}” exists already."),
+    "err.notice_too_soon": (
+        "Paziņojums atteikts: izmaiņām jābūt vismaz {days} darba dienas uz priekšu "
+        "dienesta kalendārā; agrākais laiks ir {earliest}.",
+        "Notice refused: the change must be at least {days} business days away in the "
+        "desk's calendar; the earliest time is {earliest}.",
+    ),
+    "kind.ticket": ("pieteikums", "ticket"),
+    "kind.client": ("klients", "client"),
+    "kind.requester": ("iesniedzējs", "requester"),
+    "kind.member": ("dalībnieks", "member"),
+    "kind.notice": ("paziņojums", "notice"),
+    "kind.outbox item": ("izejošais sūtījums", "outbox item"),
+    "kind.quarantined mail": ("karantīnas vēstule", "quarantined mail"),
+    "kind.address": ("adrese", "address"),
+    "kind.attachment": ("pielikums", "attachment"),
+    "kind.user": ("lietotājs", "user"),
 }
 
 LANGUAGES = ("lv", "en")

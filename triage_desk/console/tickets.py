@@ -8,6 +8,7 @@ from fastapi import Depends, FastAPI, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from triage_desk.console.app import MAX_FIELD, Console
+from triage_desk.console.refusals import refusal_text
 from triage_desk.console.security import MAIL_FRAME_CSP, Staff
 from triage_desk.console.views import safe_mail_html
 from triage_desk.desk_service import DeskError, NotFound, TicketFilter
@@ -119,7 +120,10 @@ def register(web: FastAPI, console: Console) -> None:
         numbers = [n for n in form.getlist("number") if isinstance(n, str)][:200]
         done = service.confirm_many(numbers, staff.username)
         rows = [
-            (n, r.message, isinstance(r, DeskError)) for n, r in zip(numbers, done, strict=True)
+            (n, refusal_text(staff.language, r), True)
+            if isinstance(r, DeskError)
+            else (n, r.message, False)
+            for n, r in zip(numbers, done, strict=True)
         ]
         return console.page(request, "results.html", staff, rows=rows)
 

@@ -7,17 +7,22 @@ front end add its own advice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 
 class DeskError(Exception):
-    """Base of every refusal of the desk service; ``code`` names the case for front ends."""
+    """Base of every refusal of the desk service; ``code`` names the case for front ends,
+    ``params`` the values a front end's own wording of it may show (the console translates
+    ``code`` with them; the command line prints ``message``, in English)."""
 
     code = "desk_error"
 
-    def __init__(self, message: str, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, code: str | None = None, params: Mapping[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        self.params: dict[str, object] = dict(params or {})
         if code is not None:
             self.code = code
 
@@ -28,7 +33,7 @@ class NotFound(DeskError):
     code = "not_found"
 
     def __init__(self, kind: str, key: object, message: str | None = None) -> None:
-        super().__init__(message or f"no {kind} {key!r}")
+        super().__init__(message or f"no {kind} {key!r}", params={"kind": kind, "key": key})
         self.kind = kind
         self.key = key
 
@@ -49,7 +54,9 @@ class InvalidInput(DeskError):
         self.valid: tuple[str, ...] | None = None if valid is None else tuple(sorted(valid))
         if self.valid is not None:
             message = f"{message}; use one of {list(self.valid)}"
-        super().__init__(message)
+        super().__init__(
+            message, params={"field": field, "value": value, "valid": ", ".join(self.valid or ())}
+        )
         self.field = field
         self.value = value
 

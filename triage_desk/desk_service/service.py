@@ -8,15 +8,26 @@ refusal (``errors``). It never reads the wall clock: "now" is the injected clock
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config
 from triage_desk.desk_service import queries, reports
-from triage_desk.desk_service.actions import Reprocess, StaffActions
+from triage_desk.desk_service.actions import Reprocess, StaffActions, _who
+from triage_desk.desk_service.client_results import (
+    ClientDetail,
+    ClientSummary,
+    ImportReport,
+    MemberView,
+    NoticeSent,
+    NoticeView,
+    RequesterDetail,
+)
+from triage_desk.desk_service.clients import ClientDesk
 from triage_desk.desk_service.errors import DeskError
+from triage_desk.desk_service.notices import NoticeDesk
 from triage_desk.desk_service.queries import TicketFilter
 from triage_desk.desk_service.results import (
     ActionResult,
@@ -52,6 +63,8 @@ class DeskService:
         self.actions = StaffActions(
             sessions, desks, renderer, sender_name, clock, staff_names, reprocess
         )
+        self.client_desk = ClientDesk(sessions, desks, clock)
+        self.notice_desk = NoticeDesk(sessions, desks, renderer, clock)
 
     @classmethod
     def from_config(
@@ -191,6 +204,75 @@ class DeskService:
         self, address: str, staff: str, channel: str = "email", reason: str | None = None
     ) -> ActionResult:
         return self.actions.clear_address(address, staff, channel, reason)
+
+    # ------------------------------------------------------------------ clients, notices
+
+    def clients(self, desk: str | None = None) -> list[ClientSummary]:
+        return self.client_desk.clients(desk)
+
+    def client(self, client_id: int) -> ClientDetail:
+        return self.client_desk.client(client_id)
+
+    def requester(self, requester_id: int) -> RequesterDetail:
+        return self.client_desk.requester(requester_id)
+
+    def find_requesters(self, text: str) -> list[RequesterDetail]:
+        return self.client_desk.find_requesters(text)
+
+    def add_client(self, name: str, desk: str, domains: Sequence[str], staff: str) -> ClientSummary:
+        return self.client_desk.add_client(name, desk, domains, _who(staff))
+
+    def set_client_domains(
+        self, client_id: int, domains: Sequence[str], staff: str
+    ) -> ClientSummary:
+        return self.client_desk.set_domains(client_id, domains, _who(staff))
+
+    def add_client_member(
+        self,
+        client_id: int,
+        address: str,
+        staff: str,
+        name: str | None = None,
+        representative: bool = False,
+    ) -> MemberView:
+        return self.client_desk.add_member(client_id, address, _who(staff), name, representative)
+
+    def add_requester_to_client(
+        self, client_id: int, requester_id: int, staff: str, representative: bool = False
+    ) -> MemberView:
+        return self.client_desk.add_requester(client_id, requester_id, _who(staff), representative)
+
+    def set_representative(
+        self, client_id: int, requester_id: int, representative: bool, staff: str
+    ) -> MemberView:
+        return self.client_desk.set_representative(
+            client_id, requester_id, representative, _who(staff)
+        )
+
+    def import_clients(self, data: bytes, source: str, staff: str) -> ImportReport:
+        """The CSV of ``triage clients import`` (bytes, e.g. an upload), checked whole."""
+        return self.client_desk.import_csv(data, source, _who(staff))
+
+    def earliest_notice_change(self, desk: str) -> dt.datetime:
+        return self.notice_desk.earliest_change(desk)
+
+    def send_notice(
+        self,
+        desk: str,
+        clients: Sequence[int | str],
+        change_at: dt.datetime,
+        subject: str,
+        text: str,
+        staff: str,
+        key: str,
+    ) -> NoticeSent:
+        return self.notice_desk.send(desk, clients, change_at, subject, text, _who(staff), key)
+
+    def notices(self, desk: str | None = None, limit: int = 100) -> list[NoticeView]:
+        return self.notice_desk.notices(desk, limit)
+
+    def notice(self, notice_id: int) -> NoticeView:
+        return self.notice_desk.notice(notice_id)
 
 
 __all__ = ["DeskService"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,39 +66,52 @@ def read_clients_csv(path: Path) -> list[ClientRecord]:
 
     Raises ValueError naming the row and column of the first problem.
     """
-    grouped: dict[str, dict[str, object]] = {}
     with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"client", "desk"} - set(reader.fieldnames or ())
-        if missing:
+        return parse_clients_csv(handle, str(path))
+
+
+def parse_clients_csv(
+    lines: Iterable[str], source: str, desks: Collection[str] | None = None
+) -> list[ClientRecord]:
+    """``read_clients_csv`` over lines already read (an upload); ``source`` names them in
+    errors. With ``desks``, a row naming another desk is refused with its line number."""
+    grouped: dict[str, dict[str, object]] = {}
+    reader = csv.DictReader(lines)
+    missing = {"client", "desk"} - set(reader.fieldnames or ())
+    if missing:
+        raise ValueError(
+            f"{source}: missing column(s) {sorted(missing)}; expected {', '.join(CSV_COLUMNS)}"
+        )
+    for row in reader:
+        number = reader.line_num  # the row's last physical line (a quoted field may span)
+        name = (row.get("client") or "").strip()
+        desk = (row.get("desk") or "").strip()
+        if not name or not desk:
+            raise ValueError(f"{source}:{number}: 'client' and 'desk' must not be empty")
+        if desks is not None and desk not in desks:
             raise ValueError(
-                f"{path}: missing column(s) {sorted(missing)}; expected {', '.join(CSV_COLUMNS)}"
+                f"{source}:{number}: unknown desk {desk!r}; configured desks: {sorted(desks)}"
             )
-        for number, row in enumerate(reader, start=2):
-            name = (row.get("client") or "").strip()
-            desk = (row.get("desk") or "").strip()
-            if not name or not desk:
-                raise ValueError(f"{path}:{number}: 'client' and 'desk' must not be empty")
-            entry = grouped.setdefault(name, {"desk": desk, "domains": set(), "members": []})
-            if entry["desk"] != desk:
-                raise ValueError(f"{path}:{number}: client {name!r} listed under two desks")
-            domain = (row.get("domain") or "").strip().lower().lstrip("@")
-            if domain:
-                entry["domains"].add(domain)  # type: ignore[union-attr]
-            address = (row.get("address") or "").strip().lower()
-            flag = (row.get("representative") or "").strip().lower()
-            if flag not in _TRUE | _FALSE:
+        entry = grouped.setdefault(name, {"desk": desk, "domains": set(), "members": []})
+        if entry["desk"] != desk:
+            raise ValueError(f"{source}:{number}: client {name!r} listed under two desks")
+        domain = (row.get("domain") or "").strip().lower().lstrip("@")
+        if domain:
+            entry["domains"].add(domain)  # type: ignore[union-attr]
+        address = (row.get("address") or "").strip().lower()
+        flag = (row.get("representative") or "").strip().lower()
+        if flag not in _TRUE | _FALSE:
+            raise ValueError(
+                f"{source}:{number}: column 'representative' = {flag!r}; write yes or no"
+            )
+        if address:
+            if "@" not in address:
                 raise ValueError(
-                    f"{path}:{number}: column 'representative' = {flag!r}; write yes or no"
+                    f"{source}:{number}: column 'address' = {address!r} is not an email address"
                 )
-            if address:
-                if "@" not in address:
-                    raise ValueError(
-                        f"{path}:{number}: column 'address' = {address!r} is not an email address"
-                    )
-                entry["members"].append(  # type: ignore[union-attr]
-                    (address, (row.get("name") or "").strip() or None, flag in _TRUE)
-                )
+            entry["members"].append(  # type: ignore[union-attr]
+                (address, (row.get("name") or "").strip() or None, flag in _TRUE)
+            )
     return [
         ClientRecord(
             name,

@@ -676,3 +676,51 @@ class TicketNote(Base):
     author: Mapped[str] = mapped_column(String(120))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[dt.datetime]
+
+
+class Notice(Base):
+    """A notice of a planned change to the designated representatives of some clients
+    (terms clause 23). ``key`` makes sending it idempotent: the same form or command
+    posted twice finds the notice it made the first time."""
+
+    __tablename__ = "notices"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), unique=True)
+    desk: Mapped[str] = mapped_column(String(64))
+    subject: Mapped[str] = mapped_column(String(300))
+    text: Mapped[str] = mapped_column(Text)
+    change_at: Mapped[dt.datetime]
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime]
+
+    clients: Mapped[list[NoticeClient]] = relationship(order_by="NoticeClient.client_id")
+    recipients: Mapped[list[NoticeRecipient]] = relationship(order_by="NoticeRecipient.id")
+
+
+class NoticeClient(Base):
+    __tablename__ = "notice_clients"
+
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), primary_key=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"), primary_key=True)
+
+    client: Mapped[Client] = relationship()
+
+
+class NoticeRecipient(Base):
+    """One representative's address a notice went to, with its outbox item (whose status
+    is the delivery state)."""
+
+    __tablename__ = "notice_recipients"
+    __table_args__ = (UniqueConstraint("notice_id", "channel", "address"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id"), index=True)
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id"))
+    requester_id: Mapped[int] = mapped_column(ForeignKey("requesters.id"))
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(320))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+
+    client: Mapped[Client] = relationship()
+    outbox_item: Mapped[OutboxItem | None] = relationship()
