@@ -70,9 +70,7 @@ def sync(
     if not tickets:
         return
     existing: dict[int, list[SlaLeg]] = {}
-    for row in session.scalars(
-        select(SlaLeg).where(SlaLeg.ticket_id.in_([t.id for t in tickets]))
-    ):
+    for row in session.scalars(select(SlaLeg).where(SlaLeg.ticket_id.in_([t.id for t in tickets]))):
         existing.setdefault(row.ticket_id, []).append(row)
     for ticket in tickets:
         rows = existing.get(ticket.id, [])
