@@ -115,9 +115,7 @@ def test_the_late_share_agrees_with_the_hand_count(seeded):
     assert rows["error"] == LateShareRow("error", 5, 2, 0, 2, 40.0, 10.0, False)
     assert rows["consultation"] == LateShareRow("consultation", 3, 0, 1, 1, 33.3, 5.0, False)
     assert rows["serious_error"] == LateShareRow("serious_error", 1, 0, 0, 0, 0.0, 7.0, True)
-    assert rows["data_processing"] == LateShareRow(
-        "data_processing", 1, 1, 0, 1, 100.0, None, None
-    )
+    assert rows["data_processing"] == LateShareRow("data_processing", 1, 1, 0, 1, 100.0, None, None)
     assert rows["inaccuracy"] == LateShareRow("inaccuracy", 0, 0, 0, 0, None, 5.0, None)
 
 
@@ -167,7 +165,12 @@ def test_the_year_is_the_desks_local_year(seeded):
 
 def test_feedback_by_type_per_month(seeded):
     report = seeded.service.feedback_by_month("municipal", 2026)
-    assert report.types == ("suggestion", "praise", "complaint_service", "complaint_customer_service")
+    assert report.types == (
+        "suggestion",
+        "praise",
+        "complaint_service",
+        "complaint_customer_service",
+    )
     by_month = {
         month + 1: dict(zip(report.types, counts, strict=True))
         for month, counts in enumerate(report.counts)
