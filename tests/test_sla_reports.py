@@ -206,3 +206,58 @@ def test_reports_refuse_an_unknown_desk_or_year(world):
     with pytest.raises(InvalidInput) as year:
         world.service.feedback_by_month("municipal", 1900)
     assert year.value.field == "year"
+
+
+LATE_SHARE_CSV = (
+    "category,cases,late_response,late_resolution,late,late_percent,allowed_percent,within\r\n"
+    "emergency,3,2,2,3,100.0,5.0,no\r\n"
+    "serious_error,1,0,0,0,0.0,7.0,yes\r\n"
+    "error,5,2,0,2,40.0,10.0,no\r\n"
+    "inaccuracy,0,0,0,0,,5.0,\r\n"
+    "data_processing,1,1,0,1,100.0,,\r\n"
+    "consultation,3,0,1,1,33.3,5.0,no\r\n"
+)
+
+
+def _triage(database_url: str, *args: str):  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from tests.conftest import EXAMPLE_CONFIG
+    from triage_desk.cli import main
+
+    return CliRunner().invoke(
+        main,
+        ["--config", str(EXAMPLE_CONFIG), *args],
+        env={"TRIAGE_DATABASE_URL": database_url, "COLUMNS": "200"},
+    )
+
+
+def test_triage_report_sla_csv_and_table(database_url, world):
+    # The command line reads the wall clock: every leg is met, so "now" cannot matter.
+    seed_year(world, finish=True)
+    result = _triage(database_url, "report", "sla", "--year", "2026", "--csv")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == LATE_SHARE_CSV.replace("\r\n", "\n")
+    table = _triage(database_url, "report", "sla", "--year", "2026", "--desk", "municipal")
+    assert table.exit_code == 0, table.output
+    error_line = next(line for line in table.stdout.splitlines() if " error " in line)
+    cells = [cell.strip() for cell in error_line.split("│")[1:-1]]
+    assert cells == ["error", "5", "2", "0", "2", "40", "10", "OVER"]
+    unknown = _triage(database_url, "report", "sla", "--year", "2026", "--desk", "nowhere")
+    assert unknown.exit_code == 2 and "--desk" in unknown.stderr
+
+
+def test_csv_cells_cannot_be_formulas():
+    from triage_desk.desk_service.export import safe_cell, to_csv
+
+    assert [safe_cell(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "ok", None, True)] == [
+        "'=1+1",
+        "'+1",
+        "'-1",
+        "'@SUM(A1)",
+        "'\tx",
+        "ok",
+        "",
+        "yes",
+    ]
+    assert to_csv(("a", "b"), [('=HYPERLINK("x")', 3)]) == 'a,b\r\n"\'=HYPERLINK(""x"")",3\r\n'
