@@ -142,10 +142,11 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import lists, tickets
+    from triage_desk.console import lists, reports, tickets
 
     tickets.register(web, console)
     lists.register(web, console)
+    reports.register(web, console)
     return web
 
 
