@@ -80,16 +80,18 @@ class SlaWorld:
         at: dt.datetime,
         subject: str = "Atskaite neveidojas",
         headers: dict[str, str] | None = None,
+        desk: str = "municipal",
     ) -> str:
         """A mail from ``name``'s own address received at ``at``; the ticket's number."""
         self.clock.set(at)
         raw = make_mail(
             subject=f"[{tag}] {subject}",
             sender=f"{name}@novads.example.lv",
+            to=self.desks[desk].address,
             date=at,
             extra_headers=headers,
         )
-        result = self.pipeline.process(inbound_from_email(raw, "municipal", at))
+        result = self.pipeline.process(inbound_from_email(raw, desk, at))
         self.numbers.setdefault(name, result.ticket_number)
         return result.ticket_number
 

@@ -126,6 +126,19 @@ def test_the_legs_follow_a_recategorisation(world):
     assert legs(world, "tester") == []
 
 
+def test_around_the_clock_and_out_of_hours_clocks(world):
+    # A certificate suspension (24/7, "0 hours") at 03:00 on a Saturday: due at once; an
+    # error at the same hour on the municipal desk: its clock starts Monday 9:00.
+    saturday_0300 = riga(2026, 11, 28, 3)
+    world.mail("tester", "suspension", saturday_0300, desk="eparaksts")
+    assert legs(world, "tester") == [(1, "response", "suspension", saturday_0300, None)]
+    world.mail("other", "error", saturday_0300)
+    assert [leg[3] for leg in legs(world, "other")] == [
+        riga(2026, 11, 30, 17),  # Monday 9:00 + 8 business hours
+        riga(2027, 5, 30, 9),  # Monday 9:00 + 6 months
+    ]
+
+
 def test_a_refused_ticket_has_no_legs_until_the_refusal_is_withdrawn(world):
     # Not a representative: a sure consultation is refused (clause 28).
     world.clock.set(MONDAY_1000)
