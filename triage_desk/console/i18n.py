@@ -139,6 +139,7 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
         "Kategorizēšanas kvalitāte pa kategorijām un modeļa versijām",
         "Triage quality per category and model version",
     ),
+    "report_model": ("Modeļa versija", "Model version"),
     "report_suggestions": ("Ieteikumi", "Suggestions"),
     "report_auto_accepted": ("Pieņemti automātiski", "Auto-accepted"),
     "report_confirmed": ("Apstiprināja darbinieki", "Confirmed by staff"),
