@@ -66,6 +66,11 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/notices"): "agent",
     ("POST", "/notices"): "supervisor",
     ("GET", "/notices/{notice_id}"): "agent",
+    ("GET", "/reports"): "supervisor",
+    ("GET", "/reports/sla.csv"): "supervisor",
+    ("GET", "/reports/feedback.csv"): "supervisor",
+    ("GET", "/reports/quality.csv"): "supervisor",
+    ("GET", "/reports/assistant.csv"): "supervisor",
 }
 LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}

@@ -1,4 +1,6 @@
-"""The scheduler: releases out-of-hours tickets into the work queue when their desk opens.
+"""The scheduler: releases out-of-hours tickets into the work queue when their desk opens,
+and records SLA legs whose due time passed unmet as breached (``storage/sla_legs.py``), so
+a ticket nobody touches is marked late too.
 
 All state is in the database (status ``queued`` and the computed clock start), so a restart
 loses nothing: the next run releases whatever is due. It is a runner (``runners/``) whose
@@ -17,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.clock import system_clock
 from triage_desk.desks import Desks
 from triage_desk.storage import repositories as repo
+from triage_desk.storage import sla_legs
 from triage_desk.storage.db import take_write_lock
 from triage_desk.storage.models import Ticket, TicketStatus
 
@@ -41,7 +44,8 @@ class Scheduler:
         self.idle_seconds = idle_seconds
 
     def run_once(self, now: dt.datetime) -> int:
-        return len(release_due_tickets(self.sessions, self.desks, now))
+        released = release_due_tickets(self.sessions, self.desks, now)
+        return len(released) + len(mark_breached_legs(self.sessions, now))
 
 
 def release_due_tickets(
@@ -70,3 +74,18 @@ def release_due_tickets(
             )
             released.append(Released(ticket.number, ticket.category, ticket.received_at))
         return released
+
+
+@dataclass(frozen=True)
+class Breached:
+    ticket_id: int
+    leg: str
+    due_at: dt.datetime
+
+
+def mark_breached_legs(sessions: sessionmaker[Session], now: dt.datetime) -> list[Breached]:
+    """Mark every unmet leg whose due time has passed, each once (locked like the release)."""
+    with sessions.begin() as session:
+        take_write_lock(session)
+        legs = sla_legs.mark_breaches(session, now)
+        return [Breached(leg.ticket_id, leg.leg, leg.due_at) for leg in legs]

@@ -143,11 +143,12 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import clients, lists, tickets
+    from triage_desk.console import clients, lists, reports, tickets
 
     tickets.register(web, console)
     lists.register(web, console)
     clients.register(web, console)
+    reports.register(web, console)
     return web
 
 

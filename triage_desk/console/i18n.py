@@ -266,6 +266,59 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "kind.address": ("adrese", "address"),
     "kind.attachment": ("pielikums", "attachment"),
     "kind.user": ("lietotājs", "user"),
+    # -- reports (console/reports.py) --
+    "reports": ("Pārskati", "Reports"),
+    "report_year": ("Gads", "Year"),
+    "report_show": ("Rādīt", "Show"),
+    "report_late_share": (
+        "Nokavēto gadījumu īpatsvars pa kategorijām (37. punkts)",
+        "Late share per category (clause 37)",
+    ),
+    "report_late_share_help": (
+        "Gadījumi: gadā saņemtie pieteikumi (dienesta laika joslā), bez automātiskajām "
+        "vēstulēm un atteiktajiem. Nokavēts: atbilde vai atrisinājums pēc termiņa, vai "
+        "termiņš pagājis bez tā. Stāvoklis uz",
+        "Cases: tickets received in the year (the desk's time zone), not robot mail, not "
+        "refused. Late: answered or resolved after the due time, or the due time passed "
+        "without it. As of",
+    ),
+    "report_cases": ("Gadījumi", "Cases"),
+    "report_late_response": ("Nokavēta atbilde", "Late response"),
+    "report_late_resolution": ("Nokavēts atrisinājums", "Late resolution"),
+    "report_late": ("Nokavēti", "Late"),
+    "report_late_percent": ("Nokavēti, %", "Late %"),
+    "report_allowed_percent": ("Pieļaujami, %", "Allowed %"),
+    "report_within": ("iekļaujas", "within"),
+    "report_over": ("pārsniegts", "over"),
+    "report_chart_help": (
+        "Josla: nokavēto īpatsvars (0–100 %); svītra: pieļaujamais.",
+        "Bar: the late share (0–100 %); mark: the allowed share.",
+    ),
+    "report_csv": ("Lejupielādēt CSV", "Download CSV"),
+    "report_feedback": (
+        "Atsauksmes pa veidiem un mēnešiem (standarta IV sadaļa)",
+        "Feedback by type per month (standard section IV)",
+    ),
+    "report_month": ("Mēnesis", "Month"),
+    "report_total": ("Kopā", "Total"),
+    "report_quality": (
+        "Kategorizēšanas kvalitāte pa kategorijām un modeļa versijām",
+        "Triage quality per category and model version",
+    ),
+    "report_model": ("Modeļa versija", "Model version"),
+    "report_suggestions": ("Ieteikumi", "Suggestions"),
+    "report_auto_accepted": ("Pieņemti automātiski", "Auto-accepted"),
+    "report_confirmed": ("Apstiprināja darbinieki", "Confirmed by staff"),
+    "report_changed": ("Mainīja darbinieki", "Changed by staff"),
+    "report_auto_percent": ("Automātiski, %", "Auto-accepted %"),
+    "report_changed_percent": ("Mainīti, %", "Changed %"),
+    "report_assistant": ("Virtuālais asistents gadā", "The virtual assistant in the year"),
+    "report_offers": ("Piedāvātas atbildes", "Answers offered"),
+    "report_helped": ("Palīdzēja", "Helped"),
+    "report_not_helped": ("Nepalīdzēja", "Did not help"),
+    "report_no_feedback": ("Bez novērtējuma", "Not rated"),
+    "report_declined": ("Atteicās atbildēt", "Declined"),
+    "report_handoffs": ("Nodoti darbiniekiem", "Handed to staff"),
 }
 
 LANGUAGES = ("lv", "en")

@@ -23,7 +23,7 @@ from triage_desk.desk_service.errors import Conflict, InvalidInput, NotAllowed, 
 from triage_desk.desk_service.queries import normalise_number
 from triage_desk.desk_service.results import ActionResult
 from triage_desk.desks import Desk, Desks
-from triage_desk.intake.lifecycle import reopen
+from triage_desk.intake.lifecycle import record_first_response, reopen
 from triage_desk.responders.acknowledgement import refusal_withdrawn_context
 from triage_desk.responders.outbox import (
     base_context,
@@ -35,6 +35,7 @@ from triage_desk.responders.outbox import (
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.sla import due_times
 from triage_desk.storage import repositories as repo
+from triage_desk.storage import sla_legs
 from triage_desk.storage.models import (
     AuditEvent,
     Decision,
@@ -240,6 +241,7 @@ class StaffActions:
                 )
             # Override: the request is accepted after all, with its original due times.
             ticket.status = _waiting_status(ticket, now)
+            sla_legs.sync(session, [ticket], now)  # a case now: its legs are written
             due = due_times(
                 desk.calendar, desk.config.categories[ticket.category], ticket.received_at
             )
@@ -304,6 +306,7 @@ class StaffActions:
             if ticket.status == TicketStatus.REFUSED:
                 ticket.status = _waiting_status(ticket, now)
             session.flush()
+            sla_legs.sync(session, [ticket], now)  # the legs follow the new due times
             lang = ticket.language
             context = {
                 **base_context(desk, ticket, lang),
@@ -405,10 +408,10 @@ class StaffActions:
                 force,
                 written_by_person=True,
             )
-            if ticket.first_response_at is None:
-                ticket.first_response_at = now
+            record_first_response(ticket, now)
             if ticket.status in (TicketStatus.OPEN, TicketStatus.QUEUED, TicketStatus.REFUSED):
                 ticket.status = TicketStatus.ANSWERED
+            sla_legs.sync(session, [ticket], now)
             _audit(session, staff, "replied", now, ticket, characters=len(text))
             return ActionResult(
                 ticket.number,
@@ -428,6 +431,7 @@ class StaffActions:
                 raise Conflict(f"{ticket.number} is already resolved", code="already_resolved")
             ticket.status = TicketStatus.RESOLVED
             ticket.resolved_at = now
+            sla_legs.sync(session, [ticket], now)
             lang = ticket.language
             context = {
                 **base_context(desk, ticket, lang),
@@ -468,6 +472,7 @@ class StaffActions:
                     code="not_resolved",
                 )
             before = reopen(ticket, desk, now)
+            sla_legs.sync(session, [ticket], now, new_round={ticket.id})
             _audit(session, staff, "reopened", now, ticket, **before, reason=reason)
             return ActionResult(ticket.number, ticket.status, f"{ticket.number}: reopened")
 

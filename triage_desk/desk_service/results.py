@@ -235,3 +235,57 @@ class AssistantFigures:
     no_feedback: int  # answers nobody said anything about
     handoffs: int  # declined + not_helped: questions passed to staff
     helped_percent: float | None  # helped of the answers the person rated; None: none rated
+
+
+@dataclass(frozen=True)
+class LateShareRow:
+    """One category's year (terms clause 37): cases, late ones, and the share allowed."""
+
+    category: str
+    cases: int  # tickets of the category received in the year (not robot mail, not refused)
+    late_response: int  # cases whose response leg is late (any round)
+    late_resolution: int  # cases whose resolution leg is late (any round)
+    late: int  # cases late on either leg, each counted once
+    late_percent: float | None  # of the cases, one decimal; None: no cases
+    allowed_percent: float | None  # CategoryConfig.allowed_late_share; None: no limit set
+    within: bool | None  # late share ≤ allowed; None when either is missing
+
+
+@dataclass(frozen=True)
+class LateShareReport:
+    desk: str
+    year: int
+    as_of: dt.datetime  # the "now" an unmet leg's due time is compared with (UTC)
+    rows: tuple[LateShareRow, ...]
+
+
+@dataclass(frozen=True)
+class FeedbackReport:
+    """Tickets by feedback type and month of receipt (customer-service standard IV)."""
+
+    desk: str
+    year: int
+    types: tuple[str, ...]  # the desk's feedback types, in configuration order
+    counts: tuple[tuple[int, ...], ...]  # 12 months × types
+    totals: tuple[int, ...]  # per type, the year
+
+
+@dataclass(frozen=True)
+class TriageQualityRow:
+    """Intake's suggestions of one category by one model version, and what became of them."""
+
+    category: str  # the category suggested
+    model_version: str
+    suggestions: int  # tickets whose first suggestion it was
+    auto_accepted: int  # auto-accepted by intake and never changed by staff
+    confirmed: int  # not auto-accepted; staff confirmed it unchanged
+    changed: int  # staff put the ticket in another category
+    auto_accepted_percent: float | None
+    changed_percent: float | None
+
+
+@dataclass(frozen=True)
+class TriageQualityReport:
+    desk: str
+    year: int
+    rows: tuple[TriageQualityRow, ...]

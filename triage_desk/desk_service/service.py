@@ -33,11 +33,14 @@ from triage_desk.desk_service.results import (
     ActionResult,
     AddressView,
     AssistantFigures,
+    FeedbackReport,
+    LateShareReport,
     OutboxView,
     QuarantineView,
     StoredFile,
     TicketDetail,
     TicketSummary,
+    TriageQualityReport,
 )
 from triage_desk.desks import Desks
 from triage_desk.responders.render import TemplateRenderer
@@ -138,6 +141,20 @@ class DeskService:
         ``end`` inclusive (local days)."""
         with self.sessions() as session:
             return reports.assistant_figures(session, self.desks, desk, start, end)
+
+    def late_share(self, desk: str, year: int) -> LateShareReport:
+        """Clause 37: per category, the cases of ``year`` late on response, resolution or
+        either, against the allowed share; an unmet due time before now is late."""
+        with self.sessions() as session:
+            return reports.late_share(session, self.desks, desk, year, self.clock())
+
+    def feedback_by_month(self, desk: str, year: int) -> FeedbackReport:
+        with self.sessions() as session:
+            return reports.feedback_by_month(session, self.desks, desk, year)
+
+    def triage_quality(self, desk: str, year: int) -> TriageQualityReport:
+        with self.sessions() as session:
+            return reports.triage_quality(session, self.desks, desk, year)
 
     def zone(self, desk: str) -> dt.tzinfo:
         """The zone a desk's times are shown in (UTC for a desk no longer configured)."""

@@ -7,7 +7,11 @@
   and we will look into it again"). The new message is a new request on the same ticket: its
   clock starts at the reply (the next opening, out of hours) and the category's response and
   resolution targets count from there; the first-response and resolution times are cleared
-  for the new round. The ``reopened`` audit event keeps what they were.
+  for the new round. The ``reopened`` audit event keeps what they were, and the round's SLA
+  legs are kept as they ended (``storage/sla_legs.py``): the resolution leg of a reopened
+  ticket is a new leg with the new target, the old one stays met (or late) as it was.
+* The first human reply is the response, wherever it comes from (the desk service's reply,
+  a proven staff member's own mail or chat): ``record_first_response`` is the one place.
 """
 
 from __future__ import annotations
@@ -52,3 +56,12 @@ def reopen(ticket: Ticket, desk: Desk, received_at: dt.datetime) -> dict[str, An
     ticket.resolved_at = None
     ticket.first_response_at = None
     return before
+
+
+def record_first_response(ticket: Ticket, at: dt.datetime) -> bool:
+    """A human answered at ``at``: the first such answer is the response time. True when
+    this was the first (the caller then writes the ticket's SLA legs)."""
+    if ticket.first_response_at is not None:
+        return False
+    ticket.first_response_at = at
+    return True

@@ -724,3 +724,30 @@ class NoticeRecipient(Base):
 
     client: Mapped[Client] = relationship()
     outbox_item: Mapped[OutboxItem | None] = relationship()
+
+
+class SlaLeg(Base):
+    """One service-level leg of a ticket: its response or its resolution, in one round.
+
+    Written by ``storage/sla_legs.py`` whenever the ticket's due times or completion change,
+    so a report is a plain query and a late leg stays late once it is met. A reopened
+    ticket starts a new round; the earlier round's legs are kept as they ended.
+    """
+
+    __tablename__ = "sla_legs"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "leg", "round"),
+        Index("ix_sla_legs_unmet", "done_at", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    leg: Mapped[str] = mapped_column(String(16))  # "response" or "resolution" (sla.Leg)
+    round: Mapped[int] = mapped_column(Integer, default=1)  # 1, then one more per reopening
+    category: Mapped[str] = mapped_column(String(64))  # whose target set due_at
+    due_at: Mapped[dt.datetime]
+    done_at: Mapped[dt.datetime | None]
+    # The due time, once the leg is known late (met late, or found unmet after it).
+    breached_at: Mapped[dt.datetime | None]
+    late_seconds: Mapped[int | None] = mapped_column(BigInteger)  # done_at - due_at, if late
+    updated_at: Mapped[dt.datetime]

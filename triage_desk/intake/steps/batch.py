@@ -181,6 +181,10 @@ class Batch:
     # New tickets as inserted (status, first response), so later changes are updated.
     inserted: list[tuple[Ticket, TicketStatus, dt.datetime | None]] = field(default_factory=list)
     budget: ReplyBudget | None = None
+    # Tickets whose SLA legs change (a first staff answer, a reopening), by object; the ids
+    # of those reopened, whose legs start a new round (``storage/sla_legs.py``).
+    legs_changed: dict[int, Ticket] = field(default_factory=dict)
+    reopened: set[int] = field(default_factory=set)
     held: dict[str, list[Work]] = field(default_factory=dict)  # desk: over its limits
 
     def requester(self, work: Work) -> repo.SenderRow:

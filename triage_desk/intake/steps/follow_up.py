@@ -4,7 +4,7 @@ it (``lifecycle.reopen``); robot mail changes nothing."""
 
 from __future__ import annotations
 
-from triage_desk.intake.lifecycle import reopen
+from triage_desk.intake.lifecycle import record_first_response, reopen
 from triage_desk.intake.steps.batch import Batch, Work
 from triage_desk.storage.models import TicketStatus
 
@@ -13,13 +13,15 @@ def _follow_up(batch: Batch, work: Work) -> None:
     ticket, kind = work.ticket, work.author.kind
     assert ticket is not None
     if kind == "staff":
-        if ticket.first_response_at is None:
-            ticket.first_response_at = work.inbound.received_at
+        if record_first_response(ticket, work.inbound.received_at):
+            batch.legs_changed[id(ticket)] = ticket
         if ticket.status in (TicketStatus.OPEN, TicketStatus.QUEUED):
             ticket.status = TicketStatus.ANSWERED
     elif kind == "person" and ticket.status == TicketStatus.RESOLVED:
         desk = batch.desks[ticket.desk]
         work.audit("reopened", **reopen(ticket, desk, work.inbound.received_at))
+        batch.legs_changed[id(ticket)] = ticket
+        batch.reopened.add(ticket.id)
     work.audit("follow_up", author=kind, external_id=work.inbound.external_id)
 
 

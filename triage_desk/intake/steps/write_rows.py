@@ -3,7 +3,8 @@
 The ORM's unit of work costs far more per object than the database does per row; these rows
 are only ever inserted here, so they go in as plain values, in the order their foreign keys
 need: messages, references, attachments, suggestions, replies, audit events. A new ticket a
-later step changed (a staff answer of this batch) is updated first.
+later step changed (a staff answer of this batch) is updated first; then the SLA legs of the
+new tickets go in, and those of earlier tickets a step changed are brought up to date.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import insert
 from triage_desk.intake.steps.batch import Batch
 from triage_desk.responders.outbox import write_outbound
 from triage_desk.storage import repositories as repo
+from triage_desk.storage import sla_legs
 from triage_desk.storage.models import (
     AuditEvent,
     Message,
@@ -30,6 +32,11 @@ def write_rows(batch: Batch) -> None:
         if (t.status, t.first_response_at) != (status, first)
     ]
     repo.update_tickets(session, changed, ("status", "first_response_at"))
+    created = [t for t, _status, _first in batch.inserted]
+    sla_legs.insert_new(session, created, batch.now)
+    new = {id(t) for t in created}
+    earlier = [t for key, t in batch.legs_changed.items() if key not in new]
+    sla_legs.sync(session, earlier, batch.now, batch.reopened)
     if not works:
         return
     messages = Message.__table__
