@@ -342,7 +342,10 @@ def test_change_needs_a_reason_and_queues_the_notice(world, base):
 def test_reading_a_ticket_is_in_the_audit_log_with_the_user(world, base):
     number = world.mail(mail("Nevaru pieslēgties", "Labdien! Parole neder, kas jādara?"))
     browser, _ = sign_in(base, "agnese")
-    assert browser.get(f"/tickets/{number}").status_code == 200
+    page = browser.get(f"/tickets/{number}")
+    assert page.status_code == 200
+    legs = re.search(r'<table id="sla-legs">(.*?)</table>', page.text, re.S).group(1)
+    assert "Response" in legs and "not met yet" in legs and "late" not in legs
     viewed = [e for e in audit(world, "console_viewed") if e.ticket_id is not None]
     assert [(e.actor, e.ticket_id) for e in viewed] == [("agnese", ticket(world, number).id)]
 

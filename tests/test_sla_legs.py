@@ -107,6 +107,14 @@ def test_reopening_starts_a_new_round_and_keeps_the_last(world):
     with world.sessions() as session:  # the first round's late answer is still late
         first = session.scalar(select(SlaLeg).where(SlaLeg.round == 1, SlaLeg.leg == "response"))
         assert first.late_seconds == 7200
+    shown = world.service.ticket(world.numbers["tester"]).legs  # what the ticket view shows
+    assert [(v.round, v.leg, v.late, v.late_by) for v in shown] == [
+        (1, "response", True, dt.timedelta(hours=2)),
+        (1, "resolution", False, None),
+        (2, "response", False, None),
+        (2, "resolution", False, None),
+    ]
+    assert shown[0].due_at == riga(2026, 12, 1, 10) and shown[0].due_at.utcoffset()
 
 
 def test_the_legs_follow_a_recategorisation(world):

@@ -319,6 +319,14 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "report_no_feedback": ("Bez novērtējuma", "Not rated"),
     "report_declined": ("Atteicās atbildēt", "Declined"),
     "report_handoffs": ("Nodoti darbiniekiem", "Handed to staff"),
+    # --- the ticket's SLA legs ----------------------------------------------------------
+    "sla_legs": ("Apkalpošanas termiņi", "Service levels"),
+    "leg_response": ("Reakcija", "Response"),
+    "leg_resolution": ("Atrisināšana", "Resolution"),
+    "leg_round": ("kārta", "round"),
+    "leg_due": ("līdz", "due"),
+    "leg_done": ("izpildīts", "met"),
+    "leg_open": ("vēl nav izpildīts", "not met yet"),
 }
 
 LANGUAGES = ("lv", "en")

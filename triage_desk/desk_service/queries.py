@@ -20,6 +20,7 @@ from triage_desk.desk_service.results import (
     AttachmentView,
     AuditView,
     DecisionView,
+    LegView,
     MessageEditView,
     MessageView,
     NoteView,
@@ -32,6 +33,7 @@ from triage_desk.desk_service.results import (
     TicketSummary,
 )
 from triage_desk.desks import Desks
+from triage_desk.sla.legs import Leg, is_late
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import (
     AuditEvent,
@@ -45,6 +47,7 @@ from triage_desk.storage.models import (
     QuarantineStatus,
     Requester,
     RequesterAddress,
+    SlaLeg,
     StoredAttachment,
     Suggestion,
     Ticket,
@@ -261,6 +264,29 @@ def ticket_detail(session: Session, desks: Desks, number: str, now: dt.datetime)
                 select(TicketNote).where(TicketNote.ticket_id == ticket.id).order_by(TicketNote.id)
             )
         ),
+        legs=tuple(_leg_view(leg, zone, now) for leg in _legs(session, ticket.id)),
+    )
+
+
+def _legs(session: Session, ticket_id: int) -> list[SlaLeg]:
+    order = case((SlaLeg.leg == Leg.RESPONSE.value, 0), else_=1)
+    return list(
+        session.scalars(
+            select(SlaLeg).where(SlaLeg.ticket_id == ticket_id).order_by(SlaLeg.round, order)
+        )
+    )
+
+
+def _leg_view(leg: SlaLeg, zone: dt.tzinfo, now: dt.datetime) -> LegView:
+    late = is_late(leg.due_at, leg.done_at, now)
+    return LegView(
+        leg=leg.leg,
+        round=leg.round,
+        category=leg.category,
+        due_at=_local(leg.due_at, zone),
+        done_at=_local(leg.done_at, zone),
+        late=late,
+        late_by=((leg.done_at or now) - leg.due_at) if late else None,
     )
 
 

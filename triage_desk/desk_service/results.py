@@ -128,6 +128,20 @@ class AuditView:
 
 
 @dataclass(frozen=True)
+class LegView:
+    """One service-level leg of the ticket (``sla.legs``): due, met, and whether it is late
+    by the one rule every report uses. Times in the desk's zone."""
+
+    leg: str  # "response" or "resolution"
+    round: int  # 1, then one more per reopening
+    category: str
+    due_at: dt.datetime
+    done_at: dt.datetime | None
+    late: bool
+    late_by: dt.timedelta | None  # how late it was met, or how far past due while unmet
+
+
+@dataclass(frozen=True)
 class NoteView:
     id: int
     author: str
@@ -156,6 +170,7 @@ class TicketDetail:
     decisions: tuple[DecisionView, ...]
     audit: tuple[AuditView, ...]
     notes: tuple[NoteView, ...] = ()  # internal: never sent to the requester
+    legs: tuple[LegView, ...] = ()  # response and resolution, round by round
 
 
 @dataclass(frozen=True)
