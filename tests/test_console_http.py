@@ -52,6 +52,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/admin/users"): "admin",
     ("POST", "/admin/users"): "admin",
     ("POST", "/admin/users/{username}/active"): "admin",
+    ("GET", "/tickets/new"): "agent",
+    ("POST", "/tickets/new"): "agent",
 }
 LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}

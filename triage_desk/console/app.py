@@ -142,8 +142,9 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import lists, tickets
+    from triage_desk.console import calls, lists, tickets
 
+    calls.register(web, console)  # before tickets: /tickets/new is no ticket number
     tickets.register(web, console)
     lists.register(web, console)
     return web

@@ -100,6 +100,17 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "channel": ("Kanāls", "Channel"),
     "desk": ("Dienests", "Desk"),
     "stored_only_metadata": ("saglabāti tikai dati par failu", "only its metadata is kept"),
+    # ---- phone calls (console/calls.py)
+    "log_call": ("Reģistrēt zvanu", "Log a call"),
+    "caller_address": ("Zvanītāja e-pasts", "Caller's email address"),
+    "call_at": ("Zvana laiks", "Time of the call"),
+    "call_subject": ("Temats", "Subject"),
+    "call_text": ("Kas tika teikts", "What was said"),
+    "call_logged": ("Zvans reģistrēts.", "Call logged."),
+    "call_number_follows": (
+        "Pieteikuma numurs parādīsies, kad rinda to apstrādās.",
+        "The ticket number appears once the queue has stored it.",
+    ),
 }
 
 LANGUAGES = ("lv", "en")
