@@ -38,6 +38,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Redirect
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from triage_desk.addresses import is_email_address
@@ -219,8 +220,8 @@ class WebForm:
         request._body = body  # starlette's own cache: the form is parsed from these bytes
         try:
             form = await request.form(max_files=rules.max_files, max_fields=20)
-        except MultiPartException as exc:
-            status = 413 if "files" in str(exc).lower() else 400
+        except (MultiPartException, HTTPException) as exc:  # starlette wraps the first
+            status = 413 if "files" in str(getattr(exc, "detail", exc)).lower() else 400
             raise Problem(status, "too_large" if status == 413 else "expired", "files") from exc
         field = form.get
         lang = self._language(request, desk, str(field("lang") or "") or None)
@@ -247,10 +248,11 @@ class WebForm:
                 raise Problem(400, "bad_message", "message")
             files = await self._files(form.getlist("files"), rules.max_files, rules.max_file_bytes)
             client = request.client.host if request.client else "?"
-            if not self.by_ip[name].allow(client) or not self.by_address[name].allow(
-                values["email"]
-            ):
+            by_ip, by_address = self.by_ip[name], self.by_address[name]
+            if not (by_ip.allows(client) and by_address.allows(values["email"])):
                 raise Problem(429, "too_many")
+            by_ip.count(client)  # only what is accepted counts against either
+            by_address.count(values["email"])
         except Problem as problem:
             return self.problem_page(name, lang, problem, **values)
         external_id = f"web-{submission}@{name}.form"

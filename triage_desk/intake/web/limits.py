@@ -29,16 +29,21 @@ class RateLimit:
         self._events.move_to_end(key)
         return found
 
-    def allow(self, *keys: str) -> bool:
-        """Count one event for every key when each is under its limit; else count none."""
-        recents = [self._recent(key) for key in keys]
-        if any(len(recent) >= self.limit for recent in recents):
-            self._trim()
-            return False
-        now = self.clock()
-        for recent in recents:
-            recent.append(now)
+    def allows(self, key: str) -> bool:
+        """Whether one more event of ``key`` is within the limit (nothing counted)."""
+        allowed = len(self._recent(key)) < self.limit
         self._trim()
+        return allowed
+
+    def count(self, key: str) -> None:
+        self._recent(key).append(self.clock())
+        self._trim()
+
+    def allow(self, key: str) -> bool:
+        """``allows``, and when it does, the event counted."""
+        if not self.allows(key):
+            return False
+        self.count(key)
         return True
 
     def _trim(self) -> None:
