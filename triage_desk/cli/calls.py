@@ -66,16 +66,13 @@ def ticket_new(
         text = click.get_text_stream("stdin").read()
     from triage_desk.desk_service import InvalidInput
 
-    try:
-        with desk_errors():
-            try:
-                logged = service.log_call(desk, address, text, _call_time(at, zone), staff, subject)
-            except InvalidInput as refused:
-                if refused.field == "address":  # the option is --from
-                    raise DeskRefusal(f"--from: {visible(refused.message)}", 2) from None
-                raise
-    finally:
-        service.sessions.get_bind().dispose()
+    with desk_errors():
+        try:
+            logged = service.log_call(desk, address, text, _call_time(at, zone), staff, subject)
+        except InvalidInput as refused:
+            if refused.field == "address":  # the option is --from
+                raise DeskRefusal(f"--from: {visible(refused.message)}", 2) from None
+            raise
     when = format_local(logged.received_at, zone, "en")  # type: ignore[arg-type]
     out.print(
         f"{channel} call from {safe_text(logged.address)} at {when} logged for desk {desk} "
