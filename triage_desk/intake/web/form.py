@@ -213,7 +213,6 @@ class WebForm:
         desk = self._desk(name)
         rules = desk.web_form
         total = self.config.email.max_attachment_bytes
-        lang = self._language(request, desk)
         body = await _body(request, total + FIELD_SLACK)
         if body is None:
             raise Problem(413, "too_large", "files")
@@ -223,6 +222,13 @@ class WebForm:
         except (MultiPartException, HTTPException) as exc:  # starlette wraps the first
             status = 413 if "files" in str(getattr(exc, "detail", exc)).lower() else 400
             raise Problem(status, "too_large" if status == 413 else "expired", "files") from exc
+        try:
+            return await self._accept(request, name, desk, form)
+        finally:
+            await form.close()  # the uploads' spooled files
+
+    async def _accept(self, request: Request, name: str, desk: DeskConfig, form: Any) -> Response:
+        rules = desk.web_form
         field = form.get
         lang = self._language(request, desk, str(field("lang") or "") or None)
         values = {
@@ -271,7 +277,8 @@ class WebForm:
             await asyncio.to_thread(self.queue.enqueue, [item])
         except SQLAlchemyError as exc:  # not committed: the person is told to try again
             log.warning("web form %s: submission not queued (%s)", name, type(exc).__name__)
-            return self.page("message.html", lang, 503, desk=name, message=TEXTS[lang]["expired"])
+            message = TEXTS[lang]["unavailable"]
+            return self.page("message.html", lang, 503, desk=name, message=message)
         self.wake()
         ticket_id = await self._wait_for_ticket(external_id, rules.wait_seconds)
         if ticket_id is not None:
