@@ -22,7 +22,15 @@ from tests.console_server import serving
 from tests.console_support import make_world
 from tests.test_console_http import sign_in
 from triage_desk.desk_service import InvalidInput
-from triage_desk.storage.models import AuditEvent, Message, OutboxItem, QueuedInbound, Ticket
+from triage_desk.sla.due import due_times
+from triage_desk.storage.models import (
+    AuditEvent,
+    Message,
+    OutboxItem,
+    QueuedInbound,
+    Suggestion,
+    Ticket,
+)
 
 RIGA = ZoneInfo("Europe/Riga")
 CALL = "Zvanīja: pašvaldības sistēma pilnībā nepieejama visiem lietotājiem kopš rīta."
@@ -98,6 +106,23 @@ def test_an_out_of_hours_call_starts_the_clock_at_the_next_opening(world):
     assert ticket.response_due == dt.datetime(2026, 12, 7, 11, 0, tzinfo=RIGA)
 
 
+def test_a_category_staff_chose_is_the_tickets_confirmed_with_its_own_due(world):
+    world.clock.set(dt.datetime(2026, 12, 4, 17, 10, tzinfo=RIGA))
+    world.service.log_call(
+        "municipal", "janis@example.com", CALL, FRIDAY_CALL, "agnese", category="error"
+    )
+    ticket = stored(world)
+    desk = world.app.desks.by_name["municipal"]
+    expected = due_times(desk.calendar, desk.config.categories["error"], FRIDAY_CALL)
+    assert ticket.category == "error" and ticket.category_confirmed
+    assert ticket.response_due == expected.response_due != MONDAY_DUE
+    with world.app.sessions() as session:
+        [suggestion] = session.scalars(select(Suggestion)).all()
+    assert suggestion.category == "emergency"  # the model's own suggestion is kept as it was
+    [event] = audits(world, "call_logged")
+    assert event.details["category"] == "error"
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
@@ -107,6 +132,7 @@ def test_an_out_of_hours_call_starts_the_clock_at_the_next_opening(world):
         ({"text": "   "}, "text"),
         ({"desk": "nope"}, "desk"),
         ({"staff": " "}, "staff"),
+        ({"category": "no_such_category"}, "category"),
     ],
 )
 def test_a_call_that_cannot_be_logged_names_the_field(world, change, field):
@@ -133,7 +159,7 @@ def test_an_agent_logs_a_call_in_the_console(world):
         page = browser.get("/tickets/new")
         assert page.status_code == 200 and 'value="2026-12-04T17:10"' in page.text
         form = {"csrf_token": csrf, "desk": "municipal", "address": "ilze@novads.example.lv"}
-        form |= {"at": "2026-12-04T16:30", "text": CALL}
+        form |= {"at": "2026-12-04T16:30", "text": CALL, "category": ""}
         future = browser.post("/tickets/new", data={**form, "at": "2026-12-04T17:30"})
         assert future.status_code == 400 and 'data-field="at"' in future.text
         no_csrf = browser.post("/tickets/new", data={**form, "csrf_token": "wrong"})
@@ -150,6 +176,21 @@ def test_an_agent_logs_a_call_in_the_console(world):
     assert ticket.response_due == MONDAY_DUE
     [event] = audits(world, "call_logged")
     assert event.actor == "agnese"
+
+
+def test_the_console_passes_the_category_staff_chose(world):
+    with serving(world.web) as base:
+        browser, csrf = sign_in(base, "agnese")
+        assert (
+            '<option value="">(the model suggests one)</option>' in browser.get("/tickets/new").text
+        )
+        form = {"csrf_token": csrf, "desk": "municipal", "address": "janis@example.com"}
+        form |= {"at": "2026-11-30T09:30", "text": CALL, "category": "error"}
+        assert browser.post("/tickets/new", data=form).status_code == 303
+        bad = browser.post("/tickets/new", data={**form, "category": "nope"})
+        assert bad.status_code == 400 and 'data-field="category"' in bad.text
+    ticket = stored(world)
+    assert ticket.category == "error" and ticket.category_confirmed
 
 
 # --------------------------------------------------------------------------- command line

@@ -43,6 +43,7 @@ def _call_time(value: str, zone: dt.tzinfo) -> dt.datetime:
 )
 @click.option("--desk", default=None, help="The desk called (default: service.default_desk).")
 @click.option("--subject", default=None, help="A short subject (default: the text's start).")
+@click.option("--category", default=None, help="The category you chose (default: the model's).")
 @click.option("--text", default=None, help="What was said; read from stdin when left out.")
 @staff_option("Who took the call (recorded in the audit log).")
 @pass_ctx
@@ -53,6 +54,7 @@ def ticket_new(
     at: str,
     desk: str | None,
     subject: str | None,
+    category: str | None,
     text: str | None,
     staff: str,
 ) -> None:
@@ -68,7 +70,9 @@ def ticket_new(
 
     with desk_errors():
         try:
-            logged = service.log_call(desk, address, text, _call_time(at, zone), staff, subject)
+            logged = service.log_call(
+                desk, address, text, _call_time(at, zone), staff, subject, category
+            )
         except InvalidInput as refused:
             if refused.field == "address":  # the option is --from
                 raise DeskRefusal(f"--from: {visible(refused.message)}", 2) from None

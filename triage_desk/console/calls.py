@@ -47,7 +47,8 @@ def register(web: FastAPI, console: Console) -> None:
             field=field,
             logged=logged,
             logged_number=number,
-            values={"address": "", "text": "", "subject": "", **(values or {})},
+            values={"address": "", "text": "", "subject": "", "category": "", **(values or {})},
+            categories=sorted(console.config.desks[desk].categories),
         )
 
     @web.get("/tickets/new")
@@ -68,15 +69,18 @@ def register(web: FastAPI, console: Console) -> None:
         at: str = Form("", max_length=32),
         subject: str = Form("", max_length=200),
         text: str = Form("", max_length=20_000),
+        category: str = Form("", max_length=64),
     ) -> Response:
-        values = {"address": address, "text": text, "subject": subject}
+        values = {"address": address, "text": text, "subject": subject, "category": category}
         zone = service.zone(desk)
         try:
             try:
                 when = dt.datetime.strptime(at.strip(), LOCAL_INPUT).replace(tzinfo=zone)
             except ValueError:
                 raise InvalidInput("at", "the call's time is not a date and time") from None
-            logged = service.log_call(desk, address, text, when, staff.username, subject or None)
+            logged = service.log_call(
+                desk, address, text, when, staff.username, subject or None, category or None
+            )
         except InvalidInput as refused:
             return form(request, staff, desk, 400, refused.message, refused.field, None, values)
         return RedirectResponse(f"/tickets/new?desk={desk}&logged={logged.external_id}", 303)

@@ -107,6 +107,8 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "call_subject": ("Temats", "Subject"),
     "call_text": ("Kas tika teikts", "What was said"),
     "call_logged": ("Zvans reģistrēts.", "Call logged."),
+    "call_category": ("Kategorija", "Category"),
+    "call_category_model": ("(ieteiks modelis)", "(the model suggests one)"),
     "call_number_follows": (
         "Pieteikuma numurs parādīsies, kad rinda to apstrādās.",
         "The ticket number appears once the queue has stored it.",

@@ -41,12 +41,19 @@ def log_call(
     at: dt.datetime,
     staff: str,
     subject: str | None = None,
+    category: str | None = None,
 ) -> CallLogged:
-    """Queue a call; refused (``InvalidInput`` naming the field) when a value cannot be."""
+    """Queue a call; refused (``InvalidInput`` naming the field) when a value cannot be.
+    ``category``: the one staff chose (the ticket's, confirmed); None: the model's."""
     if not staff or not staff.strip():
         raise InvalidInput("staff", "say who is logging the call: it is recorded with it")
     if desk not in desks.by_name:
         raise InvalidInput("desk", f"no desk {desk!r}", desk, desks.by_name)
+    categories = desks.by_name[desk].config.categories
+    if category and category not in categories:
+        raise InvalidInput(
+            "category", f"desk {desk} has no category {category!r}", category, categories
+        )
     address = address.strip().lower()
     if not is_email_address(address):
         raise InvalidInput("address", f"{address!r} is not an email address", address)
@@ -65,6 +72,7 @@ def log_call(
         raise InvalidInput("at", f"the call is older than {MAX_CALL_AGE.days} days", at)
     external_id = f"phone-{secrets.token_hex(16)}@{desk}.phone"
     payload = {"address": address, "text": text, "subject": subject or "", "staff": staff}
+    payload["category"] = category or ""
     item = Arrival(
         PHONE, desk, json.dumps(payload).encode(), at, {"source": f"phone:{staff}"}, external_id
     )
@@ -82,6 +90,7 @@ def log_call(
                     "call_at": at.isoformat(),
                     "external_id": external_id,
                     "queue_id": queue_id,
+                    "category": category,
                 },
             )
         )

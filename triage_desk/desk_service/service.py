@@ -199,11 +199,14 @@ class DeskService:
         at: dt.datetime,
         staff: str,
         subject: str | None = None,
+        category: str | None = None,
     ) -> CallLogged:
-        """Queue a phone call (channel "phone"); its due times count from ``at``."""
+        """Queue a phone call (channel "phone"); its due times count from ``at``;
+        ``category``, when staff chose one, is the ticket's (confirmed)."""
         return calls.log_call(
             self.sessions, self.desks, self.clock,
             desk=desk, address=address, text=text, at=at, staff=staff, subject=subject,
+            category=category,
         )  # fmt: skip
 
     def ticket_number_of(self, external_id: str) -> str | None:

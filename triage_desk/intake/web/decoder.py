@@ -111,6 +111,7 @@ class PhoneDecoder:
             received_at=item.received_at,
             headers={"Via": "phone", "Logged-By": str(data.get("staff") or "")[:120]},
             own_id=False,
+            category=str(data["category"])[:64] if data.get("category") else None,
         )
 
 
