@@ -15,6 +15,9 @@ from sqlalchemy import func, select
 
 from tests.console_support import NOW, make_world
 from tests.web_form_support import fields, site
+from triage_desk.clock import FixedClock
+from triage_desk.intake.web.limits import RateLimit
+from triage_desk.intake.web.tokens import Signer
 from triage_desk.responders.localtime import format_local
 from triage_desk.storage.models import Message, QueuedInbound, StoredAttachment
 
@@ -318,3 +321,31 @@ def test_a_staff_address_typed_into_the_form_is_a_person_not_staff(
             assert [item.kind for item in s.outbox()] == ["acknowledgement"]
     finally:
         world.app.engine.dispose()
+
+
+# --------------------------------------------------------------------------- the parts
+
+
+def test_rate_limits_keep_bounded_memory_on_the_injected_clock():
+    clock = FixedClock(NOW)
+    limit = RateLimit(clock, 2, dt.timedelta(hours=1), max_keys=3)
+    for n in range(10):
+        assert limit.allow(f"203.0.113.{n}")
+    assert len(limit) == 3  # the least recently seen keys are forgotten
+    assert limit.allow("a") and limit.allow("a") and not limit.allow("a")
+    assert not limit.allows("a")  # looking counts nothing...
+    clock.advance(hours=1)
+    assert limit.allows("a")  # ...and the window moves with the clock
+
+
+def test_form_tokens_are_bound_to_their_desk_purpose_and_time():
+    signer = Signer(b"k" * 32)
+    token = signer.form_token("municipal", NOW)
+    hour = dt.timedelta(hours=1)
+    submission = signer.form_submission(token, "municipal", NOW, hour)
+    assert submission and len(submission) == 32
+    assert signer.form_submission(token, "eparaksts", NOW, hour) is None  # another desk
+    assert signer.form_submission(token, "municipal", NOW + 2 * hour, hour) is None  # expired
+    assert signer.verify("ticket", token) is None  # another purpose
+    assert Signer(b"x" * 32).form_submission(token, "municipal", NOW, hour) is None  # key
+    assert signer.verify("ticket", signer.sign("ticket", "42")) == "42"
