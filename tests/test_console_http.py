@@ -71,6 +71,8 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/reports/feedback.csv"): "supervisor",
     ("GET", "/reports/quality.csv"): "supervisor",
     ("GET", "/reports/assistant.csv"): "supervisor",
+    ("GET", "/tickets/new"): "agent",
+    ("POST", "/tickets/new"): "agent",
 }
 LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}

@@ -30,6 +30,7 @@ from triage_desk.intake.processing import DecodingProcessor, IngestOutcome, Proc
 from triage_desk.intake.quarantine import RetryResult, retry
 from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.intake.steps.answer_in_chat import AnswerInChat
+from triage_desk.intake.web.decoder import register as register_web
 from triage_desk.responders.assistant import Assistant, KnowledgeBase
 from triage_desk.responders.chat_assistant import ChatAssistant
 from triage_desk.responders.dispatcher import Dispatcher
@@ -192,6 +193,7 @@ def channel_decoders(config: Config, sessions: sessionmaker[Session] | None = No
     """Email's decoder, and Telegram's when a desk has a bot (reading each chat's chosen
     language through ``sessions``)."""
     decoders = email_decoders(config.email)
+    register_web(decoders)  # the public form and logged calls: no library, always there
     reopen_days = {
         name: desk.telegram.reopen_days
         for name, desk in config.desks.items()

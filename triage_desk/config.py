@@ -375,6 +375,25 @@ class DeskTelegramConfig(Strict):
         return os.environ.get(self.secret_token_env) if self.secret_token_env else None
 
 
+class DeskWebFormConfig(Strict):
+    """The desk's public web form (``intake/web/``) at ``/form/<desk>`` on the public HTTP
+    server (``[web]``): the limits a stranger's submission meets."""
+
+    enabled: bool = False
+    max_files: int = Field(default=5, ge=0, le=50)
+    max_file_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
+    # Together at most email.max_attachment_bytes (one rule for mail and the form).
+    max_message_chars: int = Field(default=20_000, gt=0)
+    submissions_per_address_per_hour: int = Field(default=5, ge=1)
+    submissions_per_ip_per_hour: int = Field(default=20, ge=1)
+    suggestions_per_ip_per_minute: int = Field(default=60, ge=1)
+    # A fetched form may be posted for this long (its token is signed and time-limited).
+    token_minutes: float = Field(default=120.0, gt=0)
+    # How long the POST waits for the queue runner to number the ticket; then the page says
+    # the number follows by email and its status link shows it once it exists.
+    wait_seconds: float = Field(default=5.0, ge=0, le=30)
+
+
 class DeskConfig(Strict):
     name: str
     ticket_prefix: str = Field(pattern=r"^[A-Z]{2,6}$")
@@ -396,6 +415,7 @@ class DeskConfig(Strict):
     refusal_min_confidence: float = Field(default=0.5, ge=0, le=1)
     assistant: AssistantConfig = Field(default_factory=AssistantConfig)
     telegram: DeskTelegramConfig | None = None  # the desk's Telegram bot, if it has one
+    web_form: DeskWebFormConfig = Field(default_factory=DeskWebFormConfig)
 
     @field_validator("addresses")
     @classmethod

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from triage_desk.app import App, build_desk_service, telegram_pollers, telegram_webhooks
@@ -14,7 +15,9 @@ from triage_desk.intake.email.imap_listener import start_imap_listeners, stop_im
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener
 from triage_desk.intake.email.smtp_queue import SmtpQueue
 from triage_desk.intake.email.workers import default_processes
+from triage_desk.intake.queue import InboundQueue
 from triage_desk.refiner import Refiner
+from triage_desk.responders.assistant import Assistant
 from triage_desk.runners import Runner, RunnerLoop
 from triage_desk.runners.dispatch import DispatchRunner
 from triage_desk.runners.queue import QueueRunner
@@ -22,6 +25,7 @@ from triage_desk.scheduler import Scheduler
 
 if TYPE_CHECKING:
     from triage_desk.console.server import ConsoleServer
+    from triage_desk.intake.web.form import WebForm
 
 log = logging.getLogger(__name__)
 
@@ -101,13 +105,23 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
     polling = [asyncio.create_task(poller.run(stop)) for poller in pollers]
     # Telegram's webhooks (desks in webhook mode): the HTTP server, then setWebhook.
     webhooks = telegram_webhooks(app.config)
+    forms = any(desk.web_form.enabled for desk in app.config.desks.values())
     web = None
-    if webhooks:
+    if webhooks or forms:
         from triage_desk.web.server import WebServer  # FastAPI and uvicorn: only when needed
 
         routes = [hook.router(queue_runner.queue, queue_loop.wake) for hook in webhooks]
+        if forms:
+            routes.append(web_form(app, queue_runner.queue, queue_loop.wake).router())
         web = WebServer(app.config.web, routes)
-        await web.start()
+        try:
+            await web.start()
+        except OSError:
+            if webhooks:
+                raise
+            # Only the public form needs it: mail and chats go on; the form is down.
+            log.exception("the public web form is not served: [web] cannot listen")
+            web = None
         polling += [asyncio.create_task(hook.register(stop)) for hook in webhooks]
     tasks = [asyncio.create_task(loop.run(stop)) for loop in loops]
     try:
@@ -131,6 +145,21 @@ async def serve(app: App, stop: asyncio.Event | None = None, workers: int | None
         await asyncio.to_thread(app.close_telegram_files)
         await asyncio.to_thread(app.email_intake.close)
         log.info("stopped")
+
+
+def web_form(app: App, queue: InboundQueue, wake: Callable[[], None]) -> WebForm:
+    """The desks' public forms (``[desks.X.web_form]``), answering from their assistant."""
+    from triage_desk.intake.web.form import WebForm
+
+    assistant = app.pipeline.triage.assistant
+    return WebForm(
+        app.config,
+        app.sessions,
+        queue,
+        assistant if isinstance(assistant, Assistant) else None,
+        app.clock,
+        wake,
+    )
 
 
 def start_console(app: App) -> ConsoleServer | None:

@@ -470,3 +470,12 @@ def reopen(ctx: Context, ticket: str, reason: str | None, staff: str) -> None:
     hours), its response and resolution targets counted afresh from now. Nothing is sent."""
     service = desk_service(ctx)
     _act(lambda: service.reopen(ticket, staff, reason))
+
+
+def _add_new() -> None:
+    from triage_desk.cli.calls import ticket_new
+
+    ticket.add_command(ticket_new)
+
+
+_add_new()

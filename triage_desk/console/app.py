@@ -143,8 +143,9 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import clients, lists, reports, tickets
+    from triage_desk.console import calls, clients, lists, reports, tickets
 
+    calls.register(web, console)  # before tickets: /tickets/new is no ticket number
     tickets.register(web, console)
     lists.register(web, console)
     clients.register(web, console)

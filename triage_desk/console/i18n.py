@@ -327,6 +327,19 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "leg_due": ("līdz", "due"),
     "leg_done": ("izpildīts", "met"),
     "leg_open": ("vēl nav izpildīts", "not met yet"),
+    # ---- phone calls (console/calls.py)
+    "log_call": ("Reģistrēt zvanu", "Log a call"),
+    "caller_address": ("Zvanītāja e-pasts", "Caller's email address"),
+    "call_at": ("Zvana laiks", "Time of the call"),
+    "call_subject": ("Temats", "Subject"),
+    "call_text": ("Kas tika teikts", "What was said"),
+    "call_logged": ("Zvans reģistrēts.", "Call logged."),
+    "call_category": ("Kategorija", "Category"),
+    "call_category_model": ("(ieteiks modelis)", "(the model suggests one)"),
+    "call_number_follows": (
+        "Pieteikuma numurs parādīsies, kad rinda to apstrādās.",
+        "The ticket number appears once the queue has stored it.",
+    ),
 }
 
 LANGUAGES = ("lv", "en")

@@ -304,3 +304,35 @@ class TriageQualityReport:
     desk: str
     year: int
     rows: tuple[TriageQualityRow, ...]
+
+
+@dataclass(frozen=True)
+class CallLogged:
+    """A phone call staff logged: queued (channel "phone"); the queue runner numbers its
+    ticket, whose due times count from ``received_at``, the call."""
+
+    desk: str
+    queue_id: int
+    external_id: str  # the stored message's id, to find its ticket once stored
+    address: str
+    received_at: dt.datetime  # UTC
+    staff: str
+
+
+@dataclass(frozen=True)
+class FormArticleFigures:
+    slug: str
+    offers: int  # times the public form suggested it while someone typed
+    clicks: int  # times it was opened from there
+
+
+@dataclass(frozen=True)
+class FormSuggestionFigures:
+    """The public form's knowledge-base suggestions of a desk over whole local days."""
+
+    desk: str
+    start: dt.date
+    end: dt.date  # inclusive
+    articles: tuple[FormArticleFigures, ...]
+    offers: int
+    clicks: int

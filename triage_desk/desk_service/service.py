@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config
-from triage_desk.desk_service import queries, reports
+from triage_desk.desk_service import calls, queries, reports
 from triage_desk.desk_service.actions import Reprocess, StaffActions, _who
 from triage_desk.desk_service.client_results import (
     ClientDetail,
@@ -33,7 +33,9 @@ from triage_desk.desk_service.results import (
     ActionResult,
     AddressView,
     AssistantFigures,
+    CallLogged,
     FeedbackReport,
+    FormSuggestionFigures,
     LateShareReport,
     OutboxView,
     QuarantineView,
@@ -216,6 +218,34 @@ class DeskService:
         self, quarantine_id: int, staff: str, reason: str | None = None
     ) -> ActionResult:
         return self.actions.discard_quarantined(quarantine_id, staff, reason)
+
+    # ------------------------------------------------------------------ phone and form
+
+    def log_call(
+        self,
+        desk: str,
+        address: str,
+        text: str,
+        at: dt.datetime,
+        staff: str,
+        subject: str | None = None,
+        category: str | None = None,
+    ) -> CallLogged:
+        """Queue a phone call (channel "phone"); its due times count from ``at``;
+        ``category``, when staff chose one, is the ticket's (confirmed)."""
+        return calls.log_call(
+            self.sessions, self.desks, self.clock,
+            desk=desk, address=address, text=text, at=at, staff=staff, subject=subject,
+            category=category,
+        )  # fmt: skip
+
+    def ticket_number_of(self, external_id: str) -> str | None:
+        """The ticket a logged call or a form submission became; None until it is stored."""
+        return calls.ticket_number_of(self.sessions, external_id)
+
+    def form_suggestions(self, desk: str, start: dt.date, end: dt.date) -> FormSuggestionFigures:
+        """The public form's article offers and clicks, ``start`` to ``end`` (local days)."""
+        return calls.form_suggestions(self.sessions, self.desks, desk, start, end)
 
     def clear_address(
         self, address: str, staff: str, channel: str = "email", reason: str | None = None

@@ -87,6 +87,9 @@ class InboundMessage:
     # desk that is not resolved, or was resolved at most this many days ago (reopening it).
     # None: only ``thread_refs`` and a ticket number thread it (email).
     continue_days: int | None = None
+    # The category staff chose when they logged it (a phone call): the ticket's, confirmed,
+    # whatever the model suggests (its suggestion is still stored as the model's).
+    category: str | None = None
 
     @property
     def thread_refs(self) -> tuple[str, ...]:

@@ -193,6 +193,8 @@ class MessageTriage:
         deadline.check()  # its share of the batch's classification may have used it up
         with deadline.running("due times"):
             category, feedback = choose_labels(desk, prediction)
+            if inbound.category in desk.config.categories:  # staff chose it (a call)
+                category = inbound.category
             due = due_times(desk.calendar, desk.config.categories[category], inbound.received_at)
         articles = None
         # Suggestions only for a message that may be answered at all (not a robot, staff,

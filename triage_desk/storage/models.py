@@ -751,3 +751,29 @@ class SlaLeg(Base):
     breached_at: Mapped[dt.datetime | None]
     late_seconds: Mapped[int | None] = mapped_column(BigInteger)  # done_at - due_at, if late
     updated_at: Mapped[dt.datetime]
+
+
+class WebFormKey(Base):
+    """The public form's signing key (form tokens, status links): made once, at the first
+    start that needs it, so a deployment has nothing to configure and links outlive restarts."""
+
+    __tablename__ = "web_form_keys"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime]
+
+
+class KbSuggestionEvent(Base):
+    """One knowledge-base article offered to a person typing in the public form ("offer"),
+    or opened from there ("click"): a row each, so a report counts any period."""
+
+    __tablename__ = "kb_suggestion_events"
+    __table_args__ = (Index("ix_kb_suggestion_events_desk_at", "desk", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    desk: Mapped[str] = mapped_column(String(64))
+    slug: Mapped[str] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(8))  # "offer" or "click"
+    at: Mapped[dt.datetime]

@@ -19,9 +19,12 @@ def _check(work: Work) -> None:
     if standing.is_representative or work.author.kind != "person":
         return
     prediction = work.prediction
-    sure = not prediction.needs_refinement and (
-        prediction.auto_accept
-        or prediction.category_confidence >= desk.config.refusal_min_confidence
+    sure = work.inbound.category == category or (  # staff chose it, or the model is sure
+        not prediction.needs_refinement
+        and (
+            prediction.auto_accept
+            or prediction.category_confidence >= desk.config.refusal_min_confidence
+        )
     )
     if not sure:
         work.audit("rights_unclear", category=category, confidence=prediction.category_confidence)

@@ -25,7 +25,8 @@ def _open(batch: Batch, work: Work, number: str) -> None:
         status=TicketStatus.QUEUED if due.clock_start > inbound.received_at else TicketStatus.OPEN,
         category=category,
         feedback_type=work.triaged.feedback_type,
-        category_confirmed=prediction.auto_accept and category == prediction.category,
+        category_confirmed=(prediction.auto_accept and category == prediction.category)
+        or category == inbound.category,
         urgent=desk.config.categories[category].urgent,
         received_at=inbound.received_at,
         clock_start=due.clock_start,
