@@ -51,6 +51,7 @@ def _register() -> None:
         sla,
         telegram,
         tickets,
+        tokens,
         users,
     )
 
@@ -74,6 +75,7 @@ def _register() -> None:
         telegram.telegram,
         report.report,
         users.user,
+        tokens.token,
         model.classify,
         model.model,
         model.train,

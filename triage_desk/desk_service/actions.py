@@ -33,6 +33,7 @@ from triage_desk.responders.outbox import (
     queue_outbound,
 )
 from triage_desk.responders.render import TemplateRenderer
+from triage_desk.responders.webhooks import DECIDED, RESOLVED, Webhooks
 from triage_desk.sla import due_times
 from triage_desk.storage import repositories as repo
 from triage_desk.storage.models import (
@@ -109,8 +110,11 @@ class StaffActions:
         clock: Clock = system_clock,
         staff_names: Mapping[str, str] | None = None,
         reprocess: Reprocess | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.clock = clock
+        # Events for outgoing webhooks, queued in each action's own transaction.
+        self.webhooks = webhooks or Webhooks()
         self.sessions = sessions
         self.desks = desks
         self.renderer = renderer
@@ -232,6 +236,8 @@ class StaffActions:
                 category=ticket.category,
                 reason=reason,
             )
+            decided = _decided("category", ticket.category, staff, reason)
+            self.webhooks.enqueue(session, DECIDED, ticket, now, **decided)
             if ticket.status != TicketStatus.REFUSED:
                 return ActionResult(
                     ticket.number,
@@ -333,6 +339,9 @@ class StaffActions:
                 old=old,
                 new=category,
                 reason=reason,
+            )
+            self.webhooks.enqueue(
+                session, DECIDED, ticket, now, **_decided("category", old, staff, reason, category)
             )
             return ActionResult(
                 ticket.number,
@@ -446,6 +455,7 @@ class StaffActions:
                 force,
             )
             _audit(session, staff, "resolved", now, ticket, note=note)
+            self.webhooks.enqueue(session, RESOLVED, ticket, now, staff=staff)
             return ActionResult(
                 ticket.number,
                 ticket.status,
@@ -676,6 +686,13 @@ def _answerable_id(message: Message | None) -> str | None:
     if message.channel == "email" and not message.headers.get("Message-ID"):
         return None
     return message.external_id
+
+
+def _decided(
+    field: str, old: str, staff: str, reason: str | None, new: str | None = None
+) -> dict[str, object]:
+    """A ``ticket.decided`` event's details: a confirmation has the same old and new value."""
+    return {"field": field, "from": old, "to": new or old, "staff": staff, "reason": reason}
 
 
 def _waiting_status(ticket: Ticket, now: dt.datetime) -> str:

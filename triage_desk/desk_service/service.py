@@ -30,6 +30,7 @@ from triage_desk.desk_service.results import (
 )
 from triage_desk.desks import Desks
 from triage_desk.responders.render import TemplateRenderer
+from triage_desk.responders.webhooks import Webhooks
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 MAX_BULK = 200  # tickets one bulk confirm may name
@@ -45,12 +46,13 @@ class DeskService:
         staff_names: Mapping[str, str] | None = None,
         clock: Clock = system_clock,
         reprocess: Reprocess | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.sessions = sessions
         self.desks = desks
         self.clock = clock
         self.actions = StaffActions(
-            sessions, desks, renderer, sender_name, clock, staff_names, reprocess
+            sessions, desks, renderer, sender_name, clock, staff_names, reprocess, webhooks
         )
 
     @classmethod
@@ -74,6 +76,7 @@ class DeskService:
             staff_names=config.outbound.staff_names,
             clock=clock,
             reprocess=reprocess,
+            webhooks=Webhooks.from_config(config),
         )
 
     # ------------------------------------------------------------------ queries
