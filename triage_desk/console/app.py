@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock
 from triage_desk.config import Config
+from triage_desk.console.api import desk_error_response, error_response, is_api
 from triage_desk.console.i18n import LANGUAGES, translate
 from triage_desk.console.security import (
     CSRF_FIELD,
@@ -36,6 +37,7 @@ from triage_desk.console.security import (
 from triage_desk.console.views import badge, local
 from triage_desk.desk_service import Conflict, DeskError, DeskService, InvalidInput, NotFound
 from triage_desk.desk_service.staff import StaffAccounts
+from triage_desk.desk_service.tokens import ApiTokens
 
 HERE = Path(__file__).parent
 MAX_FIELD = 100_000  # characters of one form field we read (a reply, a note)
@@ -142,10 +144,12 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import lists, tickets
+    from triage_desk.console import api, lists, tickets
 
     tickets.register(web, console)
     lists.register(web, console)
+    # The JSON API (/api/v1): bearer tokens only, JSON refusals, its own OpenAPI description.
+    api.register(web, service, api.ApiAuth(ApiTokens(app_like.sessions, clock), accounts))
     return web
 
 
@@ -159,6 +163,8 @@ def _errors(web: FastAPI, console: Console) -> None:
 
     @web.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException) -> Response:
+        if is_api(request):
+            return error_response(exc.status_code, "http_error", str(exc.detail))
         staff = getattr(request.state, "staff", None)
         key = {403: "forbidden", 404: "not_found"}.get(exc.status_code, "error")
         language = staff.language if staff else "lv"
@@ -168,6 +174,8 @@ def _errors(web: FastAPI, console: Console) -> None:
 
     @web.exception_handler(DeskError)
     async def desk_refused(request: Request, exc: DeskError) -> Response:
+        if is_api(request):
+            return desk_error_response(exc)
         staff = getattr(request.state, "staff", None)
         status = next((s for kind, s in DESK_ERROR_STATUS.items() if isinstance(exc, kind)), 409)
         return console.page(request, "error.html", staff, status, message=exc.message)
