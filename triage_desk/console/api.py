@@ -18,11 +18,13 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from triage_desk.desk_service import DeskService, InvalidInput, TicketFilter
 from triage_desk.desk_service.errors import Conflict, DeskError, NotAllowed, NotFound
@@ -292,6 +294,10 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut, "description": "no such ticket"},
 }
 ACTION_REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorOut,
+        "description": "a value the desk service cannot take, or a body that is no JSON",
+    },
     409: {"model": ErrorOut, "description": "the action does not fit the ticket's state"},
 }
 
@@ -452,6 +458,13 @@ def register(web: FastAPI, service: DeskService, auth: ApiAuth) -> None:
     @web.exception_handler(ApiRefusal)
     async def refused(_request: Request, exc: ApiRefusal) -> JSONResponse:
         return error_response(exc.status, exc.error, exc.message)
+
+    @web.exception_handler(StarletteHTTPException)
+    async def http_refused(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own (a body that is no JSON, a wrong method): JSON on the API."""
+        if is_api(request):
+            return error_response(exc.status_code, "http_error", str(exc.detail))
+        return await http_exception_handler(request, exc)
 
     described: dict[str, Any] = {}
 

@@ -403,13 +403,17 @@ class StaffActions:
                 "staff_name": self._signature(staff),
             }
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            key = dedupe_key("reply", ticket.id, now.isoformat(), digest)
+            if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)):
+                # The same text sent twice at the same instant: a repeated request.
+                raise Conflict(f"{ticket.number}: this reply was just queued", code="same_reply")
             self._send(
                 session,
                 desk,
                 ticket,
                 "staff_reply",
                 context,
-                dedupe_key("reply", ticket.id, now.isoformat(), digest),
+                key,
                 now,
                 force,
                 written_by_person=True,
