@@ -46,7 +46,8 @@ class Receiver:
 
     url: str = ""
     got: list[Delivery] = field(default_factory=list)
-    plan: list[tuple[int, bytes]] = field(default_factory=list)  # then 204s
+    plan: list[tuple[int, bytes]] = field(default_factory=list)  # then 204s; 0: no answer
+    release: threading.Event = field(default_factory=threading.Event)
 
     def at(self, path: str) -> list[Delivery]:
         return [d for d in self.got if d.path == path]
@@ -62,6 +63,9 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(length)
             state.got.append(Delivery(self.path, dict(self.headers.items()), body))
             status, answer = state.plan.pop(0) if state.plan else (204, b"")
+            if status == 0:  # never answers (until the test ends)
+                state.release.wait()
+                return
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("Location", "/elsewhere")
@@ -79,17 +83,21 @@ def receiver() -> Iterator[Receiver]:
     try:
         yield state
     finally:
+        state.release.set()
         server.shutdown()
         server.server_close()
 
 
-def hooked_world(example_config, database_url, classifier, tmp_path, url: str, **outbound):
+def hooked_world(
+    example_config, database_url, classifier, tmp_path, url: str, timeout=10.0, **outbound
+):
     hooks = [
         WebhookConfig(
             name="crm",
             url=f"{url}/hook",
             events=["ticket.created", "ticket.decided", "ticket.resolved"],
             secret_env=SECRET_ENV,
+            timeout_seconds=timeout,
         ),
         # Another desk's only: nothing of municipal's reaches it.
         WebhookConfig(
@@ -234,6 +242,26 @@ def test_a_receiver_that_never_succeeds_makes_the_event_dead(
         [item] = webhook_items(world)
         assert item.status == OutboxStatus.DEAD and item.attempts == 3
         assert len(receiver.at("/hook")) == 3
+    finally:
+        world.app.engine.dispose()
+
+
+def test_a_receiver_that_does_not_answer_in_time_is_retried(
+    example_config, database_url, classifier, tmp_path, receiver, monkeypatch
+):
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    world = hooked_world(
+        example_config, database_url, classifier, tmp_path, receiver.url, timeout=0.5
+    )
+    try:
+        receiver.plan = [(0, b"")]
+        world.mail(QUESTION)
+        assert world.app.dispatcher.run_once().retried == 1
+        [item] = webhook_items(world)
+        assert item.status == OutboxStatus.PENDING and "Timeout" in item.last_error
+        world.clock.advance(seconds=30)
+        assert world.app.dispatcher.run_once().sent == 1
+        assert len(receiver.at("/hook")) == 2
     finally:
         world.app.engine.dispose()
 
