@@ -60,6 +60,10 @@ def test_a_token_reads_the_queue_and_a_ticket_with_the_keys_of_ticket_show_json(
     listed = agent.get("/tickets", params={"desk": "municipal", "limit": 10})
     assert listed.status_code == 200, listed.text
     assert [t["number"] for t in listed.json()] == [number]
+    status = listed.json()[0]["status"]
+    either = agent.get("/tickets", params={"statuses": [status, "resolved"]})
+    assert [t["number"] for t in either.json()] == [number]
+    assert agent.get("/tickets", params={"statuses": ["resolved"]}).json() == []
     shown = agent.get(f"/tickets/{number}")
     assert shown.status_code == 200
     body = shown.json()
@@ -88,9 +92,9 @@ def test_a_token_reads_the_queue_and_a_ticket_with_the_keys_of_ticket_show_json(
     assert [m["direction"] for m in messages] == ["in", "out"]  # the acknowledgement
     assert agent.get(f"/tickets/{number}/decisions").json() == []
     viewed = audit(world, "api_viewed")
-    assert [e.actor for e in viewed] == ["agnese"] * 4
-    assert viewed[1].details["path"] == f"/api/v1/tickets/{number}"
-    assert viewed[1].ticket_id is not None
+    assert [e.actor for e in viewed] == ["agnese"] * 6
+    assert viewed[3].details["path"] == f"/api/v1/tickets/{number}"
+    assert viewed[3].ticket_id is not None and viewed[0].ticket_id is None
 
 
 def test_staff_actions_through_the_api_are_the_desk_service_s_and_audited(world, base):

@@ -375,10 +375,14 @@ def _add_routes(web: FastAPI, service: DeskService, auth: ApiAuth) -> None:
         needs_review: bool = False,
         newest_first: bool = False,
         limit: Annotated[int, Query(ge=1, le=MAX_LIST)] = 50,
+        statuses: Annotated[list[str] | None, Query(description="any of these")] = None,
     ) -> list[TicketOut]:
         """Tickets like ``triage tickets``: response due first (or newest first), robot mail
-        only with ``status=robot``."""
+        only with ``status=robot``; ``statuses`` repeated for any of several."""
+        if statuses and (len(statuses) > 10 or any(len(s) > 32 for s in statuses)):
+            raise InvalidInput("statuses", "at most 10 statuses of at most 32 characters")
         wanted = TicketFilter(
+            statuses=tuple(statuses or ()),
             desk=desk,
             status=status,
             overdue=overdue,
