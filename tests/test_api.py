@@ -114,13 +114,16 @@ def test_staff_actions_through_the_api_are_the_desk_service_s_and_audited(world,
     assert confirmed.status_code == 200, confirmed.text
     replied = agent.post(f"/tickets/{number}/reply", json={"text": "Lūdzu, mēģiniet vēlreiz."})
     assert replied.status_code == 200 and replied.json()["outbox_kind"] == "staff_reply"
+    # The same reply again at the same instant (a repeated request): refused, not sent twice.
+    repeat = agent.post(f"/tickets/{number}/reply", json={"text": "Lūdzu, mēģiniet vēlreiz."})
+    assert repeat.status_code == 409 and repeat.json()["error"] == "same_reply"
     resolved = agent.post(f"/tickets/{number}/resolve", json={"note": "answered"})
     assert resolved.json()["status"] == "resolved"
     again = agent.post(f"/tickets/{number}/resolve", json={})
     assert again.status_code == 409 and again.json()["error"] == "already_resolved"
     assert [e.actor for e in audit(world, "replied")] == ["agnese"]
     assert [e.actor for e in audit(world, "resolved")] == ["agnese"]
-    assert len(audit(world, "api_called")) == 5
+    assert len(audit(world, "api_called")) == 6
     # Refusals are JSON with a code a script can test.
     missing = agent.get("/tickets/MUN-2026-999999")
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
@@ -225,3 +228,21 @@ def test_triage_token_create_list_and_revoke(world, base, database_url, monkeypa
     assert api(base, token).get("/tickets").status_code == 401
     unknown = CliRunner().invoke(main, ["token", "create", "nobody"])
     assert unknown.exit_code == 1 and "nobody" in unknown.output
+
+
+def test_tokens_are_refused_for_unknown_or_disabled_users_and_odd_expiry(world):
+    from triage_desk.desk_service import Conflict, InvalidInput, NotFound
+
+    tokens = ApiTokens(world.app.sessions, world.clock)
+    with pytest.raises(NotFound):
+        tokens.create("nobody")
+    with pytest.raises(InvalidInput):
+        tokens.create("agnese", expires_days=0)
+    world.accounts.set_active("agnese", False, "arturs")
+    with pytest.raises(Conflict):
+        tokens.create("agnese")
+    _, made = tokens.create("sandra")
+    tokens.revoke(made.id, "arturs")
+    with pytest.raises(Conflict):
+        tokens.revoke(made.id, "arturs")
+    assert [e.details["token_id"] for e in audit(world, "api_token_revoked")] == [made.id]
