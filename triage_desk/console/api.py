@@ -311,7 +311,6 @@ class ApiAuth:
     def __init__(self, tokens: ApiTokens, accounts: StaffAccounts) -> None:
         self.tokens = tokens
         self.accounts = accounts
-        self.required: dict[Any, str] = {}
 
     def need(self, role: str) -> Any:
         if role not in ROLES:
@@ -347,7 +346,6 @@ class ApiAuth:
             )
             return user
 
-        self.required[check] = role
         return check
 
 
