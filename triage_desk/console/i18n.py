@@ -100,6 +100,11 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
     "channel": ("Kanāls", "Channel"),
     "desk": ("Dienests", "Desk"),
     "stored_only_metadata": ("saglabāti tikai dati par failu", "only its metadata is kept"),
+    # JSON API (json-api): a reply sent twice at once (console/refusals.py reads err.<code>)
+    "err.same_reply": (
+        "Šī atbilde tikko jau ir ierindota sūtīšanai.",
+        "This reply was just queued already.",
+    ),
 }
 
 LANGUAGES = ("lv", "en")
