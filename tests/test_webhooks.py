@@ -195,6 +195,10 @@ def test_created_decided_and_resolved_events_arrive_signed(world, receiver):
     assert resolved["ticket"]["status"] == "resolved"
     assert len({e["id"] for e in events}) == 4  # one id per event
     assert receiver.at("/eparaksts") == []  # that webhook is for the other desk
+    # A Telegram staff group's decisions go through a desk service with the same webhooks.
+    from triage_desk.app import _webhooks_of
+
+    assert [h.name for h in _webhooks_of(world.app.pipeline).hooks] == ["crm", "eparaksts-only"]
     assert all(i.status == OutboxStatus.SENT for i in webhook_items(world))
 
 
