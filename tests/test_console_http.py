@@ -17,6 +17,8 @@ from tests.console_server import serving
 from tests.console_support import PASSWORD, ConsoleWorld, mail, make_world
 from triage_desk.clock import FixedClock
 from triage_desk.console.security import LoginThrottle
+from triage_desk.desk_service.staff import ROLES
+from triage_desk.desk_service.tokens import ApiTokens
 from triage_desk.storage.models import AuditEvent, ConsoleSession, OutboxItem, Ticket
 
 # Every route of the console and the least role it needs ("public": no sign-in). A route
@@ -73,6 +75,18 @@ ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/reports/assistant.csv"): "supervisor",
     ("GET", "/tickets/new"): "agent",
     ("POST", "/tickets/new"): "agent",
+    # The JSON API (console/api.py): bearer tokens, never the session cookie.
+    ("GET", "/api/v1/openapi.json"): "public",
+    ("GET", "/api/v1/tickets"): "agent",
+    ("GET", "/api/v1/tickets/{number}"): "agent",
+    ("GET", "/api/v1/tickets/{number}/messages"): "agent",
+    ("GET", "/api/v1/tickets/{number}/decisions"): "agent",
+    ("POST", "/api/v1/tickets/{number}/confirm"): "agent",
+    ("POST", "/api/v1/tickets/{number}/override"): "supervisor",
+    ("POST", "/api/v1/tickets/{number}/category"): "agent",
+    ("POST", "/api/v1/tickets/{number}/reply"): "agent",
+    ("POST", "/api/v1/tickets/{number}/resolve"): "agent",
+    ("GET", "/api/v1/reports/assistant"): "supervisor",
 }
 LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}
@@ -283,9 +297,14 @@ def test_every_route_refuses_anonymous_requests_and_too_low_roles(world, base):
     assert set(ROUTES) - found == set(), "ROUTES names a route the app does not have"
     anonymous = client(base)
     signed = {name: sign_in(base, name) for name in ("agnese", "sandra")}
+    made = ApiTokens(world.app.sessions, world.clock)
+    tokens = {role: made.create(name)[0] for role, name in API_USERS.items()}
     for (method, path), role in sorted(ROUTES.items()):
         url = _concrete(path)
         if role == "public":
+            continue
+        if path.startswith("/api/"):
+            _walk_api(tokens, anonymous, signed["agnese"], method, url, role)
             continue
         answer = anonymous.request(method, url)
         if method == "GET":
@@ -298,6 +317,31 @@ def test_every_route_refuses_anonymous_requests_and_too_low_roles(world, base):
             low = browser.request(method, url, headers={"X-CSRF-Token": token})
             assert low.status_code == 403, (method, path, low.status_code)
     assert audit(world, "console_refused")
+    assert audit(world, "api_refused") and audit(world, "api_token_refused")
+
+
+API_USERS = {"agent": "agnese", "supervisor": "sandra", "admin": "arturs"}
+
+
+def _walk_api(tokens, anonymous, signed, method, url, role) -> None:
+    """An API route: 401 without a token, with a bad one and with only a signed-in
+    browser's cookie (and its CSRF token); 403 for each role below ``role``; past the
+    guard (whatever the ticket's state answers) for each role at or above it."""
+    where = (method, url)
+    assert anonymous.request(method, url).status_code == 401, where
+    bad = {"Authorization": "Bearer td_" + "x" * 43}
+    assert anonymous.request(method, url, headers=bad).status_code == 401, where
+    browser, csrf = signed
+    cookie = browser.request(method, url, headers={"X-CSRF-Token": csrf})
+    assert cookie.status_code == 401, (where, cookie.status_code)
+    for each in ROLES:
+        answer = anonymous.request(method, url, headers={"Authorization": f"Bearer {tokens[each]}"})
+        if ROLES.index(each) < ROLES.index(role):
+            assert answer.status_code == 403, (where, each, answer.status_code)
+            assert answer.json()["error"] == "forbidden"
+        else:
+            assert answer.status_code not in (401, 403), (where, each, answer.status_code)
+            assert answer.status_code < 500, (where, each, answer.text[:300])
 
 
 def test_quarantine_and_outbox_actions_work_for_a_supervisor(world, base):

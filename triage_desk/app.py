@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     from triage_desk.intake.telegram.callbacks import Callbacks
     from triage_desk.intake.telegram.poller import TelegramPoller
     from triage_desk.intake.telegram.webhook import WebhookDesk
+    from triage_desk.responders.webhooks import Webhooks
 
 log = logging.getLogger(__name__)
 KB_INDEX_FOLDER = "kb-index"
@@ -243,6 +244,7 @@ def telegram_callbacks(intake: EmailIntake) -> Callbacks:
             pipeline.renderer,
             pipeline.sender_name,
             clock=intake.clock,
+            webhooks=_webhooks_of(pipeline),
         )
         staff = StaffGroup(intake.sessions, StaffDecisionsOf(service), intake.clock)
     return Callbacks(
@@ -253,6 +255,15 @@ def telegram_callbacks(intake: EmailIntake) -> Callbacks:
         staff=staff,
         sender_name=pipeline.sender_name,
     )
+
+
+def _webhooks_of(pipeline: IntakePipeline) -> Webhooks | None:
+    """The webhooks the pipeline's step queues events for (a staff group's decisions send
+    theirs too)."""
+    from triage_desk.intake.steps.notify_webhooks import NotifyWebhooks
+
+    found = [s.webhooks for s in pipeline.steps if isinstance(s, NotifyWebhooks)]
+    return found[0] if found else None
 
 
 def _staff_group(desk: Desk) -> bool:
@@ -361,6 +372,12 @@ def build_app(
         from triage_desk.intake.telegram.staff_group import PostToStaffGroup
 
         pipeline.steps = (*pipeline.steps, PostToStaffGroup())
+    if config.webhooks:
+        from triage_desk.intake.steps.notify_webhooks import NotifyWebhooks
+        from triage_desk.responders.webhooks import Webhooks
+
+        # ticket.created is queued in the commit that stores the ticket.
+        pipeline.steps = (*pipeline.steps, NotifyWebhooks(Webhooks.from_config(config)))
     transports = outbound_transports(config)
     if any(desk.telegram for desk in config.desks.values()):
         # Imported only when a desk has a bot: the library and httpx cost every start.
@@ -369,6 +386,10 @@ def build_app(
         transports["telegram"] = TelegramSender.from_config(
             config, sessions, desks, renderer, now=clock
         )
+    if config.webhooks:
+        from triage_desk.responders.webhooks import WebhookSender
+
+        transports["webhook"] = WebhookSender.from_config(config, clock)
     dispatcher = Dispatcher(
         sessions,
         transports,

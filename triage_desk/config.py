@@ -650,6 +650,50 @@ class ConsoleConfig(Strict):
         return self
 
 
+WEBHOOK_EVENTS = ("ticket.created", "ticket.decided", "ticket.resolved")
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+class WebhookConfig(Strict):
+    """An outgoing webhook (``responders/webhooks.py``): the events of the chosen desks are
+    POSTed to ``url`` as JSON, signed with HMAC-SHA256 by the secret in ``secret_env``."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")  # in the outbox and the audit
+    url: str = Field(max_length=300)
+    events: list[Literal["ticket.created", "ticket.decided", "ticket.resolved"]] = Field(
+        min_length=1
+    )
+    desks: list[str] = Field(default_factory=list)  # empty: every desk
+    secret_env: str
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parts = urlsplit(value.strip())
+        host = (parts.hostname or "").lower()
+        if parts.scheme == "https" and host:
+            return value.strip()
+        if parts.scheme == "http" and host in _LOOPBACK_HOSTS:
+            return value.strip()
+        raise ValueError(
+            "a webhook is sent over https:// only (plain http:// only to this machine: "
+            "127.0.0.1, localhost or [::1]); give the receiver's https:// URL"
+        )
+
+    def secret(self) -> str:
+        value = os.environ.get(self.secret_env)
+        if not value:
+            raise ConfigError(
+                f"webhook {self.name!r}: environment variable {self.secret_env} is not set; "
+                "export the secret shared with the receiver"
+            )
+        return value
+
+
+MIN_WEBHOOK_SECRET = 16
+
+
 class Config(Strict):
     service: ServiceConfig = Field(default_factory=ServiceConfig)
     console: ConsoleConfig = Field(default_factory=ConsoleConfig)
@@ -661,6 +705,7 @@ class Config(Strict):
     web: WebConfig = Field(default_factory=WebConfig)
     desks: dict[str, DeskConfig] = Field(min_length=1)
     clients: list[ClientConfig] = Field(default_factory=list)
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
@@ -672,6 +717,7 @@ class Config(Strict):
         self._check_prefixes()
         self._check_reply_templates()
         self._check_telegram()
+        self._check_webhooks()
         seen: dict[str, str] = {}
         for name, desk in self.desks.items():
             for address in desk.addresses:
@@ -775,6 +821,29 @@ class Config(Strict):
                         f"{key}.secret_token_env = {bot.secret_token_env!r}: Telegram accepts "
                         "1-256 characters of A-Z, a-z, 0-9, _ and - only; export such a secret"
                     )
+
+    def _check_webhooks(self) -> None:
+        """Each webhook's desks exist, its name is its own, and its secret is set now rather
+        than at its first event."""
+        names: set[str] = set()
+        for index, hook in enumerate(self.webhooks):
+            key = f"webhooks[{index}] ({hook.name})"
+            if hook.name in names:
+                raise ValueError(f"{key}: the name is used twice; give each webhook its own")
+            names.add(hook.name)
+            for desk in hook.desks:
+                if desk not in self.desks:
+                    raise ValueError(
+                        f"{key}.desks names {desk!r}; use one of {sorted(self.desks)}, or "
+                        "leave desks out for every desk"
+                    )
+            secret = os.environ.get(hook.secret_env, "")
+            if len(secret) < MIN_WEBHOOK_SECRET:
+                raise ValueError(
+                    f"{key}.secret_env = {hook.secret_env!r} but that environment variable is "
+                    f"{'not set' if not secret else 'too short'}; export a random secret of at "
+                    f"least {MIN_WEBHOOK_SECRET} characters (e.g. `openssl rand -hex 32`)"
+                )
 
     def _check_reply_templates(self) -> None:
         """A reply_template must name a template that exists (checked now, not at the first

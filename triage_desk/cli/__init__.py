@@ -52,6 +52,7 @@ def _register() -> None:
         sla,
         telegram,
         tickets,
+        tokens,
         users,
     )
 
@@ -76,6 +77,7 @@ def _register() -> None:
         telegram.telegram,
         report.report,
         users.user,
+        tokens.token,
         model.classify,
         model.model,
         model.train,

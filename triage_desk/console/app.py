@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.clock import Clock
 from triage_desk.config import Config
+from triage_desk.console.api import desk_error_response, error_response, is_api
 from triage_desk.console.i18n import LANGUAGES, translate
 from triage_desk.console.refusals import refusal_text
 from triage_desk.console.security import (
@@ -37,6 +38,7 @@ from triage_desk.console.security import (
 from triage_desk.console.views import badge, local
 from triage_desk.desk_service import Conflict, DeskError, DeskService, InvalidInput, NotFound
 from triage_desk.desk_service.staff import StaffAccounts
+from triage_desk.desk_service.tokens import ApiTokens
 
 HERE = Path(__file__).parent
 MAX_FIELD = 100_000  # characters of one form field we read (a reply, a note)
@@ -143,13 +145,15 @@ def create_console(
     _errors(web, console)
     _sign_in(web, console)
 
-    from triage_desk.console import calls, clients, lists, reports, tickets
+    from triage_desk.console import api, calls, clients, lists, reports, tickets
 
     calls.register(web, console)  # before tickets: /tickets/new is no ticket number
     tickets.register(web, console)
     lists.register(web, console)
     clients.register(web, console)
     reports.register(web, console)
+    # The JSON API (/api/v1): bearer tokens only, JSON refusals, its own OpenAPI description.
+    api.register(web, service, api.ApiAuth(ApiTokens(app_like.sessions, clock), accounts))
     return web
 
 
@@ -163,6 +167,8 @@ def _errors(web: FastAPI, console: Console) -> None:
 
     @web.exception_handler(HTTPException)
     async def refused(request: Request, exc: HTTPException) -> Response:
+        if is_api(request):
+            return error_response(exc.status_code, "http_error", str(exc.detail))
         staff = getattr(request.state, "staff", None)
         key = {403: "forbidden", 404: "not_found"}.get(exc.status_code, "error")
         language = staff.language if staff else "lv"
@@ -172,6 +178,8 @@ def _errors(web: FastAPI, console: Console) -> None:
 
     @web.exception_handler(DeskError)
     async def desk_refused(request: Request, exc: DeskError) -> Response:
+        if is_api(request):
+            return desk_error_response(exc)
         staff = getattr(request.state, "staff", None)
         status = next((s for kind, s in DESK_ERROR_STATUS.items() if isinstance(exc, kind)), 409)
         message = refusal_text(staff.language if staff else "lv", exc)

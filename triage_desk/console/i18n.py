@@ -340,6 +340,11 @@ TEXTS: dict[str, tuple[str, str]] = {  # key: (lv, en)
         "Pieteikuma numurs parādīsies, kad rinda to apstrādās.",
         "The ticket number appears once the queue has stored it.",
     ),
+    # JSON API (json-api): a reply sent twice at once (console/refusals.py reads err.<code>)
+    "err.same_reply": (
+        "Šī atbilde tikko jau ir ierindota sūtīšanai.",
+        "This reply was just queued already.",
+    ),
 }
 
 LANGUAGES = ("lv", "en")

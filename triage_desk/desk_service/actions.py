@@ -33,6 +33,7 @@ from triage_desk.responders.outbox import (
     queue_outbound,
 )
 from triage_desk.responders.render import TemplateRenderer
+from triage_desk.responders.webhooks import DECIDED, RESOLVED, Webhooks
 from triage_desk.sla import due_times
 from triage_desk.storage import repositories as repo
 from triage_desk.storage import sla_legs
@@ -110,8 +111,11 @@ class StaffActions:
         clock: Clock = system_clock,
         staff_names: Mapping[str, str] | None = None,
         reprocess: Reprocess | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.clock = clock
+        # Events for outgoing webhooks, queued in each action's own transaction.
+        self.webhooks = webhooks or Webhooks()
         self.sessions = sessions
         self.desks = desks
         self.renderer = renderer
@@ -233,6 +237,8 @@ class StaffActions:
                 category=ticket.category,
                 reason=reason,
             )
+            decided = _decided("category", ticket.category, staff, reason)
+            self.webhooks.enqueue(session, DECIDED, ticket, now, **decided)
             if ticket.status != TicketStatus.REFUSED:
                 return ActionResult(
                     ticket.number,
@@ -337,6 +343,9 @@ class StaffActions:
                 new=category,
                 reason=reason,
             )
+            self.webhooks.enqueue(
+                session, DECIDED, ticket, now, **_decided("category", old, staff, reason, category)
+            )
             return ActionResult(
                 ticket.number,
                 ticket.status,
@@ -397,13 +406,17 @@ class StaffActions:
                 "staff_name": self._signature(staff),
             }
             digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+            key = dedupe_key("reply", ticket.id, now.isoformat(), digest)
+            if session.scalar(select(OutboxItem.id).where(OutboxItem.dedupe_key == key)):
+                # The same text sent twice at the same instant: a repeated request.
+                raise Conflict(f"{ticket.number}: this reply was just queued", code="same_reply")
             self._send(
                 session,
                 desk,
                 ticket,
                 "staff_reply",
                 context,
-                dedupe_key("reply", ticket.id, now.isoformat(), digest),
+                key,
                 now,
                 force,
                 written_by_person=True,
@@ -450,6 +463,7 @@ class StaffActions:
                 force,
             )
             _audit(session, staff, "resolved", now, ticket, note=note)
+            self.webhooks.enqueue(session, RESOLVED, ticket, now, staff=staff)
             return ActionResult(
                 ticket.number,
                 ticket.status,
@@ -681,6 +695,13 @@ def _answerable_id(message: Message | None) -> str | None:
     if message.channel == "email" and not message.headers.get("Message-ID"):
         return None
     return message.external_id
+
+
+def _decided(
+    field: str, old: str, staff: str, reason: str | None, new: str | None = None
+) -> dict[str, object]:
+    """A ``ticket.decided`` event's details: a confirmation has the same old and new value."""
+    return {"field": field, "from": old, "to": new or old, "staff": staff, "reason": reason}
 
 
 def _waiting_status(ticket: Ticket, now: dt.datetime) -> str:

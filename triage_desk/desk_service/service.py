@@ -46,6 +46,7 @@ from triage_desk.desk_service.results import (
 )
 from triage_desk.desks import Desks
 from triage_desk.responders.render import TemplateRenderer
+from triage_desk.responders.webhooks import Webhooks
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 MAX_BULK = 200  # tickets one bulk confirm may name
@@ -61,12 +62,13 @@ class DeskService:
         staff_names: Mapping[str, str] | None = None,
         clock: Clock = system_clock,
         reprocess: Reprocess | None = None,
+        webhooks: Webhooks | None = None,
     ) -> None:
         self.sessions = sessions
         self.desks = desks
         self.clock = clock
         self.actions = StaffActions(
-            sessions, desks, renderer, sender_name, clock, staff_names, reprocess
+            sessions, desks, renderer, sender_name, clock, staff_names, reprocess, webhooks
         )
         self.client_desk = ClientDesk(sessions, desks, clock)
         self.notice_desk = NoticeDesk(sessions, desks, renderer, clock)
@@ -92,6 +94,7 @@ class DeskService:
             staff_names=config.outbound.staff_names,
             clock=clock,
             reprocess=reprocess,
+            webhooks=Webhooks.from_config(config),
         )
 
     # ------------------------------------------------------------------ queries

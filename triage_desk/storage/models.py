@@ -777,3 +777,22 @@ class KbSuggestionEvent(Base):
     language: Mapped[str] = mapped_column(String(8))
     kind: Mapped[str] = mapped_column(String(8))  # "offer" or "click"
     at: Mapped[dt.datetime]
+
+
+class ApiToken(Base):
+    """A bearer token of the JSON API (``console/api.py``): it acts as its user, with the
+    user's role. Only the SHA-256 of the token is kept: the token is 32 random bytes, so no
+    guessing can find it from its hash and a slow password hash would add nothing."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime]
+    expires_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+    last_used_at: Mapped[dt.datetime | None]
+
+    user: Mapped[StaffUser] = relationship()
