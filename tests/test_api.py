@@ -147,6 +147,16 @@ def test_roles_a_supervisor_s_report_and_an_override(world, base):
         "/reports/assistant", params={**query, "start": "2020-01-01", "end": "2026-01-01"}
     )
     assert too_long.status_code == 400
+    year = {"desk": "municipal", "year": 2026}
+    assert agent.get("/reports/sla", params=year).status_code == 403
+    late_share = supervisor.get("/reports/sla", params=year)
+    assert late_share.status_code == 200, late_share.text
+    rows = {row["category"]: row for row in late_share.json()["rows"]}
+    assert rows["emergency"]["allowed_percent"] == 5.0 and rows["error"]["allowed_percent"] == 10.0
+    assert supervisor.get("/reports/sla", params={**year, "desk": "nowhere"}).status_code in (
+        400,
+        404,
+    )
 
 
 def test_without_a_valid_token_the_api_answers_401_and_cookies_do_not_count(world, base):

@@ -87,6 +87,7 @@ ROUTES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/tickets/{number}/reply"): "agent",
     ("POST", "/api/v1/tickets/{number}/resolve"): "agent",
     ("GET", "/api/v1/reports/assistant"): "supervisor",
+    ("GET", "/api/v1/reports/sla"): "supervisor",
 }
 LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}

@@ -141,6 +141,26 @@ class AssistantReportOut(BaseModel):
     helped_percent: float | None
 
 
+class LateShareRowOut(BaseModel):
+    category: str
+    cases: int
+    late_response: int
+    late_resolution: int
+    late: int  # late on either leg, each case once
+    late_percent: float | None
+    allowed_percent: float | None  # terms clause 37; None: no limit set
+    within: bool | None
+
+
+class LateShareOut(BaseModel):
+    """Terms clause 37: the late share per category of the tickets received in ``year``."""
+
+    desk: str
+    year: int
+    as_of: dt.datetime  # the instant an unmet due time was compared with
+    rows: list[LateShareRowOut]
+
+
 def _clean(value: str | None) -> str | None:
     """No NUL (PostgreSQL stores none) and no lone surrogate (no UTF-8 for it)."""
     if value is not None and any(c == "\0" or "\ud800" <= c <= "\udfff" for c in value):
@@ -433,8 +453,22 @@ def _add_routes(web: FastAPI, service: DeskService, auth: ApiAuth) -> None:
         """Resolved; the person gets the notice with the survey link."""
         return _action(service.resolve(number, user.username, body.note))
 
-    # Reports: the assistant's figures now; the SLA report goes beside it
-    # (GET /reports/sla, the same desk/start/end parameters).
+    @get("/reports/sla", {400: NOT_FOUND[400]})
+    def sla_report(
+        desk: Annotated[str, Query(max_length=64)],
+        year: Annotated[int, Query(ge=2000, le=2100)],
+        user: TokenUser = supervisor,
+    ) -> LateShareOut:
+        """The late share per category of the tickets received in ``year`` (the desk's
+        zone), against the share the terms allow (clause 37)."""
+        report = service.late_share(desk, year)
+        return LateShareOut(
+            desk=report.desk,
+            year=report.year,
+            as_of=report.as_of,
+            rows=[LateShareRowOut(**vars(row)) for row in report.rows],
+        )
+
     @get("/reports/assistant", {400: NOT_FOUND[400]})
     def assistant_report(
         desk: Annotated[str, Query(max_length=64)],
