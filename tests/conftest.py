@@ -119,14 +119,14 @@ def _sqlite_url(tmp_path: Path) -> Iterator[str]:
     yield url
 
 
-def _postgres_schema_url(base: str) -> Iterator[str]:
+def _postgres_schema_url(server_url: str) -> Iterator[str]:
     """A fresh schema per test, so tests never see each other's rows."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(normalise_url(base))
+    admin = create_engine(normalise_url(server_url))
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    separator = "&" if "?" in base else "?"
-    url = f"{base}{separator}options=-csearch_path%3D{schema}"
+    separator = "&" if "?" in server_url else "?"
+    url = f"{server_url}{separator}options=-csearch_path%3D{schema}"
     upgrade(url)
     try:
         yield url
@@ -164,3 +164,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> Iterator[str]:
     yield from _sqlite_url(tmp_path)
+
+
+# The staff console's world and its server on a loopback port, for every test module that
+# asks for ``world`` or ``base`` (a module that defines its own fixture of that name keeps it).
+from tests.console_support import base, world  # noqa: E402, F401

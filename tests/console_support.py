@@ -5,13 +5,16 @@ acknowledgement), so the console shows what a desk would."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
+import pytest
 from fastapi import FastAPI
 
+from tests.console_server import serving
 from triage_desk.app import App, build_app, build_desk_service
 from triage_desk.classifier.predict import Classifier
 from triage_desk.clock import FixedClock
@@ -93,3 +96,20 @@ def mail(
     else:
         message.set_content(html or "", subtype="html")
     return bytes(message)
+
+
+@pytest.fixture
+def world(
+    database_url: str, example_config: Config, classifier: Classifier, tmp_path: Path
+) -> Iterator[ConsoleWorld]:
+    """A console world over the test's database (import it into a test module to use it)."""
+    built = make_world(example_config, database_url, classifier, tmp_path)
+    yield built
+    built.app.engine.dispose()
+
+
+@pytest.fixture
+def base(world: ConsoleWorld) -> Iterator[str]:
+    """The world's console served over real HTTP on a loopback port: its base URL."""
+    with serving(world.web) as url:
+        yield url

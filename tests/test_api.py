@@ -13,27 +13,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from tests.console_server import serving
-from tests.console_support import PASSWORD, mail, make_world
+from tests.console_support import PASSWORD, mail
 from triage_desk.cli import main
 from triage_desk.cli.tickets import ticket_json
 from triage_desk.desk_service.tokens import ApiTokens
 from triage_desk.storage.models import ApiToken, AuditEvent
 
 QUESTION = mail("Nevaru pieslēgties", "Labdien! Parole neder, kas jādara?")
-
-
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
-
-
-@pytest.fixture
-def base(world):
-    with serving(world.web) as url:
-        yield url
 
 
 def api(base: str, token: str | None) -> httpx.Client:

@@ -6,8 +6,8 @@ are small to keep the run near half a minute; there is no time limit per example
 
 from __future__ import annotations
 
-import pytest
 import schemathesis
+from fastapi.routing import APIRoute
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from tests.console_server import serving
-from tests.console_support import mail, make_world
+from tests.console_support import mail
 from triage_desk.desk_service.tokens import ApiTokens
 
 CHECKS = [
@@ -30,13 +30,6 @@ CHECKS = [
 EXAMPLES = 8  # per operation and kind of run
 
 
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
-
-
 def test_the_api_survives_fuzzing_and_matches_its_own_description(world):
     number = world.mail(mail("Nevaru pieslēgties", "Labdien! Parole neder, kas jādara?"))
     token, _ = ApiTokens(world.app.sessions, world.clock).create("sandra")
@@ -44,7 +37,15 @@ def test_the_api_survives_fuzzing_and_matches_its_own_description(world):
     with serving(world.web) as base:
         schema = schemathesis.openapi.from_url(f"{base}/api/v1/openapi.json")
         operations = [result.ok() for result in schema.get_all_operations()]
-        assert len(operations) == 10
+        # Every route of the API is described, so every one is fuzzed.
+        routes = {
+            (method, route.path)
+            for route in world.web.routes
+            if isinstance(route, APIRoute) and route.path.startswith("/api/v1/")
+            if route.path != "/api/v1/openapi.json"  # the description itself
+            for method in route.methods
+        }
+        assert {(o.method.upper(), o.path) for o in operations} == routes
         called: list[int] = []
         for operation in operations:
             runs = [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]

@@ -9,11 +9,9 @@ from __future__ import annotations
 import datetime as dt
 from email.message import EmailMessage
 
-import pytest
 from sqlalchemy import select, update
 
-from tests.console_server import serving
-from tests.console_support import NOW, ConsoleWorld, mail, make_world
+from tests.console_support import NOW, ConsoleWorld, mail
 from tests.test_console_http import audit, client, sign_in, ticket
 from triage_desk.storage.models import (
     OutboxItem,
@@ -24,19 +22,6 @@ from triage_desk.storage.models import (
     StoredAttachment,
     TicketNote,
 )
-
-
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
-
-
-@pytest.fixture
-def base(world):
-    with serving(world.web) as url:
-        yield url
 
 
 def two_tickets(world: ConsoleWorld) -> tuple[str, str]:

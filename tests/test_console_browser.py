@@ -1,49 +1,27 @@
 """The console in a real headless Chromium (Debian's ``chromium``, driven by Playwright;
 no browser is ever downloaded): sign in, confirm with a key, change with a reason and see
 the notice in the outbox, reply, resolve; hostile mail renders inert; the CSP stops an
-injected inline script. One browser per module; screenshots go to pytest's tmp dir."""
+injected inline script. One browser per module; screenshots are kept in
+test-artifacts/screenshots/."""
 
 from __future__ import annotations
-
-import os
-import shutil
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import IN_CI
+from tests.browser_support import chromium, require_chromium, screenshot
 from tests.console_server import serving
 from tests.console_support import PASSWORD, ConsoleWorld, mail, make_world
 from triage_desk.storage.models import OutboxItem, Ticket
 
-CHROMIUM = os.environ.get("TRIAGE_CHROMIUM", "/usr/bin/chromium")
-
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    if IN_CI:
-        raise RuntimeError(f"CI=true but {CHROMIUM} is missing; .ci/run installs chromium")
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-if not IN_CI:
-    pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' adds playwright")
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+require_chromium()
+from playwright.sync_api import Browser, Page  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
+    with chromium() as launched:
         yield launched
-        launched.close()
-
-
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
 
 
 def signed_in(browser: Browser, base: str, username: str = "agnese") -> tuple[Page, list[str]]:
@@ -74,7 +52,7 @@ def test_sign_in_confirm_change_reply_resolve(browser, world, tmp_path):
     second = world.mail(mail("Jautājums par piekļuvi", "Labdien! Kā piešķirt piekļuvi?"))
     with serving(world.web) as base:
         page, dialogs = signed_in(browser, base)
-        page.screenshot(path=str(tmp_path / "queue.png"), full_page=True)
+        screenshot(page, "queue")
         # One key: the first row is selected; "c" confirms it through htmx (CSRF in a header).
         selected = page.locator("tr.ticket-row.selected").get_attribute("id")
         number = selected.removeprefix("row-")
@@ -97,7 +75,7 @@ def test_sign_in_confirm_change_reply_resolve(browser, world, tmp_path):
         assert row(world, other).category == target
         page.goto(f"{base}/outbox")
         assert page.locator("tr.outbox-item.recategorisation").count() == 1
-        page.screenshot(path=str(tmp_path / "outbox.png"), full_page=True)
+        screenshot(page, "outbox")
 
         # Reply through the ticket's channel: the first reply is the response time.
         page.goto(f"{base}/tickets/{other}")
@@ -112,7 +90,7 @@ def test_sign_in_confirm_change_reply_resolve(browser, world, tmp_path):
         page.wait_for_url(f"{base}/tickets/{other}")
         assert page.inner_text("#status") == "resolved"
         assert "resolution" in kinds(world)
-        page.screenshot(path=str(tmp_path / "ticket.png"), full_page=True)
+        screenshot(page, "ticket")
         assert dialogs == []
 
 
@@ -152,7 +130,7 @@ def test_hostile_mail_renders_inert(browser, sqlite_url, example_config, classif
             assert "<script" not in content and "onerror" not in content
             assert "<form" not in content and "<input" not in content
             assert "<iframe" not in content and "onload" not in content
-            page.screenshot(path=str(tmp_path / f"{number}.png"), full_page=True)
+            screenshot(page, f"{number}")
         assert page.evaluate("document.title").startswith(phishing)
         assert dialogs == []
     world.app.engine.dispose()

@@ -9,11 +9,9 @@ import datetime as dt
 import re
 
 import httpx
-import pytest
 from sqlalchemy import func, select
 
-from tests.console_server import serving
-from tests.console_support import ConsoleWorld, mail, make_world
+from tests.console_support import ConsoleWorld, mail
 from tests.test_console_http import audit, sign_in
 from triage_desk.storage import links
 from triage_desk.storage.models import (
@@ -30,19 +28,6 @@ RIGA = dt.timezone(dt.timedelta(hours=2))  # November and December: EET, no DST
 # Proclamation Day), Thu 19, Fri 20, Mon 23 November at 10:00.
 FRIDAY = dt.datetime(2026, 11, 13, 10, 0, tzinfo=RIGA)
 EARLIEST = dt.datetime(2026, 11, 23, 10, 0, tzinfo=RIGA)
-
-
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
-
-
-@pytest.fixture
-def base(world):
-    with serving(world.web) as url:
-        yield url
 
 
 def new_client(world: ConsoleWorld, name: str = "Ogres novads", desk: str = "municipal") -> int:

@@ -8,13 +8,11 @@ import datetime as dt
 import re
 
 import httpx
-import pytest
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from starlette.routing import Mount
 
-from tests.console_server import serving
-from tests.console_support import PASSWORD, ConsoleWorld, mail, make_world
+from tests.console_support import PASSWORD, ConsoleWorld, mail
 from triage_desk.clock import FixedClock
 from triage_desk.console.security import LoginThrottle
 from triage_desk.desk_service.staff import ROLES
@@ -93,19 +91,6 @@ LOWER = {"supervisor": "agnese", "admin": "sandra"}  # a user one role too low
 PARAMS = {"number": "MUN-2026-000001", "message_id": "1", "attachment_id": "1"}
 PARAMS |= {"item_id": "1", "username": "agnese"}
 PARAMS |= {"client_id": "1", "requester_id": "1", "notice_id": "1"}
-
-
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
-
-
-@pytest.fixture
-def base(world):
-    with serving(world.web) as url:
-        yield url
 
 
 def client(base: str) -> httpx.Client:

@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-from tests.console_server import serving
 from tests.console_support import make_world
 from tests.sla_world import REPORT_AT, make_sla_world, seed_year
 from tests.test_console_http import sign_in
@@ -22,12 +21,6 @@ def world(database_url, example_config, classifier, tmp_path):
     built.clock.set(REPORT_AT)
     yield built
     built.app.engine.dispose()
-
-
-@pytest.fixture
-def base(world):
-    with serving(world.web) as url:
-        yield url
 
 
 def _row(page: str, category: str) -> list[str]:

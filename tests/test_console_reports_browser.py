@@ -4,28 +4,13 @@ inline style or script to refuse); the CSV link downloads the file. Screenshot k
 
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
-import pytest
-
-from tests.conftest import IN_CI
+from tests.browser_support import chromium, require_chromium, screenshot
 from tests.console_server import serving
 from tests.console_support import PASSWORD, make_world
 from tests.sla_world import REPORT_AT, make_sla_world, seed_year
 from tests.test_sla_reports import LATE_SHARE_CSV
 
-CHROMIUM = os.environ.get("TRIAGE_CHROMIUM", "/usr/bin/chromium")
-
-if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-    if IN_CI:
-        raise RuntimeError(f"CI=true but {CHROMIUM} is missing; .ci/run installs chromium")
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-if not IN_CI:
-    pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' adds playwright")
-from playwright.sync_api import sync_playwright  # noqa: E402
+require_chromium()
 
 
 def test_the_report_page_in_a_browser(sqlite_url, example_config, classifier, tmp_path):
@@ -33,10 +18,7 @@ def test_the_report_page_in_a_browser(sqlite_url, example_config, classifier, tm
     seed_year(make_sla_world(world.app.sessions, example_config))
     world.clock.set(REPORT_AT)
     try:
-        with serving(world.web) as base, sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-            )
+        with serving(world.web) as base, chromium() as browser:
             page = browser.new_context(accept_downloads=True).new_page()
             problems: list[str] = []
             # Refusals by the CSP and script errors; a missing favicon is no problem of ours.
@@ -56,7 +38,7 @@ def test_the_report_page_in_a_browser(sqlite_url, example_config, classifier, tm
             # The colour comes from the style sheet (an inline style would be refused).
             fill = bar.evaluate("e => getComputedStyle(e).fill")
             assert fill == "rgb(197, 48, 48)"
-            page.screenshot(path=str(tmp_path / "reports.png"), full_page=True)
+            screenshot(page, "reports")
             with page.expect_download() as download:
                 page.click('a[href^="/reports/sla.csv"]')
             saved = tmp_path / "sla.csv"
@@ -65,6 +47,5 @@ def test_the_report_page_in_a_browser(sqlite_url, example_config, classifier, tm
             assert saved.read_bytes().decode("utf-8") == LATE_SHARE_CSV
             assert [u for u in missing if not u.endswith("/favicon.ico")] == []
             assert [p for p in problems if "Failed to load resource" not in p] == []
-            browser.close()
     finally:
         world.app.engine.dispose()

@@ -19,7 +19,6 @@ from sqlalchemy import select
 
 from tests.conftest import EXAMPLE_CONFIG
 from tests.console_server import serving
-from tests.console_support import make_world
 from tests.test_console_http import sign_in
 from triage_desk.desk_service import InvalidInput
 from triage_desk.sla.due import due_times
@@ -36,13 +35,6 @@ RIGA = ZoneInfo("Europe/Riga")
 CALL = "Zvanīja: pašvaldības sistēma pilnībā nepieejama visiem lietotājiem kopš rīta."
 FRIDAY_CALL = dt.datetime(2026, 12, 4, 16, 30, tzinfo=RIGA)
 MONDAY_DUE = dt.datetime(2026, 12, 7, 10, 30, tzinfo=RIGA)
-
-
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
 
 
 def stored(world) -> Ticket:  # type: ignore[no-untyped-def]

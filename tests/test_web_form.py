@@ -25,13 +25,6 @@ RIGA = ZoneInfo("Europe/Riga")
 REQUEST = "Nevaru pieslēgties sistēmai, pēc paroles ievadīšanas rāda kļūdu. Lūdzu palīdzēt."
 
 
-@pytest.fixture
-def world(database_url, example_config, classifier, tmp_path):
-    built = make_world(example_config, database_url, classifier, tmp_path)
-    yield built
-    built.app.engine.dispose()
-
-
 def submit(client, data, files=None):  # type: ignore[no-untyped-def]
     return client.post("/form/municipal", data=data, files=files)
 
