@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from tests.helpers import make_mail
 from tests.sla_world import TagClassifier, make_sla_world, riga
+from triage_desk.cli.tickets import ticket_json
 from triage_desk.config import EmailConfig
 from triage_desk.intake.email.parse import inbound_from_email
 from triage_desk.intake.pipeline import IntakePipeline
@@ -115,6 +116,17 @@ def test_reopening_starts_a_new_round_and_keeps_the_last(world):
         (2, "resolution", False, None),
     ]
     assert shown[0].due_at == riga(2026, 12, 1, 10) and shown[0].due_at.utcoffset()
+    as_json = ticket_json(world.service.ticket(world.numbers["tester"]))["sla_legs"]  # show --json
+    assert as_json[0] == {
+        "leg": "response",
+        "round": 1,
+        "category": "error",
+        "due_at": "2026-12-01T10:00:00+02:00",
+        "done_at": "2026-12-01T12:00:00+02:00",
+        "late": True,
+        "late_seconds": 7200,
+    }
+    assert [leg["late"] for leg in as_json[1:]] == [False, False, False]
 
 
 def test_the_legs_follow_a_recategorisation(world):

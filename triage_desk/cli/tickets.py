@@ -301,6 +301,18 @@ def ticket_json(detail: TicketDetail) -> dict[str, Any]:
             }
             for d in detail.decisions
         ],
+        "sla_legs": [
+            {
+                "leg": leg.leg,
+                "round": leg.round,
+                "category": leg.category,
+                "due_at": _iso(leg.due_at),
+                "done_at": _iso(leg.done_at),
+                "late": leg.late,
+                "late_seconds": int(leg.late_by.total_seconds()) if leg.late_by else None,
+            }
+            for leg in detail.legs
+        ],
         "audit": [
             {"at": _iso(e.at), "actor": e.actor, "action": e.action, "details": dict(e.details)}
             for e in detail.audit
@@ -384,6 +396,18 @@ def _print_tables(detail: TicketDetail) -> None:
                 d.field,
                 f"{d.from_value} → {d.to_value}",
                 safe_text(d.reason or ""),
+            )
+        out.print(table)
+    if detail.legs:
+        table = Table("service level", "round", "category", "due", "met", "late by")
+        for leg in detail.legs:
+            table.add_row(
+                leg.leg,
+                str(leg.round),
+                leg.category,
+                _local(leg.due_at),
+                _local(leg.done_at) if leg.done_at else "not yet",
+                str(leg.late_by).split(".")[0] if leg.late_by else "",
             )
         out.print(table)
     if detail.audit:
