@@ -34,6 +34,7 @@ from telegram import Bot
 from telegram.error import TelegramError
 
 from triage_desk.config import Config
+from triage_desk.intake.http_body import bounded_body
 from triage_desk.intake.queue import InboundQueue
 from triage_desk.intake.telegram.links import make_bot
 from triage_desk.intake.telegram.poller import ALLOWED_UPDATES
@@ -50,20 +51,6 @@ def webhook_path(url: str) -> str:
     """Where the route listens: the path of the public ``webhook_url`` (a proxy forwards
     it as it is)."""
     return urlsplit(url).path or "/"
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The request's body, or None when it is over ``limit`` (read no further)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def webhook_router(
@@ -84,7 +71,7 @@ def webhook_router(
         given = request.headers.get(SECRET_HEADER, "").encode("utf-8", "replace")
         if not expected or not hmac.compare_digest(given, expected):
             return Response(status_code=403)
-        body = await _body(request, max_body_bytes)
+        body = await bounded_body(request, max_body_bytes)
         if body is None:
             return Response(status_code=413)
         try:

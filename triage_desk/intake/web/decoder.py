@@ -68,26 +68,36 @@ def _attachments(data: dict[str, Any]) -> tuple[Attachment, ...]:
     return tuple(found)
 
 
+def _message(item: Arrival, data: dict[str, Any], **rest: Any) -> InboundMessage:
+    """What a form submission and a logged call have in common: mail from the address
+    given, its text as both the whole and the new text, received when the row says."""
+    text = str(data["text"])
+    return InboundMessage(
+        channel=REPLY_CHANNEL,
+        external_id=item.external_id or "",
+        desk=item.desk,
+        sender=data["address"],
+        sender_name=None,
+        subject=_subject(data),
+        text=text,
+        new_text=text,
+        received_at=item.received_at,
+        own_id=False,
+        **rest,
+    )
+
+
 class WebFormDecoder:
     """A form submission: subject, text, address, chosen language, attachments."""
 
     def decode(self, item: Arrival, deadline: Deadline) -> InboundMessage:
         data = _payload(item)
         language = data.get("language") if data.get("language") in LANGUAGES else None
-        text = str(data["text"])
-        return InboundMessage(
-            channel=REPLY_CHANNEL,
-            external_id=item.external_id or "",
-            desk=item.desk,
-            sender=data["address"],
-            sender_name=None,
-            subject=_subject(data),
-            text=text,
-            new_text=text,
-            received_at=item.received_at,
+        return _message(
+            item,
+            data,
             headers={"Via": "web form"},
             attachments=_attachments(data),
-            own_id=False,
             language_hint=language,
             language=language,
         )
@@ -98,19 +108,10 @@ class PhoneDecoder:
 
     def decode(self, item: Arrival, deadline: Deadline) -> InboundMessage:
         data = _payload(item)
-        text = str(data["text"])
-        return InboundMessage(
-            channel=REPLY_CHANNEL,
-            external_id=item.external_id or "",
-            desk=item.desk,
-            sender=data["address"],
-            sender_name=None,
-            subject=_subject(data),
-            text=text,
-            new_text=text,
-            received_at=item.received_at,
+        return _message(
+            item,
+            data,
             headers={"Via": "phone", "Logged-By": str(data.get("staff") or "")[:120]},
-            own_id=False,
             category=str(data["category"])[:64] if data.get("category") else None,
         )
 

@@ -44,6 +44,7 @@ from starlette.formparsers import MultiPartException
 from triage_desk.addresses import is_email_address
 from triage_desk.clock import Clock
 from triage_desk.config import Config, DeskConfig
+from triage_desk.intake.http_body import bounded_body
 from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.intake.web import tokens
 from triage_desk.intake.web.decoder import REPLY_CHANNEL, WEB
@@ -87,20 +88,6 @@ def _secure(response: Response) -> Response:
 
 def _size(number: int) -> str:
     return f"{number / 1024 / 1024:g} MB" if number >= 1024 * 1024 else f"{number // 1024} kB"
-
-
-async def _body(request: Request, limit: int) -> bytes | None:
-    """The body, or None when it is over ``limit`` (read no further)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @dataclass
@@ -213,7 +200,7 @@ class WebForm:
         desk = self._desk(name)
         rules = desk.web_form
         total = self.config.email.max_attachment_bytes
-        body = await _body(request, total + FIELD_SLACK)
+        body = await bounded_body(request, total + FIELD_SLACK)
         if body is None:
             raise Problem(413, "too_large", "files")
         request._body = body  # starlette's own cache: the form is parsed from these bytes
