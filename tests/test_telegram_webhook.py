@@ -47,6 +47,8 @@ def raw_config(api: BotApiStandIn, tmp_path, port: int) -> dict:
         "secret_token_env": "TRIAGE_TEST_WEBHOOK_SECRET",
     }  # fmt: skip
     raw["web"] = {"host": "127.0.0.1", "port": port}
+    # Its own SMTP port too: the other database's run of these tests may serve at once.
+    raw["smtp_listener"] = {**raw.get("smtp_listener", {}), "port": free_port()}
     raw.setdefault("outbound", {})["file_dir"] = str(tmp_path / "outbox")
     return raw
 
