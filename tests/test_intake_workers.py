@@ -314,6 +314,22 @@ elif scenario == "behind":
     facts["handed_over"] = [b.future is not None for b in batches]
     os.kill(pids[0], signal.SIGCONT)
     facts["stored"] = sum(stored(intake.finish(b)) for b in batches)
+elif scenario == "split":
+    # A backlog's batch: this process prepares part of it while the worker does the rest.
+    batch = mails(40, "split")
+    pending = intake.begin(batch)
+    facts["kept"] = len(pending.kept)
+    outcomes = intake.finish(pending)
+    facts["stored"] = stored(outcomes)
+    from sqlalchemy import select
+    from triage_desk.storage.models import Message
+    with app.sessions() as session:
+        subjects = dict(session.execute(select(Message.id, Message.subject)).all())
+    # Each outcome belongs to its own mail, whichever process prepared it.
+    facts["aligned"] = all(
+        subjects[o.result.message_id] == f"Atskaite split{i}" for i, o in enumerate(outcomes)
+    )
+    facts["small_kept"] = len(intake.begin(mails(2, "small")).kept)
 elif scenario == "two":
     facts["stored"] = stored(intake.ingest_many(mails(4, "two")))
     intake.close()
@@ -371,6 +387,13 @@ def test_a_batch_the_worker_fails_on_is_prepared_again_by_the_main_process(tmp_p
 def test_a_batch_is_kept_for_the_main_process_while_the_worker_is_behind(tmp_path, models_dir):
     facts = run_child(tmp_path, models_dir, "behind")
     assert facts == {"workers": 1, "handed_over": [True, True, False], "stored": 6}
+
+
+def test_a_large_batch_is_split_between_this_process_and_the_worker(tmp_path, models_dir):
+    facts = run_child(tmp_path, models_dir, "split")
+    assert 0 < facts["kept"] <= 20  # at most half: the rest went to the worker
+    assert (facts["stored"], facts["aligned"]) == (40, True)
+    assert facts["small_kept"] == 0  # a live mailbox's few mails all go to the worker
 
 
 def test_two_workers_share_batches_and_stop_with_close(tmp_path, models_dir):

@@ -17,8 +17,6 @@ from triage_desk.classifier.predict import Classifier
 from triage_desk.classifier.store import ModelNotFound, ModelStore
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import DEFAULT_MAX_INPUT_CHARS, Config, EmailConfig
-from triage_desk.desk_service import DeskError, DeskService
-from triage_desk.desk_service.actions import Reprocess
 from triage_desk.desks import Desk, Desks
 from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.ingest import EmailIntake
@@ -41,6 +39,8 @@ from triage_desk.storage.clients import ClientRecord, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory, upgrade
 
 if TYPE_CHECKING:
+    from triage_desk.desk_service import DeskService
+    from triage_desk.desk_service.actions import Reprocess
     from triage_desk.intake.telegram.callbacks import Callbacks
     from triage_desk.intake.telegram.poller import TelegramPoller
     from triage_desk.intake.telegram.webhook import WebhookDesk
@@ -104,6 +104,9 @@ def build_desk_service(app: App) -> DeskService:
     """The desk service over this app's database, able to release quarantined mail through
     its intake (``DeskService.from_config`` is the one without a model, for queries and
     staff actions)."""
+    # Imported here: intake alone (`triage fetch`, `triage run`) does without it.
+    from triage_desk.desk_service import DeskService
+
     return DeskService.from_config(
         app.config, app.clock, sessions=app.sessions, reprocess=quarantine_reprocessor(app)
     )
@@ -236,6 +239,7 @@ def telegram_callbacks(intake: EmailIntake) -> Callbacks:
     assert isinstance(pipeline.triage.assistant, Assistant)
     staff = None
     if any(_staff_group(desk) for desk in pipeline.desks.by_name.values()):
+        from triage_desk.desk_service import DeskService
         from triage_desk.intake.telegram.staff_group import StaffGroup
 
         service = DeskService(
@@ -278,6 +282,8 @@ class StaffDecisionsOf:
         self.service = service
 
     def confirm(self, number: str, staff: str) -> str | None:
+        from triage_desk.desk_service import DeskError
+
         try:
             self.service.confirm(number, staff)
         except DeskError as error:
@@ -285,6 +291,8 @@ class StaffDecisionsOf:
         return None
 
     def change(self, number: str, category: str, reason: str, staff: str) -> str | None:
+        from triage_desk.desk_service import DeskError
+
         try:
             self.service.change_category(number, category, reason, staff)
         except DeskError as error:

@@ -55,6 +55,9 @@ MAX_IDLE_SECONDS = 25 * 60
 MAX_BATCH_BYTES = 16 * 1024 * 1024
 # Dovecot refuses command lines over 64 KiB; UID lists are sent in pieces well below that.
 UIDS_PER_COMMAND = 500
+# A backlog's first batches are smaller, doubling up to batch_size: storing begins as soon as
+# the first few are queued instead of after a whole batch (bench/README.md).
+FIRST_BATCH = 25
 FETCH_ITEMS = [b"BODY.PEEK[]", b"INTERNALDATE", b"FLAGS"]
 
 
@@ -276,19 +279,9 @@ class MailboxFetcher:
         return todo, already
 
     def _batches(self, todo: list[tuple[int, int]]) -> list[list[int]]:
-        batches: list[list[int]] = []
-        current: list[int] = []
-        size = 0
-        limit = min(self.mailbox.batch_size, UIDS_PER_COMMAND)
-        for uid, length in todo:
-            if current and (len(current) >= limit or size + length > self.max_batch_bytes):
-                batches.append(current)
-                current, size = [], 0
-            current.append(uid)
-            size += length
-        if current:
-            batches.append(current)
-        return batches
+        return fetch_batches(
+            todo, min(self.mailbox.batch_size, UIDS_PER_COMMAND), self.max_batch_bytes
+        )
 
     @contextmanager
     def _fetched(
@@ -604,6 +597,28 @@ class MailboxResult:
 
 # What stores the queue once (the queue runner's drain): each stored item and its outcome.
 StoreQueued = Callable[[], Iterable[tuple[Arrival, Any]]]
+
+
+def fetch_batches(
+    todo: Sequence[tuple[int, int]], most: int, max_bytes: int, first: int = FIRST_BATCH
+) -> list[list[int]]:
+    """The UIDs of ``todo`` ((uid, size) in order) in FETCH batches: the first of at most
+    ``first`` mails, each next one twice as many, up to ``most``; none over ``max_bytes``
+    unless one mail alone is."""
+    batches: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    limit = min(first, most)
+    for uid, length in todo:
+        if current and (len(current) >= limit or size + length > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+            limit = min(2 * limit, most)
+        current.append(uid)
+        size += length
+    if current:
+        batches.append(current)
+    return batches
 
 
 def fetch_once(

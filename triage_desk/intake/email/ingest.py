@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from triage_desk.config import EmailConfig
 from triage_desk.intake.email.prepare import MailPreparer, Prepared
 from triage_desk.intake.email.queued import RawMail, arrival_of
+from triage_desk.intake.email.share import WorkShare
 from triage_desk.intake.email.workers import (
     PrepareWorkers,
     WorkerFailed,
@@ -53,9 +55,16 @@ class PendingMails:
     """A batch between ``EmailIntake.begin`` and ``finish``."""
 
     mails: list[RawMail]
-    future: Future[list[Prepared]] | None  # None: prepared in the main process at finish
+    # The first ``handed`` mails, prepared in a worker (None: all of them here at finish).
+    future: Future[list[Prepared]] | None
     # What the log calls each mail when it is quarantined (e.g. its queue row); None: its source.
     labels: list[str] | None = None
+    handed: int = 0
+
+    @property
+    def kept(self) -> list[RawMail]:
+        """The mails this process prepares itself, at finish."""
+        return self.mails[self.handed :] if self.future is not None else self.mails
 
 
 class EmailIntake:
@@ -76,6 +85,7 @@ class EmailIntake:
         # for this process, which would otherwise only wait for them (None: hand all over).
         # fetch --once on the peer's mailbox: 2.01-2.24 s without, 1.87-2.12 s with.
         self.keep_when_behind: int | None = KEEP_WHEN_BEHIND
+        self.share = WorkShare(0)  # how much of a batch this process prepares beside them
 
     def start_workers(self, processes: int = 1, desks: Sequence[str] = ()) -> None:
         """Fork ``processes`` workers for ``prepare`` (none: everything in this process);
@@ -94,11 +104,13 @@ class EmailIntake:
             )
             return
         self.preparer.triage.load(desks)  # shared with the workers, and ready here too
+        share = WorkShare(processes)
         try:
-            self.workers = PrepareWorkers(self.preparer, processes, desks)
+            self.workers = PrepareWorkers(self.preparer, processes, desks, share.worker_prepared)
         except WorkerLost as exc:
             log.error("%s; preparing mail in this process", exc)
             return
+        self.share = share
         log.info(
             "%d prepare worker(s) forked: pid %s",
             processes,
@@ -150,7 +162,10 @@ class EmailIntake:
             # The workers are behind: this process prepares this batch itself (at finish)
             # rather than wait for them then.
             return PendingMails(list(mails), None, names)
-        return PendingMails(list(mails), self._submit(mails) if mails else None, names)
+        # The rest of the batch is prepared here at finish, while the worker does its part.
+        handed = len(mails) - self.share.kept(len(mails)) if self.workers is not None else 0
+        future = self._submit(mails[:handed]) if handed else None
+        return PendingMails(list(mails), future, names, handed if future is not None else 0)
 
     def _submit(self, mails: Sequence[RawMail]) -> Future[list[Prepared]] | None:
         """The batch handed to a worker; None when there is no worker (nor can be)."""
@@ -174,21 +189,29 @@ class EmailIntake:
     ) -> list[IngestOutcome]:
         """Quarantine the mails that cannot be taken in, store the rest in one transaction;
         ``alongside`` writes in each of those commits (the queue's delete of their rows)."""
-        return store_prepared(
+        prepared = self._prepared(pending)
+        started = time.perf_counter()
+        outcomes = store_prepared(
             self.sessions,
             self.pipeline,
             [arrival_of(mail) for mail in pending.mails],
-            self._prepared(pending),
+            prepared,
             pending.labels,
             alongside,
             quarantine_rejected=quarantine,
         )
+        self.share.stored(len(pending.mails), time.perf_counter() - started)
+        return outcomes
 
     def _prepared(self, pending: PendingMails) -> list[Prepared]:
-        """The worker's result; the main process prepares only what no worker can."""
+        """This process's part first, then the worker's (its answer is ready or nearer)."""
+        kept = pending.kept
+        started = time.perf_counter()
+        own = self.preparer.prepare(kept) if kept else []
+        self.share.prepared(len(kept), time.perf_counter() - started)
         if pending.future is None:
-            return self.preparer.prepare(pending.mails)
-        return self._awaited(pending.mails, pending.future)
+            return own
+        return self._awaited(pending.mails[: pending.handed], pending.future) + own
 
     def _awaited(self, mails: list[RawMail], future: Future[list[Prepared]]) -> list[Prepared]:
         """What the worker answers for ``mails``. When it dies (or overruns) in this batch,

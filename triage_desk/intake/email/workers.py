@@ -30,7 +30,8 @@ import queue
 import signal
 import socket
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import replace
 from multiprocessing.connection import Connection
@@ -82,11 +83,22 @@ def default_processes() -> int:
     return 1 if cores > 1 else 0
 
 
+# Told how many mails a worker prepared and in how many seconds (``share.WorkShare``).
+OnPrepared = Callable[[int, float], None]
+
+
 class _Worker:
     """One worker process, the main side of its pipe, and the batches it has not answered."""
 
-    def __init__(self, pid: int, connection: Connection, pidfd: int | None) -> None:
+    def __init__(
+        self,
+        pid: int,
+        connection: Connection,
+        pidfd: int | None,
+        on_prepared: OnPrepared | None = None,
+    ) -> None:
         self.pid = pid
+        self.on_prepared = on_prepared
         self.connection = connection
         self.pidfd = pidfd  # signals this process and no other, whatever reuses its pid
         self.pending: dict[int, Future[list[Prepared]]] = {}
@@ -137,7 +149,10 @@ class _Worker:
             if future is None:
                 continue
             if kind == _DONE:
-                future.set_result(value)
+                prepared, seconds = value
+                if self.on_prepared is not None:
+                    self.on_prepared(len(prepared), seconds)
+                future.set_result(prepared)
             else:
                 future.set_exception(WorkerFailed(value))
         self.fail(f"prepare worker {self.pid} went away")
@@ -193,7 +208,7 @@ class _Forker:
         self.lock = threading.Lock()
         self.broken = False  # it once did not answer: a late answer would be misread
 
-    def fork(self) -> _Worker:
+    def fork(self, on_prepared: OnPrepared | None = None) -> _Worker:
         """A new worker, started; ``WorkerLost`` when none can be had."""
         with self.lock:
             if self.broken:
@@ -214,7 +229,7 @@ class _Forker:
                 raise WorkerLost(f"the prepare worker forker is gone ({exc})") from exc
         if not fds:
             raise WorkerLost("the prepare worker forker sent no pipe")
-        worker = _Worker(answer, Connection(fds[0]), fds[1] if len(fds) > 1 else None)
+        worker = _Worker(answer, Connection(fds[0]), fds[1] if len(fds) > 1 else None, on_prepared)
         worker.start()
         return worker
 
@@ -235,9 +250,15 @@ class PrepareWorkers:
     """
 
     def __init__(
-        self, preparer: MailPreparer, processes: int = 1, warm_desks: Sequence[str] = ()
+        self,
+        preparer: MailPreparer,
+        processes: int = 1,
+        warm_desks: Sequence[str] = (),
+        on_prepared: OnPrepared | None = None,
     ) -> None:
+        """``on_prepared``: told of each batch a worker prepared, from the thread reading it."""
         self._ids = itertools.count()
+        self._on_prepared = on_prepared
         self._forker = _Forker(preparer, warm_desks)
         self._workers: list[_Worker] = []
         self._lock = threading.Lock()  # the list of workers, replacing them
@@ -245,7 +266,7 @@ class PrepareWorkers:
         self.replaced = 0
         try:
             for _ in range(processes):
-                self._workers.append(self._forker.fork())
+                self._workers.append(self._forker.fork(on_prepared))
         except WorkerLost:
             self.close()
             raise
@@ -300,7 +321,7 @@ class PrepareWorkers:
                     self._workers = [w for w in self._workers if w.alive]
                     return
                 try:
-                    self._workers[index] = self._forker.fork()
+                    self._workers[index] = self._forker.fork(self._on_prepared)
                 except WorkerLost as exc:
                     log.error("%s", exc)
                     self._workers = [w for w in self._workers if w.alive]
@@ -451,7 +472,9 @@ def _serve(preparer: MailPreparer, connection: Connection, warm_desks: tuple[str
         except (EOFError, OSError):
             return
         try:
-            answer: tuple[int, str, Any] = (ident, _DONE, without_raw(preparer.prepare(mails)))
+            started = time.perf_counter()
+            prepared = without_raw(preparer.prepare(mails))
+            answer: tuple[int, str, Any] = (ident, _DONE, (prepared, time.perf_counter() - started))
         except BaseException as exc:  # reported; the main process prepares the batch itself
             answer = (ident, _FAILED, f"{type(exc).__name__}: {exc}")
         try:
