@@ -380,3 +380,47 @@ def test_fetch_command_reports_each_mailbox_and_refuses_unknown_names(
     down = write_config(tmp_path, account, models_dir, port=9)
     result = triage(down, "fetch", "--once", env=env)
     assert result.exit_code == 1 and "ConnectionRefusedError" in result.stderr
+
+
+def test_fetch_once_reads_in_a_child_and_a_killed_child_is_reported_and_loses_nothing(
+    dovecot, models_dir, sqlite_url, tmp_path, monkeypatch
+):
+    """`fetch --once` reads the mailboxes in a child while it starts (fetch_child.py). Killed
+    after its first commit, the child's mailbox is reported failed, what it queued is stored,
+    and the next run fetches the rest: every mail once."""
+    from triage_desk.app import build_app
+    from triage_desk.config import load_config
+    from triage_desk.intake.email.fetch_child import FetchingChild
+    from triage_desk.storage.db import upgrade
+
+    account = dovecot.add_user()
+    account.append(mails(200, "child"))
+    config_path = write_config(tmp_path, account, models_dir, batch_size=5)
+    monkeypatch.setenv(PASSWORD_ENV, account.password)
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", sqlite_url)
+    config = load_config(config_path)
+    upgrade(sqlite_url)
+    app = build_app(config)
+    db = Db(sqlite_url)
+    try:
+        fetching = FetchingChild.start(config, sqlite_url)
+        assert fetching.connection.poll(60), "the child committed nothing"
+        os.kill(fetching.process.pid, signal.SIGKILL)  # 5 of 200 mails queued, or a few more
+
+        [result] = fetching.store_until_done(app.store_queued)
+
+        assert result.mailbox == "desk-inbox" and "exit code -9" in (result.error or "")
+        stored = db.totals()[1]
+        assert 5 <= stored < 200 and db.queued() == 0
+        assert marked(account) >= stored  # flagged after its commit: never ahead of it
+
+        rerun = triage(config_path, "fetch", "--once", "--json", env=env_for(account, sqlite_url))
+
+        assert rerun.exit_code == 0, rerun.output
+        report = json.loads(rerun.stdout.strip().splitlines()[-1])
+        assert report["error"] is None and report["duplicates"] == 0
+        assert db.totals() == (200, 200, 200) and db.distinct_inbound() == 200
+        assert marked(account) == 200
+    finally:
+        db.close()
+        app.engine.dispose()

@@ -133,11 +133,8 @@ def fetch(
     Without --once it keeps listening, with reconnects, until Ctrl+C; `triage run` does the
     same next to the SMTP listener and the dispatcher.
     """
+    fetching = None
     with long_lived_start_up():
-        from triage_desk.app import build_app
-        from triage_desk.intake.email.imap_listener import fetch_once  # noqa: F401  (at start-up)
-        from triage_desk.intake.email.workers import default_processes
-
         config = ctx.config
         known = {m.name for d in config.desks.values() for m in d.mailboxes}
         if not known:
@@ -151,7 +148,23 @@ def fetch(
                 f"unknown mailbox(es) {unknown}; configured: {sorted(known)}",
                 param_hint="--mailbox",
             )
-        app = build_app(config)
+        if once:
+            # A child reads the mailboxes into the queue while this process builds the app
+            # (intake/email/fetch_child.py); the database must be ready before it writes.
+            from triage_desk.intake.email.fetch_child import FetchingChild
+            from triage_desk.storage.db import upgrade
+
+            upgrade(config.database_url())
+            fetching = FetchingChild.start(config, config.database_url(), names)
+        try:
+            from triage_desk.app import build_app
+            from triage_desk.intake.email.workers import default_processes
+
+            app = build_app(config, migrate=fetching is None)
+        except BaseException:
+            if fetching is not None:
+                fetching.stop()
+            raise
     desks = sorted(
         {
             name
@@ -163,57 +176,55 @@ def fetch(
     # Forked before any thread starts (the listeners, the IMAP prefetch).
     app.email_intake.start_workers(default_processes() if workers is None else workers, desks)
     try:
-        _fetch(app, once, names, as_json)
+        if fetching is not None:
+            _report(fetching.store_until_done(app.store_queued), as_json)
+        else:
+            _listen(app, names)
     finally:
         app.email_intake.close()
 
 
-def _fetch(app: Any, once: bool, names: tuple[str, ...], as_json: bool) -> None:
-    from triage_desk.intake.email.imap_listener import (
-        fetch_once,
-        listeners_for,
-        stop_imap_listeners,
-    )
+def _report(results: list[Any], as_json: bool) -> None:
+    """Each mailbox's figures (and --json lines); exit 1 when one failed."""
+    failed = False
+    for result in results:
+        s = result.stats
+        rate = s.fetched / result.seconds if result.seconds > 0 else 0.0
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "mailbox": result.mailbox,
+                        "desk": result.desk,
+                        "fetched": s.fetched,
+                        "stored": s.stored,
+                        "duplicates": s.duplicates,
+                        "quarantined": s.quarantined,
+                        "skipped": s.skipped,
+                        "marked": s.marked,
+                        "seconds": round(result.seconds, 3),
+                        "error": result.error,
+                    }
+                )
+            )
+        err.print(
+            f"mailbox {result.mailbox} → desk {result.desk}: {s.fetched} fetched "
+            f"({s.stored} stored, {s.duplicates} duplicates, {s.quarantined} quarantined), "
+            f"{s.skipped} skipped, in {result.seconds:.2f} s ({rate:.0f} msg/s)"
+            + (f"; [red]FAILED[/red]: {escape(visible(result.error))}" if result.error else ""),
+            highlight=False,
+        )
+        failed = failed or result.error is not None
+    if failed:
+        raise SystemExit(1)
+
+
+def _listen(app: Any, names: tuple[str, ...]) -> None:
+    from triage_desk.intake.email.imap_listener import listeners_for, stop_imap_listeners
     from triage_desk.intake.queue import InboundQueue
     from triage_desk.runners import RunnerThread
 
     config = app.config
-    if once:
-        queue = InboundQueue(app.sessions, app.clock)
-        results = fetch_once(config, queue, store=app.store_queued, names=names)
-        failed = False
-        for result in results:
-            s = result.stats
-            rate = s.fetched / result.seconds if result.seconds > 0 else 0.0
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {
-                            "mailbox": result.mailbox,
-                            "desk": result.desk,
-                            "fetched": s.fetched,
-                            "stored": s.stored,
-                            "duplicates": s.duplicates,
-                            "quarantined": s.quarantined,
-                            "skipped": s.skipped,
-                            "marked": s.marked,
-                            "seconds": round(result.seconds, 3),
-                            "error": result.error,
-                        }
-                    )
-                )
-            err.print(
-                f"mailbox {result.mailbox} → desk {result.desk}: {s.fetched} fetched "
-                f"({s.stored} stored, {s.duplicates} duplicates, {s.quarantined} quarantined), "
-                f"{s.skipped} skipped, in {result.seconds:.2f} s ({rate:.0f} msg/s)"
-                + (f"; [red]FAILED[/red]: {escape(visible(result.error))}" if result.error else ""),
-                highlight=False,
-            )
-            failed = failed or result.error is not None
-        if failed:
-            raise SystemExit(1)
-        return
-
     # The mailboxes fill the inbound queue; its runner stores the mail behind them.
     storing = RunnerThread(app.queue_runner(), app.clock)
     listeners = [

@@ -39,7 +39,7 @@ from imapclient import IMAPClient
 
 from triage_desk.clock import Clock, system_clock
 from triage_desk.config import Config, MailboxConfig
-from triage_desk.intake.email.queued import RawMail, arrival_of
+from triage_desk.intake.email.raw import RawMail, arrival_of
 from triage_desk.intake.queue import Arrival, InboundQueue
 from triage_desk.storage import checkpoints
 
@@ -630,16 +630,20 @@ def fetch_once(
     attempts: int = 3,
     backoff_start: float = 1.0,
     connector: Callable[[MailboxConfig], IMAPClient] | None = None,
+    wake: Callable[[], None] | None = None,
 ) -> list[MailboxResult]:
     """Queue every waiting mail from each configured mailbox while ``store`` works the queue
     off behind the fetching (``StoringBehind``), store what is left once fetching is done
-    (the outcomes counted in each mailbox's stats), and return.
+    (the outcomes counted in each mailbox's stats), and return. Without ``store`` the mail
+    is only queued, and ``wake`` is called after each commit of queue rows.
 
     A failure is retried (``attempts`` in all, with backoff); what was queued before it
     stays queued and checkpointed, and is stored.
     """
     connector = connector or connect
     storing = StoringBehind(store) if store is not None else None
+    if storing is not None:
+        wake = storing.wake
     results = []
     try:
         for desk_name, desk in config.desks.items():
@@ -654,12 +658,12 @@ def fetch_once(
                         connector,
                         attempts,
                         backoff_start,
-                        storing.wake if storing is not None else lambda: None,
+                        wake or (lambda: None),
                     )
                 )
     finally:
         outcomes = storing.finish() if storing is not None else []
-    _count_stored(results, outcomes, storing.seconds if storing is not None else 0.0)
+    count_stored(results, outcomes, storing.seconds if storing is not None else 0.0)
     return results
 
 
@@ -734,7 +738,7 @@ class StoringBehind:
         return self.outcomes
 
 
-def _count_stored(
+def count_stored(
     results: list[MailboxResult], outcomes: Iterable[tuple[Arrival, Any]], spent: float
 ) -> None:
     """Each outcome counted for the mailbox its mail came from; ``spent``: the storing time

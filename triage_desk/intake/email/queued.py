@@ -8,14 +8,13 @@ prepare workers and per-mail limits), so that machinery stays behind the runner.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from triage_desk.config import EmailConfig
 from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.parse import inbound_from_email
+from triage_desk.intake.email.raw import CHANNEL, RawMail, arrival_of, mail_of
 from triage_desk.intake.errors import Deadline
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.processing import IngestOutcome
@@ -24,41 +23,15 @@ from triage_desk.intake.queue import Alongside, Arrival
 if TYPE_CHECKING:
     from triage_desk.intake.email.ingest import EmailIntake, PendingMails
 
-CHANNEL = "email"
-
-
-@dataclass(frozen=True)
-class RawMail:
-    """One mail as a listener received it."""
-
-    raw: bytes
-    desk: str
-    source: str
-    received_at: dt.datetime
-    envelope_sender: str | None = None
-    envelope_recipients: tuple[str, ...] = ()
-
-
-def arrival_of(mail: RawMail, external_id: str | None = None) -> Arrival:
-    """``mail`` as a queue item; ``external_id``: the mailbox's id for it (IMAP)."""
-    meta = {
-        "source": mail.source,
-        "envelope_sender": mail.envelope_sender,
-        "recipients": list(mail.envelope_recipients),
-    }
-    return Arrival(CHANNEL, mail.desk, mail.raw, mail.received_at, meta, external_id)
-
-
-def mail_of(item: Arrival) -> RawMail:
-    meta = item.meta
-    return RawMail(
-        item.payload,
-        item.desk,
-        str(meta.get("source") or CHANNEL),
-        item.received_at,
-        meta.get("envelope_sender"),
-        tuple(meta.get("recipients") or ()),
-    )
+__all__ = [
+    "CHANNEL",
+    "EmailDecoder",
+    "EmailProcessor",
+    "RawMail",
+    "arrival_of",
+    "mail_of",
+    "register",
+]
 
 
 class EmailDecoder:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from triage_desk.intake.email.batching import IngestBatcher
-from triage_desk.intake.email.queued import RawMail, arrival_of
+from triage_desk.intake.email.raw import RawMail, arrival_of
 from triage_desk.intake.queue import InboundQueue
 
 
