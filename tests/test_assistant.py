@@ -20,24 +20,28 @@ import re
 import statistics
 import time
 import tomllib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 
+from triage_desk.responders import assistant as assistant_module
 from triage_desk.responders.assistant import (
     DEFAULT_MIN_SCORE,
     KB_ROOT,
     LANGUAGES,
+    NGRAMS,
     Assistant,
     KnowledgeBase,
     KnowledgeBaseError,
+    _Question,
     first_paragraph,
     normalise,
     parse_front_matter,
     plain_text,
     stem,
 )
+from triage_desk.responders.tfidf import char_wb_ngrams
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = Path(__file__).resolve().parent / "assistant_questions.jsonl"
@@ -470,3 +474,25 @@ def test_a_changed_article_or_a_torn_file_is_never_read(
     expected = _answers(Assistant(kb))
     assert _answers(Assistant(kb, cache_dir=tmp_path)) == expected
     assert "building it again" in caplog.text
+
+
+def test_a_questions_ngrams_are_looked_up_word_by_word_as_the_vectoriser_counts_them(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lexicon keeps each word's known n-grams (the same words come back in every
+    question): the ids and counts are those of the whole question's n-grams, cold or warm,
+    and a mail of made-up words cannot grow what is kept past its bound."""
+    monkeypatch.setattr(assistant_module, "WORD_CACHE", 16)
+    fresh = Assistant(kb)
+    _indexes, lexicon = fresh._desk("municipal")
+    question = "Aizmirsu paroli, parole nederīga; parole! Kā atjaunot paroli portālā?"
+    query = _Question.of(question)
+    counts = Counter(char_wb_ngrams(query.normalised, *NGRAMS))
+    expected = sorted((lexicon.ids[g], n) for g, n in counts.items() if g in lexicon.ids)
+    for _cold_then_warm in range(2):
+        ids, found = lexicon.lookup(query)
+        assert list(zip(ids.tolist(), found.tolist(), strict=True)) == expected
+    assert fresh.answer(question, "municipal", "lv") == fresh.answer(question, "municipal", "lv")
+    made_up = " ".join(f"vārds{i}x" for i in range(100))
+    fresh.answer(made_up, "municipal", "lv")
+    assert 0 < len(lexicon._word_ids) <= 16

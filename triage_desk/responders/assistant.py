@@ -26,7 +26,6 @@ written in).
 from __future__ import annotations
 
 import functools
-import operator
 import re
 import threading
 from collections import Counter
@@ -39,7 +38,7 @@ import numpy as np
 from triage_desk.classifier import text as classifier_text
 from triage_desk.classifier.text import fold_diacritics
 from triage_desk.responders import index_cache, tfidf
-from triage_desk.responders.tfidf import CharTfidf, Postings, char_wb_ngrams
+from triage_desk.responders.tfidf import CharTfidf, Postings, char_wb_ngrams, word_ngrams
 
 KB_ROOT = Path(__file__).resolve().parent.parent / "templates" / "kb"
 LANGUAGES = ("lv", "en", "ru")
@@ -52,6 +51,7 @@ DEFAULT_MIN_SCORE = 0.22
 # Long mails say what they are about early; the cap bounds the cost of the rare long one.
 MAX_QUESTION_CHARS = 1000
 NGRAMS = (3, 5)  # character n-gram lengths the indexes compare
+WORD_CACHE = 1 << 15  # words whose n-grams a desk's lexicon keeps looked up (_Lexicon.lookup)
 # A saved index (index_cache) is read only while these files are unchanged.
 _ANALYSER_SOURCES = (Path(str(classifier_text.__file__)), Path(str(tfidf.__file__)), Path(__file__))
 
@@ -468,18 +468,20 @@ class _Index:
 
 @dataclass(frozen=True)
 class _Question:
-    """A question as every index reads it (normalised, then n-grams, as each index's
-    vectoriser does): analysed once for all of a desk's languages."""
+    """A question as every index reads it (normalised, as each index's vectoriser does, and
+    its word stems): analysed once for all of a desk's languages."""
 
-    ngrams: Counter[str]
+    normalised: str
     stems: frozenset[str]
 
     @classmethod
     def of(cls, text: str) -> _Question:
         normalised = normalise(text[:MAX_QUESTION_CHARS])
-        return cls(
-            Counter(char_wb_ngrams(normalised, *NGRAMS)), frozenset(normalised_stems(normalised))
-        )
+        return cls(normalised, frozenset(normalised_stems(normalised)))
+
+    @property
+    def ngrams(self) -> Counter[str]:
+        return Counter(char_wb_ngrams(self.normalised, *NGRAMS))
 
 
 def _fingerprint(articles: dict[str, list[Article]]) -> str:
@@ -518,15 +520,28 @@ class _Lexicon:
                 np.fromiter(vocabulary.values(), np.int64, len(vocabulary))
             )
             self.local[language] = local
+        self._word_ids: dict[str, list[int]] = {}
 
-    def lookup(self, ngrams: Counter[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Our ids of the n-grams some index knows, and their counts."""
-        known = list(ngrams.keys() & self.ids.keys())
-        if not known:
+    def lookup(self, query: _Question) -> tuple[np.ndarray, np.ndarray]:
+        """Our ids of the question's n-grams that some index knows, and their counts.
+
+        A question's n-grams are its words' n-grams (``char_wb``), and the same words come
+        back in question after question: each word's known ids are looked up once and kept
+        (at most ``WORD_CACHE`` words; a mail of made-up words only refills it)."""
+        found: list[int] = []
+        cache, ids = self._word_ids, self.ids
+        for word in query.normalised.split():
+            known = cache.get(word)
+            if known is None:
+                known = [ids[g] for g in word_ngrams(word, *NGRAMS) if g in ids]
+                if len(cache) >= WORD_CACHE:
+                    cache.clear()
+                cache[word] = known
+            found.extend(known)
+        if not found:
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        # itemgetter looks a whole list up in C; it returns a bare value for one key.
-        pick = operator.itemgetter(*known) if len(known) > 1 else lambda d: (d[known[0]],)
-        return (np.array(pick(self.ids), dtype=np.int64), np.array(pick(ngrams), dtype=np.float64))
+        unique, counts = np.unique(np.array(found, dtype=np.int64), return_counts=True)
+        return unique, counts.astype(np.float64)
 
     def row(
         self, index: _Index, language: str, found: tuple[np.ndarray, np.ndarray]
@@ -626,7 +641,7 @@ class Assistant:
         if index is None:
             return []
         query = _Question.of(question)
-        scores = index.scores(query, lexicon.row(index, language, lexicon.lookup(query.ngrams)))
+        scores = index.scores(query, lexicon.row(index, language, lexicon.lookup(query)))
         order = np.argsort(-scores, kind="stable")
         return [_match(index.articles[i], float(scores[i])) for i in order]
 
@@ -651,7 +666,7 @@ class Assistant:
         first = [language] if language in desk_languages else []
         query = _Question.of(question)
         indexes, lexicon = self._desk(desk)
-        known = lexicon.lookup(query.ngrams)  # once for every language
+        known = lexicon.lookup(query)  # once for every language
         for group in (first, [lang for lang in desk_languages if lang != language]):
             found = _best_by_slug(self._above(query, known, indexes, lexicon, group, threshold))
             if found:

@@ -32,13 +32,20 @@ def char_wb_ngrams(text: str, min_n: int, max_n: int) -> list[str]:
     """The n-grams scikit-learn's ``char_wb`` analyzer makes, in the same order."""
     grams: list[str] = []
     for word in _WHITE_SPACES.sub(" ", text).split():
-        padded = f" {word} "
-        length = len(padded)
-        for n in range(min_n, max_n + 1):
-            if length <= n:  # the word is no longer than n: counted once, as itself
-                grams.append(padded)
-                break
-            grams.extend([padded[i : i + n] for i in range(length - n + 1)])
+        grams.extend(word_ngrams(word, min_n, max_n))
+    return grams
+
+
+def word_ngrams(word: str, min_n: int, max_n: int) -> list[str]:
+    """One whitespace-free word's part of ``char_wb_ngrams``."""
+    grams: list[str] = []
+    padded = f" {word} "
+    length = len(padded)
+    for n in range(min_n, max_n + 1):
+        if length <= n:  # the word is no longer than n: counted once, as itself
+            grams.append(padded)
+            break
+        grams.extend([padded[i : i + n] for i in range(length - n + 1)])
     return grams
 
 
