@@ -421,3 +421,32 @@ def test_add_business_days_rejects_bad_counts(mun: BusinessCalendar) -> None:
         mun.add_business_days(L(2026, 11, 30, 10), -1)
     with pytest.raises(ValueError):
         mun.add_business_days(L(2026, 11, 30, 10), 1.5)  # type: ignore[arg-type]
+
+
+def test_holiday_tables_are_kept_in_a_folder_and_read_back_by_the_next_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A start reads the year's table from its file instead of the package (whose first
+    country imports every country's module); a torn file is computed again."""
+    from triage_desk.sla import holiday_tables
+
+    first = holiday_tables.HolidayTables(tmp_path)
+    days_off, working = first.year("LV", None, 2026)
+    assert days_off == holiday_tables.package_year("LV", None, 2026)[0]
+    assert {dt.date(2026, 11, 18), dt.date(2026, 5, 4), dt.date(2026, 6, 24)} <= days_off
+    [kept] = tmp_path.glob("LV-all-2026-*.json")
+
+    def no_package(*_args: object) -> None:
+        raise AssertionError("the package was asked again")
+
+    monkeypatch.setattr(holiday_tables, "package_year", no_package)
+    again = holiday_tables.HolidayTables(tmp_path)  # the next process
+    assert again.year("LV", None, 2026) == (days_off, working)
+    calendar = BusinessCalendar.from_config(CalendarConfig(), holiday_tables=again)
+    assert not calendar.is_business_day(dt.date(2026, 11, 18))
+    assert calendar.is_business_day(dt.date(2026, 11, 19))
+
+    monkeypatch.undo()
+    kept.write_text('{"days_off": ["2026-11-1', encoding="utf-8")  # torn
+    assert holiday_tables.HolidayTables(tmp_path).year("LV", None, 2026) == (days_off, working)
+    assert kept.read_text(encoding="utf-8").endswith("]}")  # written whole again

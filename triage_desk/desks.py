@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from triage_desk.config import Config, DeskConfig
 from triage_desk.sla import BusinessCalendar
+from triage_desk.sla.holiday_tables import IN_MEMORY, HolidayTables
+
+# The package's holiday tables are kept beside the models: derived data, like them.
+HOLIDAYS_FOLDER = "holidays"
 
 
 @dataclass(frozen=True)
 class Desk:
     name: str
     config: DeskConfig
+    holiday_tables: HolidayTables = field(default=IN_MEMORY, compare=False, repr=False)
 
     @cached_property
     def calendar(self) -> BusinessCalendar:
-        return BusinessCalendar.from_config(self.config.calendar)
+        return BusinessCalendar.from_config(self.config.calendar, self.holiday_tables)
 
     @property
     def categories(self) -> set[str]:
@@ -51,7 +56,8 @@ class Desks:
     """All configured desks, and the routing from an inbound address to its desk."""
 
     def __init__(self, config: Config) -> None:
-        self.by_name = {name: Desk(name, desk) for name, desk in config.desks.items()}
+        tables = HolidayTables(config.service.models_dir / HOLIDAYS_FOLDER)
+        self.by_name = {name: Desk(name, desk, tables) for name, desk in config.desks.items()}
         self.default = self.by_name[config.service.default_desk]
         self._by_address = {
             address: desk for desk in self.by_name.values() for address in desk.config.addresses

@@ -14,11 +14,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-import holidays
+from triage_desk.sla.holiday_tables import IN_MEMORY, HolidayTables
 
 UTC = dt.UTC
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -60,21 +59,6 @@ class CalendarSettings(Protocol):
     def shortened_days(self) -> Sequence[ShortenedDaySettings]: ...
 
 
-@lru_cache(maxsize=512)
-def _package_year(
-    country: str, subdivision: str | None, year: int
-) -> tuple[frozenset[dt.date], frozenset[dt.date]]:
-    """Days off and transferred working weekend days of one year, from the holidays package.
-
-    Neighbouring years are expanded too, so a transfer that crosses New Year (a Saturday
-    worked in December for a day off in January) is found whichever year holds it.
-    """
-    table = holidays.country_holidays(country, subdiv=subdivision, years=range(year - 1, year + 2))
-    days_off = frozenset(d for d in table if d.year == year)
-    working = frozenset(d for d in getattr(table, "weekend_workdays", ()) if d.year == year)
-    return days_off, working
-
-
 def _aware_utc(instant: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     if instant.tzinfo is None or instant.utcoffset() is None:
         instant = instant.replace(tzinfo=zone)
@@ -99,6 +83,7 @@ class BusinessCalendar:
     extra_working_days: frozenset[dt.date] = frozenset()
     extra_days_off: frozenset[dt.date] = frozenset()
     shortened_days: dict[dt.date, dt.time] = field(default_factory=dict)
+    holiday_tables: HolidayTables = field(default=IN_MEMORY, repr=False)
     _business: dict[dt.date, bool] = field(default_factory=dict, init=False, repr=False)
     _hours: dict[dt.date, Hours | None] = field(default_factory=dict, init=False, repr=False)
 
@@ -107,7 +92,10 @@ class BusinessCalendar:
             raise ValueError(f"open {self.open:%H:%M} is not before close {self.close:%H:%M}")
 
     @classmethod
-    def from_config(cls, cfg: CalendarSettings) -> BusinessCalendar:
+    def from_config(
+        cls, cfg: CalendarSettings, holiday_tables: HolidayTables = IN_MEMORY
+    ) -> BusinessCalendar:
+        """``holiday_tables``: where the package's holidays are kept between processes."""
         return cls(
             zone=ZoneInfo(cfg.zone),
             workdays=frozenset(_WEEKDAYS.index(d) for d in cfg.workdays),
@@ -118,6 +106,7 @@ class BusinessCalendar:
             extra_working_days=frozenset(cfg.extra_working_days),
             extra_days_off=frozenset(cfg.extra_days_off),
             shortened_days={s.date: s.close for s in cfg.shortened_days},
+            holiday_tables=holiday_tables,
         )
 
     # -- days -----------------------------------------------------------------------------
@@ -135,7 +124,7 @@ class BusinessCalendar:
         if day in self.extra_days_off:
             return False
         if self.holidays_country:
-            days_off, weekend_workdays = _package_year(
+            days_off, weekend_workdays = self.holiday_tables.year(
                 self.holidays_country, self.holidays_subdivision, day.year
             )
             if day in weekend_workdays:
