@@ -26,8 +26,8 @@ from triage_desk.intake.email.imap_listener import (
     ImapListener,
     MailboxFetcher,
     StorageFailed,
-    StoringBehind,
     connect,
+    count_stored,
     fetch_once,
 )
 from triage_desk.intake.queue import InboundQueue
@@ -120,8 +120,11 @@ def marked(account: Account, folder: str = "INBOX") -> list[int]:
 
 
 def fetch(app: App, config: Config, **options: Any) -> list[Any]:
-    """``triage fetch --once``: the mailboxes into the queue, then the queue stored."""
-    return fetch_once(config, InboundQueue(app.sessions), store=app.store_queued, **options)
+    """``triage fetch --once`` in one process: the mailboxes into the queue, then the queue
+    stored, and what was stored counted in each mailbox's figures."""
+    results = fetch_once(config, InboundQueue(app.sessions), **options)
+    count_stored(results, app.store_queued(), 0.0)
+    return results
 
 
 def only(results: list[Any]) -> Any:
@@ -155,56 +158,46 @@ def test_fetch_stores_marks_and_checkpoints_each_mail_once(
     assert inbound(app) == 8
 
 
-def test_fetch_once_stores_behind_the_fetching_not_after_it(
-    account, monkeypatch, sqlite_url, classifier
+def test_fetch_once_stores_after_each_commit_of_its_fetching_child(
+    account, monkeypatch, sqlite_url, classifier, tmp_path
 ):
-    """The queue is stored while later batches are still being fetched (the two overlap),
-    and every mail is still stored and counted once."""
+    """`fetch --once` stores the queue while its child is still fetching (fetch_child.py):
+    each later batch of the child waits until the first one is stored; every mail is stored
+    and counted once."""
+    from triage_desk.intake.email.fetch_child import FetchingChild
+
     account.append(mails(6, "behind"))
     config = make_config(municipal=[mailbox(account, monkeypatch, batch_size=2)])
     app = app_for(config, sqlite_url, classifier)
-    stored_first = threading.Event()
-    waited: list[bool] = []
+    stored_first = tmp_path / "stored-first"
+    waits = tmp_path / "waits"
     real_enqueue = InboundQueue.enqueue_in
 
-    def enqueue_in(queue, session, items):
-        if waited or real_calls:  # each later batch waits until the first one is stored
-            waited.append(stored_first.wait(60))
-        real_calls.append(len(items))
+    def enqueue_in(queue, session, items):  # runs in the child (patched before the fork)
+        if waits.exists():
+            deadline = time.monotonic() + 60
+            while not stored_first.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            with waits.open("a") as out:
+                out.write("stored" if stored_first.exists() else "timeout")
+        else:
+            waits.write_text("")
         return real_enqueue(queue, session, items)
 
     def store():
         outcomes = app.store_queued()
         if outcomes:
-            stored_first.set()
+            stored_first.touch()
         return outcomes
 
-    real_calls: list[int] = []
     monkeypatch.setattr(InboundQueue, "enqueue_in", enqueue_in)
-    [result] = fetch_once(config, InboundQueue(app.sessions), store=store)
+    [result] = FetchingChild.start(config, sqlite_url).store_until_done(store)
 
-    # Storing after the fetching (not behind it) would have left both waits unanswered.
-    assert real_calls == [2, 2, 2] and waited == [True, True]
+    # Storing only after the fetching would have left the later batches' waits unanswered.
+    assert waits.read_text() == "storedstored"
     assert (result.stats.fetched, result.stats.stored, result.stats.duplicates) == (6, 6, 0)
+    assert result.error is None
     assert (inbound(app), tickets(app, "municipal"), outbox(app)) == (6, 6, 6)
-
-
-def test_storing_behind_runs_once_woken_and_finish_stores_the_rest() -> None:
-    calls: list[str] = []
-    ran = threading.Event()
-
-    def store():
-        calls.append(threading.current_thread().name)
-        ran.set()
-        return [("item", len(calls))]
-
-    storing = StoringBehind(store)
-    assert not ran.wait(0.05) and calls == []  # nothing until woken
-    storing.wake()
-    assert ran.wait(10)
-    outcomes = storing.finish()
-    assert calls == ["fetch-once-store", threading.current_thread().name]
-    assert outcomes == [("item", 1), ("item", 2)]
 
 
 def test_prefetching_waits_for_a_slow_consumer(account, monkeypatch, sqlite_url, classifier):

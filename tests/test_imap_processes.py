@@ -36,7 +36,7 @@ PASSWORD_ENV = "TEST_IMAP_PROC_PASSWORD"
 
 # A listener process that stops (and waits to be killed) at a chosen point of its work.
 CHILD = r"""
-import os, sys, threading, time
+import os, sys, time
 from triage_desk.app import build_app
 from triage_desk.config import load_config
 from triage_desk.intake.email import imap_listener
@@ -76,18 +76,9 @@ def after_commit(self, client, uids, keywords):
 imap_listener.MailboxFetcher._after_commit = after_commit
 
 # ...or with everything queued and marked, before the queue runner stores any of it.
-# fetch_once stores behind the fetching; at these points that storing is held until the
-# fetching is done, so that nothing is stored yet when the process dies.
-fetched = threading.Event()
-real_behind_finish = imap_listener.StoringBehind.finish
-def behind_finish(self):
-    fetched.set()
-    return real_behind_finish(self)
-imap_listener.StoringBehind.finish = behind_finish
+# As `fetch --once` does, in one process: the mailboxes into the queue, then the queue stored.
 real_finish = app.email_intake.finish
 def finish(*args, **kwargs):
-    if point in ("fetched-not-queued", "queued-not-marked", "queued-not-stored"):
-        fetched.wait()
     if point == "queued-not-stored":
         pause()
     return real_finish(*args, **kwargs)
@@ -98,7 +89,8 @@ if point == "barrier":  # two processes start fetching at the same moment
     while not os.path.exists(marker + ".go"):
         time.sleep(0.01)
 queue = InboundQueue(app.sessions, app.clock)
-results = imap_listener.fetch_once(app.config, queue, store=app.store_queued)
+results = imap_listener.fetch_once(app.config, queue)
+imap_listener.count_stored(results, app.store_queued(), 0.0)
 print(" ".join(f"{r.stats.fetched}:{r.stats.stored}:{r.stats.duplicates}:{r.error}"
                for r in results))
 sys.exit(1 if any(r.error for r in results) else 0)
@@ -260,7 +252,7 @@ def test_killed_mid_fetch_a_restart_loses_nothing_and_duplicates_nothing(
     env = env_for(account, sqlite_url)
     marker = tmp_path / "paused"
     # The third batch of five: two batches are queued and marked when the process dies; no
-    # ticket is stored yet (the child holds the storing behind the fetch until fetching is done).
+    # ticket is stored yet (the child stores the queue once fetching is done).
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(config), str(marker), point, "3", str(workers)],
         cwd=tmp_path,

@@ -22,9 +22,12 @@ import signal
 import time
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from triage_desk.config import Config
+
+if TYPE_CHECKING:
+    from triage_desk.intake.email.imap_listener import MailboxResult, StoreQueued
 
 log = logging.getLogger(__name__)
 
@@ -70,19 +73,15 @@ class FetchingChild:
         self.process.join()
         self.connection.close()
 
-    def store_until_done(self, store: Any) -> list[Any]:
+    def store_until_done(self, store: StoreQueued) -> list[MailboxResult]:
         """Run ``store`` (the queue runner's drain: each stored item and its outcome) after
         each commit of the child and once more when it is done; return each mailbox's
         result with what was stored counted in (``imap_listener.MailboxResult``)."""
         from triage_desk.intake.email.imap_listener import count_stored
 
         outcomes: list[Any] = []
-        done = None
         try:
-            while done is None:
-                done = self._wait()
-                if done is not None:
-                    break
+            while (done := self._wait()) is None:
                 try:
                     outcomes.extend(store())
                 except Exception:  # the database is away, say: once more at the end
@@ -97,7 +96,7 @@ class FetchingChild:
         count_stored(results, outcomes, max(time.monotonic() - fetched_at, 0.0))
         return results
 
-    def _wait(self) -> tuple[list[Any], float] | None:
+    def _wait(self) -> tuple[list[MailboxResult], float] | None:
         """Until the child commits (None) or is done (its results, and when: the monotonic
         clock is the system's, the same in both processes)."""
         try:
@@ -111,7 +110,7 @@ class FetchingChild:
             return self._lost(), time.monotonic()
         return None
 
-    def _lost(self) -> list[Any]:
+    def _lost(self) -> list[MailboxResult]:
         """The child went without its results (killed, or out of memory): every mailbox it
         had counts as failed; what it queued is stored all the same."""
         from triage_desk.intake.email.imap_listener import FetchStats, MailboxResult

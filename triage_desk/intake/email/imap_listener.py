@@ -625,45 +625,28 @@ def fetch_once(
     config: Config,
     queue: InboundQueue,
     *,
-    store: StoreQueued | None = None,
     names: Sequence[str] = (),
     attempts: int = 3,
     backoff_start: float = 1.0,
     connector: Callable[[MailboxConfig], IMAPClient] | None = None,
-    wake: Callable[[], None] | None = None,
+    wake: Callable[[], None] = lambda: None,
 ) -> list[MailboxResult]:
-    """Queue every waiting mail from each configured mailbox while ``store`` works the queue
-    off behind the fetching (``StoringBehind``), store what is left once fetching is done
-    (the outcomes counted in each mailbox's stats), and return. Without ``store`` the mail
-    is only queued, and ``wake`` is called after each commit of queue rows.
+    """Queue every waiting mail from each configured mailbox (``names``: only these), calling
+    ``wake`` after each commit of queue rows, and return each mailbox's figures. Storing the
+    queue is the caller's (``fetch_child.FetchingChild`` does it beside the fetching).
 
     A failure is retried (``attempts`` in all, with backoff); what was queued before it
     stays queued and checkpointed, and is stored.
     """
     connector = connector or connect
-    storing = StoringBehind(store) if store is not None else None
-    if storing is not None:
-        wake = storing.wake
     results = []
-    try:
-        for desk_name, desk in config.desks.items():
-            for mailbox in desk.mailboxes:
-                if names and mailbox.name not in names:
-                    continue
-                results.append(
-                    _fetch_mailbox(
-                        mailbox,
-                        desk_name,
-                        queue,
-                        connector,
-                        attempts,
-                        backoff_start,
-                        wake or (lambda: None),
-                    )
-                )
-    finally:
-        outcomes = storing.finish() if storing is not None else []
-    count_stored(results, outcomes, storing.seconds if storing is not None else 0.0)
+    for desk_name, desk in config.desks.items():
+        for mailbox in desk.mailboxes:
+            if names and mailbox.name not in names:
+                continue
+            results.append(
+                _fetch_mailbox(mailbox, desk_name, queue, connector, attempts, backoff_start, wake)
+            )
     return results
 
 
@@ -697,45 +680,6 @@ def _fetch_mailbox(
             time.sleep(delay)
             delay *= 2
     return MailboxResult(mailbox.name, desk_name, stats, time.monotonic() - started, error)
-
-
-class StoringBehind:
-    """``store`` run in a thread of its own each time ``wake`` says rows were committed, so
-    the queue is stored while fetching goes on (parsing and classifying overlap the IMAP
-    round trips); ``finish`` stores what is left, in the calling thread, and returns every
-    outcome. One ``store`` runs at a time."""
-
-    def __init__(self, store: StoreQueued) -> None:
-        self.store = store
-        self.outcomes: list[tuple[Arrival, Any]] = []
-        self.seconds = 0.0  # spent storing after fetching was done
-        self._wake = threading.Event()
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="fetch-once-store", daemon=True)
-        self._thread.start()
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            if self._done.is_set():
-                return
-            self._wake.clear()
-            try:
-                self.outcomes.extend(self.store())
-            except Exception:  # the database is away, say: finish() tries once more
-                log.exception("storing behind the fetch failed; trying again once it is done")
-
-    def finish(self) -> list[tuple[Arrival, Any]]:
-        self._done.set()
-        self._wake.set()
-        self._thread.join()
-        started = time.monotonic()
-        self.outcomes.extend(self.store())
-        self.seconds = time.monotonic() - started
-        return self.outcomes
 
 
 def count_stored(
