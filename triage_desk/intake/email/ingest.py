@@ -82,8 +82,8 @@ class EmailIntake:
         self.workers: PrepareWorkers | None = None
         self.worker_grace_seconds = WORKER_GRACE_SECONDS
         # With this many batches outstanding in the workers, ``begin`` keeps the next one
-        # for this process, which would otherwise only wait for them (None: hand all over).
-        # fetch --once on the peer's mailbox: 2.01-2.24 s without, 1.87-2.12 s with.
+        # for this process, which would otherwise only wait for them (None: hand all over;
+        # figures in bench/README.md, "Figures behind code choices").
         self.keep_when_behind: int | None = KEEP_WHEN_BEHIND
         self.share = WorkShare(0)  # how much of a batch this process prepares beside them
 
