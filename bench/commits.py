@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import make_mail  # noqa: E402
-from triage_desk.intake.email.queued import RawMail, arrival_of  # noqa: E402
+from triage_desk.intake.email.raw import RawMail, arrival_of  # noqa: E402
 from triage_desk.intake.queue import InboundQueue  # noqa: E402
 from triage_desk.responders.dispatcher import Dispatcher  # noqa: E402
 from triage_desk.responders.transports import FileTransport  # noqa: E402

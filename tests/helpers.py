@@ -16,7 +16,7 @@ from triage_desk.app import queue_runner as build_queue_runner
 from triage_desk.clock import system_clock
 from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.ingest import EmailIntake
-from triage_desk.intake.email.queued import RawMail, arrival_of
+from triage_desk.intake.email.raw import RawMail, arrival_of
 from triage_desk.intake.email.smtp_queue import SmtpQueue
 from triage_desk.intake.queue import InboundQueue
 from triage_desk.runners import RunnerThread

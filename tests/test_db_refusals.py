@@ -24,7 +24,7 @@ from tests.helpers import make_mail
 from tests.refusal import WriteRefusal, write_refusal
 from triage_desk.config import SmtpRelayConfig
 from triage_desk.desks import Desks
-from triage_desk.intake.email.queued import RawMail
+from triage_desk.intake.email.raw import RawMail
 from triage_desk.intake.email.smtp_listener import SmtpIntakeHandler, SmtpListener, _free_port
 from triage_desk.intake.email.smtp_queue import SmtpQueue
 from triage_desk.intake.queue import InboundQueue

@@ -14,7 +14,7 @@ from triage_desk.clock import FixedClock
 from triage_desk.config import EmailConfig
 from triage_desk.desks import Desks
 from triage_desk.intake.email.ingest import EmailIntake, RawMail
-from triage_desk.intake.email.queued import arrival_of
+from triage_desk.intake.email.raw import arrival_of
 from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.intake.quarantine import held
 from triage_desk.intake.queue import InboundQueue

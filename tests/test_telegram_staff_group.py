@@ -148,7 +148,7 @@ def test_another_category_asks_the_reason_which_reaches_the_requester(channel):
 def test_a_ticket_from_email_is_posted_too_and_the_email_gets_no_assistant(channel):
     from tests.helpers import make_mail, queue_mails
     from tests.telegram_channel import OUT_OF_HOURS
-    from triage_desk.intake.email.queued import RawMail
+    from triage_desk.intake.email.raw import RawMail
     from triage_desk.storage.models import AssistantAnswer
 
     channel.clock.set(OUT_OF_HOURS)

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from triage_desk.config import EmailConfig
 from triage_desk.intake.email.prepare import MailPreparer, Prepared
-from triage_desk.intake.email.queued import RawMail, arrival_of
+from triage_desk.intake.email.raw import RawMail, arrival_of
 from triage_desk.intake.email.share import WorkShare
 from triage_desk.intake.email.workers import (
     PrepareWorkers,

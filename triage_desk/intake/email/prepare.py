@@ -14,7 +14,8 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from triage_desk.config import EmailConfig
-from triage_desk.intake.email.queued import EmailDecoder, RawMail, arrival_of
+from triage_desk.intake.email.queued import EmailDecoder
+from triage_desk.intake.email.raw import RawMail, arrival_of
 from triage_desk.intake.errors import Deadline, DeadlineFactory
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.processing import Prepared, prepare

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from triage_desk.config import EmailConfig
 from triage_desk.intake.decoders import Decoders
 from triage_desk.intake.email.parse import inbound_from_email
-from triage_desk.intake.email.raw import CHANNEL, RawMail, arrival_of, mail_of
+from triage_desk.intake.email.raw import CHANNEL, mail_of
 from triage_desk.intake.errors import Deadline
 from triage_desk.intake.message import InboundMessage
 from triage_desk.intake.processing import IngestOutcome
@@ -22,16 +22,6 @@ from triage_desk.intake.queue import Alongside, Arrival
 
 if TYPE_CHECKING:
     from triage_desk.intake.email.ingest import EmailIntake, PendingMails
-
-__all__ = [
-    "CHANNEL",
-    "EmailDecoder",
-    "EmailProcessor",
-    "RawMail",
-    "arrival_of",
-    "mail_of",
-    "register",
-]
 
 
 class EmailDecoder:
