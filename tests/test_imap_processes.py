@@ -404,7 +404,9 @@ def test_fetch_once_reads_in_a_child_and_a_killed_child_is_reported_and_loses_no
         assert result.mailbox == "desk-inbox" and "exit code -9" in (result.error or "")
         stored = db.totals()[1]
         assert 5 <= stored < 200 and db.queued() == 0
-        assert marked(account) >= stored  # flagged after its commit: never ahead of it
+        # The child flags a batch only after its commit (and after waking the command), so a
+        # kill may leave committed mails unflagged, never flagged mails uncommitted.
+        assert marked(account) <= stored
 
         rerun = triage(config_path, "fetch", "--once", "--json", env=env_for(account, sqlite_url))
 
