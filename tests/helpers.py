@@ -92,3 +92,15 @@ class QueuedSmtp:
         self.smtp.close()
         if self.runner is not None and self._started:
             self.runner.stop()
+
+
+class Ticks:
+    """A monotonic clock the test moves: the time limit is tested without waiting."""
+
+    def __init__(self, step: float = 0.0) -> None:
+        self.now = 0.0
+        self.step = step  # added at every reading
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
-import time
 import tomllib
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -30,6 +28,7 @@ from triage_desk.responders.assistant import (
     DEFAULT_MIN_SCORE,
     KB_ROOT,
     LANGUAGES,
+    MAX_QUESTION_CHARS,
     NGRAMS,
     Assistant,
     KnowledgeBase,
@@ -201,10 +200,16 @@ def test_long_messages_are_read_from_the_start(assistant: Assistant) -> None:
         "Ar cieņu,\nJānis Bērziņš\nNovada dome, tālr. 26123456\n"
     )
     assert assistant.answer(mail, "municipal", "lv")[0].slug == "password-reset"
-    huge = mail + "Iepriekšējā vēstule: " + "sēde notiks otrdien, darba kārtība pielikumā. " * 2500
-    started = time.perf_counter()
-    assistant.answer(huge, "municipal", "lv")
-    assert time.perf_counter() - started < 0.5  # only the start of a long mail is read
+    start = mail + " " * (MAX_QUESTION_CHARS - len(mail))
+    tail = "Kā pieteikt pasi un kur samaksāt nodevu? " * 2500  # another question, many times
+
+    def ranked(text: str) -> list[tuple[str, float]]:
+        return [(m.slug, m.score) for m in assistant.answer(text, "municipal", "lv")]
+
+    # Only the start is read: the tail would change the answer, yet the answer is the start's.
+    assert ranked(start)[0][0] == "password-reset"
+    assert ranked(tail)[:1] != ranked(start)[:1]
+    assert ranked(start + tail) == ranked(start)
 
 
 def test_normalise_folds_diacritics_and_drops_function_words() -> None:
@@ -344,12 +349,9 @@ def test_top_answer_is_right_and_unrelated_questions_are_declined(
     rows = _questions()
     right: dict[tuple[str, ...], list[int]] = defaultdict(lambda: [0, 0])
     declined: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    latencies: list[float] = []
     misses: list[str] = []
     for row in rows:
-        started = time.perf_counter()
         matches = assistant.answer(row["question"], row["desk"], row["language"])
-        latencies.append(time.perf_counter() - started)
         top = matches[0].slug if matches else None
         if row["expected"] is None:
             group = "near_miss" if row.get("near_miss") else "unrelated"
@@ -373,9 +375,6 @@ def test_top_answer_is_right_and_unrelated_questions_are_declined(
             score = f"{matches[0].score:.2f}" if matches else "declined"
             misses.append(f"  wanted {row['expected']}, got {top} ({score}): {row['question']}")
 
-    latencies.sort()
-    p50 = statistics.median(latencies) * 1000
-    p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))] * 1000
     lines = [
         "",
         f"virtual assistant evaluation (min_score {DEFAULT_MIN_SCORE}, {len(rows)} questions)",
@@ -393,7 +392,6 @@ def test_top_answer_is_right_and_unrelated_questions_are_declined(
     lines.append(f"unrelated declined: {_rate(*declined['unrelated'])}")
     lines += [f"  split {s}: {_rate(*declined[f'unrelated/{s}'])}" for s in ("dev", "dev2", "test")]
     lines.append(f"near-miss unrelated declined (reported only): {_rate(*declined['near_miss'])}")
-    lines.append(f"latency per question: p50 {p50:.2f} ms, p99 {p99:.2f} ms")
     lines.append("misses:")
     lines += misses
     with capsys.disabled():
@@ -408,14 +406,11 @@ def test_top_answer_is_right_and_unrelated_questions_are_declined(
         assert hits / total >= TARGET_TOP1, split
     hits, total = declined["unrelated"]
     assert hits / total >= TARGET_DECLINE
-    assert p99 < 100, "retrieval should take milliseconds per question"
 
 
-def test_fitting_is_done_once_and_quickly(kb: KnowledgeBase) -> None:
-    started = time.perf_counter()
+def test_the_assistant_is_fitted_for_every_language(kb: KnowledgeBase) -> None:
+    # Its fitting time and latency per question are bench/assistant.py's figures.
     assistant = Assistant(kb)
-    fitted = time.perf_counter() - started
-    assert fitted < 10
     assert set(re.findall(r"\w+", " ".join(assistant.languages("municipal")))) == set(LANGUAGES)
     assert KB_ROOT.is_dir()
 

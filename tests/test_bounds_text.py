@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import EXAMPLE_CONFIG
+from tests.helpers import Ticks
 from triage_desk.classifier.predict import Classifier, ClassifierInput
 from triage_desk.config import ClassifierConfig, ConfigError, EmailConfig, parse_config
 from triage_desk.desks import Desks
@@ -305,18 +306,6 @@ def test_a_hard_limit_quarantines_the_mail_naming_the_key_to_raise(recorded):
 
 
 # --- the time limit covers every step --------------------------------------------------------
-
-
-class Ticks:
-    """A monotonic clock the test moves: the time limit is tested without waiting."""
-
-    def __init__(self, step: float = 0.0) -> None:
-        self.now = 0.0
-        self.step = step  # added at every reading
-
-    def __call__(self) -> float:
-        self.now += self.step
-        return self.now
 
 
 class SlowClassifier(Classifier):

@@ -6,7 +6,6 @@ Fixture mails written for these tests are in tests/mail/ (raw bytes as mail clie
 from __future__ import annotations
 
 import datetime as dt
-import time
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import make_mail
+from tests.helpers import Ticks, make_mail
 from triage_desk.config import EmailConfig
 from triage_desk.intake.email.charsets import decode_bytes, decode_encoded_words
 from triage_desk.intake.email.parse import inbound_from_email
@@ -312,27 +311,24 @@ def hostile_mail() -> bytes:
     return raw
 
 
-@pytest.mark.parametrize("limit", [0.3, 2.0, 10.0])
-def test_pathological_html_finishes_or_times_out_within_the_limit(hostile_mail, limit):
-    """5 MB, 100k links, 10k nested divs: converted, or ProcessingTimeout, never a hang."""
-    started = time.monotonic()
-    try:
-        # Room for all of its text: the time limit is under test here, not the text's.
-        rules = EmailConfig(max_text_chars=50_000_000)
-        inbound = parse(hostile_mail, deadline=Deadline(limit), rules=rules)
-        outcome = "converted"
-        assert "link 99999 <http://e.example/99999>" in inbound.text
-        assert "deep text" in inbound.text
-    except MailRejected as exc:
-        assert exc.reason == "timeout"
-        outcome = "timed out"
-    elapsed = time.monotonic() - started
-    print(f"hostile HTML, limit {limit:g} s: {outcome} in {elapsed:.2f} s")
-    # The parts that cannot stop midway (the MIME parse, Lexbor's parse) take well under 1 s.
-    assert elapsed < limit + 1.5
+def test_pathological_html_reads_its_budget_all_along_and_stops_when_it_is_spent(hostile_mail):
+    """5 MB, 100k links, 10k nested divs: converted whole when the budget allows, and stopped
+    with a "timeout" rejection wherever the budget runs out, never a hang. The clock is the
+    test's (one second per reading); the wall-clock times are bench/hostile.py's."""
+    rules = EmailConfig(max_text_chars=50_000_000)  # room for all of its text
+    ticks = Ticks(1.0)
+    inbound = parse(hostile_mail, deadline=Deadline(10.0**9, timer=ticks), rules=rules)
+    assert "link 99999 <http://e.example/99999>" in inbound.text
+    assert "deep text" in inbound.text
+    readings = int(ticks.now)  # the first at the start, then one per check
+    assert readings > 100
+    for budget in (0, readings // 2, readings - 2):  # at once, halfway, at the last check
+        with pytest.raises(MailRejected) as rejected:
+            parse(hostile_mail, deadline=Deadline(budget, timer=Ticks(1.0)), rules=rules)
+        assert rejected.value.reason == "timeout"
 
 
-def test_many_tiny_parts_stop_at_the_attachment_limit_fast():
+def test_many_tiny_parts_stop_at_the_attachment_limit():
     parts = b"".join(
         b"--b\r\nContent-Type: application/octet-stream\r\n\r\nx\r\n" for _ in range(20_000)
     )
@@ -341,10 +337,9 @@ def test_many_tiny_parts_stop_at_the_attachment_limit_fast():
         + parts
         + b"--b--\r\n"
     )
-    started = time.monotonic()
-    with pytest.raises(LimitExceeded):
+    with pytest.raises(LimitExceeded) as exceeded:
         parse(raw, rules=EmailConfig(max_attachments=50))
-    assert time.monotonic() - started < 5
+    assert "50" in str(exceeded.value)
 
 
 # --- fuzzing ----------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -397,20 +396,3 @@ def test_parse_instant_round_trips_as_json(mun: BusinessCalendar) -> None:
     for key, text in times.as_json(RIGA).items():
         assert text is not None
         assert parse_instant(text, RIGA) == getattr(times, key)
-
-
-# -- speed --------------------------------------------------------------------------------
-
-
-def test_throughput(mun: BusinessCalendar) -> None:
-    categories = list(MUN.categories.values())
-    base = L(2026, 1, 1)
-    began = time.perf_counter()
-    count = 0
-    for i in range(1500):
-        received = base + dt.timedelta(minutes=347 * i)  # spread over about a year
-        for category in categories:
-            due_times(mun, category, received)
-            count += 1
-    elapsed = time.perf_counter() - began
-    assert count / elapsed > 1000, f"{count / elapsed:.0f} due_times per second"
