@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from sqlalchemy import select
@@ -19,7 +20,7 @@ from triage_desk.intake.pipeline import IntakePipeline
 from triage_desk.responders.email_sender import build_email
 from triage_desk.responders.render import TemplateRenderer
 from triage_desk.scheduler import release_due_tickets
-from triage_desk.storage.clients import ClientRecord, read_clients_csv, upsert_clients
+from triage_desk.storage.clients import ClientRecord, parse_clients_csv, upsert_clients
 from triage_desk.storage.db import make_engine, make_session_factory
 from triage_desk.storage.models import Decision, OutboxItem, Ticket, TicketStatus
 
@@ -287,21 +288,18 @@ def test_reply_and_resolve_send_their_messages(world):
         actions.resolve(result.ticket_number, "Jānis")
 
 
-def test_clients_csv_import_names_the_bad_row(tmp_path):
-    good = tmp_path / "clients.csv"
-    good.write_text(
+def test_clients_csv_import_names_the_bad_row():
+    good = (
         "client,desk,domain,address,name,representative\n"
         "Ādažu novads,municipal,adazi.example.lv,it@adazi.example.lv,IT,jā\n"
-        "Ādažu novads,municipal,,gramatvediba@adazi.example.lv,,nē\n",
-        encoding="utf-8",
+        "Ādažu novads,municipal,,gramatvediba@adazi.example.lv,,nē\n"
     )
-    [record] = read_clients_csv(good)
+    [record] = parse_clients_csv(io.StringIO(good), "clients.csv")
     assert record.domains == ("adazi.example.lv",)
     assert record.members == (
         ("it@adazi.example.lv", "IT", True),
         ("gramatvediba@adazi.example.lv", None, False),
     )
-    bad = tmp_path / "bad.csv"
-    bad.write_text("client,desk,address,representative\nX,municipal,a@b.lv,maybe\n")
+    bad = "client,desk,address,representative\nX,municipal,a@b.lv,maybe\n"
     with pytest.raises(ValueError, match=r"bad.csv:2: column 'representative'"):
-        read_clients_csv(bad)
+        parse_clients_csv(io.StringIO(bad), "bad.csv")

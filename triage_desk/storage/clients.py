@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -61,20 +60,12 @@ def upsert_clients(session: Session, records: Iterable[ClientRecord]) -> tuple[i
     return clients, members
 
 
-def read_clients_csv(path: Path) -> list[ClientRecord]:
-    """Rows of client,desk,domain,address,name,representative; one client may span rows.
-
-    Raises ValueError naming the row and column of the first problem.
-    """
-    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-        return parse_clients_csv(handle, str(path))
-
-
 def parse_clients_csv(
     lines: Iterable[str], source: str, desks: Collection[str] | None = None
 ) -> list[ClientRecord]:
-    """``read_clients_csv`` over lines already read (an upload); ``source`` names them in
-    errors. With ``desks``, a row naming another desk is refused with its line number."""
+    """Rows of client,desk,domain,address,name,representative (one client may span rows);
+    ``source`` names them in errors. Raises ValueError naming the line and column of the first
+    problem; with ``desks``, a row naming another desk is refused with its line number."""
     grouped: dict[str, dict[str, object]] = {}
     reader = csv.DictReader(lines)
     missing = {"client", "desk"} - set(reader.fieldnames or ())
