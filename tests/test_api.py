@@ -182,6 +182,34 @@ def test_revoked_expired_and_disabled_users_tokens_stop_working(world, base):
     assert len(audit(world, "api_token_refused")) == 3
 
 
+def test_refused_tokens_are_limited_per_address_and_the_flood_is_not_audited(world, base):
+    """After login_attempts (5) refused tokens within login_window_minutes (15), a bad token
+    from that address gets 429 with Retry-After and no audit row, while a valid token still
+    works; a request without a token guesses nothing and is not counted. The window passes on
+    the test's clock."""
+    valid = token_for(world, "agnese")
+    for _ in range(10):
+        assert api(base, None).get("/tickets").status_code == 401  # not counted
+    assert api(base, valid).get("/tickets").status_code == 200
+    for attempt in range(5):
+        refused = api(base, f"td_guess{attempt:040d}").get("/tickets")
+        assert refused.status_code == 401, attempt
+
+    for token in ("td_" + "B" * 43, "not-even-ours"):
+        limited = api(base, token).get("/tickets")
+        assert limited.status_code == 429, limited.text
+        assert limited.json()["error"] == "too_many_refusals"
+        assert int(limited.headers["retry-after"]) == 15 * 60
+    assert api(base, valid).get("/tickets").status_code == 200
+    assert len(audit(world, "api_token_refused")) == 5
+    documented = api(base, None).get("/openapi.json").json()
+    assert "429" in documented["paths"]["/api/v1/tickets"]["get"]["responses"]
+
+    world.clock.advance(minutes=15, seconds=1)
+    assert api(base, "td_" + "C" * 43).get("/tickets").status_code == 401
+    assert len(audit(world, "api_token_refused")) == 6
+
+
 def test_only_the_hash_of_a_token_is_stored(world):
     token, made = ApiTokens(world.app.sessions, world.clock).create("agnese")
     assert token.startswith("td_") and len(token) >= 40

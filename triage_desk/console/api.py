@@ -15,6 +15,7 @@ systems, served by the console's app.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Security
@@ -26,6 +27,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from triage_desk.console.security import LoginThrottle
 from triage_desk.desk_service import DeskService, InvalidInput, TicketFilter
 from triage_desk.desk_service.errors import Conflict, DeskError, NotAllowed, NotFound
 from triage_desk.desk_service.results import (
@@ -290,14 +292,21 @@ def _report(f: AssistantFigures) -> AssistantReportOut:
 class ApiRefusal(Exception):
     """A refused API request, answered as ``ErrorOut`` JSON."""
 
-    def __init__(self, status: int, error: str, message: str) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.error, self.message = status, error, message
+        self.headers = headers
 
 
-def error_response(status: int, error: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": 'Bearer realm="triage"'} if status == 401 else None
-    return JSONResponse({"error": error, "message": message}, status, headers=headers)
+def error_response(
+    status: int, error: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="triage"'
+    return JSONResponse({"error": error, "message": message}, status, headers=headers or None)
 
 
 def desk_error_response(exc: DeskError) -> JSONResponse:
@@ -308,6 +317,10 @@ def desk_error_response(exc: DeskError) -> JSONResponse:
 REFUSALS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no token, or not a valid one"},
     403: {"model": ErrorOut, "description": "the token's user has too low a role"},
+    429: {
+        "model": ErrorOut,
+        "description": "a bad token, after too many from this address (see Retry-After)",
+    },
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "a value the desk service cannot take"},
@@ -326,11 +339,19 @@ bearer = HTTPBearer(auto_error=False, scheme_name="token", description="triage t
 
 class ApiAuth:
     """``Depends(auth.need(role))``: the token's user, refused below ``role``; every request
-    audited."""
+    audited.
 
-    def __init__(self, tokens: ApiTokens, accounts: StaffAccounts) -> None:
+    Refused tokens are counted per client address (``throttle``): past its limit a bad token
+    from that address is answered 429 with Retry-After and no audit row until the window has
+    passed, so a flood of bad tokens cannot write the audit log without end. A valid token
+    still works from there (tokens are 32 random bytes: no guess succeeds, and a shared
+    address's other users are not locked out). A request without a token is refused (401)
+    but not counted: it guesses nothing."""
+
+    def __init__(self, tokens: ApiTokens, accounts: StaffAccounts, throttle: LoginThrottle) -> None:
         self.tokens = tokens
         self.accounts = accounts
+        self.throttle = throttle
 
     def need(self, role: str) -> Any:
         if role not in ROLES:
@@ -346,6 +367,15 @@ class ApiAuth:
                 raise ApiRefusal(401, "unauthorized", "send Authorization: Bearer <token>")
             user = self.tokens.authenticate(credentials.credentials)
             if user is None:
+                if self.throttle.blocked(address):
+                    wait = max(1, math.ceil(self.throttle.window.total_seconds()))
+                    raise ApiRefusal(
+                        429,
+                        "too_many_refusals",
+                        "too many refused tokens from this address; try again later",
+                        {"Retry-After": str(wait)},
+                    )
+                self.throttle.failed(address)
                 self.accounts.audit("?", "api_token_refused", path=path, address=address)
                 raise ApiRefusal(401, "unauthorized", "the token is unknown, expired or revoked")
             number = request.path_params.get("number")
@@ -493,7 +523,7 @@ def register(web: FastAPI, service: DeskService, auth: ApiAuth) -> None:
 
     @web.exception_handler(ApiRefusal)
     async def refused(_request: Request, exc: ApiRefusal) -> JSONResponse:
-        return error_response(exc.status, exc.error, exc.message)
+        return error_response(exc.status, exc.error, exc.message, exc.headers)
 
     @web.exception_handler(StarletteHTTPException)
     async def http_refused(request: Request, exc: StarletteHTTPException) -> Response:

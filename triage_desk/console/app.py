@@ -153,7 +153,13 @@ def create_console(
     clients.register(web, console)
     reports.register(web, console)
     # The JSON API (/api/v1): bearer tokens only, JSON refusals, its own OpenAPI description.
-    api.register(web, service, api.ApiAuth(ApiTokens(app_like.sessions, clock), accounts))
+    # Refused tokens are limited per address as failed sign-ins are (their own count).
+    token_throttle = LoginThrottle(
+        clock, cfg.login_attempts, dt.timedelta(minutes=cfg.login_window_minutes)
+    )
+    api.register(
+        web, service, api.ApiAuth(ApiTokens(app_like.sessions, clock), accounts, token_throttle)
+    )
     return web
 
 
