@@ -187,6 +187,31 @@ def test_a_new_code_voids_the_chats_earlier_one(channel):
     assert _say(channel, f"/link {second}") == LINKED["lv"]
 
 
+def test_requests_are_forgotten_after_a_week_and_later_codes_still_go_out(channel):
+    """The addresses chats asked for are kept KEEP_REQUESTS (7 days), then pruned by the
+    next request; on SQLite the new request may get the pruned row's id, and its mail is
+    queued all the same."""
+    _clients(channel)
+    _say(channel, f"/link {REPRESENTATIVE}")
+    _say(channel, f"/link {UNKNOWN}", chat=OTHER_CHAT)
+    channel.work()
+    channel.clock.advance(days=6, hours=23)
+    _say(channel, f"/link {REPRESENTATIVE}", chat=THIRD_CHAT)
+    with channel.app.sessions() as session:
+        assert len(session.scalars(select(LinkCode)).all()) == 3  # all within the week
+
+    channel.clock.advance(days=7, hours=1)
+    assert _say(channel, f"/link {REPRESENTATIVE}") == _sent("lv", REPRESENTATIVE)
+    channel.work()
+
+    with channel.app.sessions() as session:
+        kept = session.scalars(select(LinkCode)).all()
+    assert [(row.chat, row.created_at) for row in kept] == [(str(CHAT), channel.clock())]
+    first, _second, latest = _codes(channel)
+    assert _say(channel, f"/link {first}") == WRONG["lv"].format(left=CODE_TRIES - 1)
+    assert _say(channel, f"/link {latest}") == LINKED["lv"]
+
+
 def test_a_code_is_stored_only_salted_and_hashed(channel):
     _clients(channel)
     _say(channel, f"/link {REPRESENTATIVE}")

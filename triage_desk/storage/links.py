@@ -13,7 +13,9 @@ A link code (``/link <email>``) is six random digits mailed to a known address, 
 the chat that asked only, single use, expiring, void after ``CODE_TRIES`` wrong tries; it
 is kept salted and hashed. Six digits are few: the bound on guessing is the tries and the
 expiry, not the hash, so the hash only keeps a database reader from seeing a live code at
-a glance. Every request is recorded, known address or not, for the rate limits.
+a glance. Every request is recorded, known address or not, for the rate limits, and kept
+``KEEP_REQUESTS`` (past every limit's window; long enough to look into abuse): the addresses
+asked for are personal data, often of people who are no customers.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from triage_desk.storage.models import (
@@ -41,6 +43,7 @@ TOKEN_BYTES = 24  # 32 URL-safe characters: within Telegram's 64 for a start par
 EMAIL = "email"
 CODE_DIGITS = 6
 CODE_TRIES = 5  # wrong codes a code survives; then it is void
+KEEP_REQUESTS = dt.timedelta(days=7)
 
 
 class UnknownAddress(LookupError):
@@ -180,6 +183,12 @@ def link_requests_since(
     return int(by_chat or 0), int(by_address or 0)
 
 
+def prune_link_requests(session: Session, now: dt.datetime) -> int:
+    """Forget the link-code requests made more than ``KEEP_REQUESTS`` before ``now``."""
+    pruned = session.execute(delete(LinkCode).where(LinkCode.created_at < now - KEEP_REQUESTS))
+    return int(getattr(pruned, "rowcount", 0) or 0)
+
+
 def new_link_code(
     session: Session,
     channel: str,
@@ -187,11 +196,12 @@ def new_link_code(
     address: str,
     now: dt.datetime,
     valid: dt.timedelta,
-) -> tuple[str, int, int] | None:
+) -> tuple[str, int] | None:
     """Record the chat's request for ``address``; when a requester is known there, a fresh
-    code that only this chat can use (returned once, with the requester's id and the
-    code's row id; kept only hashed), and the chat's earlier codes void. None when no one
-    is known at the address."""
+    code that only this chat can use (returned once, with the requester's id; kept only
+    hashed), and the chat's earlier codes void. None when no one is known at the address.
+    Requests older than ``KEEP_REQUESTS`` go on the way."""
+    prune_link_requests(session, now)
     address = address.strip().lower()
     requester = find_requester(session, EMAIL, address)
     session.execute(  # one live code per chat: the newest
@@ -221,7 +231,7 @@ def new_link_code(
     )
     session.add(row)
     session.flush()
-    return (code, requester.id, row.id) if code and requester else None
+    return (code, requester.id) if code and requester else None
 
 
 class CodeCheck(enum.Enum):

@@ -113,8 +113,8 @@ def _request(
         return TOO_MANY[language]
     issued = new_link_code(session, CHANNEL, chat, address, now, VALID)
     if issued is not None:
-        code, requester_id, code_id = issued
-        _queue_mail(session, desk, address, code, requester_id, code_id, language, now)
+        code, requester_id = issued
+        _queue_mail(session, desk, address, code, requester_id, language, now)
     minutes = int(VALID.total_seconds() // 60)
     return SENT[language].format(address=address, digits=CODE_DIGITS, minutes=minutes)
 
@@ -152,11 +152,11 @@ def _queue_mail(
     address: str,
     code: str,
     requester_id: int,
-    code_id: int,
     chat_language: str,
     now: dt.datetime,
 ) -> None:
-    """The code's mail in the outbox, keyed by the code's row: a replay adds none."""
+    """The code's mail in the outbox. Its key is random, not the code's row id: requests are
+    pruned, and SQLite may give a pruned row's id to a new one."""
     language = requester_language(session, requester_id, chat_language)
     settings = desk.config.telegram
     context = {
@@ -170,7 +170,7 @@ def _queue_mail(
     domain = desk.address.split("@", 1)[1]
     session.add(
         OutboxItem(
-            dedupe_key=f"link-code:{code_id}",
+            dedupe_key=f"link-code:{uuid.uuid4().hex}",
             kind=KIND,
             ticket_id=None,
             channel=EMAIL_CHANNEL,
