@@ -44,6 +44,7 @@ class Channel:
             "token_env": "TRIAGE_TEST_BOT", "reopen_days": 5, **telegram
         }  # fmt: skip
         raw.setdefault("outbound", {})["file_dir"] = str(tmp_path / "outbox")
+        raw["web"] = {"port": 0}  # the example's web form: any free port, never a shared one
         self.api, self.clock, self.url = api, FixedClock(IN_HOURS), url
         self.app: App = build_app(
             parse_config(raw), migrate=False, classifier=classifier, database_url=url,

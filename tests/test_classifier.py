@@ -46,6 +46,13 @@ def test_predictions_stay_inside_the_desk(classifier: Classifier):
     assert eparaksts.category in EPARAKSTS
 
 
+@pytest.fixture(scope="module")
+def dev_predictions(classifier: Classifier):
+    """The dev split and the whole classifier's predictions for it, made once per module
+    (they take a while: every message through the semantic stage)."""
+    return _dev_predictions(classifier)
+
+
 def _dev_predictions(classifier: Classifier):
     dev = [e for e in load_examples() if e.split == "dev"]
     return dev, classifier.classify_many(
@@ -60,13 +67,13 @@ def _dev_predictions(classifier: Classifier):
     )
 
 
-def test_the_model_learned_something_real(classifier: Classifier):
-    dev, predictions = _dev_predictions(classifier)
+def test_the_model_learned_something_real(dev_predictions):
+    dev, predictions = dev_predictions
     right = sum(p.category == e.category for p, e in zip(predictions, dev, strict=True))
     assert right / len(dev) > 0.8  # ~1/7 is guessing
 
 
-def test_dev_split_figures_hold(classifier: Classifier):
+def test_dev_split_figures_hold(classifier: Classifier, dev_predictions):
     """What the model reaches on the held-out dev split, through the whole classifier.
 
     Issue 4 asks for macro-F1 ≥ 0.90 per head and ≥ 60 % auto-accept coverage. This model
@@ -84,7 +91,7 @@ def test_dev_split_figures_hold(classifier: Classifier):
         assert row["category_macro_f1"] >= 0.8, language
         assert row["feedback_macro_f1"] >= 0.78, language
     # The same figures come out of predicting the dev split again, message by message.
-    dev, predictions = _dev_predictions(classifier)
+    dev, predictions = dev_predictions
     both = [
         p.category == e.category and p.feedback_type == e.feedback_type
         for p, e in zip(predictions, dev, strict=True)
@@ -94,8 +101,8 @@ def test_dev_split_figures_hold(classifier: Classifier):
     assert sum(accepted) / len(accepted) >= 0.97
 
 
-def test_no_suspension_is_missed_on_dev_in_any_language(classifier: Classifier):
-    dev, predictions = _dev_predictions(classifier)
+def test_no_suspension_is_missed_on_dev_in_any_language(classifier: Classifier, dev_predictions):
+    dev, predictions = dev_predictions
     for language in ("en", "lv", "ru"):
         pairs = [
             (p, e)
@@ -143,10 +150,12 @@ def test_fast_path_and_cascade(classifier: Classifier):
         assert prediction.auto_accept == (prediction.confidence >= classifier.threshold)
 
 
-def test_the_confidence_is_the_acceptance_models_probability(classifier: Classifier):
+def test_the_confidence_is_the_acceptance_models_probability(
+    classifier: Classifier, dev_predictions
+):
     model = classifier.model
     assert model.acceptance is not None
-    dev, predictions = _dev_predictions(classifier)
+    dev, predictions = dev_predictions
     texts = [model_text(e.subject, e.body) for e in dev]
     allowed = [MUNICIPAL if e.desk == "municipal" else EPARAKSTS for e in dev]
     probabilities = model.probabilities(texts, allowed)  # the fast stage alone

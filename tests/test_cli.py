@@ -250,7 +250,8 @@ def test_triage_run_turns_a_mail_into_a_ticket_and_an_acknowledgement(workdir, t
     port = _free_port()
     config = tmp_path / "config.toml"
     config.write_text(
-        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("port = 8025", f"port = {port}"),
+        EXAMPLE_CONFIG.read_text(encoding="utf-8").replace("port = 8025", f"port = {port}")
+        + "\n[web]\nport = 0\n",  # the example's web form: any free port, never 8080
         encoding="utf-8",
     )
     (tmp_path / "var").mkdir()

@@ -76,6 +76,7 @@ def mailbox(
 
 def make_config(**desk_mailboxes: list[dict[str, Any]]) -> Config:
     data = tomllib.loads(EXAMPLE_CONFIG.read_text(encoding="utf-8"))
+    data["web"] = {"port": 0}  # the example's web form: any free port, never a shared one
     for desk, boxes in desk_mailboxes.items():
         data["desks"][desk]["mailboxes"] = boxes
     return parse_config(data)

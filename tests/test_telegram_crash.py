@@ -278,6 +278,8 @@ def _config(api: BotApiStandIn, folder: Path) -> Path:
     text += (
         f'\n[telegram]\napi_base_url = "{api.base_url}"\n'
         '\n[desks.municipal.telegram]\ntoken_env = "TRIAGE_TEST_BOT"\n'
+        # The example's web form: any free port (two of these runs may overlap under xdist).
+        "\n[web]\nport = 0\n"
     )
     path = folder / "config.toml"
     path.write_text(text, encoding="utf-8")
