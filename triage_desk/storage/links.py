@@ -183,10 +183,9 @@ def link_requests_since(
     return int(by_chat or 0), int(by_address or 0)
 
 
-def prune_link_requests(session: Session, now: dt.datetime) -> int:
+def prune_link_requests(session: Session, now: dt.datetime) -> None:
     """Forget the link-code requests made more than ``KEEP_REQUESTS`` before ``now``."""
-    pruned = session.execute(delete(LinkCode).where(LinkCode.created_at < now - KEEP_REQUESTS))
-    return int(getattr(pruned, "rowcount", 0) or 0)
+    session.execute(delete(LinkCode).where(LinkCode.created_at < now - KEEP_REQUESTS))
 
 
 def new_link_code(
